@@ -1,0 +1,156 @@
+package mcpproxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Protocol is the transport used to reach an upstream server.
+type Protocol string
+
+const (
+	// ProtocolAuto picks stdio when a command is set, otherwise streamable
+	// HTTP with a fallback to SSE.
+	ProtocolAuto           Protocol = "auto"
+	ProtocolStdio          Protocol = "stdio"
+	ProtocolStreamableHTTP Protocol = "streamable-http"
+	// ProtocolHTTP is accepted in config as an alias of ProtocolStreamableHTTP.
+	ProtocolHTTP Protocol = "http"
+	ProtocolSSE  Protocol = "sse"
+)
+
+// ServerSpec is one configured upstream server: the desired state.
+type ServerSpec struct {
+	Name           string            `json:"name"`
+	Protocol       Protocol          `json:"protocol,omitempty"`
+	Command        string            `json:"command,omitempty"`
+	Args           []string          `json:"args,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	WorkingDir     string            `json:"working_dir,omitempty"`
+	URL            string            `json:"url,omitempty"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Enabled        bool              `json:"enabled"`
+	Quarantined    bool              `json:"quarantined"`
+	ConnectTimeout Duration          `json:"connect_timeout,omitempty"`
+	CallTimeout    Duration          `json:"call_timeout,omitempty"`
+}
+
+// Transport resolves ProtocolAuto and the "http" alias to the transport the
+// connector starts with.
+func (s *ServerSpec) Transport() Protocol {
+	switch s.Protocol {
+	case ProtocolHTTP:
+		return ProtocolStreamableHTTP
+	case ProtocolAuto, "":
+		if s.Command != "" {
+			return ProtocolStdio
+		}
+		return ProtocolAuto
+	}
+	return s.Protocol
+}
+
+// SameConnection reports whether two specs would produce the same upstream
+// connection. Enabled and Quarantined are not part of it: the supervisor
+// treats those as lifecycle changes, not connection changes.
+func (s *ServerSpec) SameConnection(o *ServerSpec) bool {
+	return s.Name == o.Name &&
+		s.Transport() == o.Transport() &&
+		s.Command == o.Command &&
+		slices.Equal(s.Args, o.Args) &&
+		maps.Equal(s.Env, o.Env) &&
+		s.WorkingDir == o.WorkingDir &&
+		s.URL == o.URL &&
+		maps.Equal(s.Headers, o.Headers) &&
+		s.ConnectTimeout == o.ConnectTimeout &&
+		s.CallTimeout == o.CallTimeout
+}
+
+// Equal reports whether two specs are identical in every field.
+func (s *ServerSpec) Equal(o *ServerSpec) bool {
+	return s.SameConnection(o) && s.Protocol == o.Protocol &&
+		s.Enabled == o.Enabled && s.Quarantined == o.Quarantined
+}
+
+// ServerState is where an upstream's actor is in its lifecycle.
+type ServerState string
+
+const (
+	StateDisabled    ServerState = "disabled"
+	StateQuarantined ServerState = "quarantined"
+	StateConnecting  ServerState = "connecting"
+	StateReady       ServerState = "ready"
+	StateError       ServerState = "error"
+	StateStopping    ServerState = "stopping"
+)
+
+// AllStates lists every state in display order.
+var AllStates = []ServerState{StateReady, StateConnecting, StateError, StateQuarantined, StateDisabled, StateStopping}
+
+// Tool is one tool an upstream server offers. Schemas and annotations are kept
+// as raw JSON so that a published Tool is never a shared mutable map.
+type Tool struct {
+	Name         string          `json:"name"`
+	Title        string          `json:"title,omitempty"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	Annotations  json.RawMessage `json:"annotations,omitempty"`
+}
+
+// ServerInfo is what an upstream said about itself at initialize.
+type ServerInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+}
+
+// ServerStatus is the observed state of one upstream server.
+type ServerStatus struct {
+	Name            string      `json:"name"`
+	Protocol        Protocol    `json:"protocol"`
+	Enabled         bool        `json:"enabled"`
+	Quarantined     bool        `json:"quarantined"`
+	State           ServerState `json:"state"`
+	LastError       string      `json:"last_error,omitempty"`
+	LastErrorAt     *time.Time  `json:"last_error_at,omitempty"`
+	ConnectedAt     *time.Time  `json:"connected_at,omitempty"`
+	RetryCount      int         `json:"retry_count"`
+	NextRetryAt     *time.Time  `json:"next_retry_at,omitempty"`
+	ToolCount       int         `json:"tool_count"`
+	Tools           []Tool      `json:"tools,omitempty"`
+	ServerInfo      *ServerInfo `json:"server_info,omitempty"`
+	ProtocolVersion string      `json:"protocol_version,omitempty"`
+	PID             int         `json:"pid,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("30s", "2m"). A JSON number is read as seconds.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n float64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return fmt.Errorf("want a duration like \"30s\", got %s", b)
+		}
+		*d = Duration(n * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
