@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/supervisor"
+	"github.com/mcpproxy/mcpproxy/internal/upstream"
+	"github.com/spf13/cobra"
+)
+
+type serveFlags struct {
+	listen    string
+	dataDir   string
+	logLevel  string
+	logFormat string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the mcpproxy daemon",
+		Long: `Run the daemon: connect to every configured upstream server and serve the
+REST API (/api/v1), the event stream (/events) and health checks.
+
+With no config file, one is created with defaults and a fresh API key.
+MCPPROXY_LISTEN, MCPPROXY_API_KEY and MCPPROXY_DATA_DIR override the file;
+flags override those.`,
+		Example: "  mcpproxy serve\n  mcpproxy serve --listen 127.0.0.1:9090 --log-level debug",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, _ := cmd.Flags().GetString("config")
+			m := &Main{ConfigPath: path, Flags: f, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
+			if err := m.Run(cmd.Context()); err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			return m.Close()
+		},
+	}
+	cmd.Flags().StringVarP(&f.listen, "listen", "l", "", "address to listen on (default 127.0.0.1:8080)")
+	cmd.Flags().StringVarP(&f.dataDir, "data-dir", "d", "", "data directory (default ~/.mcpproxy)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+// Main wires the daemon together: config, supervisor, HTTP server, watcher.
+type Main struct {
+	ConfigPath string
+	Flags      serveFlags
+	Stdout     io.Writer
+	Stderr     io.Writer
+
+	log     *slog.Logger
+	writer  *config.Writer
+	watcher *config.Watcher
+	sup     *supervisor.Supervisor
+	srv     *http.Server
+	cancel  context.CancelFunc
+	served  chan struct{}
+	ready   atomic.Bool
+}
+
+func defaultHome() string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return "."
+	}
+	return filepath.Join(home, ".mcpproxy")
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, &exitError{2, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, &exitError{2, fmt.Errorf("--log-format: want text or json, got %q", format)}
+}
+
+func generateKey() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run loads the config, starts serving and the upstreams, prints the startup
+// block and returns. Close stops everything.
+func (m *Main) Run(ctx context.Context) error {
+	log, err := newLogger(m.Stderr, m.Flags.logLevel, m.Flags.logFormat)
+	if err != nil {
+		return err
+	}
+	m.log = log
+	slog.SetDefault(log)
+	upstream.Version = version
+
+	if m.ConfigPath == "" {
+		m.ConfigPath = filepath.Join(defaultHome(), "mcp_config.json")
+	}
+	if abs, err := filepath.Abs(m.ConfigPath); err == nil {
+		m.ConfigPath = abs
+	}
+	created, err := config.CreateDefault(m.ConfigPath, generateKey())
+	if err != nil {
+		return fmt.Errorf("create config: %w", err)
+	}
+	cfg, warnings, err := config.Load(m.ConfigPath)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn("config: " + w)
+	}
+	// The watcher learns about our own writes so they are not reported back
+	// as hand edits.
+	var watcher atomic.Pointer[config.Watcher]
+	m.writer = config.NewWriter(m.ConfigPath, config.WithOnWrite(func(data []byte) {
+		if w := watcher.Load(); w != nil {
+			w.Seen(data)
+		}
+	}))
+
+	keySource := fmt.Sprintf("%s (\"api_key\")", m.ConfigPath)
+	if os.Getenv("MCPPROXY_API_KEY") != "" {
+		keySource = "environment variable MCPPROXY_API_KEY"
+	} else if cfg.APIKey == "" {
+		key := generateKey()
+		cfg, err = m.writer.Edit(ctx, func(d *config.Document) error { return d.SetTop("api_key", key) })
+		if err != nil {
+			return fmt.Errorf("save generated API key: %w", err)
+		}
+	}
+	overlay := m.overlay
+	eff := cfg.Clone()
+	overlay(eff)
+	dataDir := eff.DataDir
+	if err := os.MkdirAll(filepath.Join(dataDir, "logs"), 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", eff.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", eff.Listen, err)
+	}
+	listen := ln.Addr().String()
+
+	view := stateview.New()
+	m.sup = supervisor.New(supervisor.Options{
+		View:    view,
+		Writer:  m.writer,
+		DataDir: dataDir,
+		Overlay: overlay,
+		Logger:  log,
+	})
+	api := httpapi.New(httpapi.Options{
+		Backend:    m.sup,
+		Version:    version,
+		ConfigPath: m.ConfigPath,
+		Listen:     listen,
+		LogDir:     filepath.Join(dataDir, "logs"),
+		Logger:     log,
+		Ready:      m.ready.Load,
+	})
+	baseCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.srv = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	m.served = make(chan struct{})
+	go func() {
+		defer close(m.served)
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "error", err)
+		}
+	}()
+
+	m.sup.Apply(cfg)
+	m.ready.Store(true)
+	m.watcher, err = config.NewWatcher(m.ConfigPath, 200*time.Millisecond, m.sup.ApplyFile)
+	if err != nil {
+		log.Warn("config hot reload unavailable", "error", err)
+	} else {
+		watcher.Store(m.watcher)
+		if data, err := os.ReadFile(m.ConfigPath); err == nil {
+			m.watcher.Seen(data)
+		}
+	}
+
+	enabled := 0
+	for _, s := range eff.Servers {
+		if s.Enabled {
+			enabled++
+		}
+	}
+	note := ""
+	if created {
+		note = " (created with defaults)"
+	}
+	fmt.Fprintf(m.Stdout, `mcpproxy %s
+  listen:    http://%s
+  config:    %s%s
+  data dir:  %s
+  api key:   %s
+  servers:   %d configured, %d enabled
+  api:       http://%s/api/v1/status (send X-API-Key)
+`, version, listen, m.ConfigPath, note, dataDir, keySource, len(eff.Servers), enabled, listen)
+	return nil
+}
+
+// overlay applies environment and flag overrides and defaults that are not
+// written to the file.
+func (m *Main) overlay(c *config.Config) {
+	if v := os.Getenv("MCPPROXY_LISTEN"); v != "" {
+		c.Listen = v
+	}
+	if v := os.Getenv("MCPPROXY_API_KEY"); v != "" {
+		c.APIKey = v
+	}
+	if v := os.Getenv("MCPPROXY_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	if m.Flags.listen != "" {
+		c.Listen = m.Flags.listen
+	}
+	if m.Flags.dataDir != "" {
+		c.DataDir = m.Flags.dataDir
+	}
+	if c.DataDir == "" {
+		c.DataDir = defaultHome()
+	}
+	if strings.HasPrefix(c.DataDir, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			c.DataDir = filepath.Join(home, c.DataDir[2:])
+		}
+	}
+}
+
+// Close stops serving, stops every upstream and waits, within a few
+// seconds even when upstreams hang.
+func (m *Main) Close() error {
+	if m.watcher != nil {
+		m.watcher.Close()
+	}
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		m.cancel() // ends /events streams so Shutdown does not wait on them
+		if err := m.srv.Shutdown(ctx); err != nil {
+			m.srv.Close()
+		}
+		cancel()
+		<-m.served
+	}
+	if m.sup != nil {
+		m.sup.Close()
+	}
+	if m.writer != nil {
+		m.writer.Close()
+	}
+	m.log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,284 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+)
+
+// knownTopLevel lists the top-level keys that are not reported as unknown.
+// Keys read by other features belong here even before Parse decodes them, so
+// that a valid file never produces a warning.
+var knownTopLevel = []string{
+	"listen", "data_dir", "api_key", "tools_limit", "tool_response_limit",
+	"call_tool_timeout", "connect_timeout", "mcpServers",
+	"require_mcp_auth", "read_only", "disable_management", "allow_server_add",
+	"allow_server_remove", "quarantine_new_servers", "enable_direct_mode",
+}
+
+// knownServerFields lists the per-server keys that are not reported as
+// unknown. "type" is VS Code's name for protocol.
+var knownServerFields = []string{
+	"name", "protocol", "command", "args", "env", "working_dir", "url", "headers",
+	"enabled", "quarantined", "connect_timeout", "call_timeout",
+	"oauth", "auto_approve_tool_changes", "type", "description",
+}
+
+// decoder walks a parsed tree into a Config. Working on our own tree rather
+// than json.Unmarshal lets every message name the exact field, keeps the
+// map form's key order, and finds unknown fields.
+type decoder struct {
+	errs     []error
+	warnings []string
+}
+
+func (dc *decoder) fail(field, format string, args ...any) {
+	dc.errs = append(dc.errs, invalidf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+func (dc *decoder) warn(field, format string, args ...any) {
+	dc.warnings = append(dc.warnings, field+": "+fmt.Sprintf(format, args...))
+}
+
+func decodeConfig(root *node) (*Config, []string, error) {
+	cfg := Default()
+	dc := &decoder{}
+	dc.fields(root, "", knownTopLevel, func(key, field string, v *node) {
+		switch key {
+		case "listen":
+			dc.str(v, field, &cfg.Listen)
+		case "data_dir":
+			dc.str(v, field, &cfg.DataDir)
+		case "api_key":
+			dc.str(v, field, &cfg.APIKey)
+		case "tools_limit":
+			dc.int(v, field, &cfg.ToolsLimit)
+		case "tool_response_limit":
+			dc.int(v, field, &cfg.ToolResponseLimit)
+		case "call_tool_timeout":
+			dc.duration(v, field, &cfg.CallToolTimeout)
+		case "connect_timeout":
+			dc.duration(v, field, &cfg.ConnectTimeout)
+		case "mcpServers":
+			cfg.Servers, cfg.ServersAsMap = dc.servers(v, field)
+		}
+	})
+	return cfg, dc.warnings, errors.Join(dc.errs...)
+}
+
+// fields calls fn for each key of obj in file order, skipping nulls (which
+// mean "absent", as with encoding/json) and warning about unknown and
+// repeated keys.
+func (dc *decoder) fields(obj *node, prefix string, known []string, fn func(key, field string, v *node)) {
+	seen := make(map[string]bool, len(obj.keys))
+	for i, key := range obj.keys {
+		field := prefix + pathElem(key, prefix == "")
+		switch {
+		case seen[key]:
+			dc.warn(field, "repeated key, the last one is used")
+		case !slices.Contains(known, key):
+			dc.warn(field, "unknown field, ignored")
+		}
+		seen[key] = true
+		if v := obj.vals[i]; !v.isNull() {
+			fn(key, field, v)
+		}
+	}
+}
+
+var plainKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// pathElem renders a key as a path element: .key, or ["key"] when the key
+// would not read unambiguously.
+func pathElem(key string, top bool) string {
+	switch {
+	case !plainKeyRE.MatchString(key):
+		return "[" + strconv.Quote(key) + "]"
+	case top:
+		return key
+	}
+	return "." + key
+}
+
+func (dc *decoder) servers(v *node, field string) ([]mcpproxy.ServerSpec, bool) {
+	switch v.kind {
+	case arrayNode:
+		specs := make([]mcpproxy.ServerSpec, 0, len(v.vals))
+		for i, e := range v.vals {
+			path := serverField(false, i, "")
+			if e.kind != objectNode {
+				dc.fail(path, "want object")
+				continue
+			}
+			specs = append(specs, dc.server(e, path, "", false))
+		}
+		return specs, false
+	case objectNode:
+		specs := make([]mcpproxy.ServerSpec, 0, len(v.vals))
+		for i, e := range v.vals {
+			key := v.keys[i]
+			path := serverField(true, i, key)
+			if e.kind != objectNode {
+				dc.fail(path, "want object")
+				continue
+			}
+			specs = append(specs, dc.server(e, path, key, true))
+		}
+		return specs, true
+	}
+	dc.fail(field, "want array or object of servers")
+	return nil, false
+}
+
+// server decodes one entry; in the map form key is the server's name.
+func (dc *decoder) server(e *node, path, key string, asMap bool) mcpproxy.ServerSpec {
+	s := mcpproxy.ServerSpec{Enabled: true}
+	// The name and protocol are settled after the loop: the map form's key
+	// and VS Code's "type" depend on what else the entry holds.
+	var name, proto, typ string
+	var hasName, hasProto, hasType bool
+	var nameField, typeField string
+	dc.fields(e, path, knownServerFields, func(k, field string, v *node) {
+		switch k {
+		case "name":
+			hasName, nameField = dc.str(v, field, &name), field
+		case "protocol":
+			hasProto = dc.str(v, field, &proto)
+		case "type":
+			hasType, typeField = dc.str(v, field, &typ), field
+		case "command":
+			dc.str(v, field, &s.Command)
+		case "args":
+			dc.strings(v, field, &s.Args)
+		case "env":
+			dc.strMap(v, field, &s.Env)
+		case "working_dir":
+			dc.str(v, field, &s.WorkingDir)
+		case "url":
+			dc.str(v, field, &s.URL)
+		case "headers":
+			dc.strMap(v, field, &s.Headers)
+		case "enabled":
+			dc.bool(v, field, &s.Enabled)
+		case "quarantined":
+			dc.bool(v, field, &s.Quarantined)
+		case "connect_timeout":
+			dc.duration(v, field, &s.ConnectTimeout)
+		case "call_timeout":
+			dc.duration(v, field, &s.CallTimeout)
+		}
+	})
+	switch {
+	case hasProto:
+		s.Protocol = mcpproxy.Protocol(proto)
+	case hasType && knownProtocol(typ):
+		s.Protocol = mcpproxy.Protocol(typ)
+	case hasType:
+		// Validate would blame "protocol", a key the user never wrote.
+		dc.errs = append(dc.errs, unknownProtocol(typeField, typ))
+	}
+	s.Name = name
+	if asMap {
+		if hasName && name != key {
+			dc.fail(nameField, "%q does not match its key %q", name, key)
+		}
+		s.Name = key
+	}
+	return s
+}
+
+func (dc *decoder) str(v *node, field string, dst *string) bool {
+	s, ok := v.str()
+	if !ok {
+		dc.fail(field, "want string")
+		return false
+	}
+	*dst = s
+	return true
+}
+
+func (dc *decoder) bool(v *node, field string, dst *bool) {
+	switch string(v.raw) {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		dc.fail(field, "want boolean")
+	}
+}
+
+func (dc *decoder) int(v *node, field string, dst *int) {
+	if v.kind != valueNode {
+		dc.fail(field, "want integer")
+		return
+	}
+	n, err := strconv.Atoi(string(v.raw))
+	if err != nil {
+		dc.fail(field, "want integer")
+		return
+	}
+	*dst = n
+}
+
+func (dc *decoder) duration(v *node, field string, dst *mcpproxy.Duration) {
+	if v.kind != valueNode {
+		dc.fail(field, `want a duration like "30s"`)
+		return
+	}
+	var d mcpproxy.Duration
+	if err := d.UnmarshalJSON(v.raw); err != nil {
+		dc.fail(field, "%v", err)
+		return
+	}
+	*dst = d
+}
+
+func (dc *decoder) strings(v *node, field string, dst *[]string) {
+	if v.kind != arrayNode {
+		dc.fail(field, "want array of strings")
+		return
+	}
+	out := make([]string, 0, len(v.vals))
+	for _, e := range v.vals {
+		s, ok := e.str()
+		if !ok {
+			dc.fail(field, "want array of strings")
+			return
+		}
+		out = append(out, s)
+	}
+	*dst = out
+}
+
+func (dc *decoder) strMap(v *node, field string, dst *map[string]string) {
+	if v.kind != objectNode {
+		dc.fail(field, "want object of strings")
+		return
+	}
+	out := make(map[string]string, len(v.vals))
+	for i, e := range v.vals {
+		s, ok := e.str()
+		if !ok {
+			dc.fail(field+pathElem(v.keys[i], false), "want string")
+			return
+		}
+		out[v.keys[i]] = s
+	}
+	*dst = out
+}
+
+// decodeEntry decodes one server entry on its own, for comparing an entry
+// before and after an edit by meaning rather than by spelling.
+func decodeEntry(e *node, key string, asMap bool) (mcpproxy.ServerSpec, bool) {
+	if e.kind != objectNode {
+		return mcpproxy.ServerSpec{}, false
+	}
+	dc := &decoder{}
+	s := dc.server(e, "mcpServers[0]", key, asMap)
+	return s, len(dc.errs) == 0
+}

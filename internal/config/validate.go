@@ -1,0 +1,135 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+)
+
+// nameRE keeps server names safe to use in tool ids, URLs and file names.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Validate reports every problem in c, one *mcpproxy.Error (EINVALID) per
+// problem, joined with errors.Join; nil if c is valid.
+func (c *Config) Validate() error {
+	var errs []error
+	if !validListen(c.Listen) {
+		errs = append(errs, invalidf("listen: invalid address %q: want host:port", c.Listen))
+	}
+	if c.ToolsLimit < 1 || c.ToolsLimit > 100 {
+		errs = append(errs, invalidf("tools_limit: must be between 1 and 100, got %d", c.ToolsLimit))
+	}
+	if c.ToolResponseLimit < 0 {
+		errs = append(errs, invalidf("tool_response_limit: must not be negative, got %d", c.ToolResponseLimit))
+	}
+	if c.CallToolTimeout <= 0 {
+		errs = append(errs, invalidf("call_tool_timeout: must be positive, got %s", c.CallToolTimeout.D()))
+	}
+	if c.ConnectTimeout <= 0 {
+		errs = append(errs, invalidf("connect_timeout: must be positive, got %s", c.ConnectTimeout.D()))
+	}
+	first := make(map[string]string, len(c.Servers))
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		field := serverField(c.ServersAsMap, i, s.Name)
+		if err := ValidateServer(s, field); err != nil {
+			errs = append(errs, err)
+		}
+		if s.Name == "" {
+			continue
+		}
+		if prev, dup := first[s.Name]; dup {
+			errs = append(errs, invalidf("%s.name: duplicate name %q (also %s)", field, s.Name, prev))
+			continue
+		}
+		first[s.Name] = field
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateServer checks one server on its own (not against other servers).
+// field prefixes every message, e.g. "mcpServers[3]" or, for API input,
+// whatever names the value for the caller.
+func ValidateServer(s *mcpproxy.ServerSpec, field string) error {
+	var errs []error
+	switch {
+	case s.Name == "":
+		errs = append(errs, invalidf("%s.name: required", field))
+	case !nameRE.MatchString(s.Name):
+		errs = append(errs, invalidf("%s.name: invalid name %q: use 1-64 of A-Z a-z 0-9 _ . -", field, s.Name))
+	}
+	switch s.Protocol {
+	case "", mcpproxy.ProtocolAuto:
+		if s.Command == "" && s.URL == "" {
+			errs = append(errs, invalidf(`%s: needs "command" (stdio) or "url" (HTTP)`, field))
+		}
+	case mcpproxy.ProtocolStdio:
+		if s.Command == "" {
+			errs = append(errs, invalidf("%s.command: required for protocol stdio", field))
+		}
+	case mcpproxy.ProtocolStreamableHTTP, mcpproxy.ProtocolHTTP, mcpproxy.ProtocolSSE:
+		if s.URL == "" {
+			errs = append(errs, invalidf("%s.url: required for protocol %s", field, s.Protocol))
+		}
+	default:
+		errs = append(errs, unknownProtocol(field+".protocol", string(s.Protocol)))
+	}
+	if s.URL != "" && !validURL(s.URL) {
+		errs = append(errs, invalidf("%s.url: invalid URL %q", field, s.URL))
+	}
+	if s.ConnectTimeout < 0 {
+		errs = append(errs, invalidf("%s.connect_timeout: must not be negative, got %s", field, s.ConnectTimeout.D()))
+	}
+	if s.CallTimeout < 0 {
+		errs = append(errs, invalidf("%s.call_timeout: must not be negative, got %s", field, s.CallTimeout.D()))
+	}
+	return errors.Join(errs...)
+}
+
+func knownProtocol(p string) bool {
+	switch mcpproxy.Protocol(p) {
+	case "", mcpproxy.ProtocolAuto, mcpproxy.ProtocolStdio, mcpproxy.ProtocolStreamableHTTP,
+		mcpproxy.ProtocolHTTP, mcpproxy.ProtocolSSE:
+		return true
+	}
+	return false
+}
+
+func unknownProtocol(field, p string) error {
+	return invalidf("%s: unknown protocol %q: use stdio, streamable-http, http, sse or auto", field, p)
+}
+
+// serverField names a server in messages the way the user wrote it: by index
+// in the array form, by key in the map form (quoted when the key would not
+// read as a plain path element).
+func serverField(asMap bool, i int, name string) string {
+	if !asMap {
+		return fmt.Sprintf("mcpServers[%d]", i)
+	}
+	if nameRE.MatchString(name) {
+		return "mcpServers." + name
+	}
+	return fmt.Sprintf("mcpServers[%q]", name)
+}
+
+func validListen(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
+}
+
+func validURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

@@ -1,0 +1,341 @@
+// Package httpapi serves the REST API under /api/v1, the live event stream
+// at /events and the health endpoints. Handlers read the state view's
+// current snapshot and never wait on an upstream; commands go to the
+// Backend, which returns at once.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+)
+
+// Backend is what the API needs from the rest of the daemon.
+type Backend interface {
+	View() *stateview.View
+	Config() *config.Config
+	ConfigVersion() uint64
+	Restart(name string) error
+	SetEnabled(ctx context.Context, name string, enabled bool) error
+	Logs(name string, n int) ([]string, error)
+}
+
+// Options configures the API handler.
+type Options struct {
+	Backend    Backend
+	Version    string
+	ConfigPath string
+	// Listen is the address the daemon serves on, as shown in /status.
+	Listen string
+	// LogDir is where per-server log files live ("" when memory only).
+	LogDir string
+	Logger *slog.Logger
+	// Heartbeat between comments on /events; default 15s.
+	Heartbeat time.Duration
+	// Ready reports whether the daemon is ready to serve (/readyz).
+	Ready func() bool
+}
+
+// API is the HTTP handler.
+type API struct {
+	opts    Options
+	b       Backend
+	started time.Time
+	mux     *http.ServeMux
+}
+
+// New returns the handler for /api/v1/, /events, /healthz and /readyz.
+func New(opts Options) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 15 * time.Second
+	}
+	a := &API{opts: opts, b: opts.Backend, started: time.Now(), mux: http.NewServeMux()}
+	m := a.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeOK(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", a.readyz)
+	m.Handle("GET /api/v1/status", a.auth(a.status))
+	m.Handle("GET /api/v1/servers", a.auth(a.servers))
+	m.Handle("GET /api/v1/servers/{name}", a.auth(a.server))
+	m.Handle("GET /api/v1/servers/{name}/tools", a.auth(a.tools))
+	m.Handle("GET /api/v1/servers/{name}/logs", a.auth(a.logs))
+	m.Handle("POST /api/v1/servers/{name}/enable", a.auth(a.enable(true)))
+	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.enable(false)))
+	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
+	m.Handle("GET /events", a.auth(a.events))
+	m.Handle("/api/v1/", a.auth(func(w http.ResponseWriter, r *http.Request) error {
+		return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path)
+	}))
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// APIKeyFrom returns the key a request presents: X-API-Key, a bearer token,
+// or the apikey query parameter.
+func APIKeyFrom(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return k
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		if k, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	return r.URL.Query().Get("apikey")
+}
+
+// KeyMatches compares keys in constant time. An empty expected key never
+// matches.
+func KeyMatches(got, want string) bool {
+	if want == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func (a *API) auth(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := a.b.Config().APIKey
+		if !KeyMatches(APIKeyFrom(r), want) {
+			writeError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header or ?apikey="))
+			return
+		}
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+// statusCode maps an application error code to an HTTP status, once.
+func statusCode(code string) int {
+	switch code {
+	case mcpproxy.ENOTFOUND:
+		return http.StatusNotFound
+	case mcpproxy.EINVALID:
+		return http.StatusBadRequest
+	case mcpproxy.ECONFLICT:
+		return http.StatusConflict
+	case mcpproxy.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case mcpproxy.EFORBIDDEN:
+		return http.StatusForbidden
+	case mcpproxy.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := mcpproxy.ErrorCode(err)
+	msg := mcpproxy.ErrorMessage(err)
+	if code == mcpproxy.EINTERNAL {
+		var e *mcpproxy.Error
+		if !errors.As(err, &e) {
+			slog.Error("api: internal error", "error", err)
+		}
+	}
+	writeJSON(w, statusCode(code), struct {
+		Success bool      `json:"success"`
+		Error   errorBody `json:"error"`
+	}{false, errorBody{code, msg}})
+}
+
+func writeOK(w http.ResponseWriter, status int, data any) {
+	writeJSON(w, status, struct {
+		Success bool `json:"success"`
+		Data    any  `json:"data"`
+	}{true, data})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"success":false,"error":{"code":"internal","message":"encoding response failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.opts.Ready != nil && !a.opts.Ready() {
+		writeError(w, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "not ready"))
+		return
+	}
+	writeOK(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Status is the body of GET /api/v1/status.
+type Status struct {
+	Version       string                       `json:"version"`
+	StartedAt     time.Time                    `json:"started_at"`
+	UptimeSeconds float64                      `json:"uptime_seconds"`
+	Listen        string                       `json:"listen"`
+	ConfigPath    string                       `json:"config_path"`
+	ConfigVersion uint64                       `json:"config_version"`
+	ConfigError   string                       `json:"config_error,omitempty"`
+	ConfigErrorAt *time.Time                   `json:"config_error_at,omitempty"`
+	Servers       int                          `json:"servers"`
+	Counts        map[mcpproxy.ServerState]int `json:"counts"`
+	TotalTools    int                          `json:"total_tools"`
+}
+
+func (a *API) statusBody() Status {
+	snap := a.b.View().Load()
+	counts, tools := snap.Counts()
+	st := Status{
+		Version:       a.opts.Version,
+		StartedAt:     a.started.UTC(),
+		UptimeSeconds: time.Since(a.started).Seconds(),
+		Listen:        a.opts.Listen,
+		ConfigPath:    a.opts.ConfigPath,
+		ConfigVersion: a.b.ConfigVersion(),
+		ConfigError:   snap.ConfigError,
+		Servers:       len(snap.Servers),
+		Counts:        counts,
+		TotalTools:    tools,
+	}
+	if snap.ConfigError != "" {
+		t := snap.ConfigErrorAt
+		st.ConfigErrorAt = &t
+	}
+	return st
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) error {
+	writeOK(w, http.StatusOK, a.statusBody())
+	return nil
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// servers writes the list by concatenating each server's cached summary, so
+// the cost is a memory copy per server, not an encode.
+func (a *API) servers(w http.ResponseWriter, r *http.Request) error {
+	snap := a.b.View().Load()
+	state := mcpproxy.ServerState(r.URL.Query().Get("state"))
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	buf.WriteString(`{"success":true,"data":[`)
+	first := true
+	for _, name := range snap.Names {
+		srv := snap.Servers[name]
+		if srv == nil || (state != "" && srv.State != state) {
+			continue
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		buf.Write(srv.SummaryJSON())
+	}
+	buf.WriteString("]}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Write(buf.Bytes())
+	return nil
+}
+
+func (a *API) lookup(r *http.Request) (*stateview.Server, error) {
+	name := r.PathValue("name")
+	srv := a.b.View().Load().Get(name)
+	if srv == nil {
+		return nil, mcpproxy.Errorf(mcpproxy.ENOTFOUND, "server %q not found", name)
+	}
+	return srv, nil
+}
+
+func (a *API) server(w http.ResponseWriter, r *http.Request) error {
+	srv, err := a.lookup(r)
+	if err != nil {
+		return err
+	}
+	writeOK(w, http.StatusOK, srv.ServerStatus)
+	return nil
+}
+
+func (a *API) tools(w http.ResponseWriter, r *http.Request) error {
+	srv, err := a.lookup(r)
+	if err != nil {
+		return err
+	}
+	tools := srv.Tools
+	if tools == nil {
+		tools = []mcpproxy.Tool{}
+	}
+	writeOK(w, http.StatusOK, tools)
+	return nil
+}
+
+func (a *API) logs(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	n := 100
+	if s := r.URL.Query().Get("tail"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return mcpproxy.Errorf(mcpproxy.EINVALID, "tail: want a non-negative integer, got %q", s)
+		}
+		n = v
+	}
+	lines, err := a.b.Logs(name, n)
+	if err != nil {
+		return err
+	}
+	if lines == nil {
+		lines = []string{}
+	}
+	file := ""
+	if a.opts.LogDir != "" {
+		file = a.opts.LogDir + "/server-" + name + ".log"
+	}
+	writeOK(w, http.StatusOK, map[string]any{"server": name, "lines": lines, "file": file})
+	return nil
+}
+
+func (a *API) enable(v bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		name := r.PathValue("name")
+		if err := a.b.SetEnabled(r.Context(), name, v); err != nil {
+			return err
+		}
+		writeOK(w, http.StatusOK, map[string]any{"server": name, "enabled": v})
+		return nil
+	}
+}
+
+func (a *API) restart(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if err := a.b.Restart(name); err != nil {
+		return err
+	}
+	writeOK(w, http.StatusAccepted, map[string]any{"server": name, "restarting": true})
+	return nil
+}

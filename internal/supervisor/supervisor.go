@@ -1,0 +1,395 @@
+// Package supervisor is the single writer of desired state into running
+// state. It applies config snapshots by diff (start actors for new enabled
+// servers, stop removed or disabled ones, restart changed ones), takes
+// commands (enable, disable, restart) and persists them through the config
+// writer, and folds the result into the state view.
+//
+// Concurrency contract: every method returns without waiting on an upstream.
+// The supervisor's mutex guards its table of actors and is held only for
+// in-memory work and for starting goroutines; stopping an actor is a
+// non-blocking request, and the waiting happens in a reaper goroutine that
+// the supervisor owns and Close waits for.
+package supervisor
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/upstream"
+)
+
+// Options configures a Supervisor.
+type Options struct {
+	View *stateview.View
+	// Writer persists commands to the config file; nil makes commands that
+	// need it fail with an unavailable error.
+	Writer *config.Writer
+	// DataDir holds logs/server-<name>.log; "" keeps stderr logs in memory only.
+	DataDir string
+	// Overlay is applied to every config before use (environment overrides).
+	Overlay func(*config.Config)
+	Logger  *slog.Logger
+	// Tick is the interval of the periodic reconcile; default 30s.
+	Tick time.Duration
+	// Actor tunes the actors (tests shorten intervals). Spec, Generation,
+	// View, Logs and Logger are filled in by the supervisor.
+	Actor upstream.Options
+}
+
+type entry struct {
+	spec  mcpproxy.ServerSpec
+	gen   uint64
+	actor *upstream.Actor // nil unless the server is meant to be connected
+	// lastActor is the most recently stopped actor, which may still be
+	// shutting down.
+	lastActor *upstream.Actor
+	logs      *upstream.LogBuffer
+}
+
+// Supervisor runs one actor per enabled, approved server.
+type Supervisor struct {
+	opts    Options
+	view    *stateview.View
+	log     *slog.Logger
+	cfg     atomic.Pointer[config.Config]
+	version atomic.Uint64
+	reapers sync.WaitGroup
+	stop    chan struct{}
+	ticker  sync.WaitGroup
+
+	mu      sync.Mutex
+	entries map[string]*entry // guarded by mu
+	gen     uint64            // guarded by mu
+	closed  bool              // guarded by mu
+}
+
+// New returns a supervisor with no servers. Call Apply with the first
+// config, and Close when done.
+func New(opts Options) *Supervisor {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.View == nil {
+		opts.View = stateview.New()
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = 30 * time.Second
+	}
+	s := &Supervisor{
+		opts:    opts,
+		view:    opts.View,
+		log:     opts.Logger,
+		entries: map[string]*entry{},
+		stop:    make(chan struct{}),
+	}
+	s.ticker.Add(1)
+	go s.tickLoop()
+	return s
+}
+
+// View returns the state view the supervisor publishes into.
+func (s *Supervisor) View() *stateview.View { return s.view }
+
+// Config returns the config currently applied (never nil after the first
+// Apply). Treat it as read-only.
+func (s *Supervisor) Config() *config.Config { return s.cfg.Load() }
+
+// ConfigVersion counts applied configs.
+func (s *Supervisor) ConfigVersion() uint64 { return s.version.Load() }
+
+// Apply makes cfg the desired state and reconciles. It returns the changes
+// it made. It never waits on an upstream.
+func (s *Supervisor) Apply(cfg *config.Config) config.Changes {
+	if s.opts.Overlay != nil {
+		cfg = cfg.Clone()
+		s.opts.Overlay(cfg)
+	}
+	old := s.cfg.Load()
+	if old == nil {
+		old = &config.Config{}
+	}
+	changes := config.Diff(old, cfg)
+	s.cfg.Store(cfg)
+	s.version.Add(1)
+	s.view.SetConfigError("")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return changes
+	}
+	for _, name := range changes.Removed {
+		if e := s.entries[name]; e != nil {
+			delete(s.entries, name)
+			s.stopLocked(e, func() {
+				s.view.Remove(name, e.gen)
+				e.logs.Close()
+			})
+			s.view.Remove(name, 0)
+		}
+	}
+	for i := range cfg.Servers {
+		spec := cfg.Servers[i]
+		e := s.entries[spec.Name]
+		if e == nil {
+			e = &entry{spec: spec, logs: upstream.NewLogBuffer(s.logPath(spec.Name), 0)}
+			s.entries[spec.Name] = e
+			s.startLocked(e, cfg)
+			continue
+		}
+		if e.spec.Equal(&spec) {
+			continue
+		}
+		e.spec = spec
+		s.startLocked(e, cfg)
+	}
+	return changes
+}
+
+// ApplyFile is the watcher's entry point: parse data and apply it, or record
+// why it was rejected. An invalid config changes nothing that runs.
+func (s *Supervisor) ApplyFile(data []byte, readErr error) {
+	var (
+		cfg      *config.Config
+		warnings []string
+		err      = readErr
+	)
+	if err == nil {
+		cfg, warnings, err = config.Parse(data)
+	}
+	if err != nil {
+		s.log.Error("config rejected; keeping the running config", "error", err)
+		s.view.SetConfigError(err.Error())
+		s.view.Bus.Publish(mcpproxy.NewEvent(mcpproxy.EventConfigError, "", map[string]string{"error": err.Error()}))
+		return
+	}
+	for _, w := range warnings {
+		s.log.Warn("config: " + w)
+	}
+	ch := s.Apply(cfg)
+	if !ch.Empty() {
+		s.log.Info("config reloaded", "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+	}
+	s.view.Bus.Publish(mcpproxy.NewEvent(mcpproxy.EventConfigReloaded, "", ch))
+}
+
+func (s *Supervisor) logPath(name string) string {
+	if s.opts.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(s.opts.DataDir, "logs", "server-"+name+".log")
+}
+
+// startLocked stops e's current actor, if any, and installs what e.spec asks
+// for: an actor, or a disabled or quarantined entry.
+func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
+	hadActor := e.actor != nil
+	if hadActor {
+		s.stopLocked(e, nil)
+	}
+	s.gen++
+	e.gen = s.gen
+	st := mcpproxy.ServerStatus{
+		Name:        e.spec.Name,
+		Protocol:    e.spec.Transport(),
+		Enabled:     e.spec.Enabled,
+		Quarantined: e.spec.Quarantined,
+	}
+	switch {
+	case !e.spec.Enabled || e.spec.Quarantined:
+		st.State = mcpproxy.StateDisabled
+		if e.spec.Quarantined {
+			st.State = mcpproxy.StateQuarantined
+		}
+		if hadActor {
+			final := st.State
+			st.State = mcpproxy.StateStopping
+			gen := e.gen
+			s.reapers.Add(1)
+			old := e.lastActor
+			go func() {
+				defer s.reapers.Done()
+				<-old.Done()
+				s.view.Update(st.Name, gen, func(srv *stateview.Server) { srv.State = final })
+			}()
+		}
+		s.view.Put(&stateview.Server{ServerStatus: st, Generation: e.gen})
+	default:
+		st.State = mcpproxy.StateConnecting
+		s.view.Put(&stateview.Server{ServerStatus: st, Generation: e.gen})
+		opts := s.opts.Actor
+		opts.Spec = e.spec
+		opts.Generation = e.gen
+		opts.View = s.view
+		opts.Logs = e.logs
+		opts.Logger = s.log
+		if opts.ConnectTimeout <= 0 && cfg != nil {
+			opts.ConnectTimeout = cfg.ConnectTimeout.D()
+		}
+		e.actor = upstream.Start(opts)
+	}
+}
+
+// stopLocked asks e's actor to stop and has a reaper wait for it, then run
+// after (if not nil).
+func (s *Supervisor) stopLocked(e *entry, after func()) {
+	a := e.actor
+	e.actor = nil
+	if a == nil {
+		if after != nil {
+			s.reapers.Add(1)
+			prev := e.lastActor
+			go func() {
+				defer s.reapers.Done()
+				if prev != nil {
+					<-prev.Done()
+				}
+				after()
+			}()
+		}
+		return
+	}
+	e.lastActor = a
+	a.Stop()
+	s.reapers.Add(1)
+	go func() {
+		defer s.reapers.Done()
+		a.Wait()
+		if after != nil {
+			after()
+		}
+	}()
+}
+
+// Restart reconnects the named server now (or, if it is not running, does
+// nothing and says why).
+func (s *Supervisor) Restart(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[name]
+	if e == nil {
+		return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "server %q not found", name)
+	}
+	if e.actor == nil {
+		state := mcpproxy.StateDisabled
+		if e.spec.Enabled && e.spec.Quarantined {
+			state = mcpproxy.StateQuarantined
+		}
+		return mcpproxy.Errorf(mcpproxy.ECONFLICT, "server %q is %s; enable it first", name, state)
+	}
+	e.actor.Restart()
+	return nil
+}
+
+// SetEnabled persists enabled=v for the named server and applies it. It
+// returns once the file is written; the state changes asynchronously.
+func (s *Supervisor) SetEnabled(ctx context.Context, name string, v bool) error {
+	return s.edit(ctx, name, func(d *config.Document) error { return d.SetServerField(name, "enabled", v) })
+}
+
+// SetQuarantined persists quarantined=v for the named server and applies it.
+func (s *Supervisor) SetQuarantined(ctx context.Context, name string, v bool) error {
+	return s.edit(ctx, name, func(d *config.Document) error { return d.SetServerField(name, "quarantined", v) })
+}
+
+// Edit runs fn on the config file, writes it atomically and applies the
+// result.
+func (s *Supervisor) Edit(ctx context.Context, fn func(d *config.Document) error) error {
+	if s.opts.Writer == nil {
+		return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "config file is not writable in this mode")
+	}
+	cfg, err := s.opts.Writer.Edit(ctx, fn)
+	if err != nil {
+		return err
+	}
+	s.Apply(cfg)
+	return nil
+}
+
+func (s *Supervisor) edit(ctx context.Context, name string, fn func(d *config.Document) error) error {
+	if _, ok := s.Config().Server(name); !ok {
+		return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "server %q not found", name)
+	}
+	return s.Edit(ctx, fn)
+}
+
+// Logs returns up to n recent stderr lines of the named server.
+func (s *Supervisor) Logs(name string, n int) ([]string, error) {
+	s.mu.Lock()
+	e := s.entries[name]
+	s.mu.Unlock()
+	if e == nil {
+		return nil, mcpproxy.Errorf(mcpproxy.ENOTFOUND, "server %q not found", name)
+	}
+	return e.logs.Tail(n), nil
+}
+
+func (s *Supervisor) tickLoop() {
+	defer s.ticker.Done()
+	t := time.NewTicker(s.opts.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.reconcile()
+		}
+	}
+}
+
+// reconcile restarts any actor that ended without being asked to. Actors
+// only end when stopped, so this is a safety net, not a control path.
+func (s *Supervisor) reconcile() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	for _, e := range s.entries {
+		if e.actor == nil {
+			continue
+		}
+		select {
+		case <-e.actor.Done():
+			s.log.Error("actor ended unexpectedly; restarting", "server", e.spec.Name)
+			e.actor = nil
+			s.startLocked(e, s.cfg.Load())
+		default:
+		}
+	}
+}
+
+// Close stops every actor and waits for them, their child processes and
+// the supervisor's own goroutines. Actors stop in parallel, so this is
+// bounded by the slowest single stop, not their sum.
+func (s *Supervisor) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	for _, e := range s.entries {
+		if e.actor != nil {
+			s.view.Update(e.spec.Name, e.gen, func(srv *stateview.Server) {
+				srv.State = mcpproxy.StateStopping
+				srv.Session = nil
+			})
+		}
+		logs := e.logs
+		s.stopLocked(e, logs.Close)
+	}
+	s.mu.Unlock()
+	s.ticker.Wait()
+	s.reapers.Wait()
+	return nil
+}

@@ -1,0 +1,396 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Version is the client version mcpproxy reports to upstreams.
+var Version = "dev"
+
+// Options configures an Actor.
+type Options struct {
+	Spec       mcpproxy.ServerSpec
+	Generation uint64
+	View       *stateview.View
+	Logs       *LogBuffer
+	Logger     *slog.Logger
+
+	// ConnectTimeout applies when the spec has none. Default 30s.
+	ConnectTimeout time.Duration
+	// PingInterval between keep-alive pings while ready; default 30s.
+	PingInterval time.Duration
+	// StableAfter is how long a connection must stay up before the backoff
+	// resets; default 30s.
+	StableAfter time.Duration
+	Backoff     Backoff
+}
+
+// Actor owns one upstream server's connection. Create it with Start.
+type Actor struct {
+	opts    Options
+	spec    *mcpproxy.ServerSpec
+	log     *slog.Logger
+	restart chan struct{}
+	changed chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Start starts an actor's goroutine; it connects at once.
+func Start(opts Options) *Actor {
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 30 * time.Second
+	}
+	if opts.Spec.ConnectTimeout > 0 {
+		opts.ConnectTimeout = opts.Spec.ConnectTimeout.D()
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 30 * time.Second
+	}
+	if opts.StableAfter <= 0 {
+		opts.StableAfter = 30 * time.Second
+	}
+	if opts.Backoff == (Backoff{}) {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Logs == nil {
+		opts.Logs = NewLogBuffer("", 0)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Actor{
+		opts:    opts,
+		spec:    &opts.Spec,
+		log:     opts.Logger.With("server", opts.Spec.Name),
+		restart: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	go a.run(ctx)
+	return a
+}
+
+// Restart asks the actor to drop its connection (or its wait for a retry)
+// and connect again now. It never blocks.
+func (a *Actor) Restart() {
+	select {
+	case a.restart <- struct{}{}:
+	default:
+	}
+}
+
+// Stop cancels the actor without waiting; Wait waits for it.
+func (a *Actor) Stop() { a.cancel() }
+
+// Wait returns when the actor's goroutine and everything it owns (session,
+// child process) are gone.
+func (a *Actor) Wait() { <-a.done }
+
+// Done is closed when the actor has finished.
+func (a *Actor) Done() <-chan struct{} { return a.done }
+
+func (a *Actor) update(fn func(s *stateview.Server)) {
+	a.opts.View.Update(a.spec.Name, a.opts.Generation, fn)
+}
+
+// conn is one live connection.
+type conn struct {
+	session *mcp.ClientSession
+	proc    *process // stdio only
+	proto   mcpproxy.Protocol
+}
+
+func (c *conn) close() {
+	c.session.Close()
+	if c.proc != nil {
+		c.proc.stop()
+	}
+}
+
+func (a *Actor) run(ctx context.Context) {
+	defer close(a.done)
+	attempt := 0
+	for {
+		a.update(func(s *stateview.Server) {
+			s.State = mcpproxy.StateConnecting
+			s.NextRetryAt = nil
+			s.Session = nil
+			s.PID = 0
+		})
+		c, tools, err := a.connect(ctx)
+		if ctx.Err() != nil {
+			if c != nil {
+				c.close()
+			}
+			return
+		}
+		if err == nil {
+			readyAt := time.Now()
+			err = a.serve(ctx, c, tools)
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(readyAt) >= a.opts.StableAfter {
+				attempt = 0
+			}
+			if err == nil { // restart requested
+				attempt = 0
+				continue
+			}
+		} else if errors.Is(err, errRestart) {
+			attempt = 0
+			continue
+		}
+		attempt++
+		delay := a.opts.Backoff.Delay(attempt, nil)
+		now := time.Now().UTC()
+		next := now.Add(delay)
+		msg := err.Error()
+		a.log.Warn("upstream failed", "error", msg, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
+		a.update(func(s *stateview.Server) {
+			s.State = mcpproxy.StateError
+			s.LastError = msg
+			s.LastErrorAt = &now
+			s.RetryCount = attempt
+			s.NextRetryAt = &next
+			s.Session = nil
+			s.PID = 0
+		})
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-a.restart:
+			t.Stop()
+			attempt = 0
+		case <-t.C:
+		}
+	}
+}
+
+var errRestart = errors.New("restart requested")
+
+// connect dials the upstream, initializes and lists its tools within the
+// connect deadline. A restart request aborts it.
+func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
+	cctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+	defer cancel()
+	restarted := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case <-a.restart:
+			close(restarted)
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	c, tools, err := a.dial(cctx)
+	cancel()
+	<-watchDone
+	select {
+	case <-restarted:
+		if c != nil {
+			c.close()
+		}
+		return nil, nil, errRestart
+	default:
+	}
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = fmt.Errorf("connect: timed out after %s (%w)", a.opts.ConnectTimeout, err)
+	}
+	return c, tools, err
+}
+
+func (a *Actor) newClient() *mcp.Client {
+	return mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: Version}, &mcp.ClientOptions{
+		Capabilities: &mcp.ClientCapabilities{},
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			select {
+			case a.changed <- struct{}{}:
+			default:
+			}
+		},
+	})
+}
+
+func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
+	spec := a.spec
+	switch p := spec.Transport(); p {
+	case mcpproxy.ProtocolStdio:
+		t := &stdioTransport{spec: spec, logs: a.opts.Logs}
+		return a.handshake(ctx, t, p, func() *process { return t.proc })
+	case mcpproxy.ProtocolStreamableHTTP:
+		return a.handshake(ctx, streamableTransport(spec, httpClient(spec)), p, nil)
+	case mcpproxy.ProtocolSSE:
+		return a.handshake(ctx, sseTransport(spec, httpClient(spec)), p, nil)
+	default: // auto with a URL
+		hc := httpClient(spec)
+		c, tools, err := a.handshake(ctx, streamableTransport(spec, hc), mcpproxy.ProtocolStreamableHTTP, nil)
+		if err == nil || ctx.Err() != nil {
+			return c, tools, err
+		}
+		c, tools, err2 := a.handshake(ctx, sseTransport(spec, hc), mcpproxy.ProtocolSSE, nil)
+		if err2 != nil {
+			return nil, nil, fmt.Errorf("streamable HTTP: %v; SSE: %w", err, err2)
+		}
+		return c, tools, nil
+	}
+}
+
+func (a *Actor) handshake(ctx context.Context, t mcp.Transport, proto mcpproxy.Protocol, proc func() *process) (*conn, []mcpproxy.Tool, error) {
+	cs, err := a.newClient().Connect(ctx, t, nil)
+	var p *process
+	if proc != nil {
+		p = proc()
+	}
+	if err != nil {
+		if p != nil {
+			p.stop()
+			if perr := p.exitError(); perr != nil {
+				err = fmt.Errorf("%w; %v", err, perr)
+			}
+		}
+		return nil, nil, fmt.Errorf("connect: %w", err)
+	}
+	c := &conn{session: cs, proc: p, proto: proto}
+	tools, err := listTools(ctx, cs)
+	if err != nil {
+		c.close()
+		return nil, nil, fmt.Errorf("list tools: %w", err)
+	}
+	return c, tools, nil
+}
+
+func listTools(ctx context.Context, cs *mcp.ClientSession) ([]mcpproxy.Tool, error) {
+	if cs.InitializeResult() != nil && cs.InitializeResult().Capabilities != nil &&
+		cs.InitializeResult().Capabilities.Tools == nil {
+		return nil, nil
+	}
+	var tools []mcpproxy.Tool
+	for t, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			return nil, err
+		}
+		tools = append(tools, convertTool(t))
+	}
+	return tools, nil
+}
+
+func convertTool(t *mcp.Tool) mcpproxy.Tool {
+	out := mcpproxy.Tool{Name: t.Name, Title: t.Title, Description: t.Description}
+	out.InputSchema = rawJSON(t.InputSchema)
+	out.OutputSchema = rawJSON(t.OutputSchema)
+	if t.Annotations != nil {
+		out.Annotations = rawJSON(t.Annotations)
+	}
+	return out
+}
+
+func rawJSON(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+// serve publishes the connection as ready and keeps it: re-lists tools on
+// list_changed, pings, and returns when the session ends (an error), on a
+// restart request (nil) or when ctx is cancelled.
+func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error {
+	defer c.close()
+	// Drain list_changed signals that arrived during the handshake: the list
+	// we have is at least as new.
+	select {
+	case <-a.changed:
+	default:
+	}
+	now := time.Now().UTC()
+	init := c.session.InitializeResult()
+	a.update(func(s *stateview.Server) {
+		s.State = mcpproxy.StateReady
+		s.Protocol = c.proto
+		s.Session = c.session
+		s.ConnectedAt = &now
+		s.NextRetryAt = nil
+		s.Tools = tools
+		s.ToolCount = len(tools)
+		if init != nil {
+			if init.ServerInfo != nil {
+				s.ServerInfo = &mcpproxy.ServerInfo{Name: init.ServerInfo.Name, Version: init.ServerInfo.Version}
+			}
+			s.ProtocolVersion = init.ProtocolVersion
+		}
+		if c.proc != nil {
+			s.PID = c.proc.pid()
+		}
+	})
+	a.log.Info("upstream ready", "tools", len(tools), "protocol", c.proto)
+
+	ended := make(chan error, 1)
+	go func() { ended <- c.session.Wait() }()
+	ping := time.NewTicker(a.opts.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.restart:
+			a.log.Info("upstream restart requested")
+			return nil
+		case err := <-ended:
+			if c.proc != nil {
+				c.proc.stop()
+				if perr := c.proc.exitError(); perr != nil {
+					return fmt.Errorf("connection lost: %v", perr)
+				}
+			}
+			if err == nil {
+				err = errors.New("session closed")
+			}
+			return fmt.Errorf("connection lost: %w", err)
+		case <-a.changed:
+			lctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+			tools, err := listTools(lctx, c.session)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("re-list tools after list_changed: %w", err)
+			}
+			a.update(func(s *stateview.Server) {
+				s.Tools = tools
+				s.ToolCount = len(tools)
+			})
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, min(a.opts.ConnectTimeout, 10*time.Second))
+			err := c.session.Ping(pctx, nil)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("ping: %w", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// inheritedEnv is the part of mcpproxy's own environment a stdio server gets;
+// everything else comes from the server's configured env. Secrets in
+// mcpproxy's environment are not passed on.
+var inheritedEnv = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE",
+	"TMPDIR", "TZ", "TERM", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME",
+	"XDG_RUNTIME_DIR", "SYSTEMROOT", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR",
+}
+
+// Grace periods for stopping a child: after stdin is closed, then after SIGTERM.
+var (
+	stdinGrace = 250 * time.Millisecond
+	termGrace  = 2 * time.Second
+)
+
+func childEnv(extra map[string]string) []string {
+	env := make([]string, 0, len(inheritedEnv)+len(extra))
+	for _, k := range inheritedEnv {
+		if _, override := extra[k]; override {
+			continue
+		}
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// lookPath resolves command against the PATH the child will see.
+func lookPath(command string, env []string) (string, error) {
+	if strings.Contains(command, "/") {
+		return command, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, command)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", command)
+}
+
+// process is a started stdio server: its own process group, its pipes, and
+// the goroutines that wait for it and copy its stderr.
+type process struct {
+	cmd    *exec.Cmd
+	stdin  *os.File
+	stdout *os.File
+	stderr *os.File
+	logs   *LogBuffer
+
+	exited   chan struct{} // closed when the process has been waited for
+	stderrWG sync.WaitGroup
+	waitErr  error // set before exited is closed
+
+	stopOnce sync.Once
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// exitError describes how the process ended, with its last stderr line, or
+// nil while it runs.
+func (p *process) exitError() error {
+	select {
+	case <-p.exited:
+	default:
+		return nil
+	}
+	msg := "process exited"
+	var ee *exec.ExitError
+	if errors.As(p.waitErr, &ee) {
+		msg = "process exited: " + ee.ProcessState.String()
+	}
+	if last := p.logs.Last(); last != "" {
+		msg += "; stderr: " + last
+	}
+	return errors.New(msg)
+}
+
+// stop ends the process: close stdin, SIGTERM to the group, SIGKILL to the
+// group after a grace period. It returns once the process has been reaped
+// and its stderr drained, in bounded time.
+func (p *process) stop() {
+	p.stopOnce.Do(func() {
+		p.stdin.Close()
+		pgid := p.cmd.Process.Pid
+		wait := func(d time.Duration) bool {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-p.exited:
+				return true
+			case <-t.C:
+				return false
+			}
+		}
+		if !wait(stdinGrace) {
+			syscall.Kill(-pgid, syscall.SIGTERM)
+			if !wait(termGrace) {
+				syscall.Kill(-pgid, syscall.SIGKILL)
+				wait(termGrace)
+			}
+		}
+		// The leader is gone; anything it left behind in its group goes too.
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		p.stdout.Close()
+		p.stderr.Close() // unblocks the stderr copier even if a grandchild escaped the group
+		p.stderrWG.Wait()
+	})
+}
+
+// startProcess starts spec's command in its own process group with a
+// parent-death signal, so that it dies with mcpproxy even on kill -9.
+func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) {
+	env := childEnv(spec.Env)
+	path, err := lookPath(spec.Command, env)
+	if err != nil {
+		return nil, err
+	}
+	if spec.WorkingDir != "" {
+		if st, err := os.Stat(spec.WorkingDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("working_dir %q: not a directory", spec.WorkingDir)
+		}
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	cmd := exec.Command(path, spec.Args...)
+	cmd.Env = env
+	cmd.Dir = spec.WorkingDir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	// The child has its own copies now; ours must go so EOFs propagate.
+	inR.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		errR.Close()
+		return nil, err
+	}
+	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, logs: logs, exited: make(chan struct{})}
+	p.stderrWG.Add(1)
+	go func() {
+		defer p.stderrWG.Done()
+		copyLines(errR, logs)
+	}()
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// stdioTransport is an mcp.Transport over a child process it starts.
+type stdioTransport struct {
+	spec *mcpproxy.ServerSpec
+	logs *LogBuffer
+	proc *process // set by Connect
+}
+
+func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	p, err := startProcess(t.spec, t.logs)
+	if err != nil {
+		return nil, err
+	}
+	t.proc = p
+	return (&mcp.IOTransport{
+		Reader: p.stdout,
+		Writer: stdinCloser{p},
+	}).Connect(ctx)
+}
+
+// stdinCloser makes closing the connection stop the process.
+type stdinCloser struct{ p *process }
+
+func (s stdinCloser) Write(b []byte) (int, error) { return s.p.stdin.Write(b) }
+func (s stdinCloser) Close() error {
+	s.p.stop()
+	return nil
+}
