@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -79,10 +80,33 @@ func New(opts Options) *API {
 	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.enable(false)))
 	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
 	m.Handle("GET /events", a.auth(a.events))
-	m.Handle("/api/v1/", a.auth(func(w http.ResponseWriter, r *http.Request) error {
-		return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path)
-	}))
+	m.Handle("/api/v1/", a.auth(a.notFound))
 	return a
+}
+
+// notFound answers paths no route matched: 405 when the path exists for
+// another method, else 404, both in the envelope.
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) error {
+	var allowed []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pattern := a.mux.Handler(r2); pattern != "/api/v1/" && pattern != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, struct {
+			Success bool      `json:"success"`
+			Error   errorBody `json:"error"`
+		}{false, errorBody{mcpproxy.EINVALID, fmt.Sprintf("%s %s: method not allowed (use %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))}})
+		return nil
+	}
+	return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path)
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
