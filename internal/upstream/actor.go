@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -110,12 +111,16 @@ type conn struct {
 	session *mcp.ClientSession
 	proc    *process // stdio only
 	proto   mcpproxy.Protocol
+	cancel  context.CancelFunc // ends the connection's context; set once connected
 }
 
 func (c *conn) close() {
 	c.session.Close()
 	if c.proc != nil {
 		c.proc.stop()
+	}
+	if c.cancel != nil {
+		c.cancel()
 	}
 }
 
@@ -185,35 +190,53 @@ var errRestart = errors.New("restart requested")
 
 // connect dials the upstream, initializes and lists its tools within the
 // connect deadline. A restart request aborts it.
+//
+// The context handed to the SDK lives as long as the connection, not just
+// the handshake: the SDK ties an SSE stream to the context given to Connect.
+// The deadline is enforced by cancelling that context from a timer instead.
 func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
-	cctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
-	defer cancel()
+	life, lifeCancel := context.WithCancel(ctx)
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(a.opts.ConnectTimeout, func() {
+		timedOut.Store(true)
+		lifeCancel()
+	})
 	restarted := make(chan struct{})
+	stopWatch := make(chan struct{})
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
 		select {
 		case <-a.restart:
 			close(restarted)
-			cancel()
-		case <-cctx.Done():
+			lifeCancel()
+		case <-stopWatch:
 		}
 	}()
-	c, tools, err := a.dial(cctx)
-	cancel()
+	c, tools, err := a.dial(life)
+	fired := !timer.Stop()
+	close(stopWatch)
 	<-watchDone
 	select {
 	case <-restarted:
+		err = errRestart
+	default:
+		if err == nil && fired {
+			err = context.DeadlineExceeded
+		}
+	}
+	if err != nil {
 		if c != nil {
 			c.close()
 		}
-		return nil, nil, errRestart
-	default:
+		lifeCancel()
+		if timedOut.Load() && ctx.Err() == nil && !errors.Is(err, errRestart) {
+			err = fmt.Errorf("connect: timed out after %s (%w)", a.opts.ConnectTimeout, err)
+		}
+		return nil, nil, err
 	}
-	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		err = fmt.Errorf("connect: timed out after %s (%w)", a.opts.ConnectTimeout, err)
-	}
-	return c, tools, err
+	c.cancel = lifeCancel
+	return c, tools, nil
 }
 
 func (a *Actor) newClient() *mcp.Client {
@@ -235,11 +258,11 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		t := &stdioTransport{spec: spec, logs: a.opts.Logs}
 		return a.handshake(ctx, t, p, func() *process { return t.proc })
 	case mcpproxy.ProtocolStreamableHTTP:
-		return a.handshake(ctx, streamableTransport(spec, httpClient(spec)), p, nil)
+		return a.handshake(ctx, streamableTransport(spec, httpClient(ctx, spec)), p, nil)
 	case mcpproxy.ProtocolSSE:
-		return a.handshake(ctx, sseTransport(spec, httpClient(spec)), p, nil)
+		return a.handshake(ctx, sseTransport(spec, httpClient(ctx, spec)), p, nil)
 	default: // auto with a URL
-		hc := httpClient(spec)
+		hc := httpClient(ctx, spec)
 		c, tools, err := a.handshake(ctx, streamableTransport(spec, hc), mcpproxy.ProtocolStreamableHTTP, nil)
 		if err == nil || ctx.Err() != nil {
 			return c, tools, err

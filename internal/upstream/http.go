@@ -1,39 +1,67 @@
 package upstream
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// headerTransport adds the server's configured headers to every request.
-type headerTransport struct {
+// connTransport adds the server's configured headers to every request and
+// ties every request to the connection's lifetime: when the actor drops the
+// connection, requests the SDK started on its own contexts (such as the
+// cancellation notice it posts after a failed initialize) end at once instead
+// of holding up the actor's stop.
+type connTransport struct {
 	base    http.RoundTripper
 	headers map[string]string
+	life    context.Context
 }
 
-func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if len(t.headers) == 0 {
-		return t.base.RoundTrip(r)
-	}
-	r = r.Clone(r.Context())
+func (t *connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(t.life, cancel)
+	r = r.Clone(ctx)
 	for k, v := range t.headers {
 		r.Header.Set(k, v)
 	}
-	return t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
+	return resp, nil
+}
+
+// cancelBody releases a request's context when its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
 }
 
 // httpClient returns a client for one server. It has no overall timeout
 // because SSE streams live as long as the session; requests are bounded by
 // their contexts instead.
-func httpClient(spec *mcpproxy.ServerSpec) *http.Client {
+func httpClient(life context.Context, spec *mcpproxy.ServerSpec) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.ResponseHeaderTimeout = 0
 	base.IdleConnTimeout = 90 * time.Second
 	base.MaxIdleConnsPerHost = 16
-	return &http.Client{Transport: &headerTransport{base: base, headers: spec.Headers}}
+	context.AfterFunc(life, base.CloseIdleConnections)
+	return &http.Client{Transport: &connTransport{base: base, headers: spec.Headers, life: life}}
 }
 
 func streamableTransport(spec *mcpproxy.ServerSpec, c *http.Client) mcp.Transport {
