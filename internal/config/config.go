@@ -43,6 +43,17 @@ type Config struct {
 	CallToolTimeout   mcpproxy.Duration     `json:"call_tool_timeout"`
 	ConnectTimeout    mcpproxy.Duration     `json:"connect_timeout"`
 	Servers           []mcpproxy.ServerSpec `json:"mcpServers"`
+
+	// RequireMCPAuth makes the MCP endpoints ask for the API key even on a
+	// loopback listen address.
+	RequireMCPAuth bool `json:"require_mcp_auth,omitempty"`
+	// Management policy for agents (and, later, every surface).
+	ReadOnly          bool `json:"read_only,omitempty"`
+	DisableManagement bool `json:"disable_management,omitempty"`
+	AllowServerAdd    bool `json:"allow_server_add"`    // default true
+	AllowServerRemove bool `json:"allow_server_remove"` // default true
+	// QuarantineNewServers quarantines servers added by a person too.
+	QuarantineNewServers bool `json:"quarantine_new_servers,omitempty"`
 	// ServersAsMap records that the file used the {"name": {...}} form, so
 	// that error messages can point at mcpServers.name instead of an index.
 	ServersAsMap bool `json:"-"`
@@ -65,6 +76,8 @@ func Default() *Config {
 		ToolResponseLimit: defaultToolResponseLimit,
 		CallToolTimeout:   mcpproxy.Duration(defaultCallToolTimeout),
 		ConnectTimeout:    mcpproxy.Duration(defaultConnectTimeout),
+		AllowServerAdd:    true,
+		AllowServerRemove: true,
 	}
 }
 

@@ -140,6 +140,7 @@ func TestParse_Defaults(t *testing.T) {
 		want := &Config{
 			Listen: "127.0.0.1:8080", ToolsLimit: 15, ToolResponseLimit: 20000,
 			CallToolTimeout: mcpproxy.Duration(2 * time.Minute), ConnectTimeout: mcpproxy.Duration(30 * time.Second),
+			AllowServerAdd: true, AllowServerRemove: true,
 		}
 		if !reflect.DeepEqual(Default(), want) {
 			t.Errorf("Default() = %+v, want %+v", Default(), want)
@@ -155,6 +156,8 @@ func TestParse_Defaults(t *testing.T) {
 		cfg := mustParse(t, `{
 			"listen": ":9000", "data_dir": "/d", "api_key": "k", "tools_limit": 100,
 			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5,
+			"require_mcp_auth": true, "read_only": true, "disable_management": true,
+			"allow_server_add": false, "allow_server_remove": false, "quarantine_new_servers": true,
 			"mcpServers": [
 				{"name": "a", "protocol": "stdio", "command": "npx", "args": ["-y", "pkg"],
 				 "env": {"K": "V"}, "working_dir": "/w", "enabled": false, "quarantined": true,
@@ -164,6 +167,7 @@ func TestParse_Defaults(t *testing.T) {
 		want := &Config{
 			Listen: ":9000", DataDir: "/d", APIKey: "k", ToolsLimit: 100, ToolResponseLimit: 0,
 			CallToolTimeout: mcpproxy.Duration(10 * time.Second), ConnectTimeout: mcpproxy.Duration(5 * time.Second),
+			RequireMCPAuth: true, ReadOnly: true, DisableManagement: true, QuarantineNewServers: true,
 			Servers: []mcpproxy.ServerSpec{
 				{Name: "a", Protocol: "stdio", Command: "npx", Args: []string{"-y", "pkg"},
 					Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,

@@ -65,6 +65,18 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.duration(v, field, &cfg.ConnectTimeout)
 		case "mcpServers":
 			cfg.Servers, cfg.ServersAsMap = dc.servers(v, field)
+		case "require_mcp_auth":
+			dc.bool(v, field, &cfg.RequireMCPAuth)
+		case "read_only":
+			dc.bool(v, field, &cfg.ReadOnly)
+		case "disable_management":
+			dc.bool(v, field, &cfg.DisableManagement)
+		case "allow_server_add":
+			dc.bool(v, field, &cfg.AllowServerAdd)
+		case "allow_server_remove":
+			dc.bool(v, field, &cfg.AllowServerRemove)
+		case "quarantine_new_servers":
+			dc.bool(v, field, &cfg.QuarantineNewServers)
 		}
 	})
 	return cfg, dc.warnings, errors.Join(dc.errs...)
