@@ -18,6 +18,8 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/index"
+	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
@@ -72,6 +74,8 @@ type Main struct {
 	writer  *config.Writer
 	watcher *config.Watcher
 	sup     *supervisor.Supervisor
+	idx     *index.Index
+	mcp     *mcpserver.Server
 	srv     *http.Server
 	cancel  context.CancelFunc
 	served  chan struct{}
@@ -176,7 +180,22 @@ func (m *Main) Run(ctx context.Context) error {
 		Overlay: overlay,
 		Logger:  log,
 	})
+	idx, err := index.New()
+	if err != nil {
+		return fmt.Errorf("tool index: %w", err)
+	}
+	m.idx = idx
+	m.mcp = mcpserver.New(mcpserver.Options{
+		Backend: m.sup,
+		Index:   idx,
+		Version: version,
+		Listen:  listen,
+		Logger:  log,
+	})
 	api := httpapi.New(httpapi.Options{
+		Search: func(ctx context.Context, q string, limit int) (any, error) {
+			return m.mcp.Search(ctx, q, limit)
+		},
 		Backend:    m.sup,
 		Version:    version,
 		ConfigPath: m.ConfigPath,
@@ -187,8 +206,14 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	baseCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	root := http.NewServeMux()
+	root.Handle("/mcp", m.mcp)
+	root.Handle("/mcp/", m.mcp)
+	root.Handle("/sse", m.mcp)
+	root.Handle("/sse/", m.mcp)
+	root.Handle("/", api)
 	m.srv = &http.Server{
-		Handler:           api,
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -229,8 +254,9 @@ func (m *Main) Run(ctx context.Context) error {
   data dir:  %s
   api key:   %s
   servers:   %d configured, %d enabled
+  mcp:       http://%s/mcp  (all tools: /mcp/all, legacy SSE: /sse)
   api:       http://%s/api/v1/status (send X-API-Key)
-`, version, listen, m.ConfigPath, note, dataDir, keySource, len(eff.Servers), enabled, listen)
+`, version, listen, m.ConfigPath, note, dataDir, keySource, len(eff.Servers), enabled, listen, listen)
 	return nil
 }
 
@@ -277,8 +303,14 @@ func (m *Main) Close() error {
 		cancel()
 		<-m.served
 	}
+	if m.mcp != nil {
+		m.mcp.Close()
+	}
 	if m.sup != nil {
 		m.sup.Close()
+	}
+	if m.idx != nil {
+		m.idx.Close()
 	}
 	if m.writer != nil {
 		m.writer.Close()

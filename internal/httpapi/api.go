@@ -47,6 +47,9 @@ type Options struct {
 	Heartbeat time.Duration
 	// Ready reports whether the daemon is ready to serve (/readyz).
 	Ready func() bool
+	// Search runs a tool search for GET /api/v1/tools/search; nil answers
+	// unavailable.
+	Search func(ctx context.Context, query string, limit int) (any, error)
 }
 
 // API is the HTTP handler.
@@ -79,6 +82,7 @@ func New(opts Options) *API {
 	m.Handle("POST /api/v1/servers/{name}/enable", a.auth(a.enable(true)))
 	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.enable(false)))
 	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
+	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
 	m.Handle("GET /events", a.auth(a.events))
 	m.Handle("/api/v1/", a.auth(a.notFound))
 	return a
@@ -361,5 +365,26 @@ func (a *API) restart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeOK(w, http.StatusAccepted, map[string]any{"server": name, "restarting": true})
+	return nil
+}
+
+func (a *API) searchTools(w http.ResponseWriter, r *http.Request) error {
+	if a.opts.Search == nil {
+		return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "tool search is not available")
+	}
+	q := r.URL.Query()
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			return mcpproxy.Errorf(mcpproxy.EINVALID, "limit: want a positive integer, got %q", s)
+		}
+		limit = v
+	}
+	res, err := a.opts.Search(r.Context(), q.Get("q"), limit)
+	if err != nil {
+		return err
+	}
+	writeOK(w, http.StatusOK, res)
 	return nil
 }

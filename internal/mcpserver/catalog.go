@@ -1,0 +1,222 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/index"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// catalogDebounce gathers bursts of state changes (hundreds of servers
+// connecting at start) into one pass.
+const catalogDebounce = 50 * time.Millisecond
+
+// directSep joins server and tool in direct-mode tool names; tool names may
+// only contain A-Za-z0-9_.- so ':' is not an option there.
+const directSep = "__"
+
+type route struct{ server, tool string }
+
+// directSet is the direct endpoint's immutable tool list.
+type directSet struct {
+	tools  []*mcp.Tool
+	routes map[string]route
+}
+
+// catalog keeps the search index and the direct endpoint's tool list equal
+// to the tools of every ready, enabled, non-quarantined server. It is the
+// only writer of both; it follows the state view's events and never blocks
+// a reader.
+type catalog struct {
+	view   *stateview.View
+	idx    *index.Index
+	direct *mcp.Server
+	log    *slog.Logger
+	set    atomic.Pointer[directSet]
+	// synced counts completed passes; tests and benchmarks wait on it.
+	synced atomic.Uint64
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func startCatalog(view *stateview.View, idx *index.Index, direct *mcp.Server, log *slog.Logger) *catalog {
+	c := &catalog{view: view, idx: idx, direct: direct, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	c.set.Store(&directSet{routes: map[string]route{}})
+	go c.run()
+	return c
+}
+
+func (c *catalog) close() {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	<-c.done
+}
+
+func eligible(s *stateview.Server) bool {
+	return s.State == mcpproxy.StateReady && s.Enabled && !s.Quarantined
+}
+
+func (c *catalog) run() {
+	defer close(c.done)
+	indexed := map[string][]mcpproxy.Tool{}
+	for {
+		// Subscribe before reading the snapshot so no change falls between.
+		sub := c.view.Bus.Subscribe(4096)
+		c.sync(indexed)
+		for open := true; open; {
+			select {
+			case <-c.stop:
+				sub.Close()
+				return
+			case _, ok := <-sub.C():
+				if !ok {
+					open = false // dropped: resubscribe and resync from a snapshot
+					break
+				}
+				t := time.NewTimer(catalogDebounce)
+				select {
+				case <-c.stop:
+					t.Stop()
+					sub.Close()
+					return
+				case <-t.C:
+				}
+				for drained := false; !drained; {
+					select {
+					case _, ok := <-sub.C():
+						if !ok {
+							open, drained = false, true
+						}
+					default:
+						drained = true
+					}
+				}
+				c.sync(indexed)
+			}
+		}
+		sub.Close()
+	}
+}
+
+// sync brings the index and the direct list in line with the current
+// snapshot. Servers whose tool slice is unchanged cost a pointer compare.
+func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
+	snap := c.view.Load()
+	changed := false
+	for name, tools := range indexed {
+		srv := snap.Get(name)
+		if srv == nil || !eligible(srv) {
+			if c.idx != nil {
+				if err := c.idx.RemoveServer(name); err != nil {
+					c.log.Error("index: remove server", "server", name, "error", err)
+				}
+			}
+			delete(indexed, name)
+			changed = true
+			continue
+		}
+		if !sameSlice(tools, srv.Tools) {
+			if c.idx != nil {
+				if err := c.idx.SetServer(name, srv.Tools); err != nil {
+					c.log.Error("index: set server", "server", name, "error", err)
+				}
+			}
+			indexed[name] = srv.Tools
+			changed = true
+		}
+	}
+	for _, name := range snap.Names {
+		srv := snap.Servers[name]
+		if _, ok := indexed[name]; ok || !eligible(srv) {
+			continue
+		}
+		if c.idx != nil {
+			if err := c.idx.SetServer(name, srv.Tools); err != nil {
+				c.log.Error("index: set server", "server", name, "error", err)
+			}
+		}
+		indexed[name] = srv.Tools
+		changed = true
+	}
+	if changed {
+		c.set.Store(buildDirect(indexed))
+		if c.direct != nil {
+			// Re-adding the placeholder makes the SDK tell every session
+			// that the tool list changed; the list itself comes from set.
+			c.direct.AddTool(placeholderTool, placeholderHandler)
+		}
+	}
+	c.synced.Add(1)
+}
+
+func sameSlice(a, b []mcpproxy.Tool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || &a[0] == &b[0]
+}
+
+var placeholderTool = &mcp.Tool{Name: "mcpproxy_placeholder", InputSchema: json.RawMessage(`{"type":"object"}`)}
+
+func placeholderHandler(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	return errorResult("not a real tool"), nil
+}
+
+func buildDirect(indexed map[string][]mcpproxy.Tool) *directSet {
+	set := &directSet{routes: map[string]route{}}
+	for server, tools := range indexed {
+		for _, t := range tools {
+			name := server + directSep + t.Name
+			set.routes[name] = route{server, t.Name}
+			set.tools = append(set.tools, &mcp.Tool{
+				Name:        name,
+				Title:       t.Title,
+				Description: t.Description,
+				InputSchema: objectSchema(t.InputSchema),
+				Annotations: annotations(t.Annotations),
+			})
+		}
+	}
+	slices.SortFunc(set.tools, func(a, b *mcp.Tool) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return set
+}
+
+// objectSchema passes an upstream's input schema through when it is a JSON
+// object schema and substitutes an open object schema when it is not, so one
+// upstream's bad schema cannot break tools/list for everyone.
+func objectSchema(raw json.RawMessage) json.RawMessage {
+	var m map[string]any
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m["type"] != "object" {
+		return json.RawMessage(`{"type":"object"}`)
+	}
+	return raw
+}
+
+func annotations(raw json.RawMessage) *mcp.ToolAnnotations {
+	if len(raw) == 0 {
+		return nil
+	}
+	var a mcp.ToolAnnotations
+	if json.Unmarshal(raw, &a) != nil {
+		return nil
+	}
+	return &a
+}

@@ -1,0 +1,43 @@
+package mcpserver
+
+import (
+	"context"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// directMiddleware answers tools/list and tools/call on /mcp/all from the
+// catalog's current set, so the tool list is an atomic load and a change of
+// one upstream does not re-register thousands of tools with the SDK.
+func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		switch method {
+		case "tools/list":
+			set := s.cat.set.Load()
+			tools := set.tools
+			if tools == nil {
+				tools = []*mcp.Tool{}
+			}
+			return &mcp.ListToolsResult{Tools: tools}, nil
+		case "tools/call":
+			r, ok := req.(*mcp.CallToolRequest)
+			if !ok || r.Params == nil {
+				break
+			}
+			rt, ok := s.cat.set.Load().routes[r.Params.Name]
+			if !ok {
+				server, tool, ok := splitID(r.Params.Name, directSep)
+				if !ok {
+					return errorResult("unknown tool %q: direct-mode tools are named server__tool; list them with tools/list", r.Params.Name), nil
+				}
+				rt = route{server, tool}
+			}
+			args := r.Params.Arguments
+			if len(args) == 0 {
+				args = []byte("{}")
+			}
+			return s.call(ctx, r, rt.server, rt.tool, args, directSep), nil
+		}
+		return next(ctx, method, req)
+	}
+}

@@ -1,0 +1,177 @@
+// Package mcpserver is the MCP front door: the smart endpoint (/mcp and the
+// legacy /sse) with mcpproxy's built-in tools, and the direct endpoint
+// (/mcp/all) that lists every approved upstream tool as server__tool.
+//
+// Concurrency contract: handlers read the state view's current snapshot and
+// the tool index; a tool call waits only on the one upstream it names, with
+// that server's call timeout and the caller's cancellation. The catalog
+// goroutine (started by New, stopped by Close) is the only writer of the
+// index and of the direct endpoint's tool list.
+package mcpserver
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/index"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Backend is what the MCP endpoints need from the rest of the daemon.
+type Backend interface {
+	View() *stateview.View
+	Config() *config.Config
+	Restart(name string) error
+	SetEnabled(ctx context.Context, name string, enabled bool) error
+	Edit(ctx context.Context, fn func(d *config.Document) error) error
+}
+
+// Options configures the MCP endpoints.
+type Options struct {
+	Backend Backend
+	Index   *index.Index
+	Version string
+	// Listen is the address the daemon serves on; on a loopback address the
+	// MCP endpoints accept clients without the API key unless the config
+	// sets require_mcp_auth.
+	Listen string
+	Logger *slog.Logger
+}
+
+// Server serves the MCP endpoints.
+type Server struct {
+	opts   Options
+	b      Backend
+	log    *slog.Logger
+	smart  *mcp.Server
+	direct *mcp.Server
+	cat    *catalog
+	mux    *http.ServeMux
+}
+
+const instructions = `mcpproxy gives you access to the tools of many MCP servers through a few built-in tools.
+1. Call retrieve_tools with a short description of what you want to do (for example "create a github issue"); it returns the best matching tools with their ids ("server:tool") and input schemas.
+2. Call call_tool with name set to one of those ids and args set to an object that matches the tool's input schema.
+Search again with different words if nothing fits. Use upstream_servers to list the servers and their states.`
+
+// New builds the endpoints and starts the catalog that keeps the index and
+// the direct endpoint in step with the state view. Close stops it.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger}
+	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
+	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
+		Instructions: instructions,
+		Logger:       discardLogger,
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+	})
+	s.addBuiltinTools()
+	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
+		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",
+		Logger:       discardLogger,
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+	})
+	s.direct.AddReceivingMiddleware(s.directMiddleware)
+	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger)
+
+	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
+	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
+	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, nil)
+
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/mcp", s.auth(smartHTTP))
+	s.mux.Handle("/mcp/", s.auth(smartHTTP))
+	s.mux.Handle("/sse", s.auth(smartSSE))
+	s.mux.Handle("/sse/", s.auth(smartSSE))
+	s.mux.Handle("/mcp/all", s.auth(directHTTP))
+	s.mux.Handle("/mcp/all/", s.auth(directHTTP))
+	return s
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// ServeHTTP serves /mcp, /sse and /mcp/all.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close stops the catalog goroutine.
+func (s *Server) Close() error {
+	s.cat.close()
+	return nil
+}
+
+// auth lets clients in without a key on a loopback listen address (what
+// desktop MCP clients expect) unless require_mcp_auth is set; otherwise the
+// API key is required.
+func (s *Server) auth(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg := s.b.Config()
+		if cfg.RequireMCPAuth || !isLoopback(s.opts.Listen) {
+			if !httpapi.KeyMatches(httpapi.APIKeyFrom(r), cfg.APIKey) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				w.Write([]byte(`{"success":false,"error":{"code":"unauthorized","message":"this MCP endpoint needs the API key: X-API-Key header, Authorization: Bearer, or ?apikey="}}` + "\n"))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// splitID splits "server:tool" (or server__tool in direct mode).
+func splitID(id, sep string) (server, tool string, ok bool) {
+	server, tool, ok = strings.Cut(id, sep)
+	if !ok || server == "" || tool == "" {
+		return "", "", false
+	}
+	return server, tool, true
+}
+
+// serverReady returns the named server if it can take calls now, or an
+// error that says what the caller can do about it.
+func serverReady(snap *stateview.Snapshot, name string) (*stateview.Server, error) {
+	srv := snap.Get(name)
+	if srv == nil {
+		return nil, mcpproxy.Errorf(mcpproxy.ENOTFOUND, "unknown server %q%s", name, closestHint(name, snap.Names, ""))
+	}
+	switch {
+	case srv.Quarantined || srv.State == mcpproxy.StateQuarantined:
+		return nil, mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "server %q is quarantined: approve it in the UI, CLI or REST API first", name)
+	case !srv.Enabled || srv.State == mcpproxy.StateDisabled:
+		return nil, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "server %q is disabled; a person can enable it (or upstream_servers enable)", name)
+	case srv.State != mcpproxy.StateReady || srv.Session == nil:
+		msg := "server " + quote(name) + " is not ready (state " + string(srv.State)
+		if srv.LastError != "" {
+			msg += ", last error: " + srv.LastError
+		}
+		msg += ")"
+		if srv.NextRetryAt != nil {
+			msg += "; next retry at " + srv.NextRetryAt.Format("15:04:05") + " UTC"
+		}
+		msg += "; try again shortly or call upstream_servers with operation restart"
+		return nil, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "%s", msg)
+	}
+	return srv, nil
+}
+
+func quote(s string) string { return `"` + s + `"` }

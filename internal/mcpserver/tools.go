@@ -1,0 +1,384 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+const maxSearchLimit = 100
+
+func (s *Server) addBuiltinTools() {
+	s.smart.AddTool(&mcp.Tool{
+		Name: "retrieve_tools",
+		Description: "Search the tools of all connected MCP servers (BM25 over names, descriptions and parameters). " +
+			"Returns the best matches, best first, each with its id (\"server:tool\"), description and input schema. " +
+			"Call this first, then call_tool with one of the ids.",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{
+			"query":{"type":"string","description":"What you want to do, in a few words, e.g. \"read a file\" or \"create github issue\""},
+			"limit":{"type":"integer","minimum":1,"maximum":100,"description":"Maximum number of tools to return (default from the proxy config)"}},
+			"required":["query"]}`),
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+	}, s.retrieveTools)
+	s.smart.AddTool(&mcp.Tool{
+		Name: "call_tool",
+		Description: "Call a tool of an upstream MCP server by its id (\"server:tool\", as returned by retrieve_tools). " +
+			"Pass the tool's arguments as the object args (or as a JSON string in args_json).",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{
+			"name":{"type":"string","description":"Tool id: server:tool"},
+			"args":{"type":"object","description":"Arguments matching the tool's input schema"},
+			"args_json":{"type":"string","description":"Arguments as a JSON object string, if you cannot pass an object"}},
+			"required":["name"]}`),
+	}, s.callToolBuiltin)
+	s.smart.AddTool(&mcp.Tool{
+		Name: "upstream_servers",
+		Description: "List and manage the upstream MCP servers behind this proxy. operation: list | add | remove | enable | disable | restart | update. " +
+			"add and update take the fields of a config entry (name, protocol, command, args, env, working_dir, url, headers). " +
+			"Servers added here are quarantined until a person approves them.",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{
+			"operation":{"type":"string","enum":["list","add","remove","enable","disable","restart","update"]},
+			"name":{"type":"string","description":"Server name (all operations but list)"},
+			"protocol":{"type":"string","enum":["auto","stdio","streamable-http","http","sse"]},
+			"command":{"type":"string"},
+			"args":{"type":"array","items":{"type":"string"}},
+			"env":{"type":"object","additionalProperties":{"type":"string"}},
+			"working_dir":{"type":"string"},
+			"url":{"type":"string"},
+			"headers":{"type":"object","additionalProperties":{"type":"string"}}},
+			"required":["operation"]}`),
+	}, s.upstreamServers)
+}
+
+// errorResult is a tool result that tells the model what went wrong and
+// what to do; MCP tool errors are results, not protocol errors.
+func errorResult(format string, args ...any) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(format, args...)}}}
+}
+
+func jsonResult(v any) *mcp.CallToolResult {
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return errorResult("encoding result: %v", err)
+	}
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.TrimSuffix(buf.String(), "\n")}}}
+}
+
+// decodeArgs unmarshals tool arguments, naming the argument that is wrong.
+func decodeArgs(raw json.RawMessage, dst any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = json.RawMessage("{}")
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fmt.Errorf("argument %s: want %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Errorf("arguments: %v", err)
+	}
+	return nil
+}
+
+// FoundTool is one retrieve_tools result.
+type FoundTool struct {
+	ID          string          `json:"id"`
+	Server      string          `json:"server"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+	Annotations json.RawMessage `json:"annotations,omitempty"`
+	Score       float64         `json:"score"`
+}
+
+// Search runs a tool search as retrieve_tools does; limit <= 0 uses the
+// configured default.
+func (s *Server) Search(ctx context.Context, query string, limit int) ([]FoundTool, error) {
+	if limit <= 0 {
+		limit = s.b.Config().ToolsLimit
+	}
+	if limit > maxSearchLimit {
+		return nil, mcpproxy.Errorf(mcpproxy.EINVALID, "limit: at most %d, got %d", maxSearchLimit, limit)
+	}
+	hits, err := s.opts.Index.Search(ctx, query, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FoundTool, 0, len(hits))
+	for _, h := range hits {
+		out = append(out, FoundTool{
+			ID: h.Server + ":" + h.Tool.Name, Server: h.Server, Name: h.Tool.Name,
+			Description: h.Tool.Description, InputSchema: h.Tool.InputSchema,
+			Annotations: h.Tool.Annotations, Score: h.Score,
+		})
+	}
+	return out, nil
+}
+
+func (s *Server) retrieveTools(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var in struct {
+		Query string `json:"query"`
+		Limit int    `json:"limit"`
+	}
+	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
+		return errorResult("%v", err), nil
+	}
+	if in.Limit < 0 {
+		return errorResult("argument limit: must be between 1 and %d, got %d", maxSearchLimit, in.Limit), nil
+	}
+	found, err := s.Search(ctx, in.Query, in.Limit)
+	if err != nil {
+		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
+	}
+	res := map[string]any{"tools": found, "total": len(found)}
+	if len(found) == 0 {
+		res["message"] = "No tools matched. Try other words, or upstream_servers list to see which servers are connected."
+	} else {
+		res["message"] = `Call one with call_tool: {"name": "<id>", "args": {...}}`
+	}
+	return jsonResult(res), nil
+}
+
+func (s *Server) callToolBuiltin(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var in struct {
+		Name     string          `json:"name"`
+		Args     json.RawMessage `json:"args"`
+		ArgsJSON string          `json:"args_json"`
+	}
+	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
+		return errorResult("%v", err), nil
+	}
+	server, tool, ok := splitID(in.Name, ":")
+	if !ok {
+		return errorResult("argument name: want a tool id \"server:tool\" as returned by retrieve_tools, got %q", in.Name), nil
+	}
+	args := in.Args
+	if in.ArgsJSON != "" {
+		if len(args) > 0 && string(args) != "null" {
+			return errorResult("arguments: pass either args or args_json, not both"), nil
+		}
+		args = json.RawMessage(in.ArgsJSON)
+	}
+	if len(args) == 0 || string(args) == "null" {
+		args = json.RawMessage("{}")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(args, &obj); err != nil {
+		return errorResult("argument args: want a JSON object with the tool's arguments (%v)", err), nil
+	}
+	return s.call(ctx, req, server, tool, args, ":"), nil
+}
+
+// call forwards one tool call to its upstream through the session the actor
+// published. It waits only on that upstream.
+func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) *mcp.CallToolResult {
+	snap := s.b.View().Load()
+	srv, err := serverReady(snap, server)
+	if err != nil {
+		return errorResult("%s", mcpproxy.ErrorMessage(err))
+	}
+	found := false
+	for i := range srv.Tools {
+		if srv.Tools[i].Name == tool {
+			found = true
+			break
+		}
+	}
+	if !found {
+		names := make([]string, 0, len(srv.Tools))
+		for _, t := range srv.Tools {
+			names = append(names, t.Name)
+		}
+		return errorResult("unknown tool %q on server %q%s; use retrieve_tools to search", tool, server, closestHint(tool, names, server+sep))
+	}
+	cfg := s.b.Config()
+	timeout := cfg.CallToolTimeout.D()
+	if spec, ok := cfg.Server(server); ok && spec.CallTimeout > 0 {
+		timeout = spec.CallTimeout.D()
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	params := &mcp.CallToolParams{Name: tool, Arguments: args}
+	if req != nil && req.Params != nil && req.Params.Meta != nil {
+		params.Meta = req.Params.Meta
+	}
+	start := time.Now()
+	res, err := srv.Session.CallTool(cctx, params)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool)
+		case errors.Is(cctx.Err(), context.DeadlineExceeded):
+			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout)
+		}
+		return errorResult("upstream %q returned an error for %s: %v", server, tool, err)
+	}
+	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
+	return res
+}
+
+// closestHint suggests up to three candidates close to want, each shown
+// with prefix.
+func closestHint(want string, candidates []string, prefix string) string {
+	type scored struct {
+		s string
+		d int
+	}
+	var best []scored
+	lw := strings.ToLower(want)
+	for _, c := range candidates {
+		lc := strings.ToLower(c)
+		d := levenshtein(lw, lc)
+		if strings.Contains(lc, lw) || strings.Contains(lw, lc) {
+			d /= 2
+		}
+		if d <= max(3, len(want)/2) {
+			best = append(best, scored{c, d})
+		}
+	}
+	if len(best) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(best, func(a, b scored) int { return a.d - b.d })
+	var names []string
+	for i := 0; i < len(best) && i < 3; i++ {
+		names = append(names, quote(prefix+best[i].s))
+	}
+	return "; did you mean " + strings.Join(names, ", ") + "?"
+}
+
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// serverArgs are upstream_servers' arguments.
+type serverArgs struct {
+	Operation  string            `json:"operation"`
+	Name       string            `json:"name"`
+	Protocol   string            `json:"protocol"`
+	Command    string            `json:"command"`
+	Args       []string          `json:"args"`
+	Env        map[string]string `json:"env"`
+	WorkingDir string            `json:"working_dir"`
+	URL        string            `json:"url"`
+	Headers    map[string]string `json:"headers"`
+}
+
+func (a *serverArgs) spec() mcpproxy.ServerSpec {
+	return mcpproxy.ServerSpec{
+		Name: a.Name, Protocol: mcpproxy.Protocol(a.Protocol), Command: a.Command, Args: a.Args,
+		Env: a.Env, WorkingDir: a.WorkingDir, URL: a.URL, Headers: a.Headers, Enabled: true,
+	}
+}
+
+func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var in serverArgs
+	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
+		return errorResult("%v", err), nil
+	}
+	cfg := s.b.Config()
+	if cfg.DisableManagement {
+		return errorResult("server management is disabled in this proxy's config (disable_management)"), nil
+	}
+	if in.Operation != "list" && cfg.ReadOnly {
+		return errorResult("this proxy is read-only (read_only in its config): only operation list is allowed"), nil
+	}
+	needName := func() *mcp.CallToolResult {
+		if in.Name == "" {
+			return errorResult("argument name: required for operation %s", in.Operation)
+		}
+		return nil
+	}
+	switch in.Operation {
+	case "list":
+		snap := s.b.View().Load()
+		list := make([]json.RawMessage, 0, len(snap.Names))
+		for _, n := range snap.Names {
+			list = append(list, snap.Servers[n].SummaryJSON())
+		}
+		return jsonResult(map[string]any{"servers": list, "total": len(list)}), nil
+	case "enable", "disable":
+		if r := needName(); r != nil {
+			return r, nil
+		}
+		if err := s.b.SetEnabled(ctx, in.Name, in.Operation == "enable"); err != nil {
+			return errorResult("%s %s: %s", in.Operation, in.Name, mcpproxy.ErrorMessage(err)), nil
+		}
+		return jsonResult(map[string]any{"server": in.Name, "enabled": in.Operation == "enable"}), nil
+	case "restart":
+		if r := needName(); r != nil {
+			return r, nil
+		}
+		if err := s.b.Restart(in.Name); err != nil {
+			return errorResult("restart %s: %s", in.Name, mcpproxy.ErrorMessage(err)), nil
+		}
+		return jsonResult(map[string]any{"server": in.Name, "restarting": true}), nil
+	case "remove":
+		if r := needName(); r != nil {
+			return r, nil
+		}
+		if !cfg.AllowServerRemove {
+			return errorResult("removing servers is not allowed by this proxy's config (allow_server_remove: false)"), nil
+		}
+		if err := s.b.Edit(ctx, func(d *config.Document) error { return d.RemoveServer(in.Name) }); err != nil {
+			return errorResult("remove %s: %s", in.Name, mcpproxy.ErrorMessage(err)), nil
+		}
+		return jsonResult(map[string]any{"server": in.Name, "removed": true}), nil
+	case "add", "update":
+		if r := needName(); r != nil {
+			return r, nil
+		}
+		if in.Operation == "add" && !cfg.AllowServerAdd {
+			return errorResult("adding servers is not allowed by this proxy's config (allow_server_add: false)"), nil
+		}
+		spec := in.spec()
+		if err := config.ValidateServer(&spec, "arguments"); err != nil {
+			return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
+		}
+		var err error
+		if in.Operation == "add" {
+			// A server an agent adds waits for a person's approval.
+			spec.Quarantined = true
+			err = s.b.Edit(ctx, func(d *config.Document) error { return d.AddServer(spec) })
+		} else {
+			err = s.b.Edit(ctx, func(d *config.Document) error { return d.UpdateServer(spec) })
+		}
+		if err != nil {
+			return errorResult("%s %s: %s", in.Operation, in.Name, mcpproxy.ErrorMessage(err)), nil
+		}
+		res := map[string]any{"server": in.Name, "updated": true}
+		if in.Operation == "add" {
+			res = map[string]any{"server": in.Name, "added": true, "quarantined": true,
+				"message": "Added and quarantined: a person must approve it in the mcpproxy UI, CLI or REST API before its tools can be used."}
+		}
+		return jsonResult(res), nil
+	case "":
+		return errorResult("argument operation: required (list, add, remove, enable, disable, restart, update)"), nil
+	}
+	return errorResult("argument operation: unknown %q; want list, add, remove, enable, disable, restart or update", in.Operation), nil
+}
