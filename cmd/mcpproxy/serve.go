@@ -173,7 +173,9 @@ func (m *Main) Run(ctx context.Context) error {
 	listen := ln.Addr().String()
 
 	view := stateview.New()
+	progress := upstream.NewProgressRouter()
 	m.sup = supervisor.New(supervisor.Options{
+		Actor:   upstream.Options{Progress: progress},
 		View:    view,
 		Writer:  m.writer,
 		DataDir: dataDir,
@@ -186,11 +188,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.idx = idx
 	m.mcp = mcpserver.New(mcpserver.Options{
-		Backend: m.sup,
-		Index:   idx,
-		Version: version,
-		Listen:  listen,
-		Logger:  log,
+		Backend:  m.sup,
+		Index:    idx,
+		Progress: progress,
+		Version:  version,
+		Listen:   listen,
+		Logger:   log,
 	})
 	api := httpapi.New(httpapi.Options{
 		Search: func(ctx context.Context, q string, limit int) (any, error) {

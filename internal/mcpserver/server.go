@@ -21,6 +21,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	// sets require_mcp_auth.
 	Listen string
 	Logger *slog.Logger
+	// Progress routes upstream progress notifications back to callers; the
+	// supervisor's actors must deliver into the same router.
+	Progress *upstream.ProgressRouter
 }
 
 // Server serves the MCP endpoints.

@@ -207,8 +207,20 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: tool, Arguments: args}
-	if req != nil && req.Params != nil && req.Params.Meta != nil {
-		params.Meta = req.Params.Meta
+	if req != nil && req.Params != nil {
+		if tok := req.Params.GetProgressToken(); tok != nil && s.opts.Progress != nil && req.Session != nil {
+			// Progress flows back on the caller's own request context; a
+			// background context would find the stream already closed.
+			upTok, release := s.opts.Progress.Register(tok, func(_ context.Context, p *mcp.ProgressNotificationParams) {
+				req.Session.NotifyProgress(ctx, p)
+			})
+			defer release()
+			params.Meta = mcp.Meta{}
+			for k, v := range req.Params.Meta {
+				params.Meta[k] = v
+			}
+			params.Meta["progressToken"] = upTok
+		}
 	}
 	start := time.Now()
 	res, err := srv.Session.CallTool(cctx, params)

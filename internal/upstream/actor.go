@@ -33,6 +33,8 @@ type Options struct {
 	// resets; default 30s.
 	StableAfter time.Duration
 	Backoff     Backoff
+	// Progress receives the upstream's progress notifications; nil drops them.
+	Progress *ProgressRouter
 }
 
 // Actor owns one upstream server's connection. Create it with Start.
@@ -242,6 +244,9 @@ func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 func (a *Actor) newClient() *mcp.Client {
 	return mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: Version}, &mcp.ClientOptions{
 		Capabilities: &mcp.ClientCapabilities{},
+		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			a.opts.Progress.Deliver(ctx, req.Params)
+		},
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			select {
 			case a.changed <- struct{}{}:
