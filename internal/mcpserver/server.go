@@ -79,6 +79,7 @@ func New(opts Options) *Server {
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 	})
 	s.addBuiltinTools()
+	s.smart.AddReceivingMiddleware(s.policyMiddleware)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",
 		Logger:       discardLogger,
@@ -179,3 +180,26 @@ func serverReady(snap *stateview.Snapshot, name string) (*stateview.Server, erro
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+// policyMiddleware hides upstream_servers from tools/list when the config
+// disables management (the handler refuses it too, for clients that call it
+// anyway).
+func (s *Server) policyMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := next(ctx, method, req)
+		if method != "tools/list" || err != nil || !s.b.Config().DisableManagement {
+			return res, err
+		}
+		if lr, ok := res.(*mcp.ListToolsResult); ok {
+			out := *lr
+			out.Tools = nil
+			for _, t := range lr.Tools {
+				if t.Name != "upstream_servers" {
+					out.Tools = append(out.Tools, t)
+				}
+			}
+			return &out, nil
+		}
+		return res, err
+	}
+}
