@@ -21,6 +21,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/spf13/cobra"
@@ -50,6 +51,7 @@ flags override those.`,
 			path, _ := cmd.Flags().GetString("config")
 			m := &Main{ConfigPath: path, Flags: f, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 			if err := m.Run(cmd.Context()); err != nil {
+				m.Close()
 				return err
 			}
 			<-cmd.Context().Done()
@@ -75,6 +77,7 @@ type Main struct {
 	watcher *config.Watcher
 	sup     *supervisor.Supervisor
 	idx     *index.Index
+	store   *store.Store
 	mcp     *mcpserver.Server
 	srv     *http.Server
 	cancel  context.CancelFunc
@@ -166,6 +169,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 
+	// The store's lock is what tells a second mcpproxy on the same data dir
+	// that one is already running, so take it before the port.
+	st, err := store.Open(dataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	m.store = st
+
 	ln, err := net.Listen("tcp", eff.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", eff.Listen, err)
@@ -191,6 +202,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Backend:  m.sup,
 		Index:    idx,
 		Progress: progress,
+		Store:    st,
 		Version:  version,
 		Listen:   listen,
 		Logger:   log,
@@ -297,7 +309,7 @@ func (m *Main) Close() error {
 	if m.watcher != nil {
 		m.watcher.Close()
 	}
-	if m.srv != nil {
+	if m.srv != nil && m.served != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		m.cancel() // ends /events streams so Shutdown does not wait on them
 		if err := m.srv.Shutdown(ctx); err != nil {
@@ -315,9 +327,14 @@ func (m *Main) Close() error {
 	if m.idx != nil {
 		m.idx.Close()
 	}
+	if m.store != nil {
+		m.store.Close()
+	}
 	if m.writer != nil {
 		m.writer.Close()
 	}
-	m.log.Info("stopped")
+	if m.log != nil && m.srv != nil {
+		m.log.Info("stopped")
+	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -47,6 +48,9 @@ type Options struct {
 	// Progress routes upstream progress notifications back to callers; the
 	// supervisor's actors must deliver into the same router.
 	Progress *upstream.ProgressRouter
+	// Store keeps call statistics and truncated results; nil disables
+	// read_cache and tools_stat.
+	Store *store.Store
 }
 
 // Server serves the MCP endpoints.
@@ -79,6 +83,7 @@ func New(opts Options) *Server {
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 	})
 	s.addBuiltinTools()
+	s.addStoreTools()
 	s.smart.AddReceivingMiddleware(s.policyMiddleware)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",

@@ -224,6 +224,9 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 	}
 	start := time.Now()
 	res, err := srv.Session.CallTool(cctx, params)
+	if s.opts.Store != nil {
+		s.opts.Store.RecordCall(server+":"+tool, time.Since(start), err != nil || res.IsError)
+	}
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -234,7 +237,7 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 		return errorResult("upstream %q returned an error for %s: %v", server, tool, err)
 	}
 	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
-	return res
+	return s.limitResult(server+":"+tool, res)
 }
 
 // closestHint suggests up to three candidates close to want, each shown

@@ -1,0 +1,174 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+const defaultReadCacheRecords = 50
+
+func (s *Server) addStoreTools() {
+	s.smart.AddTool(&mcp.Tool{
+		Name: "read_cache",
+		Description: "Read more of a tool result that call_tool truncated. Pass the key it gave you; " +
+			"offset and limit count records when the result is a JSON array, characters otherwise.",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{
+			"key":{"type":"string","description":"Cache key from the truncated result"},
+			"offset":{"type":"integer","minimum":0,"description":"First record (JSON array) or character to return"},
+			"limit":{"type":"integer","minimum":1,"description":"How many records or characters to return"}},
+			"required":["key"]}`),
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+	}, s.readCache)
+	s.smart.AddTool(&mcp.Tool{
+		Name:        "tools_stat",
+		Description: "The most used upstream tools with call counts, error counts and mean duration.",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{
+			"top":{"type":"integer","minimum":1,"description":"How many tools to return (default 20)"}}}`),
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+	}, s.toolsStat)
+}
+
+// resultText joins the text parts of a result.
+func resultText(res *mcp.CallToolResult) (string, int) {
+	var parts []string
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			parts = append(parts, t.Text)
+		}
+	}
+	return strings.Join(parts, "\n"), len(parts)
+}
+
+// limitResult truncates a result whose text is longer than the configured
+// tool_response_limit, keeping the whole text in the store for read_cache.
+func (s *Server) limitResult(id string, res *mcp.CallToolResult) *mcp.CallToolResult {
+	limit := s.b.Config().ToolResponseLimit
+	if limit <= 0 || res == nil {
+		return res
+	}
+	text, n := resultText(res)
+	if n == 0 || len(text) <= limit { // bytes >= characters, so this is a cheap first test
+		return res
+	}
+	total := utf8.RuneCountInString(text)
+	if total <= limit {
+		return res
+	}
+	cut := 0
+	for i := range text {
+		if cut == limit {
+			text, cut = text[:i], i
+			break
+		}
+		cut++
+	}
+	note := fmt.Sprintf("\n\n[mcpproxy: result truncated to %d of %d characters.", limit, total)
+	if s.opts.Store != nil {
+		full, _ := resultText(res)
+		key, err := s.opts.Store.PutResult(id, full)
+		if err == nil {
+			note += fmt.Sprintf(" The full result is cached for 2 hours: call read_cache with key %q (offset counts records if it is a JSON array, characters otherwise; continue at offset %d for text).]", key, limit)
+		} else {
+			note += " It could not be cached: " + err.Error() + "]"
+		}
+	} else {
+		note += "]"
+	}
+	out := &mcp.CallToolResult{IsError: res.IsError, Meta: res.Meta}
+	out.Content = append(out.Content, &mcp.TextContent{Text: text + note})
+	for _, c := range res.Content {
+		if _, ok := c.(*mcp.TextContent); !ok {
+			out.Content = append(out.Content, c)
+		}
+	}
+	return out
+}
+
+func (s *Server) readCache(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var in struct {
+		Key    string `json:"key"`
+		Offset int    `json:"offset"`
+		Limit  int    `json:"limit"`
+	}
+	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
+		return errorResult("%v", err), nil
+	}
+	if in.Key == "" {
+		return errorResult("argument key: required (the key from a truncated call_tool result)"), nil
+	}
+	if in.Offset < 0 || in.Limit < 0 {
+		return errorResult("arguments offset and limit: must not be negative"), nil
+	}
+	if s.opts.Store == nil {
+		return errorResult("the result cache is not available"), nil
+	}
+	r, err := s.opts.Store.GetResult(in.Key)
+	if err != nil {
+		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
+	}
+	var records []json.RawMessage
+	if strings.HasPrefix(strings.TrimSpace(r.Text), "[") && json.Unmarshal([]byte(r.Text), &records) == nil {
+		limit := in.Limit
+		if limit == 0 {
+			limit = defaultReadCacheRecords
+		}
+		start := min(in.Offset, len(records))
+		end := min(start+limit, len(records))
+		out := map[string]any{"key": in.Key, "tool": r.Tool, "total_records": len(records), "offset": start, "records": records[start:end]}
+		if end < len(records) {
+			out["next_offset"] = end
+		}
+		return jsonResult(out), nil
+	}
+	runes := []rune(r.Text)
+	limit := in.Limit
+	if limit == 0 {
+		limit = s.b.Config().ToolResponseLimit
+		if limit <= 0 {
+			limit = len(runes)
+		}
+	}
+	start := min(in.Offset, len(runes))
+	end := min(start+limit, len(runes))
+	out := map[string]any{"key": in.Key, "tool": r.Tool, "total_chars": len(runes), "offset": start, "text": string(runes[start:end])}
+	if end < len(runes) {
+		out["next_offset"] = end
+	}
+	return jsonResult(out), nil
+}
+
+func (s *Server) toolsStat(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var in struct {
+		Top int `json:"top"`
+	}
+	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
+		return errorResult("%v", err), nil
+	}
+	if in.Top <= 0 {
+		in.Top = 20
+	}
+	if s.opts.Store == nil {
+		return errorResult("tool statistics are not available"), nil
+	}
+	stats, err := s.opts.Store.ToolStats(in.Top)
+	if err != nil {
+		return errorResult("reading statistics: %v", err), nil
+	}
+	type row struct {
+		ID     string  `json:"id"`
+		Calls  int64   `json:"calls"`
+		Errors int64   `json:"errors"`
+		MeanMS float64 `json:"mean_ms"`
+	}
+	rows := make([]row, 0, len(stats))
+	for _, st := range stats {
+		rows = append(rows, row{st.ID, st.Calls, st.Errors, float64(int64(st.MeanMillis()*100)) / 100})
+	}
+	return jsonResult(map[string]any{"tools": rows}), nil
+}
