@@ -185,8 +185,9 @@ func (m *Main) Run(ctx context.Context) error {
 
 	view := stateview.New()
 	progress := upstream.NewProgressRouter()
+	hub := upstream.NewHub()
 	m.sup = supervisor.New(supervisor.Options{
-		Actor:   upstream.Options{Progress: progress},
+		Actor:   upstream.Options{Progress: progress, Hub: hub},
 		View:    view,
 		Writer:  m.writer,
 		DataDir: dataDir,
@@ -202,6 +203,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Backend:  m.sup,
 		Index:    idx,
 		Progress: progress,
+		Hub:      hub,
 		Store:    st,
 		Version:  version,
 		Listen:   listen,

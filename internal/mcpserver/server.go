@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
@@ -48,6 +49,9 @@ type Options struct {
 	// Progress routes upstream progress notifications back to callers; the
 	// supervisor's actors must deliver into the same router.
 	Progress *upstream.ProgressRouter
+	// Hub passes upstream requests and notifications to pass-through
+	// sessions; the supervisor's actors must use the same hub.
+	Hub *upstream.Hub
 	// Store keeps call statistics and truncated results; nil disables
 	// read_cache and tools_stat.
 	Store *store.Store
@@ -62,6 +66,18 @@ type Server struct {
 	direct *mcp.Server
 	cat    *catalog
 	mux    *http.ServeMux
+
+	sessions sync.WaitGroup // pass-through session watchers
+
+	mu      sync.Mutex
+	servers map[*mcp.Server]struct{} // guarded by mu: per-session pass-through servers
+}
+
+// track remembers a per-session server so Close can end its sessions.
+func (s *Server) track(ps *mcp.Server) {
+	s.mu.Lock()
+	s.servers[ps] = struct{}{}
+	s.mu.Unlock()
 }
 
 const instructions = `mcpproxy gives you access to the tools of many MCP servers through a few built-in tools.
@@ -75,7 +91,7 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger}
+	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}}
 	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
 	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: instructions,
@@ -104,6 +120,7 @@ func New(opts Options) *Server {
 	s.mux.Handle("/sse/", s.auth(smartSSE))
 	s.mux.Handle("/mcp/all", s.auth(directHTTP))
 	s.mux.Handle("/mcp/all/", s.auth(directHTTP))
+	s.mux.Handle("/mcp/server/{name}", s.auth(s.passthroughHandler()))
 	return s
 }
 
@@ -112,8 +129,21 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // ServeHTTP serves /mcp, /sse and /mcp/all.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Close stops the catalog goroutine.
+// Close ends every MCP session and stops the catalog goroutine.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	servers := make([]*mcp.Server, 0, len(s.servers)+2)
+	for ps := range s.servers {
+		servers = append(servers, ps)
+	}
+	s.mu.Unlock()
+	servers = append(servers, s.smart, s.direct)
+	for _, srv := range servers {
+		for ss := range srv.Sessions() {
+			ss.Close()
+		}
+	}
+	s.sessions.Wait()
 	s.cat.close()
 	return nil
 }

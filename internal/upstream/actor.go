@@ -35,6 +35,9 @@ type Options struct {
 	Backoff     Backoff
 	// Progress receives the upstream's progress notifications; nil drops them.
 	Progress *ProgressRouter
+	// Hub passes the upstream's requests and notifications to downstream
+	// clients; nil means none are offered to the upstream.
+	Hub *Hub
 }
 
 // Actor owns one upstream server's connection. Create it with Start.
@@ -116,7 +119,16 @@ type conn struct {
 	cancel  context.CancelFunc // ends the connection's context; set once connected
 }
 
+// closeGrace bounds how long closing a connection may talk to the upstream
+// (the DELETE that ends a streamable HTTP session) before its context is
+// cancelled.
+var closeGrace = time.Second
+
 func (c *conn) close() {
+	if c.cancel != nil {
+		t := time.AfterFunc(closeGrace, c.cancel)
+		defer t.Stop()
+	}
 	c.session.Close()
 	if c.proc != nil {
 		c.proc.stop()
@@ -196,8 +208,12 @@ var errRestart = errors.New("restart requested")
 // The context handed to the SDK lives as long as the connection, not just
 // the handshake: the SDK ties an SSE stream to the context given to Connect.
 // The deadline is enforced by cancelling that context from a timer instead.
+// Stopping the actor cancels it only while connecting: once connected, the
+// connection's close must still reach the upstream (see conn.close).
 func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
-	life, lifeCancel := context.WithCancel(ctx)
+	life, lifeCancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopOnCancel := context.AfterFunc(ctx, lifeCancel)
+	defer stopOnCancel()
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(a.opts.ConnectTimeout, func() {
 		timedOut.Store(true)
@@ -242,18 +258,66 @@ func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 }
 
 func (a *Actor) newClient() *mcp.Client {
-	return mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: Version}, &mcp.ClientOptions{
+	name := a.spec.Name
+	hub := a.opts.Hub
+	opts := &mcp.ClientOptions{
 		Capabilities: &mcp.ClientCapabilities{},
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
 			a.opts.Progress.Deliver(ctx, req.Params)
 		},
-		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+		ToolListChangedHandler: func(ctx context.Context, req *mcp.ToolListChangedRequest) {
 			select {
 			case a.changed <- struct{}{}:
 			default:
 			}
+			hub.notify(ctx, name, "notifications/tools/list_changed", req.Params)
 		},
-	})
+	}
+	if hub != nil {
+		// With a hub, mcpproxy can pass requests for sampling, elicitation
+		// and roots through to a downstream client, so it offers them.
+		opts.Capabilities = &mcp.ClientCapabilities{
+			RootsV2:     &mcp.RootCapabilities{ListChanged: true},
+			Sampling:    &mcp.SamplingCapabilities{},
+			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
+		}
+		opts.CreateMessageWithToolsHandler = func(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
+			return hub.createMessage(ctx, name, req.Params)
+		}
+		opts.PromptListChangedHandler = func(ctx context.Context, req *mcp.PromptListChangedRequest) {
+			hub.notify(ctx, name, "notifications/prompts/list_changed", req.Params)
+		}
+		opts.ResourceListChangedHandler = func(ctx context.Context, req *mcp.ResourceListChangedRequest) {
+			hub.notify(ctx, name, "notifications/resources/list_changed", req.Params)
+		}
+		opts.ResourceUpdatedHandler = func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			hub.notify(ctx, name, "notifications/resources/updated", req.Params)
+		}
+		opts.LoggingMessageHandler = func(ctx context.Context, req *mcp.LoggingMessageRequest) {
+			hub.notify(ctx, name, "notifications/message", req.Params)
+		}
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: Version}, opts)
+	if hub != nil {
+		// Answered before the SDK's own handling: its elicitation schema
+		// check rejects some valid schemas, and roots come from the
+		// downstream client, not from a static list.
+		c.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+			return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+				switch method {
+				case "elicitation/create":
+					if p, ok := req.GetParams().(*mcp.ElicitParams); ok {
+						return hub.elicit(ctx, name, p)
+					}
+				case "roots/list":
+					p, _ := req.GetParams().(*mcp.ListRootsParams)
+					return hub.listRoots(ctx, name, p)
+				}
+				return next(ctx, method, req)
+			}
+		})
+	}
+	return c
 }
 
 func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {

@@ -1,0 +1,250 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/upstream"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The pass-through endpoint /mcp/server/{name} gives each downstream session
+// its own *mcp.Server that forwards every request to the named upstream's
+// live session, unchanged: tools, prompts, resources and templates,
+// completions, subscriptions and logging. The upstream's own requests and
+// notifications come back through the hub (upstream.Hub) to this session.
+
+// passPeer is one downstream pass-through session, as the hub sees it.
+type passPeer struct {
+	server *mcp.Server
+
+	mu sync.Mutex
+	ss *mcp.ServerSession // guarded by mu; set at initialized
+}
+
+func (p *passPeer) session() *mcp.ServerSession {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ss
+}
+
+func (p *passPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
+	ss := p.session()
+	if ss == nil {
+		return nil, upstream.ErrNoPeer
+	}
+	return ss.CreateMessageWithTools(ctx, params)
+}
+
+func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	ss := p.session()
+	if ss == nil {
+		return nil, upstream.ErrNoPeer
+	}
+	return ss.Elicit(ctx, params)
+}
+
+func (p *passPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
+	ss := p.session()
+	if ss == nil {
+		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
+	}
+	return ss.ListRoots(ctx, params)
+}
+
+// Placeholders registered with each per-session server. Lists are answered
+// from the upstream, so these never show; re-adding one is how a list-changed
+// notification is sent to the session.
+var (
+	placeholderPrompt   = &mcp.Prompt{Name: "mcpproxy_placeholder"}
+	placeholderResource = &mcp.Resource{URI: "mcpproxy://placeholder", Name: "mcpproxy_placeholder"}
+)
+
+func placeholderPromptHandler(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+	return &mcp.GetPromptResult{}, nil
+}
+
+func placeholderResourceHandler(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+	return &mcp.ReadResourceResult{}, nil
+}
+
+func (p *passPeer) Notify(ctx context.Context, method string, params mcp.Params) {
+	switch method {
+	case "notifications/tools/list_changed":
+		p.server.AddTool(placeholderTool, placeholderHandler)
+	case "notifications/prompts/list_changed":
+		p.server.AddPrompt(placeholderPrompt, placeholderPromptHandler)
+	case "notifications/resources/list_changed":
+		p.server.AddResource(placeholderResource, placeholderResourceHandler)
+	case "notifications/resources/updated":
+		if rp, ok := params.(*mcp.ResourceUpdatedNotificationParams); ok {
+			p.server.ResourceUpdated(ctx, rp)
+		}
+	case "notifications/message":
+		if lp, ok := params.(*mcp.LoggingMessageParams); ok {
+			if ss := p.session(); ss != nil {
+				ss.Log(ctx, lp)
+			}
+		}
+	}
+}
+
+// passthroughHandler serves /mcp/server/{name}.
+func (s *Server) passthroughHandler() http.Handler {
+	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, nil)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if _, err := serverReady(s.b.View().Load(), name); err != nil {
+			code := mcpproxy.ErrorCode(err)
+			status := http.StatusServiceUnavailable
+			switch code {
+			case mcpproxy.ENOTFOUND:
+				status = http.StatusNotFound
+			case mcpproxy.EFORBIDDEN:
+				status = http.StatusForbidden
+			}
+			body, _ := json.Marshal(map[string]any{"success": false, "error": map[string]string{"code": code, "message": mcpproxy.ErrorMessage(err)}})
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write(append(body, '\n'))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// passthroughServer builds the per-session server for a new downstream
+// session, mirroring the upstream's identity and capabilities.
+func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
+	name := r.PathValue("name")
+	srv, err := serverReady(s.b.View().Load(), name)
+	if err != nil {
+		return nil
+	}
+	impl := &mcp.Implementation{Name: name}
+	opts := &mcp.ServerOptions{
+		Logger:             discardLogger,
+		Capabilities:       &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	}
+	if init := srv.Session.InitializeResult(); init != nil {
+		if init.ServerInfo != nil {
+			cp := *init.ServerInfo
+			impl = &cp
+		}
+		opts.Instructions = init.Instructions
+		if init.Capabilities != nil {
+			caps := *init.Capabilities
+			opts.Capabilities = &caps
+		}
+	}
+	peer := &passPeer{}
+	opts.InitializedHandler = func(ctx context.Context, req *mcp.InitializedRequest) {
+		peer.mu.Lock()
+		first := peer.ss == nil
+		peer.ss = req.Session
+		peer.mu.Unlock()
+		if !first || s.opts.Hub == nil {
+			return
+		}
+		detach := s.opts.Hub.Attach(name, peer)
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			req.Session.Wait()
+			detach()
+			s.mu.Lock()
+			delete(s.servers, peer.server)
+			s.mu.Unlock()
+		}()
+	}
+	ps := mcp.NewServer(impl, opts)
+	peer.server = ps
+	ps.AddTool(placeholderTool, placeholderHandler)
+	ps.AddPrompt(placeholderPrompt, placeholderPromptHandler)
+	ps.AddResource(placeholderResource, placeholderResourceHandler)
+	ps.AddReceivingMiddleware(s.forward(name, peer))
+	s.track(ps)
+	return ps
+}
+
+// forward sends each request of a pass-through session to the upstream's
+// current session; methods the proxy does not forward fall through to the
+// SDK (initialize, ping, …).
+func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			switch method {
+			case "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list",
+				"resources/read", "resources/templates/list", "completion/complete",
+				"logging/setLevel", "resources/subscribe", "resources/unsubscribe":
+			default:
+				return next(ctx, method, req)
+			}
+			srv, err := serverReady(s.b.View().Load(), name)
+			if err != nil {
+				return nil, err
+			}
+			if s.opts.Hub != nil {
+				end := s.opts.Hub.BeginCall(ctx, name, peer)
+				defer end()
+			}
+			up := srv.Session
+			switch p := req.GetParams().(type) {
+			case *mcp.ListToolsParams:
+				return up.ListTools(ctx, p)
+			case *mcp.CallToolParamsRaw:
+				return s.forwardCall(ctx, req, name, up, p)
+			case *mcp.ListPromptsParams:
+				return up.ListPrompts(ctx, p)
+			case *mcp.GetPromptParams:
+				return up.GetPrompt(ctx, p)
+			case *mcp.ListResourcesParams:
+				return up.ListResources(ctx, p)
+			case *mcp.ReadResourceParams:
+				return up.ReadResource(ctx, p)
+			case *mcp.ListResourceTemplatesParams:
+				return up.ListResourceTemplates(ctx, p)
+			case *mcp.CompleteParams:
+				return up.Complete(ctx, p)
+			case *mcp.SetLoggingLevelParams:
+				if err := up.SetLoggingLevel(ctx, p); err != nil {
+					return nil, err
+				}
+			case *mcp.SubscribeParams:
+				if err := up.Subscribe(ctx, p); err != nil {
+					return nil, err
+				}
+			case *mcp.UnsubscribeParams:
+				if err := up.Unsubscribe(ctx, p); err != nil {
+					return nil, err
+				}
+			}
+			// Let the SDK record the level or subscription for this session.
+			return next(ctx, method, req)
+		}
+	}
+}
+
+func (s *Server) forwardCall(ctx context.Context, req mcp.Request, name string, up *mcp.ClientSession, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+	params := &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments}
+	if tok := p.GetProgressToken(); tok != nil && s.opts.Progress != nil {
+		ss, _ := req.GetSession().(*mcp.ServerSession)
+		if ss != nil {
+			upTok, release := s.opts.Progress.Register(tok, func(_ context.Context, pp *mcp.ProgressNotificationParams) {
+				ss.NotifyProgress(ctx, pp)
+			})
+			defer release()
+			params.Meta = mcp.Meta{}
+			for k, v := range p.Meta {
+				params.Meta[k] = v
+			}
+			params.Meta["progressToken"] = upTok
+		}
+	}
+	return up.CallTool(ctx, params)
+}

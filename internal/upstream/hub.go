@@ -1,0 +1,138 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Peer is a downstream client that gets an upstream's server-initiated
+// traffic: its requests (sampling, elicitation, roots) and notifications
+// (list changes, resource updates, log messages).
+type Peer interface {
+	CreateMessage(ctx context.Context, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error)
+	Elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error)
+	ListRoots(ctx context.Context, p *mcp.ListRootsParams) (*mcp.ListRootsResult, error)
+	// Notify delivers a notification: method is the MCP method name.
+	Notify(ctx context.Context, method string, params mcp.Params)
+}
+
+// ErrNoPeer is returned to an upstream that asks something of a client when
+// no downstream client can answer.
+var ErrNoPeer = errors.New("mcpproxy: no downstream client is connected to answer this request")
+
+// Hub routes an upstream's server-initiated traffic to downstream peers.
+// Requests go to the peer whose call is in flight on that server (the most
+// recent one), with that call's context, because the SDK can only send a
+// request back to a client within the request that caused it. Notifications
+// go to every attached peer. All methods are safe for concurrent use; no
+// lock is held while a peer is called.
+type Hub struct {
+	mu    sync.Mutex
+	peers map[string][]Peer     // guarded by mu; server → attached peers
+	calls map[string][]*hubCall // guarded by mu; server → in-flight calls, oldest first
+}
+
+type hubCall struct {
+	peer Peer
+	ctx  context.Context
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{peers: map[string][]Peer{}, calls: map[string][]*hubCall{}}
+}
+
+// Attach subscribes p to server's notifications until detach is called.
+func (h *Hub) Attach(server string, p Peer) (detach func()) {
+	h.mu.Lock()
+	h.peers[server] = append(h.peers[server], p)
+	h.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.peers[server] = slices.DeleteFunc(slices.Clone(h.peers[server]), func(q Peer) bool { return q == p })
+			if len(h.peers[server]) == 0 {
+				delete(h.peers, server)
+			}
+			h.mu.Unlock()
+		})
+	}
+}
+
+// BeginCall records that p is waiting on a request to server, so that
+// requests the upstream sends meanwhile go to p on ctx. Call end when the
+// request is answered.
+func (h *Hub) BeginCall(ctx context.Context, server string, p Peer) (end func()) {
+	c := &hubCall{peer: p, ctx: ctx}
+	h.mu.Lock()
+	h.calls[server] = append(h.calls[server], c)
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		h.calls[server] = slices.DeleteFunc(slices.Clone(h.calls[server]), func(x *hubCall) bool { return x == c })
+		if len(h.calls[server]) == 0 {
+			delete(h.calls, server)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// target picks who answers a request from server: the latest in-flight
+// call's peer, else the latest attached peer on fallback.
+func (h *Hub) target(ctx context.Context, server string) (Peer, context.Context) {
+	if h == nil {
+		return nil, ctx
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cs := h.calls[server]; len(cs) > 0 {
+		c := cs[len(cs)-1]
+		return c.peer, c.ctx
+	}
+	if ps := h.peers[server]; len(ps) > 0 {
+		return ps[len(ps)-1], ctx
+	}
+	return nil, ctx
+}
+
+func (h *Hub) createMessage(ctx context.Context, server string, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
+	peer, pctx := h.target(ctx, server)
+	if peer == nil {
+		return nil, ErrNoPeer
+	}
+	return peer.CreateMessage(pctx, p)
+}
+
+func (h *Hub) elicit(ctx context.Context, server string, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	peer, pctx := h.target(ctx, server)
+	if peer == nil {
+		return nil, ErrNoPeer
+	}
+	return peer.Elicit(pctx, p)
+}
+
+func (h *Hub) listRoots(ctx context.Context, server string, p *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
+	peer, pctx := h.target(ctx, server)
+	if peer == nil {
+		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
+	}
+	return peer.ListRoots(pctx, p)
+}
+
+// notify sends a notification to every peer attached to server.
+func (h *Hub) notify(ctx context.Context, server, method string, params mcp.Params) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	peers := h.peers[server]
+	h.mu.Unlock()
+	for _, p := range peers {
+		p.Notify(ctx, method, params)
+	}
+}
