@@ -32,6 +32,13 @@ staticcheck:
 
 check: fmt vet staticcheck test
 
+# The MCP conformance suite against the pass-through endpoint, and an MCP
+# Inspector CLI smoke test of every MCP endpoint; see test/conformance/.
+.PHONY: conformance
+conformance:
+	bash test/conformance/run.sh
+	bash test/conformance/inspector.sh
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

@@ -344,8 +344,16 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 	}
 }
 
+// upstreamProtocol is the MCP version mcpproxy asks upstreams for. The SDK
+// would otherwise offer 2026-07-28, under which a server may not send
+// sampling or elicitation requests while serving a call and takes the log
+// level from each request rather than from logging/setLevel: upstreams
+// written for the earlier versions would then fail sampling and elicitation
+// and drop log messages for every client behind the proxy.
+const upstreamProtocol = "2025-11-25"
+
 func (a *Actor) handshake(ctx context.Context, t mcp.Transport, proto mcpproxy.Protocol, proc func() *process) (*conn, []mcpproxy.Tool, error) {
-	cs, err := a.newClient().Connect(ctx, t, nil)
+	cs, err := a.newClient().Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
 	var p *process
 	if proc != nil {
 		p = proc()

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Smoke test with a real client, the MCP Inspector CLI, against mcpproxy with
+# the npm reference server (@modelcontextprotocol/server-everything, stdio)
+# as upstream "everything": the smart endpoint /mcp (built-in tools, search,
+# call_tool), the direct endpoint /mcp/all, the pass-through endpoint
+# /mcp/server/everything and the legacy SSE endpoint /sse. Each step asserts
+# on the JSON the inspector prints.
+source "$(dirname "$0")/lib.sh"
+
+build_all
+isolate
+
+mcpproxy_config "$TMP/mcp_config.json" "$(jq -n --arg cmd "$PEERS/node_modules/.bin/mcp-server-everything" \
+	'[{name: "everything", command: $cmd}]')"
+start_mcpproxy "$TMP/mcp_config.json"
+wait_ready everything
+
+PASSED=0
+FAILED=0
+
+# check NAME JQ_FILTER INSPECTOR_ARGS... runs the inspector CLI and asserts
+# that it exits 0 and that JQ_FILTER is true of its output.
+check() {
+	local name=$1 filter=$2 rc=0
+	shift 2
+	(cd "$TMP" && mcp-inspector --cli "$@") >"$TMP/out.json" 2>"$TMP/err.txt" || rc=$?
+	if ((rc == 0)) && jq -e "$filter" "$TMP/out.json" >/dev/null 2>&1; then
+		echo "ok   $name"
+		PASSED=$((PASSED + 1))
+		return
+	fi
+	echo "FAIL $name (exit $rc; want $filter)"
+	echo "  mcp-inspector --cli $*"
+	head -c 2000 "$TMP/out.json" | sed 's/^/  stdout: /'
+	head -c 2000 "$TMP/err.txt" | sed 's/^/  stderr: /'
+	FAILED=$((FAILED + 1))
+}
+
+# The first text content of a tool result, and that it is not an error.
+text='(.isError | not) and (.content[0].type == "text")'
+
+check "/mcp tools/list has the built-in tools" \
+	'[.tools[].name] | contains(["retrieve_tools", "call_tool", "upstream_servers"])' \
+	"$PROXY_URL/mcp" --method tools/list
+check "/mcp retrieve_tools query=echo finds everything:echo" \
+	"$text and (.content[0].text | fromjson | [.tools[].id] | index(\"everything:echo\"))" \
+	"$PROXY_URL/mcp" --method tools/call --tool-name retrieve_tools --tool-arg query=echo
+check "/mcp call_tool everything:echo" \
+	"$text and .content[0].text == \"Echo: hello from the inspector\"" \
+	"$PROXY_URL/mcp" --method tools/call --tool-name call_tool \
+	--tool-arg name=everything:echo 'args={"message":"hello from the inspector"}'
+check "/mcp/all tools/list has everything__echo" \
+	'[.tools[].name] | index("everything__echo")' \
+	"$PROXY_URL/mcp/all" --transport http --method tools/list
+check "/mcp/all tools/call everything__echo" \
+	"$text and .content[0].text == \"Echo: direct\"" \
+	"$PROXY_URL/mcp/all" --transport http --method tools/call --tool-name everything__echo --tool-arg message=direct
+check "/mcp/server/everything tools/list has echo, unprefixed" \
+	'[.tools[].name] | index("echo") and (index("everything__echo") | not)' \
+	"$PROXY_URL/mcp/server/everything" --transport http --method tools/list
+check "/mcp/server/everything tools/call echo" \
+	"$text and .content[0].text == \"Echo: passed through\"" \
+	"$PROXY_URL/mcp/server/everything" --transport http --method tools/call --tool-name echo --tool-arg message=passed\ through
+check "/sse tools/list has the built-in tools" \
+	'[.tools[].name] | contains(["retrieve_tools", "call_tool"])' \
+	"$PROXY_URL/sse" --transport sse --method tools/list
+check "/sse call_tool everything:echo" \
+	"$text and .content[0].text == \"Echo: over sse\"" \
+	"$PROXY_URL/sse" --transport sse --method tools/call --tool-name call_tool \
+	--tool-arg name=everything:echo 'args={"message":"over sse"}'
+
+echo "inspector: $PASSED passed, $FAILED failed"
+((FAILED == 0))
