@@ -136,6 +136,11 @@ func (w *Watcher) run() {
 					continue
 				}
 				retrying = false
+				// Forget the last content: putting the same file back must be
+				// delivered, or the error it clears would stay reported.
+				w.mu.Lock()
+				w.hasLast = false
+				w.mu.Unlock()
 				w.deliver(nil, fmt.Errorf("read config: %w", err))
 				continue
 			}
