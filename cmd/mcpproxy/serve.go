@@ -124,6 +124,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.log = log
 	slog.SetDefault(log)
 	upstream.Version = version
+	if exe, err := os.Executable(); err == nil {
+		upstream.Shim = []string{exe, upstream.ShimArg, "--"}
+	} else {
+		log.Warn("cannot find own executable; stdio servers' children may outlive a kill -9", "error", err)
+	}
 
 	if m.ConfigPath == "" {
 		m.ConfigPath = filepath.Join(defaultHome(), "mcp_config.json")

@@ -186,7 +186,7 @@ func TestWriteFileAtomic(t *testing.T) {
 		target := writeTemp(t, dir, "real.json", "old")
 		link := filepath.Join(dir, "link.json")
 		if err := os.Symlink(target, link); err != nil {
-			t.Skip("no symlinks:", err)
+			t.Fatal(err)
 		}
 		if err := WriteFileAtomic(link, []byte("new"), 0o600); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -375,18 +376,37 @@ func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) 
 		if err := config.ValidateServer(&spec, "arguments"); err != nil {
 			return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 		}
-		var err error
+		var (
+			err     error
+			changed bool
+		)
 		if in.Operation == "add" {
 			// A server an agent adds waits for a person's approval.
 			spec.Quarantined = true
 			err = s.b.Edit(ctx, func(d *config.Document) error { return d.AddServer(spec) })
 		} else {
-			err = s.b.Edit(ctx, func(d *config.Document) error { return d.UpdateServer(spec) })
+			// A server whose connection an agent changes waits for a
+			// person's approval too, or update would run any command.
+			err = s.b.Edit(ctx, func(d *config.Document) error {
+				before := d.Bytes()
+				if err := d.UpdateServer(spec); err != nil {
+					return err
+				}
+				if bytes.Equal(before, d.Bytes()) {
+					return nil
+				}
+				changed = true
+				return d.SetServerField(spec.Name, "quarantined", true)
+			})
 		}
 		if err != nil {
 			return errorResult("%s %s: %s", in.Operation, in.Name, mcpproxy.ErrorMessage(err)), nil
 		}
-		res := map[string]any{"server": in.Name, "updated": true}
+		res := map[string]any{"server": in.Name, "updated": changed}
+		if changed {
+			res["quarantined"] = true
+			res["message"] = "Updated and quarantined: a person must approve the changed server before its tools can be used again."
+		}
 		if in.Operation == "add" {
 			res = map[string]any{"server": in.Name, "added": true, "quarantined": true,
 				"message": "Added and quarantined: a person must approve it in the mcpproxy UI, CLI or REST API before its tools can be used."}

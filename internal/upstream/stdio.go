@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,10 +27,12 @@ var inheritedEnv = []string{
 	"XDG_RUNTIME_DIR", "SYSTEMROOT", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR",
 }
 
-// Grace periods for stopping a child: after stdin is closed, then after SIGTERM.
+// Grace periods for stopping a child: after stdin is closed, then after
+// SIGTERM; and, once it is dead, for reading what it wrote to stderr.
 var (
-	stdinGrace = 250 * time.Millisecond
-	termGrace  = 2 * time.Second
+	stdinGrace  = 250 * time.Millisecond
+	termGrace   = 2 * time.Second
+	stderrGrace = 500 * time.Millisecond
 )
 
 func childEnv(extra map[string]string) []string {
@@ -79,9 +83,9 @@ type process struct {
 	stderr *os.File
 	logs   *LogBuffer
 
-	exited   chan struct{} // closed when the process has been waited for
-	stderrWG sync.WaitGroup
-	waitErr  error // set before exited is closed
+	exited     chan struct{} // closed when the process has been waited for
+	stderrDone chan struct{} // closed when the stderr copier has returned
+	waitErr    error         // set before exited is closed
 
 	stopOnce sync.Once
 }
@@ -105,6 +109,24 @@ func (p *process) exitError() error {
 		msg += "; stderr: " + last
 	}
 	return errors.New(msg)
+}
+
+// exitedWithin waits up to d for the process to end by itself. If it did,
+// it finishes stopping it (so that its stderr is read to the end) and
+// describes how it ended; if it still runs, or p is nil, it returns nil.
+func (p *process) exitedWithin(d time.Duration) error {
+	if p == nil {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		return nil
+	}
+	p.stop()
+	return p.exitError()
 }
 
 // stop ends the process: close stdin, SIGTERM to the group, SIGKILL to the
@@ -134,8 +156,18 @@ func (p *process) stop() {
 		// The leader is gone; anything it left behind in its group goes too.
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		p.stdout.Close()
-		p.stderr.Close() // unblocks the stderr copier even if a grandchild escaped the group
-		p.stderrWG.Wait()
+		// Let the copier read the group's last words up to EOF: the last
+		// stderr line usually says why the process died. Closing stderr
+		// first could drop it. Close it only if something that escaped the
+		// group still holds it open.
+		t := time.NewTimer(stderrGrace)
+		select {
+		case <-p.stderrDone:
+		case <-t.C:
+		}
+		t.Stop()
+		p.stderr.Close()
+		<-p.stderrDone
 	})
 }
 
@@ -171,10 +203,17 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 		return nil, err
 	}
 	cmd := exec.Command(path, spec.Args...)
+	death := syscall.SIGKILL
+	if len(Shim) > 0 {
+		argv := append(append(slices.Clone(Shim[1:]), path), spec.Args...)
+		cmd = exec.Command(Shim[0], argv...)
+		env = append(env, envShimParent+"="+strconv.Itoa(os.Getpid()))
+		death = shimDeathSignal
+	}
 	cmd.Env = env
 	cmd.Dir = spec.WorkingDir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death}
 	err = cmd.Start()
 	// The child has its own copies now; ours must go so EOFs propagate.
 	inR.Close()
@@ -186,10 +225,10 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 		errR.Close()
 		return nil, err
 	}
-	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, logs: logs, exited: make(chan struct{})}
-	p.stderrWG.Add(1)
+	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, logs: logs,
+		exited: make(chan struct{}), stderrDone: make(chan struct{})}
 	go func() {
-		defer p.stderrWG.Done()
+		defer close(p.stderrDone)
 		copyLines(errR, logs)
 	}()
 	go func() {
