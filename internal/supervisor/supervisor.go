@@ -64,10 +64,13 @@ type Supervisor struct {
 	stop    chan struct{}
 	ticker  sync.WaitGroup
 
-	mu      sync.Mutex
-	entries map[string]*entry // guarded by mu
-	gen     uint64            // guarded by mu
-	closed  bool              // guarded by mu
+	editSeq atomic.Uint64 // numbers command edits in the order the file is written
+
+	mu       sync.Mutex
+	entries  map[string]*entry // guarded by mu
+	gen      uint64            // guarded by mu
+	closed   bool              // guarded by mu
+	lastEdit uint64            // guarded by mu: newest command edit applied
 }
 
 // New returns a supervisor with no servers. Call Apply with the first
@@ -106,10 +109,26 @@ func (s *Supervisor) ConfigVersion() uint64 { return s.version.Load() }
 
 // Apply makes cfg the desired state and reconciles. It returns the changes
 // it made. It never waits on an upstream.
-func (s *Supervisor) Apply(cfg *config.Config) config.Changes {
+func (s *Supervisor) Apply(cfg *config.Config) config.Changes { return s.apply(cfg, 0) }
+
+// apply is Apply for a config produced by command edit number edit (0: not
+// an edit). Edits reach here in any order; an edit older than one already
+// applied is dropped, since the newer one was made on top of it.
+func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	if s.opts.Overlay != nil {
 		cfg = cfg.Clone()
 		s.opts.Overlay(cfg)
+	}
+	// Diff, publish and reconcile under one lock: two Applies racing (the
+	// watcher and a command) must not leave the actors following one
+	// config while Config reports the other.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if edit != 0 {
+		if edit < s.lastEdit {
+			return config.Changes{}
+		}
+		s.lastEdit = edit
 	}
 	old := s.cfg.Load()
 	if old == nil {
@@ -119,9 +138,6 @@ func (s *Supervisor) Apply(cfg *config.Config) config.Changes {
 	s.cfg.Store(cfg)
 	s.version.Add(1)
 	s.view.SetConfigError("")
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
 		return changes
 	}
@@ -204,8 +220,10 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 	}
 	switch {
 	case !e.spec.Enabled || e.spec.Quarantined:
+		// Disabled wins over quarantined, as in Restart: the person turned
+		// the server off.
 		st.State = mcpproxy.StateDisabled
-		if e.spec.Quarantined {
+		if e.spec.Enabled {
 			st.State = mcpproxy.StateQuarantined
 		}
 		if hadActor {
@@ -305,11 +323,17 @@ func (s *Supervisor) Edit(ctx context.Context, fn func(d *config.Document) error
 	if s.opts.Writer == nil {
 		return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "config file is not writable in this mode")
 	}
-	cfg, err := s.opts.Writer.Edit(ctx, fn)
+	var seq uint64
+	cfg, err := s.opts.Writer.Edit(ctx, func(d *config.Document) error {
+		// The writer runs one edit at a time, in the order it writes
+		// the file.
+		seq = s.editSeq.Add(1)
+		return fn(d)
+	})
 	if err != nil {
 		return err
 	}
-	s.Apply(cfg)
+	s.apply(cfg, seq)
 	return nil
 }
 

@@ -425,6 +425,10 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 	}
 	now := time.Now().UTC()
 	init := c.session.InitializeResult()
+	pid := 0
+	if c.proc != nil {
+		pid = c.proc.pid() // reads /proc: outside the view's lock
+	}
 	a.update(func(s *stateview.Server) {
 		s.State = mcpproxy.StateReady
 		s.Protocol = c.proto
@@ -439,9 +443,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			}
 			s.ProtocolVersion = init.ProtocolVersion
 		}
-		if c.proc != nil {
-			s.PID = c.proc.pid()
-		}
+		s.PID = pid
 	})
 	a.log.Info("upstream ready", "tools", len(tools), "protocol", c.proto)
 
@@ -475,6 +477,9 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				if perr := c.proc.exitedWithin(stdinGrace); perr != nil {
+					return fmt.Errorf("connection lost: %v", perr)
+				}
 				return fmt.Errorf("re-list tools after list_changed: %w", err)
 			}
 			a.update(func(s *stateview.Server) {
@@ -488,6 +493,11 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
+				}
+				// A crash can fail a ping before the session notices
+				// the end; report it the same way.
+				if perr := c.proc.exitedWithin(stdinGrace); perr != nil {
+					return fmt.Errorf("connection lost: %v", perr)
 				}
 				return fmt.Errorf("ping: %w", err)
 			}

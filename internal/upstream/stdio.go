@@ -90,7 +90,23 @@ type process struct {
 	stopOnce sync.Once
 }
 
-func (p *process) pid() int { return p.cmd.Process.Pid }
+// pid returns the server's process id: under the shim, the shim's child.
+func (p *process) pid() int {
+	pid := p.cmd.Process.Pid
+	if len(Shim) == 0 {
+		return pid
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return pid
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		if child, err := strconv.Atoi(f[0]); err == nil {
+			return child
+		}
+	}
+	return pid
+}
 
 // exitError describes how the process ended, with its last stderr line, or
 // nil while it runs.

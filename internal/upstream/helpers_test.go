@@ -1,0 +1,396 @@
+package upstream_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/mcpproxy/mcpproxy/internal/upstream"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+func TestMain(m *testing.M) {
+	testupstream.RunIfChild()
+	os.Exit(m.Run())
+}
+
+// waitFor polls cond until it holds or timeout passes, then fails the test
+// with msg.
+func waitFor(tb testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for "+format, append([]any{timeout}, args...)...)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// testLogger logs through tb, so that a failing test shows what its actors
+// did. Every actor is stopped and waited for before its test ends.
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// ---- leaks ----
+
+// checkLeaks must be the first thing a test calls: its cleanup runs last,
+// after the test's actors and servers are gone, and fails the test if a
+// goroutine started since the call is still alive, or if a child process of
+// this test binary (a re-executed stdio upstream or its grandchild) still
+// runs.
+func checkLeaks(tb testing.TB) {
+	tb.Helper()
+	before := goroutineIDs()
+	tb.Cleanup(func() {
+		var leaked []string
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			leaked = leaked[:0]
+			for id, stack := range goroutines() {
+				if !before[id] && !benign(stack) {
+					leaked = append(leaked, stack)
+				}
+			}
+			if len(leaked) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, s := range leaked {
+			tb.Errorf("leaked goroutine:\n%s", s)
+		}
+		waitNoChildren(tb, 5*time.Second)
+	})
+}
+
+// benign reports goroutines the runtime or standard library start once per
+// process on first use.
+func benign(stack string) bool {
+	return strings.Contains(stack, "os/signal.loop") || strings.Contains(stack, "runtime.ensureSigM")
+}
+
+func goroutineIDs() map[int]bool {
+	ids := map[int]bool{}
+	for id := range goroutines() {
+		ids[id] = true
+	}
+	return ids
+}
+
+func goroutines() map[int]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	out := map[int]string{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		rest, ok := strings.CutPrefix(g, "goroutine ")
+		if !ok {
+			continue
+		}
+		id, err := strconv.Atoi(rest[:strings.IndexByte(rest, ' ')])
+		if err != nil {
+			continue
+		}
+		out[id] = g
+	}
+	return out
+}
+
+// liveChildren returns the pids of running processes (zombies excluded)
+// that run this test binary: the stdio upstreams the tests start and their
+// grandchildren. Test binaries of other packages have other paths.
+func liveChildren() []int {
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
+		if err != nil || exe != self {
+			continue
+		}
+		if !processGone(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// processGone reports whether pid no longer runs. A zombie counts as gone:
+// an orphaned grandchild is reparented to PID 1, which may not reap it.
+func processGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X'
+}
+
+func waitNoChildren(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		pids := liveChildren()
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Errorf("child processes still running: %v", pids)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ---- actor harness ----
+
+const serverName = "up"
+
+// harness runs one actor publishing into its own view.
+type harness struct {
+	view  *stateview.View
+	actor *upstream.Actor
+	logs  *upstream.LogBuffer
+	rec   *recorder
+}
+
+// fastOptions are actor timings for tests.
+func fastOptions() upstream.Options {
+	return upstream.Options{
+		ConnectTimeout: 10 * time.Second,
+		PingInterval:   200 * time.Millisecond,
+		StableAfter:    time.Second,
+		Backoff:        upstream.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+	}
+}
+
+// startActor starts an actor for spec the way the supervisor does (an
+// entry of generation 1 in the view first) and stops it at cleanup.
+func startActor(tb testing.TB, spec mcpproxy.ServerSpec, tune func(*upstream.Options)) *harness {
+	tb.Helper()
+	spec.Name = serverName
+	spec.Enabled = true
+	h := &harness{view: stateview.New(), logs: upstream.NewLogBuffer("", 0)}
+	h.rec = record(tb, h.view)
+	h.view.Put(&stateview.Server{
+		ServerStatus: mcpproxy.ServerStatus{Name: spec.Name, Protocol: spec.Transport(), Enabled: true, State: mcpproxy.StateConnecting},
+		Generation:   1,
+	})
+	opts := fastOptions()
+	if tune != nil {
+		tune(&opts)
+	}
+	opts.Spec, opts.Generation, opts.View, opts.Logs, opts.Logger = spec, 1, h.view, h.logs, testLogger(tb)
+	h.actor = upstream.Start(opts)
+	tb.Cleanup(func() {
+		h.stop(tb, 10*time.Second)
+		h.logs.Close()
+	})
+	return h
+}
+
+// stop stops the actor and fails if that takes longer than limit.
+func (h *harness) stop(tb testing.TB, limit time.Duration) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	h.actor.Stop()
+	select {
+	case <-h.actor.Done():
+	case <-time.After(limit):
+		tb.Fatalf("actor did not stop within %v", limit)
+	}
+	return time.Since(start)
+}
+
+func (h *harness) server() *stateview.Server { return h.view.Load().Get(serverName) }
+
+// waitState waits until the server is in state st and returns its entry.
+func (h *harness) waitState(tb testing.TB, timeout time.Duration, st mcpproxy.ServerState) *stateview.Server {
+	tb.Helper()
+	var srv *stateview.Server
+	waitFor(tb, timeout, func() bool {
+		srv = h.server()
+		return srv != nil && srv.State == st
+	}, "state %s (now %s)", st, lazyState{h})
+	return srv
+}
+
+type lazyState struct{ h *harness }
+
+func (l lazyState) String() string {
+	s := l.h.server()
+	if s == nil {
+		return "<none>"
+	}
+	return fmt.Sprintf("%s, last error %q, retries %d", s.State, s.LastError, s.RetryCount)
+}
+
+// stdioSpec is a spec running this test binary as a stdio upstream.
+func stdioSpec(mode string, extraEnv map[string]string) mcpproxy.ServerSpec {
+	if extraEnv == nil {
+		extraEnv = map[string]string{}
+	}
+	if _, ok := extraEnv[testupstream.EnvMaxLifetime]; !ok {
+		extraEnv[testupstream.EnvMaxLifetime] = "2m"
+	}
+	path, env := testupstream.Command(mode, extraEnv)
+	return mcpproxy.ServerSpec{Protocol: mcpproxy.ProtocolStdio, Command: path, Env: env}
+}
+
+// callText calls a tool through a published session and returns its text.
+func callText(tb testing.TB, cs *mcp.ClientSession, tool string, args any) (string, error) {
+	tb.Helper()
+	if cs == nil {
+		tb.Fatal("no session published")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	if res.IsError {
+		return b.String(), fmt.Errorf("tool error: %s", b.String())
+	}
+	return b.String(), nil
+}
+
+func toolNames(s *stateview.Server) []string {
+	var names []string
+	for _, t := range s.Tools {
+		names = append(names, t.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ---- event recorder ----
+
+// recorder keeps every event published on a view's bus.
+type recorder struct {
+	sub  *stateview.Subscription
+	done chan struct{}
+
+	mu     sync.Mutex
+	events []mcpproxy.Event // guarded by mu
+}
+
+func record(tb testing.TB, v *stateview.View) *recorder {
+	r := &recorder{sub: v.Bus.Subscribe(1 << 16), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for ev := range r.sub.C() {
+			r.mu.Lock()
+			r.events = append(r.events, ev)
+			r.mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() {
+		r.sub.Close()
+		<-r.done
+		if r.sub.Dropped() {
+			tb.Error("event recorder was dropped as a slow subscriber")
+		}
+	})
+	return r
+}
+
+func (r *recorder) all() []mcpproxy.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// statuses returns the statuses published for server name, in order.
+func (r *recorder) statuses(name string) []mcpproxy.ServerStatus {
+	var out []mcpproxy.ServerStatus
+	for _, ev := range r.all() {
+		if ev.Type != mcpproxy.EventServerStateChanged || ev.Server != name {
+			continue
+		}
+		var st mcpproxy.ServerStatus
+		if json.Unmarshal(ev.Data, &st) == nil && st.State != "" {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func (r *recorder) states(name string) []mcpproxy.ServerState {
+	var out []mcpproxy.ServerState
+	for _, st := range r.statuses(name) {
+		out = append(out, st.State)
+	}
+	return out
+}
+
+func (r *recorder) count(typ, server string) int {
+	n := 0
+	for _, ev := range r.all() {
+		if ev.Type == typ && (server == "" || ev.Server == server) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLast waits until the last state recorded for name is st. The view
+// changes a moment before its event is recorded, so a test that inspects
+// the recorded events after seeing a state in the view waits here first.
+func (r *recorder) waitLast(tb testing.TB, name string, st mcpproxy.ServerState) {
+	tb.Helper()
+	waitFor(tb, 5*time.Second, func() bool {
+		s := r.states(name)
+		return len(s) > 0 && s[len(s)-1] == st
+	}, "%s event for %s (recorded %v)", st, name, lazy(func() any { return r.states(name) }))
+}
+
+// lazy formats as the value f returns when the message is printed, so that
+// a wait's failure message shows the state at the time it gave up.
+type lazy func() any
+
+func (l lazy) String() string { return fmt.Sprint(l()) }

@@ -1,0 +1,94 @@
+package upstream
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+)
+
+// A process that dies right after writing to stderr must not lose that
+// line: it is what explains the failure in last_error. stop used to close
+// the stderr pipe before the copier had drained it, losing the line about
+// one time in a hundred.
+func TestProcess_StopKeepsLastStderrLine(t *testing.T) {
+	path, env := testupstream.Command(testupstream.ModeExit, nil)
+	spec := &mcpproxy.ServerSpec{Command: path, Env: env}
+	const runs = 100
+	lost := 0
+	for range runs {
+		logs := NewLogBuffer("", 0)
+		p, err := startProcess(spec, logs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-p.exited
+		p.stop()
+		if e := p.exitError(); e == nil || !strings.Contains(e.Error(), "stderr: fatal: scripted exit") {
+			lost++
+			t.Logf("exit error: %v", e)
+		}
+	}
+	if lost > 0 {
+		t.Errorf("last stderr line lost in %d of %d runs", lost, runs)
+	}
+}
+
+// A grandchild that left the process group (setsid) and keeps stderr open
+// must not make stop wait for it.
+func TestProcess_StopBoundedWithEscapedGrandchild(t *testing.T) {
+	logs := NewLogBuffer("", 0)
+	p, err := startProcess(&mcpproxy.ServerSpec{
+		Command: "sh",
+		Args:    []string{"-c", "setsid sleep 60 </dev/null >/dev/null & echo escaped=$! >&2; exec cat >/dev/null"},
+	}, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	deadline := time.Now().Add(10 * time.Second)
+	for pid == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pid line on stderr: %q", logs.Tail(0))
+		}
+		if v, ok := strings.CutPrefix(logs.Last(), "escaped="); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	// Wait until it has left the group (setsid makes it a group leader).
+	for {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grandchild %d never left the process group", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	start := time.Now()
+	p.stop()
+	if d := time.Since(start); d > stdinGrace+termGrace+stderrGrace+2*time.Second {
+		t.Errorf("stop took %v with an escaped grandchild holding stderr", d)
+	}
+	if !alive(pid) {
+		t.Errorf("grandchild %d is gone: it did not escape the group, so this test proves nothing", pid)
+	}
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
