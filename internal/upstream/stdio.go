@@ -96,13 +96,18 @@ func (p *process) pid() int {
 	if len(Shim) == 0 {
 		return pid
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return pid
-	}
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		if child, err := strconv.Atoi(f[0]); err == nil {
-			return child
+	// Children are listed per thread, and the shim may have forked from
+	// any of its threads.
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if child, err := strconv.Atoi(f[0]); err == nil {
+				return child
+			}
 		}
 	}
 	return pid
