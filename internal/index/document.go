@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/blevesearch/bleve/v2/analysis"
+
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
@@ -65,15 +67,28 @@ func (d *document) fields() [len(indexedFields)]string {
 	return [...]string{d.Text, d.Name, d.Server, d.Params}
 }
 
-// identifierText returns an identifier followed by its words when it has more
-// than one ("create_issue create issue", "longRunningOperation long Running
-// Operation"), so that both the identifier and plain words find it.
+// identifierText returns an identifier followed by the words of its compound
+// parts ("create_issue create issue", "longRunningOperation long Running
+// Operation"), so that both the identifier and its words find it.
 func identifierText(s string) string {
-	words := splitWords(s)
-	if len(words) <= 1 {
-		return s
+	if words := compoundWords(s); len(words) > 0 {
+		return s + " " + strings.Join(words, " ")
 	}
-	return s + " " + strings.Join(words, " ")
+	return s
+}
+
+// compoundWords returns the words of the parts of s that the analyzer keeps
+// as one token although they are several words: runs of letters, digits and
+// '_' such as "create_issue" or "createIssue". Parts it splits anyway, at
+// '-' or ' ', contribute nothing.
+func compoundWords(s string) []string {
+	var words []string
+	for run := range strings.FieldsFuncSeq(s, func(r rune) bool { return !isWordRune(r) }) {
+		if w := splitWords(run); len(w) > 1 {
+			words = append(words, w...)
+		}
+	}
+	return words
 }
 
 // splitWords splits an identifier into words at separators (anything that is
@@ -120,20 +135,50 @@ func splitWords(s string) []string {
 	return words
 }
 
-// expandQuery appends the words of every identifier-like token of the query,
-// so that "createIssue" or "create_issue" also match tools by their words.
+// expandQuery appends the words of compound identifiers in the query, so
+// that "createIssue" or "create_issue" also match tools by their words.
 func expandQuery(q string) string {
-	var extra []string
-	for tok := range strings.FieldsSeq(q) {
-		if w := splitWords(tok); len(w) > 1 {
-			extra = append(extra, w...)
-		}
+	if words := compoundWords(q); len(words) > 0 {
+		return q + " " + strings.Join(words, " ")
 	}
-	if len(extra) == 0 {
-		return q
-	}
-	return q + " " + strings.Join(extra, " ")
+	return q
 }
+
+// countTokens approximates the number of tokens the en analyzer keeps from
+// text: words as Unicode word segmentation finds them (runs of letters,
+// digits and '_', joined across a single '.' or apostrophe), less stop words.
+func countTokens(text string, stop analysis.TokenMap) int {
+	n := 0
+	var word []byte
+	flush := func() {
+		if len(word) > 0 && !stop[string(word)] {
+			n++
+		}
+		word = word[:0]
+	}
+	prevWord := false
+	for i, r := range text {
+		switch {
+		case isWordRune(r):
+			word = utf8.AppendRune(word, unicode.ToLower(r))
+			prevWord = true
+			continue
+		case prevWord && (r == '.' || r == '\'' || r == '’'):
+			next, _ := utf8.DecodeRuneInString(text[i+utf8.RuneLen(r):])
+			if isWordRune(next) {
+				word = utf8.AppendRune(word, r)
+				prevWord = false
+				continue
+			}
+		}
+		flush()
+		prevWord = false
+	}
+	flush()
+	return n
+}
+
+func isWordRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // schemaProp is the part of a JSON schema property that is worth searching.
 type schemaProp struct {

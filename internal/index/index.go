@@ -2,23 +2,22 @@
 // the BM25 (bleve) index behind retrieve_tools, and the map from each hit back
 // to the mcpproxy.Tool an upstream reported.
 //
-// Concurrency: an Index is safe for concurrent use, and searches take no
-// lock. A search reads an immutable snapshot of the tools and a reference-
-// counted bleve index, both through atomic pointers; bleve's index is itself
-// safe for concurrent readers and a writer. Writers (SetServer, RemoveServer,
-// Close) are serialized by a mutex that searches never touch, so re-indexing
-// a server never blocks a search. A SetServer applies one bleve batch for that
-// server alone and publishes a snapshot sharing every other server's entry:
+// Concurrency: an Index is safe for concurrent use, and searches take no lock
+// of this package. A search reads an immutable snapshot of the tools through
+// an atomic pointer and queries bleve, whose index is safe for concurrent
+// readers and writers. Writers (SetServer, RemoveServer, Close) are
+// serialized by a mutex that searches never touch, so re-indexing a server
+// never blocks a search. SetServer applies one bleve batch holding that
+// server's tools and publishes a snapshot sharing every other server's entry:
 // its cost is proportional to that server, not to the size of the index.
 //
-// Each batch becomes one in-memory bleve segment, and bleve only merges
-// segments of on-disk indexes; a search pays for every segment. So once
-// enough servers have been re-indexed, a goroutine owned by the Index
-// rebuilds the whole index into one segment from the snapshot, replays the
-// servers that changed meanwhile, and swaps it in; searches in flight finish
-// on the old index, which is closed after them. Close stops that goroutine
-// and waits for it and for searches in flight. The index does no I/O, and
-// nothing here waits on an upstream.
+// Each batch becomes a bleve segment, and a search pays for every segment;
+// bleve merges segments only in on-disk indexes. So the Index merges them
+// itself, with a goroutine it owns: it re-indexes the servers of several
+// small segments in one batch, which leaves one segment in their place (see
+// merge.go). Merging does not hold the writers' mutex while bleve works. Close
+// stops that goroutine, waits for it and for searches in flight. The index
+// does no I/O, and nothing here waits on an upstream.
 //
 // Tools are treated as immutable once passed in: hits return the same Tool
 // values (sharing their raw JSON), which callers must not modify.
@@ -28,8 +27,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -41,6 +40,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/registry"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 	bleveindex "github.com/blevesearch/bleve_index_api"
@@ -70,32 +70,29 @@ type Hit struct {
 // ID returns the tool id, "server:tool".
 func (h *Hit) ID() string { return docID(h.Server, h.Tool.Name) }
 
-// compactAfter is how many servers may sit in segments of their own before
-// the index is rebuilt into one segment. Each costs a search some 15 µs
-// (three terms, four fields); a rebuild of 10,000 tools takes a fraction of a
-// second of the compactor's time.
-const compactAfter = 8
-
 // Index is a BM25 index over the tools of many servers. The zero value is not
 // usable; call New.
 type Index struct {
-	mapping      mapping.IndexMapping
-	analyzer     analysis.Analyzer // the query analyzer; the same for every field
-	compactAfter int
-	compacted    func() // test hook: called by the compactor after each rebuild
+	bleve     bleve.Index
+	analyzer  analysis.Analyzer // the query analyzer; the same for every field
+	stopWords analysis.TokenMap // the analyzer's
+	policy    mergePolicy
+	// Test hooks: merged is called by the merger after each merge,
+	// beforeFixup by merge between its two batches.
+	merged, beforeFixup func()
 
-	wake chan struct{} // buffered: asks the compactor to check
+	wake chan struct{} // buffered: asks the merger to look for work
 	stop chan struct{} // closed by Close
-	done chan struct{} // closed when the compactor has returned
+	done chan struct{} // closed when the merger has returned
+	// merging serializes merges: the merger's, and those tests force.
+	merging sync.Mutex
 
 	mu sync.Mutex // serializes writers; searches never take it
-	// snap and gen are replaced under mu and read without it. gen is nil
-	// once the index is closed.
-	snap   atomic.Pointer[snapshot]
-	gen    atomic.Pointer[generation]
-	closed bool                // guarded by mu
-	loose  map[string]struct{} // guarded by mu; servers in a segment of their own
-	dirty  map[string]struct{} // guarded by mu; servers changed during a rebuild, nil between rebuilds
+	// snap is replaced and closed set under mu; both are read without it.
+	snap    atomic.Pointer[snapshot]
+	closed  atomic.Bool
+	groupOf map[string]*group   // guarded by mu; the segment each server's tools are in
+	groups  map[*group]struct{} // guarded by mu
 }
 
 // snapshot is the immutable set of indexed tools. An update copies the map of
@@ -120,74 +117,21 @@ func (s *snapshot) lookup(id string) (server string, t mcpproxy.Tool, ok bool) {
 	return server, t, ok
 }
 
-// generation is one bleve index, closed when it is no longer current and the
-// last search using it has finished.
-type generation struct {
-	bleve  bleve.Index
-	refs   atomic.Int64  // 1 while current, plus 1 per search using it
-	closed chan struct{} // closed once bleve is closed; err is then set
-	err    error
-}
-
-func newGeneration(bi bleve.Index) *generation {
-	g := &generation{bleve: bi, closed: make(chan struct{})}
-	g.refs.Store(1)
-	return g
-}
-
-// acquire takes a reference, unless the generation has already been released
-// for good.
-func (g *generation) acquire() bool {
-	for {
-		n := g.refs.Load()
-		if n == 0 {
-			return false
-		}
-		if g.refs.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-func (g *generation) release() {
-	if g.refs.Add(-1) == 0 {
-		g.err = g.bleve.Close()
-		close(g.closed)
-	}
-}
-
 var errClosed = mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "tool index: closed")
 
 // New returns an empty in-memory index. Close releases it.
-func New() (*Index, error) { return newIndex(compactAfter, nil) }
+func New() (*Index, error) { return newIndex(defaultMergePolicy, nil) }
 
-func newIndex(compactAfter int, compacted func()) (*Index, error) {
+func newIndex(policy mergePolicy, merged func()) (*Index, error) {
 	m := newMapping()
 	a := m.AnalyzerNamed(en.AnalyzerName)
 	if a == nil {
 		return nil, fmt.Errorf("tool index: no analyzer %q", en.AnalyzerName)
 	}
-	bi, err := newBleve(m)
+	stop, err := registry.NewCache().TokenMapNamed(en.StopName)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tool index: %w", err)
 	}
-	x := &Index{
-		mapping:      m,
-		analyzer:     a,
-		compactAfter: compactAfter,
-		compacted:    compacted,
-		wake:         make(chan struct{}, 1),
-		stop:         make(chan struct{}),
-		done:         make(chan struct{}),
-		loose:        map[string]struct{}{},
-	}
-	x.snap.Store(&snapshot{servers: map[string]*serverTools{}})
-	x.gen.Store(newGeneration(bi))
-	go x.compactor()
-	return x, nil
-}
-
-func newBleve(m mapping.IndexMapping) (bleve.Index, error) {
 	// scorch, not bleve.NewMemOnly: only scorch implements the per-field
 	// statistics BM25 needs; the in-memory upsidedown index silently scores
 	// with TF-IDF. With an empty path scorch keeps its segments in memory and
@@ -196,7 +140,21 @@ func newBleve(m mapping.IndexMapping) (bleve.Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tool index: %w", err)
 	}
-	return bi, nil
+	x := &Index{
+		bleve:     bi,
+		analyzer:  a,
+		stopWords: stop,
+		policy:    policy,
+		merged:    merged,
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		groupOf:   map[string]*group{},
+		groups:    map[*group]struct{}{},
+	}
+	x.snap.Store(&snapshot{servers: map[string]*serverTools{}})
+	go x.merger()
+	return x, nil
 }
 
 func newMapping() *mapping.IndexMappingImpl {
@@ -210,6 +168,9 @@ func newMapping() *mapping.IndexMappingImpl {
 		f.DocValues = false
 		doc.AddFieldMappingsAt(name, f)
 	}
+	// No composite "_all" field: nothing searches it, and bleve would
+	// still build it for every document.
+	doc.AddSubDocumentMapping("_all", bleve.NewDocumentDisabledMapping())
 	m := bleve.NewIndexMapping()
 	m.DefaultMapping = doc
 	m.DefaultAnalyzer = en.AnalyzerName
@@ -258,22 +219,21 @@ func (x *Index) SetServer(server string, tools []mcpproxy.Tool) error {
 	st := &serverTools{hash: hash, tools: make(map[string]mcpproxy.Tool, len(sorted))}
 	for i := range sorted {
 		docs[i] = newDocument(server, &sorted[i])
-		st.lens.add(x.analyzer, docs[i])
+		st.lens.add(x.stopWords, docs[i])
 		st.tools[sorted[i].Name] = sorted[i]
 	}
 
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.closed {
+	if x.closed.Load() {
 		return errClosed
 	}
 	if x.unchanged(server, hash) {
 		return nil
 	}
-	g := x.gen.Load()
 	cur := x.snap.Load()
 	old := cur.servers[server]
-	b := g.bleve.NewBatch()
+	b := x.bleve.NewBatch()
 	if old != nil {
 		for name := range old.tools {
 			b.Delete(docID(server, name))
@@ -286,11 +246,11 @@ func (x *Index) SetServer(server string, tools []mcpproxy.Tool) error {
 			return fmt.Errorf("index server %s: tool %s: %w", server, sorted[i].Name, err)
 		}
 	}
-	if err := g.bleve.Batch(b); err != nil {
+	if err := x.bleve.Batch(b); err != nil {
 		return fmt.Errorf("index server %s: %w", server, err)
 	}
 	x.publishLocked(cur, server, st)
-	x.changedLocked(server, true)
+	x.groupLocked(map[string]int{server: len(sorted)}, len(sorted))
 	return nil
 }
 
@@ -308,7 +268,7 @@ func (x *Index) RemoveServer(server string) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.closed {
+	if x.closed.Load() {
 		return errClosed
 	}
 	cur := x.snap.Load()
@@ -316,16 +276,16 @@ func (x *Index) RemoveServer(server string) error {
 	if old == nil {
 		return nil
 	}
-	g := x.gen.Load()
-	b := g.bleve.NewBatch()
+	b := x.bleve.NewBatch()
 	for name := range old.tools {
 		b.Delete(docID(server, name))
 	}
-	if err := g.bleve.Batch(b); err != nil {
+	if err := x.bleve.Batch(b); err != nil {
 		return fmt.Errorf("unindex server %s: %w", server, err)
 	}
 	x.publishLocked(cur, server, nil)
-	x.changedLocked(server, false)
+	x.ungroupLocked(server)
+	x.wakeMergerLocked()
 	return nil
 }
 
@@ -347,27 +307,6 @@ func (x *Index) publishLocked(cur *snapshot, server string, st *serverTools) {
 		next.lens.plus(&st.lens)
 	}
 	x.snap.Store(next)
-}
-
-// changedLocked records that server was re-indexed (into a segment of its
-// own when indexed) or removed, and wakes the compactor when too many
-// servers have segments of their own. A server's previous segment held only
-// its tools, so bleve dropped it when the batch deleted them.
-func (x *Index) changedLocked(server string, indexed bool) {
-	if x.dirty != nil {
-		x.dirty[server] = struct{}{}
-	}
-	if !indexed {
-		delete(x.loose, server)
-		return
-	}
-	x.loose[server] = struct{}{}
-	if len(x.loose) > x.compactAfter {
-		select {
-		case x.wake <- struct{}{}:
-		default: // already awake
-		}
-	}
 }
 
 func checkServer(server string) error {
@@ -392,14 +331,12 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	// Load the snapshot before the bleve index: a tool the index returns
-	// was either in this snapshot or is in any snapshot loaded after it.
-	snap := x.snap.Load()
-	g := x.acquire()
-	if g == nil {
+	if x.closed.Load() {
 		return nil, errClosed
 	}
-	defer g.release()
+	// Load the snapshot before querying bleve: a tool bleve returns was
+	// either in this snapshot or is in any snapshot loaded after the query.
+	snap := x.snap.Load()
 	if snap.n == 0 {
 		return []Hit{}, nil
 	}
@@ -411,12 +348,15 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 	// bleve estimates a field's average length from the sizes of its
 	// segments' term dictionaries, which is far from the mean number of
 	// tokens and changes with how the index happens to be segmented. Give
-	// it the real statistics, which the snapshot keeps exactly.
+	// it the statistics the snapshot keeps instead.
 	req.PreSearchData = map[string]any{search.BM25PreSearchDataKey: snap.lens.stats(snap.n)}
-	res, err := g.bleve.SearchInContext(ctx, req)
+	res, err := x.bleve.SearchInContext(ctx, req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
+		}
+		if errors.Is(err, bleve.ErrorIndexClosed) {
+			return nil, errClosed
 		}
 		return nil, fmt.Errorf("search tools: %w", err)
 	}
@@ -444,18 +384,9 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 	return hits, nil
 }
 
-// acquire returns the current generation with a reference taken, or nil if
-// the index is closed.
-func (x *Index) acquire() *generation {
-	for {
-		g := x.gen.Load()
-		// A generation can only have been released for good after it was
-		// replaced, so loading again makes progress.
-		if g == nil || g.acquire() {
-			return g
-		}
-	}
-}
+// maxTerms bounds the work of one search: a query with more distinct terms
+// (after stop words are dropped) is searched by its first maxTerms.
+const maxTerms = 32
 
 // query builds the bleve query: a disjunction with one clause per distinct
 // query term, so a tool matches if it contains any of them. bleve multiplies
@@ -465,10 +396,13 @@ func (x *Index) acquire() *generation {
 // and parameter fields. query returns nil when analysis leaves no term.
 func (x *Index) query(q string) query.Query {
 	tokens := x.analyzer.Analyze([]byte(expandQuery(q)))
-	terms := make([]string, 0, len(tokens))
+	terms := make([]string, 0, min(len(tokens), maxTerms))
 	for _, tok := range tokens {
 		if t := string(tok.Term); !slices.Contains(terms, t) {
 			terms = append(terms, t)
+			if len(terms) == maxTerms {
+				break
+			}
 		}
 	}
 	if len(terms) == 0 {
@@ -502,130 +436,21 @@ func withBonus(must, bonus query.Query) query.Query {
 // Len returns the number of indexed tools.
 func (x *Index) Len() int { return x.snap.Load().n }
 
-// Close stops the compactor, waits for searches in flight and releases the
-// index. Later calls return an unavailable error; Close itself may be called
-// more than once.
+// Close stops the merger, waits for it and for searches in flight, and
+// releases the index. Later calls return an unavailable error; Close itself
+// may be called more than once.
 func (x *Index) Close() error {
 	x.mu.Lock()
-	if x.closed {
+	if x.closed.Swap(true) {
 		x.mu.Unlock()
 		return nil
 	}
-	x.closed = true
-	g := x.gen.Swap(nil)
 	x.mu.Unlock()
-
 	close(x.stop)
 	<-x.done
-	g.release()
-	<-g.closed
-	if g.err != nil {
-		return fmt.Errorf("close tool index: %w", g.err)
-	}
-	return nil
-}
-
-// compactor rebuilds the index when woken, until Close.
-func (x *Index) compactor() {
-	defer close(x.done)
-	for {
-		select {
-		case <-x.stop:
-			return
-		case <-x.wake:
-		}
-		if err := x.compact(); err != nil {
-			// The current index stays in use: searches are slower, not
-			// wrong. The next change wakes the compactor again.
-			slog.Warn("tool index: rebuild failed", "err", err)
-		}
-		if x.compacted != nil {
-			x.compacted()
-		}
-	}
-}
-
-// compact rebuilds the index into one segment if enough servers have
-// segments of their own. It builds from a snapshot without holding mu, so
-// writers go on updating the current index meanwhile; it then replays, under
-// mu, the servers they changed, and makes the new index current.
-func (x *Index) compact() error {
-	x.mu.Lock()
-	if x.closed || len(x.loose) <= x.compactAfter {
-		x.mu.Unlock()
-		return nil
-	}
-	base := x.snap.Load()
-	x.dirty = map[string]struct{}{}
-	x.mu.Unlock()
-
-	bi, err := x.build(base)
-
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	dirty := x.dirty
-	x.dirty = nil
-	if err != nil {
-		return err
-	}
-	if x.closed {
-		return bi.Close()
-	}
-	cur := x.snap.Load()
-	b := bi.NewBatch()
-	for _, server := range slices.Sorted(maps.Keys(dirty)) {
-		if old := base.servers[server]; old != nil {
-			for name := range old.tools {
-				b.Delete(docID(server, name))
-			}
-		}
-		if err := addServer(b, server, cur.servers[server]); err != nil {
-			_ = bi.Close()
-			return err
-		}
-	}
-	if b.Size() > 0 {
-		if err := bi.Batch(b); err != nil {
-			_ = bi.Close()
-			return fmt.Errorf("rebuild tool index: %w", err)
-		}
-	}
-	clear(x.loose)
-	x.gen.Swap(newGeneration(bi)).release()
-	return nil
-}
-
-// build returns a new bleve index holding the tools of snap in one segment.
-func (x *Index) build(snap *snapshot) (bleve.Index, error) {
-	bi, err := newBleve(x.mapping)
-	if err != nil {
-		return nil, err
-	}
-	b := bi.NewBatch()
-	// In order, so that equal scores order the same way in every rebuild.
-	for _, server := range slices.Sorted(maps.Keys(snap.servers)) {
-		if err := addServer(b, server, snap.servers[server]); err != nil {
-			_ = bi.Close()
-			return nil, err
-		}
-	}
-	if err := bi.Batch(b); err != nil {
-		_ = bi.Close()
-		return nil, fmt.Errorf("rebuild tool index: %w", err)
-	}
-	return bi, nil
-}
-
-// addServer adds the tools of st, if any, to a batch.
-func addServer(b *bleve.Batch, server string, st *serverTools) error {
-	if st == nil {
-		return nil
-	}
-	for _, name := range slices.Sorted(maps.Keys(st.tools)) {
-		t := st.tools[name]
-		if err := b.Index(docID(server, name), newDocument(server, &t)); err != nil {
-			return fmt.Errorf("rebuild tool index: server %s: tool %s: %w", server, name, err)
-		}
+	// bleve's Close waits for the searches it is running.
+	if err := x.bleve.Close(); err != nil {
+		return fmt.Errorf("close tool index: %w", err)
 	}
 	return nil
 }
@@ -633,10 +458,12 @@ func addServer(b *bleve.Batch, server string, st *serverTools) error {
 // fieldLens counts analyzed tokens per field, in the order of indexedFields.
 type fieldLens [len(indexedFields)]int
 
-// add counts the tokens of d as bleve will when it indexes d.
-func (l *fieldLens) add(a analysis.Analyzer, d *document) {
+// add counts the tokens of d, closely enough: they set the average field
+// length, a normalization constant, and counting them exactly would run the
+// analyzer, the bulk of indexing, a second time.
+func (l *fieldLens) add(stop analysis.TokenMap, d *document) {
 	for i, text := range d.fields() {
-		l[i] += len(a.Analyze([]byte(text)))
+		l[i] += countTokens(text, stop)
 	}
 }
 

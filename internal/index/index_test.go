@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/blevesearch/bleve/v2/index/scorch"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
@@ -16,7 +22,19 @@ import (
 // given servers' tools.
 func newTestIndex(tb testing.TB, servers map[string][]mcpproxy.Tool) *Index {
 	tb.Helper()
-	x, err := New()
+	return newTestIndexWith(tb, servers, defaultMergePolicy, nil)
+}
+
+// Merge policies for tests.
+var (
+	mergeAlways = mergePolicy{fanIn: 2, unit: 1 << 20}
+	mergeNever  = mergePolicy{fanIn: 1 << 20, unit: 1 << 20}
+)
+
+// newTestIndexWith is newTestIndex with a merge policy and hook.
+func newTestIndexWith(tb testing.TB, servers map[string][]mcpproxy.Tool, policy mergePolicy, merged func()) *Index {
+	tb.Helper()
+	x, err := newIndex(policy, merged)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,8 +79,7 @@ func searchT(tb testing.TB, x *Index, q string, limit int) []Hit {
 
 func TestIndex_Relevance(t *testing.T) {
 	x := newTestIndex(t, fixtureServers)
-	tests := relevanceCases
-	for _, tt := range tests {
+	for _, tt := range relevanceCases {
 		t.Run(strings.ReplaceAll(tt.query, " ", "_"), func(t *testing.T) {
 			hits := searchT(t, x, tt.query, 5)
 			if len(hits) == 0 || hits[0].ID() != tt.top {
@@ -72,8 +89,7 @@ func TestIndex_Relevance(t *testing.T) {
 	}
 
 	t.Run("ServerNameLiftsItsTools", func(t *testing.T) {
-		// "issues" alone also matches Slack and memory words; naming the
-		// server must put GitHub's tools first.
+		// Naming the server must put its tools first.
 		hits := searchT(t, x, "github issues", 5)
 		for _, h := range hits {
 			if h.Server != "github" {
@@ -88,9 +104,11 @@ func TestIndex_Relevance(t *testing.T) {
 	})
 }
 
+// relevanceCases are queries an agent might send, with the tool that must
+// come first among fixtureServers.
 var relevanceCases = []struct {
 	query string
-	top   string // the expected first hit
+	top   string
 }{
 	{"read a file", "filesystem:read_file"},
 	{"open a new issue on github", "github:create_issue"},
@@ -103,6 +121,7 @@ var relevanceCases = []struct {
 	{"reading files", "filesystem:read_file"},
 	{"createIssue", "github:create_issue"},
 	{"create_pull_request", "github:create_pull_request"},
+	// More everyday phrasings.
 	{"list files in a directory", "filesystem:list_directory"},
 	{"merge a PR pull request", "github:merge_pull_request"},
 	{"add two numbers", "everything:add"},
@@ -143,7 +162,6 @@ func describe(hits []Hit) string {
 }
 
 func TestIndex_SetServer(t *testing.T) {
-	ctx := context.Background()
 	t.Run("Replaces", func(t *testing.T) {
 		x := newTestIndex(t, nil)
 		must(t, x.SetServer("a", []mcpproxy.Tool{tool("alpha_tool", "frobnicate widgets"), tool("beta_tool", "frobnicate gadgets")}))
@@ -239,7 +257,6 @@ func TestIndex_SetServer(t *testing.T) {
 			t.Errorf("hits = %v, want a:odd", hits)
 		}
 	})
-	_ = ctx
 }
 
 func TestIndex_RemoveServer(t *testing.T) {
@@ -311,7 +328,18 @@ func TestIndex_Search(t *testing.T) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
 	})
-	t.Run("Empty index", func(t *testing.T) {
+	t.Run("ParamDescriptionsOnlyAddScore", func(t *testing.T) {
+		// "closed" is only in parameter descriptions ("open or closed"):
+		// they describe arguments, not what a tool does.
+		if hits := searchT(t, x, "closed", 5); len(hits) != 0 {
+			t.Errorf("hits = %v, want none", describe(hits))
+		}
+		// Parameter names do count.
+		if hits := searchT(t, x, "latitude longitude", 5); len(hits) == 0 || hits[0].ID() != "weather:get_forecast" {
+			t.Errorf("hits = %v, want weather:get_forecast first", describe(hits))
+		}
+	})
+	t.Run("EmptyIndex", func(t *testing.T) {
 		empty := newTestIndex(t, nil)
 		if hits := searchT(t, empty, "anything", 5); len(hits) != 0 {
 			t.Errorf("hits = %v", hits)
@@ -333,27 +361,31 @@ func TestIndex_Close(t *testing.T) {
 	}
 }
 
-// TestIndex_Concurrent searches while another goroutine keeps re-indexing a
-// server; run with -race.
+// TestIndex_Concurrent searches while another goroutine keeps re-indexing
+// servers and the merger keeps merging; run with -race.
 func TestIndex_Concurrent(t *testing.T) {
-	x := newTestIndex(t, fixtureServers)
+	x := newTestIndexWith(t, fixtureServers, mergeAlways, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
-	queries := []string{"read a file", "send slack message", "github issue", "weather forecast"}
+	queries := []string{"read a file", "send slack message", "open a new issue on github", "weather forecast"}
+	want := []string{"filesystem:read_file", "slack:send_message", "github:create_issue", "weather:get_forecast"}
 	for i := range 4 {
 		wg.Go(func() {
 			for n := 0; ctx.Err() == nil; n++ {
-				hits, err := x.Search(ctx, queries[(i+n)%len(queries)], 5)
+				k := (i + n) % len(queries)
+				hits, err := x.Search(ctx, queries[k], 5)
 				if err != nil {
 					if ctx.Err() == nil {
 						errs <- err
 					}
 					return
 				}
-				if len(hits) == 0 {
-					errs <- fmt.Errorf("no hits for %q", queries[(i+n)%len(queries)])
+				// The servers being re-indexed are not the ones searched
+				// for, so the answers must not change.
+				if len(hits) == 0 || hits[0].ID() != want[k] {
+					errs <- fmt.Errorf("Search(%q) = %s during updates, want %s first", queries[k], describe(hits), want[k])
 					return
 				}
 			}
@@ -361,12 +393,14 @@ func TestIndex_Concurrent(t *testing.T) {
 	}
 	var writeErr error
 	for i := range 100 {
-		// Alternate between two tool lists so every call re-indexes.
-		tools := slices.Clone(fixtureServers["slack"])
-		if i%2 == 1 {
+		// Alternate between versions and servers so that every call
+		// re-indexes and merges keep being triggered.
+		server := []string{"memory", "everything"}[i%2]
+		tools := slices.Clone(fixtureServers[server])
+		if i%4 >= 2 {
 			tools = tools[:len(tools)-1]
 		}
-		if writeErr = x.SetServer("slack", tools); writeErr != nil {
+		if writeErr = x.SetServer(server, tools); writeErr != nil {
 			break
 		}
 	}
@@ -379,9 +413,223 @@ func TestIndex_Concurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if got, want := x.Len(), x.snap.Load().n; got != want {
-		t.Errorf("Len = %d, want %d", got, want)
+}
+
+func TestIndex_Merge(t *testing.T) {
+	t.Run("Triggered", func(t *testing.T) {
+		merged := make(chan struct{}, 10)
+		x := newTestIndexWith(t, nil, mergePolicy{fanIn: 3, unit: 1000}, func() { merged <- struct{}{} })
+		for _, server := range []string{"github", "slack"} {
+			must(t, x.SetServer(server, fixtureServers[server]))
+		}
+		if n := segmentCount(t, x); n != 2 {
+			t.Fatalf("%d segments before the threshold, want 2", n)
+		}
+		must(t, x.SetServer("weather", fixtureServers["weather"]))
+		select {
+		case <-merged:
+		case <-time.After(time.Minute):
+			t.Fatal("no merge after passing the threshold")
+		}
+		if n := segmentCount(t, x); n != 1 {
+			t.Errorf("%d segments after the merge, want 1", n)
+		}
+		ref := newTestIndexWith(t, nil, mergeNever, nil)
+		for _, server := range []string{"github", "slack", "weather"} {
+			must(t, ref.SetServer(server, fixtureServers[server]))
+		}
+		for _, q := range []string{"send slack message", "open a new issue on github", "weather alerts"} {
+			if got, want := searchT(t, x, q, 5), searchT(t, ref, q, 5); !equalHits(got, want) {
+				t.Errorf("Search(%q) after merge: %s, without: %s", q, describe(got), describe(want))
+			}
+		}
+	})
+	t.Run("FixesServersChangedDuringMerge", func(t *testing.T) {
+		x := newTestIndexWith(t, fixtureServers, mergeNever, nil)
+		changed := slices.Clone(fixtureServers["slack"])
+		changed[0].Description = "Enumerate zorbling conduits"
+		x.beforeFixup = func() {
+			must(t, x.SetServer("slack", changed))
+			must(t, x.RemoveServer("weather"))
+			must(t, x.SetServer("extra", []mcpproxy.Tool{tool("frob", "Frobnicate the widget")}))
+		}
+		did, err := x.merge(true)
+		must(t, err)
+		if !did {
+			t.Fatal("forced merge did nothing")
+		}
+		// The merged servers, slack indexed again, and extra.
+		x.mu.Lock()
+		groups := len(x.groups)
+		x.mu.Unlock()
+		if n := segmentCount(t, x); n != 3 || groups != 3 {
+			t.Errorf("%d segments, %d groups; want 3", n, groups)
+		}
+		if hits := searchT(t, x, "zorbling", 5); len(hits) != 1 || hits[0].ID() != "slack:list_channels" {
+			t.Errorf("changed tool: %s", describe(hits))
+		}
+		if hits := searchT(t, x, "public", 5); len(hits) != 0 {
+			t.Errorf("old description still found: %s", describe(hits))
+		}
+		if hits := searchT(t, x, "frobnicate", 5); len(hits) != 1 || hits[0].ID() != "extra:frob" {
+			t.Errorf("added tool: %s", describe(hits))
+		}
+		for _, h := range searchT(t, x, "weather forecast alerts", 50) {
+			if h.Server == "weather" {
+				t.Errorf("removed server's tool found: %s", h.ID())
+			}
+		}
+		want := 1
+		for name, tools := range fixtureServers {
+			if name != "weather" {
+				want += len(tools)
+			}
+		}
+		if got := x.Len(); got != want {
+			t.Errorf("Len = %d, want %d", got, want)
+		}
+	})
+	t.Run("Tiered", func(t *testing.T) {
+		// Many writes to many servers: the groups must match bleve's
+		// segments, stay few, and every tool stay findable.
+		policy := mergePolicy{fanIn: 3, unit: 4}
+		x := newTestIndexWith(t, nil, policy, nil)
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range 300 {
+			server := fmt.Sprintf("s%02d", r.IntN(40))
+			var tools []mcpproxy.Tool
+			for j := range 1 + r.IntN(6) {
+				tools = append(tools, tool(fmt.Sprintf("t%d", j), fmt.Sprintf("tok%s%dx%d", server, j, i)))
+			}
+			if r.IntN(10) == 0 {
+				must(t, x.RemoveServer(server))
+			} else {
+				must(t, x.SetServer(server, tools))
+			}
+			for {
+				did, err := x.merge(false)
+				must(t, err)
+				if !did {
+					break
+				}
+			}
+			x.mu.Lock()
+			groups := len(x.groups)
+			x.mu.Unlock()
+			if n := segmentCount(t, x); n != groups {
+				t.Fatalf("write %d: %d segments, %d groups", i, n, groups)
+			}
+			// Tiers of 4, 12, 36, 108 tools and up: at most 2 groups each,
+			// and fewer than 250 tools in all.
+			if groups > 2*5 {
+				t.Fatalf("write %d: %d groups", i, groups)
+			}
+		}
+		snap := x.snap.Load()
+		for server, st := range snap.servers {
+			for name, tl := range st.tools {
+				hits := searchT(t, x, tl.Description, 2)
+				if len(hits) != 1 || hits[0].ID() != docID(server, name) {
+					t.Errorf("Search(%q) = %s, want %s", tl.Description, describe(hits), docID(server, name))
+				}
+			}
+		}
+	})
+}
+
+// TestIndex_ScoresIndependentOfHistory: scores must depend on what is
+// indexed, not on the order servers arrived in or how bleve segmented them.
+func TestIndex_ScoresIndependentOfHistory(t *testing.T) {
+	a := newTestIndex(t, fixtureServers)
+
+	b := newTestIndexWith(t, nil, mergeNever, nil)
+	names := sortedKeys(fixtureServers)
+	slices.Reverse(names)
+	for _, name := range names {
+		must(t, b.SetServer(name, fixtureServers[name]))
 	}
+	if _, err := b.merge(true); err != nil {
+		t.Fatal(err)
+	}
+	changed := slices.Clone(fixtureServers["github"])
+	changed[0].Description = "something else entirely"
+	must(t, b.SetServer("github", changed))
+	must(t, b.RemoveServer("weather"))
+	must(t, b.SetServer("github", fixtureServers["github"]))
+	must(t, b.SetServer("weather", fixtureServers["weather"]))
+
+	for _, tt := range relevanceCases {
+		ha, hb := searchT(t, a, tt.query, 10), searchT(t, b, tt.query, 10)
+		if !equalHits(ha, hb) {
+			t.Errorf("Search(%q):\n%s\nvs\n%s", tt.query, describe(ha), describe(hb))
+		}
+	}
+}
+
+func TestIndex_CloseWhileSearching(t *testing.T) {
+	before := goroutines()
+	x, err := newIndex(mergeAlways, nil)
+	must(t, err)
+	for _, name := range sortedKeys(fixtureServers) {
+		must(t, x.SetServer(name, fixtureServers[name]))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				_, err := x.Search(context.Background(), "read a file", 5)
+				if mcpproxy.ErrorCode(err) == mcpproxy.EUNAVAILABLE {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	must(t, x.Close())
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("search during Close: %v", err)
+	}
+	// The merger and bleve's goroutines are gone once Close returns.
+	if after := goroutines(); len(after) > len(before) {
+		t.Errorf("%d goroutines before New, %d after Close:\n%s", len(before), len(after), strings.Join(after, "\n\n"))
+	}
+}
+
+// goroutines returns the stacks of all goroutines but the fire-and-forget
+// ones bleve starts when it releases an index snapshot, which take a lock,
+// append to a slice and return.
+func goroutines() []string {
+	buf := make([]byte, 1<<20)
+	var out []string
+	for g := range strings.SplitSeq(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if !strings.Contains(g, "AddEligibleForRemoval") && !strings.Contains(g, "DecRef.gowrap") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func equalHits(a, b []Hit) bool {
+	return slices.EqualFunc(a, b, func(x, y Hit) bool {
+		return x.ID() == y.ID() && math.Abs(x.Score-y.Score) < 1e-9*math.Max(1, math.Abs(x.Score))
+	})
+}
+
+// segmentCount returns the number of segments of the bleve index.
+func segmentCount(tb testing.TB, x *Index) int {
+	tb.Helper()
+	adv, err := x.bleve.Advanced()
+	must(tb, err)
+	r, err := adv.Reader()
+	must(tb, err)
+	defer r.Close()
+	return len(r.(*scorch.IndexSnapshot).Segments())
 }
 
 func TestSplitWords(t *testing.T) {
@@ -428,5 +676,39 @@ func must(tb testing.TB, err error) {
 	tb.Helper()
 	if err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// TestCountTokens checks that the cheap token count stays close to what the
+// analyzer produces, over the fixtures.
+func TestCountTokens(t *testing.T) {
+	x := newTestIndex(t, nil)
+	for _, tc := range []struct {
+		text string
+		want int
+	}{
+		{"Read the complete contents of a file", 4},
+		{"read_file read file", 3},
+		{"the file's e.g. 1234567890.123456 don't", 3},
+		{"", 0},
+	} {
+		if got := countTokens(tc.text, x.stopWords); got != tc.want {
+			t.Errorf("countTokens(%q) = %d, want %d", tc.text, got, tc.want)
+		}
+	}
+	var approx, exact [len(indexedFields)]int
+	for _, server := range sortedKeys(fixtureServers) {
+		for i := range fixtureServers[server] {
+			d := newDocument(server, &fixtureServers[server][i])
+			for f, text := range d.fields() {
+				approx[f] += countTokens(text, x.stopWords)
+				exact[f] += len(x.analyzer.Analyze([]byte(text)))
+			}
+		}
+	}
+	for f := range approx {
+		if d := float64(approx[f]-exact[f]) / float64(exact[f]); d < -0.02 || d > 0.02 {
+			t.Errorf("field %s: counted %d tokens, the analyzer %d", indexedFields[f], approx[f], exact[f])
+		}
 	}
 }

@@ -71,6 +71,7 @@ type Supervisor struct {
 	gen      uint64            // guarded by mu
 	closed   bool              // guarded by mu
 	lastEdit uint64            // guarded by mu: newest command edit applied
+	hold     chan struct{}     // guarded by mu: set while apply registers servers
 }
 
 // New returns a supervisor with no servers. Call Apply with the first
@@ -92,6 +93,9 @@ func New(opts Options) *Supervisor {
 		entries: map[string]*entry{},
 		stop:    make(chan struct{}),
 	}
+	// Readers may come before the first Apply: they see no servers and an
+	// empty API key (which matches nothing), never a nil config.
+	s.cfg.Store(config.Default())
 	s.ticker.Add(1)
 	go s.tickLoop()
 	return s
@@ -100,8 +104,8 @@ func New(opts Options) *Supervisor {
 // View returns the state view the supervisor publishes into.
 func (s *Supervisor) View() *stateview.View { return s.view }
 
-// Config returns the config currently applied (never nil after the first
-// Apply). Treat it as read-only.
+// Config returns the config currently applied (defaults with no servers
+// before the first Apply; never nil). Treat it as read-only.
 func (s *Supervisor) Config() *config.Config { return s.cfg.Load() }
 
 // ConfigVersion counts applied configs.
@@ -151,6 +155,11 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 			s.view.Remove(name, 0)
 		}
 	}
+	// Actors started below wait for this until every server is registered.
+	hold := make(chan struct{})
+	defer close(hold)
+	s.hold = hold
+	defer func() { s.hold = nil }()
 	for i := range cfg.Servers {
 		spec := cfg.Servers[i]
 		e := s.entries[spec.Name]
@@ -250,6 +259,9 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 		opts.Logger = s.log
 		if opts.ConnectTimeout <= 0 && cfg != nil {
 			opts.ConnectTimeout = cfg.ConnectTimeout.D()
+		}
+		if s.hold != nil {
+			opts.Hold = s.hold
 		}
 		e.actor = upstream.Start(opts)
 	}

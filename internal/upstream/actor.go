@@ -38,6 +38,11 @@ type Options struct {
 	// Hub passes the upstream's requests and notifications to downstream
 	// clients; nil means none are offered to the upstream.
 	Hub *Hub
+	// Hold, if not nil, delays the first connect until it is closed: the
+	// supervisor registers every server of a config before any of them
+	// starts a process, so a start of hundreds of servers does not starve
+	// its own registration (and the HTTP server) of CPU.
+	Hold <-chan struct{}
 }
 
 // Actor owns one upstream server's connection. Create it with Start.
@@ -140,6 +145,13 @@ func (c *conn) close() {
 
 func (a *Actor) run(ctx context.Context) {
 	defer close(a.done)
+	if a.opts.Hold != nil {
+		select {
+		case <-a.opts.Hold:
+		case <-ctx.Done():
+			return
+		}
+	}
 	attempt := 0
 	for {
 		a.update(func(s *stateview.Server) {
