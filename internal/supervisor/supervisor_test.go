@@ -57,12 +57,12 @@ func TestSupervisor_ApplyByDiff(t *testing.T) {
 	if _, err := h.sup.Logs("c", 10); mcpproxy.ErrorCode(err) != mcpproxy.ENOTFOUND {
 		t.Errorf("Logs(c) = %v, want not_found", err)
 	}
-	bNew := h.waitState(t, 20*time.Second, "b", mcpproxy.StateReady)
+	h.waitState(t, 20*time.Second, "b", mcpproxy.StateReady)
 	waitFor(t, 20*time.Second, func() bool {
 		s := h.get("b")
 		return s.State == mcpproxy.StateReady && s.PID != before["b"].PID
 	}, "b to reconnect with its new args")
-	bNew = h.get("b")
+	bNew := h.get("b")
 	if !bNew.ConnectedAt.After(*before["b"].ConnectedAt) {
 		t.Errorf("b connected_at %v, was %v", bNew.ConnectedAt, before["b"].ConnectedAt)
 	}
