@@ -23,6 +23,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
@@ -148,6 +149,8 @@ type proxyOptions struct {
 	// Backoff of the actors; default a minute, so that a failed server stays
 	// in the error state for the length of a test.
 	Backoff upstream.Backoff
+	// Store opens a store in a temp dir (read_cache, tools_stat).
+	Store bool
 }
 
 const testAPIKey = "test-api-key"
@@ -228,7 +231,16 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { p.idx.Close() })
+	var st *store.Store
+	if opts.Store {
+		st, err = store.Open(tb.TempDir(), store.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { st.Close() })
+	}
 	p.srv = New(Options{
+		Store:    st,
 		Backend:  p.sup,
 		Index:    p.idx,
 		Version:  "test",
