@@ -94,7 +94,7 @@ func (p *passPeer) Notify(ctx context.Context, method string, params mcp.Params)
 
 // passthroughHandler serves /mcp/server/{name}.
 func (s *Server) passthroughHandler() http.Handler {
-	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, nil)
+	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, streamOpts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if _, err := serverReady(s.b.View().Load(), name); err != nil {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
@@ -109,9 +110,9 @@ func New(opts Options) *Server {
 	s.direct.AddReceivingMiddleware(s.directMiddleware)
 	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger)
 
-	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
+	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
-	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, nil)
+	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
 
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/mcp", s.auth(smartHTTP))
@@ -125,6 +126,10 @@ func New(opts Options) *Server {
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// streamOpts ends sessions whose clients went away without saying so, so
+// that their state does not pile up in a long-running daemon.
+var streamOpts = &mcp.StreamableHTTPOptions{SessionTimeout: 30 * time.Minute}
 
 // ServeHTTP serves /mcp, /sse and /mcp/all.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
