@@ -229,3 +229,32 @@ func TestUpstreamServers_Policy(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamServers_UpdateKeepsOmittedFields: update changes only what the
+// agent passes; timeouts, which its arguments cannot carry, survive.
+func TestUpstreamServers_UpdateKeepsOmittedFields(t *testing.T) {
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{
+		{"name": "s", "command": "/bin/cat", "args": []string{"-u"}, "env": map[string]string{"A": "1"},
+			"call_timeout": "7s", "connect_timeout": "3s", "enabled": false},
+	}})
+	cs := p.connect(t, "/mcp", clientOptions{})
+	res := call(t, cs, "upstream_servers", map[string]any{"operation": "update", "name": "s", "args": []string{"-v"}})
+	if res.IsError {
+		t.Fatal(textOf(res))
+	}
+	spec, _ := p.readConfig(t).Server("s")
+	if spec.Command != "/bin/cat" || !slices.Equal(spec.Args, []string{"-v"}) || spec.Env["A"] != "1" ||
+		spec.CallTimeout.D().String() != "7s" || spec.ConnectTimeout.D().String() != "3s" || !spec.Quarantined {
+		t.Fatalf("after update: %+v", spec)
+	}
+	// Switching to a URL drops the stdio fields.
+	res = call(t, cs, "upstream_servers", map[string]any{"operation": "update", "name": "s", "url": "http://127.0.0.1:9/mcp"})
+	if res.IsError {
+		t.Fatal(textOf(res))
+	}
+	spec, _ = p.readConfig(t).Server("s")
+	if spec.Command != "" || spec.Args != nil || spec.Env != nil || spec.URL != "http://127.0.0.1:9/mcp" || spec.CallTimeout.D().String() != "7s" {
+		t.Fatalf("after switch to url: %+v", spec)
+	}
+	wantError(t, call(t, cs, "upstream_servers", map[string]any{"operation": "update", "name": "s"}), "at least one field")
+}

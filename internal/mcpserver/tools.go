@@ -312,6 +312,46 @@ func (a *serverArgs) spec() mcpproxy.ServerSpec {
 	}
 }
 
+// overlay returns cur with the connection fields the agent passed. A new
+// command makes it a stdio server (its URL and headers go); a new URL makes
+// it an HTTP server (its command, args, env and working_dir go).
+func (a *serverArgs) overlay(cur mcpproxy.ServerSpec) mcpproxy.ServerSpec {
+	if a.Command != "" && a.URL == "" {
+		cur.URL, cur.Headers = "", nil
+		if a.Protocol == "" {
+			cur.Protocol = ""
+		}
+	}
+	if a.URL != "" && a.Command == "" {
+		cur.Command, cur.Args, cur.Env, cur.WorkingDir = "", nil, nil, ""
+		if a.Protocol == "" {
+			cur.Protocol = ""
+		}
+	}
+	if a.Protocol != "" {
+		cur.Protocol = mcpproxy.Protocol(a.Protocol)
+	}
+	if a.Command != "" {
+		cur.Command = a.Command
+	}
+	if a.Args != nil {
+		cur.Args = a.Args
+	}
+	if a.Env != nil {
+		cur.Env = a.Env
+	}
+	if a.WorkingDir != "" {
+		cur.WorkingDir = a.WorkingDir
+	}
+	if a.URL != "" {
+		cur.URL = a.URL
+	}
+	if a.Headers != nil {
+		cur.Headers = a.Headers
+	}
+	return cur
+}
+
 func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	var in serverArgs
 	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
@@ -373,6 +413,19 @@ func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) 
 			return errorResult("adding servers is not allowed by this proxy's config (allow_server_add: false)"), nil
 		}
 		spec := in.spec()
+		if in.Operation == "update" {
+			// Fields the agent leaves out keep their values (timeouts
+			// included, which the tool's arguments do not carry).
+			cur, ok := cfg.Server(in.Name)
+			if !ok {
+				return errorResult("update %s: server %q not found; use operation add", in.Name, in.Name), nil
+			}
+			if in.Protocol == "" && in.Command == "" && in.Args == nil && in.Env == nil &&
+				in.WorkingDir == "" && in.URL == "" && in.Headers == nil {
+				return errorResult("update %s: pass at least one field to change (protocol, command, args, env, working_dir, url, headers)", in.Name), nil
+			}
+			spec = in.overlay(*cur)
+		}
 		if err := config.ValidateServer(&spec, "arguments"); err != nil {
 			return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 		}
