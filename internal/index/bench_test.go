@@ -95,7 +95,7 @@ var benchQueries = []string{
 func BenchmarkSearch(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 50_000} {
 		b.Run(fmt.Sprintf("tools=%d", n), func(b *testing.B) {
-			benchSearch(b, newSettledIndex(b, benchTools(n), defaultMergePolicy.fanIn-1))
+			benchSearch(b, newSettledIndex(b, benchTools(n), defaultMergePolicy.fanIn-1), benchQueries, DefaultLimit)
 		})
 	}
 }
@@ -116,17 +116,34 @@ func BenchmarkSearchWorstCase(b *testing.B) {
 	}
 	grouped["big"] = append(grouped["big"], rest...)
 	x := newTestIndexWith(b, grouped, mergeNever, nil)
-	benchSearch(b, x)
+	benchSearch(b, x, benchQueries, DefaultLimit)
 }
 
-func benchSearch(b *testing.B, x *Index) {
+// BenchmarkSearch_Corpus measures the searches of the relevance table, with
+// the limit retrieve_tools shows, over its corpus of realistic tools.
+func BenchmarkSearch_Corpus(b *testing.B) {
+	x := newSettledIndex(b, corpusServers, 0)
+	// Queries matching no tool end before any scoring: leave them out of
+	// the percentiles.
+	var queries []string
+	for _, q := range corpusQueries {
+		if len(searchT(b, x, q.query, 3)) > 0 {
+			queries = append(queries, q.query)
+		}
+	}
+	benchSearch(b, x, queries, 3)
+}
+
+// benchSearch runs the queries in turn and reports, besides the mean, the
+// median and 99th percentile latency.
+func benchSearch(b *testing.B, x *Index, queries []string, limit int) {
 	ctx := context.Background()
 	var took []time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
-		q := benchQueries[len(took)%len(benchQueries)]
+		q := queries[len(took)%len(queries)]
 		start := time.Now()
-		hits, err := x.Search(ctx, q, DefaultLimit)
+		hits, err := x.Search(ctx, q, limit)
 		took = append(took, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
