@@ -401,101 +401,90 @@ func TestCallTool_Cancel(t *testing.T) {
 }
 
 // TestCallTool_Progress: an upstream's progress notifications reach the
-// client that made the call, with the client's own token.
+// client that made the call, with the client's own token, over every
+// upstream transport and every endpoint; also when the upstream sends them
+// immediately before its result ("BeforeResult"), where the SDK client
+// returns the result before it has handled the notifications.
 func TestCallTool_Progress(t *testing.T) {
-	var (
-		got      atomic.Pointer[collector[*mcp.ProgressNotificationParams]]
-		upTokens = make(chan any, 10)
-	)
-	up := mcp.NewServer(&mcp.Implementation{Name: "custom"}, nil)
-	up.AddTool(&mcp.Tool{Name: "work", InputSchema: json.RawMessage(`{"type":"object","properties":{"paced":{"type":"boolean"}}}`)},
-		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var in struct{ Paced bool }
-			json.Unmarshal(req.Params.Arguments, &in)
-			tok := req.Params.GetProgressToken()
-			upTokens <- tok
-			if tok != nil {
-				for i := 1; i <= 3; i++ {
-					err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-						ProgressToken: tok, Progress: float64(i), Total: 3, Message: fmt.Sprint("step ", i)})
-					if err != nil {
-						return nil, err
-					}
-					if in.Paced {
-						// Work that takes a while between steps: the step
-						// is at the client before the next begins.
-						deadline := time.Now().Add(5 * time.Second)
-						for len(got.Load().snapshot()) < i && time.Now().Before(deadline) {
-							time.Sleep(time.Millisecond)
-						}
-					}
-				}
-			}
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "worked"}}}, nil
-		})
+	var got atomic.Pointer[collector[*mcp.ProgressNotificationParams]]
+	// Work that takes a while between steps: the step is at the client
+	// before the next begins.
+	up := progressServer(func(_ context.Context, step int) {
+		deadline := time.Now().Add(5 * time.Second)
+		for len(got.Load().snapshot()) < step && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	})
 	p := newProxy(t, proxyOptions{Servers: []map[string]any{
 		{"name": "custom", "url": customUpstream(t, up), "protocol": "streamable-http"},
+		{"name": "customsse", "url": customSSEUpstream(t, up), "protocol": "sse"},
+		stdioProgressUpstream("customstdio"),
 	}})
-	p.waitCatalog(t, "custom")
+	p.waitCatalog(t, "custom", "customsse", "customstdio")
 
-	for _, tc := range []struct{ name, path, tool string }{
-		{"Smart", "/mcp", "call_tool"},
-		{"SSE", "/sse", "call_tool"},
-		{"Direct", "/mcp/all", "custom__work"},
+	for _, upstream := range []struct{ name, server string }{
+		{"Streamable", "custom"},
+		{"UpstreamSSE", "customsse"},
+		{"Stdio", "customstdio"},
 	} {
-		// Only paced progress is tested: progress sent immediately before
-		// the result can still be lost (the SDK client handles notifications
-		// on a queue but responses in its read loop); see the issue notes.
-		for _, paced := range []bool{true} {
-			name := tc.name
-			t.Run(name, func(t *testing.T) {
-				c := &collector[*mcp.ProgressNotificationParams]{}
-				got.Store(c)
-				cs := p.connect(t, tc.path, clientOptions{sse: tc.path == "/sse", mcp: &mcp.ClientOptions{
-					ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-						c.add(req.Params)
-					},
-				}})
-				var args any = map[string]any{"name": "custom:work", "args": map[string]any{"paced": paced}}
-				if tc.tool != "call_tool" {
-					args = map[string]any{"paced": paced}
+		for _, tc := range []struct{ name, path string }{
+			{"Smart", "/mcp"},
+			{"SSE", "/sse"},
+			{"Direct", "/mcp/all"},
+		} {
+			for _, paced := range []bool{true, false} {
+				name := upstream.name + "/" + tc.name
+				if !paced {
+					name += "/BeforeResult"
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tc.tool, Arguments: args, Meta: mcp.Meta{"progressToken": "tok-1"}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				wantOK(t, res, "worked")
-				if tok := <-upTokens; tok == nil || tok == "tok-1" {
-					t.Errorf("upstream saw progress token %v, want the proxy's own", tok)
-				}
-				waitFor(t, 5*time.Second, func() bool { return len(c.snapshot()) >= 3 }, "3 progress notifications (got %d)", len(c.snapshot()))
-				for i, n := range c.snapshot() {
-					if n.ProgressToken != "tok-1" {
-						t.Errorf("notification %d has token %v, want tok-1", i, n.ProgressToken)
+				t.Run(name, func(t *testing.T) {
+					c := &collector[*mcp.ProgressNotificationParams]{}
+					got.Store(c)
+					cs := p.connect(t, tc.path, clientOptions{sse: tc.path == "/sse", mcp: &mcp.ClientOptions{
+						ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+							c.add(req.Params)
+						},
+					}})
+					tool := upstream.server + "__work"
+					var args any = map[string]any{"paced": paced}
+					if tc.path != "/mcp/all" {
+						tool = "call_tool"
+						args = map[string]any{"name": upstream.server + ":work", "args": args}
 					}
-					if n.Progress != float64(i+1) || n.Total != 3 || n.Message != fmt.Sprint("step ", i+1) {
-						t.Errorf("notification %d = %+v", i, n)
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					defer cancel()
+					res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args, Meta: mcp.Meta{"progressToken": "tok-1"}})
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				if n := p.progress.Len(); n != 0 {
-					t.Errorf("progress router holds %d routes after the call", n)
-				}
+					if text := textOf(res); res.IsError || !strings.HasPrefix(text, "worked (token ") ||
+						text == "worked (token <nil>)" || text == "worked (token tok-1)" {
+						t.Errorf("result = %q (isError %v), want the upstream to have seen the proxy's own token", text, res.IsError)
+					}
+					waitFor(t, 5*time.Second, func() bool { return len(c.snapshot()) >= 3 }, "3 progress notifications (got %d)", len(c.snapshot()))
+					for i, n := range c.snapshot() {
+						if n.ProgressToken != "tok-1" {
+							t.Errorf("notification %d has token %v, want tok-1", i, n.ProgressToken)
+						}
+						if n.Progress != float64(i+1) || n.Total != 3 || n.Message != fmt.Sprint("step ", i+1) {
+							t.Errorf("notification %d = %+v", i, n)
+						}
+					}
+					if n := p.progress.Len(); n != 0 {
+						t.Errorf("progress router holds %d routes after the call", n)
+					}
 
-				// Without a token the upstream gets none and nothing is routed.
-				res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: tc.tool, Arguments: args})
-				if err != nil {
-					t.Fatal(err)
-				}
-				wantOK(t, res, "worked")
-				if tok := <-upTokens; tok != nil {
-					t.Errorf("upstream saw progress token %v for a call without one", tok)
-				}
-				if n := len(c.snapshot()); n != 3 {
-					t.Errorf("client has %d notifications after a call without a token, want still 3", n)
-				}
-			})
+					// Without a token the upstream gets none and nothing is routed.
+					res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+					if err != nil {
+						t.Fatal(err)
+					}
+					wantOK(t, res, "worked (token <nil>)")
+					if n := len(c.snapshot()); n != 3 {
+						t.Errorf("client has %d notifications after a call without a token, want still 3", n)
+					}
+				})
+			}
 		}
 	}
 }

@@ -275,6 +275,8 @@ func (a *Actor) newClient() *mcp.Client {
 	opts := &mcp.ClientOptions{
 		Capabilities: &mcp.ClientCapabilities{},
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			// Usually too late, and then a duplicate the router drops: the
+			// transport's tap has delivered it as it was read.
 			a.opts.Progress.Deliver(ctx, req.Params)
 		},
 		ToolListChangedHandler: func(ctx context.Context, req *mcp.ToolListChangedRequest) {
@@ -336,14 +338,14 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 	spec := a.spec
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
-		t := &stdioTransport{spec: spec, logs: a.opts.Logs}
+		t := &stdioTransport{spec: spec, logs: a.opts.Logs, progress: a.opts.Progress}
 		return a.handshake(ctx, t, p, func() *process { return t.proc })
 	case mcpproxy.ProtocolStreamableHTTP:
-		return a.handshake(ctx, streamableTransport(spec, httpClient(ctx, spec)), p, nil)
+		return a.handshake(ctx, streamableTransport(spec, httpClient(ctx, spec, a.opts.Progress)), p, nil)
 	case mcpproxy.ProtocolSSE:
-		return a.handshake(ctx, sseTransport(spec, httpClient(ctx, spec)), p, nil)
+		return a.handshake(ctx, sseTransport(spec, httpClient(ctx, spec, a.opts.Progress)), p, nil)
 	default: // auto with a URL
-		hc := httpClient(ctx, spec)
+		hc := httpClient(ctx, spec, a.opts.Progress)
 		c, tools, err := a.handshake(ctx, streamableTransport(spec, hc), mcpproxy.ProtocolStreamableHTTP, nil)
 		if err == nil || ctx.Err() != nil {
 			return c, tools, err

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"io"
+	"mime"
 	"net/http"
 	"sync"
 	"time"
@@ -15,11 +16,13 @@ import (
 // ties every request to the connection's lifetime: when the actor drops the
 // connection, requests the SDK started on its own contexts (such as the
 // cancellation notice it posts after a failed initialize) end at once instead
-// of holding up the actor's stop.
+// of holding up the actor's stop. It taps every event stream (a streamable
+// HTTP response, its standalone stream, an SSE session) for progress.
 type connTransport struct {
-	base    http.RoundTripper
-	headers map[string]string
-	life    context.Context
+	base     http.RoundTripper
+	headers  map[string]string
+	life     context.Context
+	progress *ProgressRouter // may be nil
 }
 
 func (t *connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -35,8 +38,18 @@ func (t *connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		cancel()
 		return nil, err
 	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
+	body := resp.Body
+	if isEventStream(resp.Header.Get("Content-Type")) {
+		body = tapProgress(ctx, body, t.progress, true)
+	}
+	resp.Body = &cancelBody{ReadCloser: body, done: func() { stop(); cancel() }}
 	return resp, nil
+}
+
+// isEventStream reports whether a response is a stream of server-sent events.
+func isEventStream(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/event-stream"
 }
 
 // cancelBody releases a request's context when its body is closed.
@@ -52,16 +65,17 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-// httpClient returns a client for one server. It has no overall timeout
-// because SSE streams live as long as the session; requests are bounded by
-// their contexts instead.
-func httpClient(life context.Context, spec *mcpproxy.ServerSpec) *http.Client {
+// httpClient returns a client for one server, whose event streams deliver
+// progress to router (which may be nil). It has no overall timeout because
+// SSE streams live as long as the session; requests are bounded by their
+// contexts instead.
+func httpClient(life context.Context, spec *mcpproxy.ServerSpec, router *ProgressRouter) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.ResponseHeaderTimeout = 0
 	base.IdleConnTimeout = 90 * time.Second
 	base.MaxIdleConnsPerHost = 16
 	context.AfterFunc(life, base.CloseIdleConnections)
-	return &http.Client{Transport: &connTransport{base: base, headers: spec.Headers, life: life}}
+	return &http.Client{Transport: &connTransport{base: base, headers: spec.Headers, life: life, progress: router}}
 }
 
 func streamableTransport(spec *mcpproxy.ServerSpec, c *http.Client) mcp.Transport {

@@ -261,9 +261,10 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 
 // stdioTransport is an mcp.Transport over a child process it starts.
 type stdioTransport struct {
-	spec *mcpproxy.ServerSpec
-	logs *LogBuffer
-	proc *process // set by Connect
+	spec     *mcpproxy.ServerSpec
+	logs     *LogBuffer
+	progress *ProgressRouter // may be nil
+	proc     *process        // set by Connect
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
@@ -273,7 +274,7 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	}
 	t.proc = p
 	return (&mcp.IOTransport{
-		Reader: p.stdout,
+		Reader: tapProgress(ctx, p.stdout, t.progress, false),
 		Writer: stdinCloser{p},
 	}).Connect(ctx)
 }
