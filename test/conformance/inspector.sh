@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test with a real client, the MCP Inspector CLI, against mcpproxy with
-# the npm reference server (@modelcontextprotocol/server-everything, stdio)
-# as upstream "everything": the smart endpoint /mcp (built-in tools, search,
+# the npm reference server (@modelcontextprotocol/server-everything) as
+# upstreams "everything" (stdio) and "everything-http" (streamable HTTP): the smart endpoint /mcp (built-in tools, search,
 # call_tool), the direct endpoint /mcp/all, the pass-through endpoint
 # /mcp/server/everything and the legacy SSE endpoint /sse. Each step asserts
 # on the JSON the inspector prints.
@@ -10,10 +10,21 @@ source "$(dirname "$0")/lib.sh"
 build_all
 isolate
 
+# server-everything over streamable HTTP too, on a free loopback port (it
+# binds every interface; it is only ever addressed on 127.0.0.1 and stopped
+# by its pid).
+for _ in 1 2 3 4 5; do
+	HTTP_PORT=$((20000 + RANDOM % 40000))
+	listening "$HTTP_PORT" && continue
+	PORT=$HTTP_PORT spawn everything-http "$PEERS/node_modules/.bin/mcp-server-everything" streamableHttp
+	wait_for 30 "server-everything on port $HTTP_PORT" listening "$HTTP_PORT" && alive "$LAST_PID" && break
+done
 mcpproxy_config "$TMP/mcp_config.json" "$(jq -n --arg cmd "$PEERS/node_modules/.bin/mcp-server-everything" \
-	'[{name: "everything", command: $cmd}]')"
+	--arg url "http://127.0.0.1:$HTTP_PORT/mcp" \
+	'[{name: "everything", command: $cmd}, {name: "everything-http", url: $url}]')"
 start_mcpproxy "$TMP/mcp_config.json"
 wait_ready everything
+wait_ready everything-http
 
 PASSED=0
 FAILED=0
@@ -68,6 +79,17 @@ check "/sse call_tool everything:echo" \
 	"$text and .content[0].text == \"Echo: over sse\"" \
 	"$PROXY_URL/sse" --transport sse --method tools/call --tool-name call_tool \
 	--tool-arg name=everything:echo 'args={"message":"over sse"}'
+
+check "/mcp call_tool everything-http:echo (HTTP upstream)" \
+	"$text and .content[0].text == \"Echo: over http\"" \
+	"$PROXY_URL/mcp" --method tools/call --tool-name call_tool \
+	--tool-arg name=everything-http:echo 'args={"message":"over http"}'
+check "/mcp/all tools/list has everything-http__echo" \
+	'[.tools[].name] | index("everything-http__echo")' \
+	"$PROXY_URL/mcp/all" --transport http --method tools/list
+check "/mcp/server/everything-http tools/call echo" \
+	"$text and .content[0].text == \"Echo: http passed through\"" \
+	"$PROXY_URL/mcp/server/everything-http" --transport http --method tools/call --tool-name echo --tool-arg message=http\ passed\ through
 
 echo "inspector: $PASSED passed, $FAILED failed"
 ((FAILED == 0))
