@@ -149,8 +149,9 @@ func BenchmarkServersList_1000(b *testing.B) {
 		if c := status.Counts; c["connecting"] < 300 || c["disabled"] != 300 || c["error"]+c["connecting"] != 700 {
 			return fmt.Errorf("counts %v", c)
 		}
-		if n := len(descendants(p.PID())); n != 300 {
-			return fmt.Errorf("%d child processes, want 300", n)
+		// Each stdio server runs under its shim: two processes apiece.
+		if n := len(descendants(p.PID())); n != 600 {
+			return fmt.Errorf("%d descendant processes, want 600 (300 servers and their shims)", n)
 		}
 		return nil
 	})
