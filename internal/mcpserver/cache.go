@@ -119,7 +119,7 @@ func (s *Server) readCache(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			limit = defaultReadCacheRecords
 		}
 		start := min(in.Offset, len(records))
-		end := min(start+limit, len(records))
+		end := start + min(limit, len(records)-start) // no start+limit: it can overflow
 		out := map[string]any{"key": in.Key, "tool": r.Tool, "total_records": len(records), "offset": start, "records": records[start:end]}
 		if end < len(records) {
 			out["next_offset"] = end
@@ -135,7 +135,7 @@ func (s *Server) readCache(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 	}
 	start := min(in.Offset, len(runes))
-	end := min(start+limit, len(runes))
+	end := start + min(limit, len(runes)-start)
 	out := map[string]any{"key": in.Key, "tool": r.Tool, "total_chars": len(runes), "offset": start, "text": string(runes[start:end])}
 	if end < len(runes) {
 		out["next_offset"] = end

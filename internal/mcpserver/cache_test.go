@@ -114,6 +114,14 @@ func TestCallTool_LargeResultThroughReadCache(t *testing.T) {
 		t.Fatalf("records page = %+v", page)
 	}
 
+	// A huge limit with an offset must not overflow into a bad slice (this
+	// once took the daemon down).
+	for _, k := range []string{key, m[1]} {
+		r := call(t, cs, "read_cache", map[string]any{"key": k, "offset": 1, "limit": int64(1<<63 - 1)})
+		if r.IsError {
+			t.Fatalf("read_cache with a huge limit: %s", textOf(r))
+		}
+	}
 	wantError(t, call(t, cs, "read_cache", map[string]any{"key": "nope"}), "no cached result")
 	wantError(t, call(t, cs, "read_cache", map[string]any{}), "argument key")
 }

@@ -207,6 +207,16 @@ func TestPassthrough(t *testing.T) {
 		t.Errorf("tools = %v, want %v", got, want)
 	}
 	wantOK(t, call(t, cs, "echo", map[string]any{"message": "through"}), "through")
+	// Requests of an existing session must not each build a server.
+	for range 20 {
+		toolNames(t, cs)
+	}
+	p.srv.mu.Lock()
+	n := len(p.srv.servers)
+	p.srv.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d pass-through servers tracked for one session, want 1", n)
+	}
 
 	for _, tc := range []struct {
 		name string

@@ -119,6 +119,12 @@ func (s *Server) passthroughHandler() http.Handler {
 // passthroughServer builds the per-session server for a new downstream
 // session, mirroring the upstream's identity and capabilities.
 func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
+	// The SDK also calls this for requests of existing sessions (only to
+	// read supported versions); building a server for each of those would
+	// pile them up. Only a request without a session starts one.
+	if r.Header.Get("Mcp-Session-Id") != "" {
+		return nil
+	}
 	name := r.PathValue("name")
 	srv, err := serverReady(s.b.View().Load(), name)
 	if err != nil {
@@ -148,10 +154,14 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 		first := peer.ss == nil
 		peer.ss = req.Session
 		peer.mu.Unlock()
-		if !first || s.opts.Hub == nil {
+		if !first {
 			return
 		}
-		detach := s.opts.Hub.Attach(name, peer)
+		s.track(peer.server)
+		detach := func() {}
+		if s.opts.Hub != nil {
+			detach = s.opts.Hub.Attach(name, peer)
+		}
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
@@ -168,7 +178,6 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 	ps.AddPrompt(placeholderPrompt, placeholderPromptHandler)
 	ps.AddResource(placeholderResource, placeholderResourceHandler)
 	ps.AddReceivingMiddleware(s.forward(name, peer))
-	s.track(ps)
 	return ps
 }
 
@@ -189,10 +198,14 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			if err != nil {
 				return nil, err
 			}
-			if s.opts.Hub != nil {
+			// Requests the upstream sends back go to the client whose tool
+			// call is in flight; lists and reads never cause them.
+			if _, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall && s.opts.Hub != nil {
 				end := s.opts.Hub.BeginCall(ctx, name, peer)
 				defer end()
 			}
+			ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
+			defer cancel()
 			up := srv.Session
 			switch p := req.GetParams().(type) {
 			case *mcp.ListToolsParams:

@@ -200,11 +200,7 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 		}
 		return errorResult("unknown tool %q on server %q%s; use retrieve_tools to search", tool, server, closestHint(tool, names, server+sep))
 	}
-	cfg := s.b.Config()
-	timeout := cfg.CallToolTimeout.D()
-	if spec, ok := cfg.Server(server); ok && spec.CallTimeout > 0 {
-		timeout = spec.CallTimeout.D()
-	}
+	timeout := s.callTimeout(server)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: tool, Arguments: args}
@@ -239,6 +235,15 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 	}
 	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
 	return s.limitResult(server+":"+tool, res)
+}
+
+// callTimeout is the server's call_timeout, or the global call_tool_timeout.
+func (s *Server) callTimeout(server string) time.Duration {
+	cfg := s.b.Config()
+	if spec, ok := cfg.Server(server); ok && spec.CallTimeout > 0 {
+		return spec.CallTimeout.D()
+	}
+	return cfg.CallToolTimeout.D()
 }
 
 // closestHint suggests up to three candidates close to want, each shown

@@ -82,9 +82,12 @@ func (h *Hub) BeginCall(ctx context.Context, server string, p Peer) (end func())
 	}
 }
 
-// target picks who answers a request from server: the latest in-flight
-// call's peer, else the latest attached peer on fallback.
-func (h *Hub) target(ctx context.Context, server string) (Peer, context.Context) {
+// target picks who answers a request from server: the peer whose tool call
+// is in flight. With calls from more than one peer in flight it cannot tell
+// whose call caused the request, so nobody answers rather than the wrong
+// client. Only when anyPeer is set (roots, which are not private to a
+// call) does an attached peer without a call in flight qualify.
+func (h *Hub) target(ctx context.Context, server string, anyPeer bool) (Peer, context.Context) {
 	if h == nil {
 		return nil, ctx
 	}
@@ -92,16 +95,21 @@ func (h *Hub) target(ctx context.Context, server string) (Peer, context.Context)
 	defer h.mu.Unlock()
 	if cs := h.calls[server]; len(cs) > 0 {
 		c := cs[len(cs)-1]
+		for _, o := range cs {
+			if o.peer != c.peer {
+				return nil, ctx
+			}
+		}
 		return c.peer, c.ctx
 	}
-	if ps := h.peers[server]; len(ps) > 0 {
+	if ps := h.peers[server]; anyPeer && len(ps) > 0 {
 		return ps[len(ps)-1], ctx
 	}
 	return nil, ctx
 }
 
 func (h *Hub) createMessage(ctx context.Context, server string, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
-	peer, pctx := h.target(ctx, server)
+	peer, pctx := h.target(ctx, server, false)
 	if peer == nil {
 		return nil, ErrNoPeer
 	}
@@ -109,7 +117,7 @@ func (h *Hub) createMessage(ctx context.Context, server string, p *mcp.CreateMes
 }
 
 func (h *Hub) elicit(ctx context.Context, server string, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
-	peer, pctx := h.target(ctx, server)
+	peer, pctx := h.target(ctx, server, false)
 	if peer == nil {
 		return nil, ErrNoPeer
 	}
@@ -117,7 +125,7 @@ func (h *Hub) elicit(ctx context.Context, server string, p *mcp.ElicitParams) (*
 }
 
 func (h *Hub) listRoots(ctx context.Context, server string, p *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
-	peer, pctx := h.target(ctx, server)
+	peer, pctx := h.target(ctx, server, true)
 	if peer == nil {
 		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Shim, when set, is the argv prefix that wraps every stdio server: the
@@ -88,26 +89,39 @@ func RunShim(args []string) int {
 }
 
 // killDescendants SIGKILLs every other member of the shim's process group
-// and every process reparented to it, then reaps them.
+// and every process reparented to it, and reaps them. It repeats until a
+// pass finds nothing: killing a process that left the group (setsid)
+// reparents its own children to the shim, and the next pass gets them.
 func killDescendants() {
 	self := os.Getpid()
 	pgid := syscall.Getpgrp()
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
+	for range 50 {
+		found := false
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == self {
+				continue
+			}
+			ppid, pg, ok := procParent(pid)
+			if ok && (ppid == self || pg == pgid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				found = true
+			}
 		}
-		ppid, pg, ok := procParent(pid)
-		if ok && (ppid == self || pg == pgid) {
-			syscall.Kill(pid, syscall.SIGKILL)
+		// Reap the killed (blocking on each, so reparenting has happened
+		// before the next pass looks).
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
 		}
-	}
-	for {
-		var ws syscall.WaitStatus
-		if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+		if !found {
 			return
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -88,6 +88,7 @@ type process struct {
 	waitErr    error         // set before exited is closed
 
 	stopOnce sync.Once
+	shim     bool // the process is the shim, not the server itself
 }
 
 // pid returns the server's process id: under the shim, the shim's child.
@@ -170,6 +171,12 @@ func (p *process) stop() {
 		if !wait(stdinGrace) {
 			syscall.Kill(-pgid, syscall.SIGTERM)
 			if !wait(termGrace) {
+				if p.shim {
+					// The shim ends everything below it, including what
+					// left its group, before it exits.
+					syscall.Kill(pgid, shimDeathSignal)
+					wait(termGrace)
+				}
 				syscall.Kill(-pgid, syscall.SIGKILL)
 				wait(termGrace)
 			}
@@ -247,7 +254,7 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 		return nil, err
 	}
 	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, logs: logs,
-		exited: make(chan struct{}), stderrDone: make(chan struct{})}
+		exited: make(chan struct{}), stderrDone: make(chan struct{}), shim: len(Shim) > 0}
 	go func() {
 		defer close(p.stderrDone)
 		copyLines(errR, logs)
