@@ -125,7 +125,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 			changed = true
 			continue
 		}
-		if !sameSlice(tools, srv.Tools) {
+		if !stateview.SameTools(tools, srv.Tools) {
 			if c.idx != nil {
 				if err := c.idx.SetServer(name, srv.Tools); err != nil {
 					c.log.Error("index: set server", "server", name, "error", err)
@@ -157,13 +157,6 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 		}
 	}
 	c.synced.Add(1)
-}
-
-func sameSlice(a, b []mcpproxy.Tool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	return len(a) == 0 || &a[0] == &b[0]
 }
 
 var placeholderTool = &mcp.Tool{Name: "mcpproxy_placeholder", InputSchema: json.RawMessage(`{"type":"object"}`)}

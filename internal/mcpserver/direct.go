@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -33,8 +34,12 @@ func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 				rt = route{server, tool}
 			}
 			args := r.Params.Arguments
-			if len(args) == 0 {
+			if len(args) == 0 || string(args) == "null" {
 				args = []byte("{}")
+			}
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(args, &obj); err != nil {
+				return errorResult("arguments: want a JSON object matching the tool's input schema (%v)", err), nil
 			}
 			return s.call(ctx, r, rt.server, rt.tool, args, directSep), nil
 		}

@@ -131,6 +131,7 @@ func TestDirect(t *testing.T) {
 
 	t.Run("Call", func(t *testing.T) {
 		wantOK(t, call(t, cs, "alpha__echo", map[string]any{"message": "direct"}), "direct")
+		wantError(t, call(t, cs, "alpha__echo", []string{"not", "an", "object"}), "arguments", "JSON object")
 		wantOK(t, call(t, cs, "beta__add", map[string]any{"a": 40, "b": 2}), "42")
 		if res := call(t, cs, "alpha__fail", nil); textOf(res) != "boom" || !res.IsError {
 			t.Errorf("alpha__fail without arguments: %q", textOf(res))

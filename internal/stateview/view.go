@@ -132,8 +132,10 @@ func (v *View) replaceLocked(old *Snapshot, name string, srv *Server) *Snapshot 
 func (v *View) Put(srv *Server) {
 	v.mu.Lock()
 	v.replaceLocked(v.cur.Load(), srv.Name, srv)
-	v.mu.Unlock()
+	// Published under mu (Publish never blocks) so that events leave in the
+	// order the snapshots were made.
 	v.Bus.Publish(stateEvent(srv))
+	v.mu.Unlock()
 }
 
 // Update applies mutate to a copy of the named server's entry and publishes
@@ -150,16 +152,15 @@ func (v *View) Update(name string, gen uint64, mutate func(s *Server)) bool {
 	next := &Server{ServerStatus: cur.ServerStatus, Session: cur.Session, Generation: cur.Generation}
 	mutate(next)
 	v.replaceLocked(old, name, next)
-	v.mu.Unlock()
-
 	if next.State != cur.State || next.LastError != cur.LastError || next.RetryCount != cur.RetryCount {
 		v.Bus.Publish(stateEvent(next))
 	}
-	if next.ToolCount != cur.ToolCount || !sameTools(cur.Tools, next.Tools) {
+	if next.ToolCount != cur.ToolCount || !SameTools(cur.Tools, next.Tools) {
 		v.Bus.Publish(mcpproxy.NewEvent(mcpproxy.EventServerToolsChanged, name, map[string]any{
 			"tool_count": next.ToolCount,
 		}))
 	}
+	v.mu.Unlock()
 	return true
 }
 
@@ -174,8 +175,8 @@ func (v *View) Remove(name string, gen uint64) {
 		return
 	}
 	v.replaceLocked(old, name, nil)
-	v.mu.Unlock()
 	v.Bus.Publish(mcpproxy.NewEvent(mcpproxy.EventServerStateChanged, name, map[string]any{"removed": true}))
+	v.mu.Unlock()
 }
 
 // SetConfigError records (or with "" clears) the last rejected config load.
@@ -201,7 +202,9 @@ func stateEvent(s *Server) mcpproxy.Event {
 	return mcpproxy.NewEvent(mcpproxy.EventServerStateChanged, s.Name, json.RawMessage(s.SummaryJSON()))
 }
 
-func sameTools(a, b []mcpproxy.Tool) bool {
+// SameTools reports whether two tool lists are the same published list.
+// Tool lists are never modified once published, so identity is enough.
+func SameTools(a, b []mcpproxy.Tool) bool {
 	if len(a) != len(b) {
 		return false
 	}

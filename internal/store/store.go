@@ -86,6 +86,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keySchema); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("schema version record is corrupt (%d bytes)", len(v))
+			}
 			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
 				return fmt.Errorf("schema version %d is newer than this mcpproxy understands (%d); upgrade mcpproxy", got, SchemaVersion)
 			}
