@@ -595,8 +595,15 @@ func TestIndex_CloseWhileSearching(t *testing.T) {
 	for err := range errs {
 		t.Errorf("search during Close: %v", err)
 	}
-	// The merger and bleve's goroutines are gone once Close returns.
-	if after := goroutines(); len(after) > len(before) {
+	// The merger and bleve's goroutines are gone once Close returns. A
+	// goroutine that has closed its done channel may still be returning
+	// from its deferred call, so allow it a moment to finish.
+	after := goroutines()
+	for deadline := time.Now().Add(2 * time.Second); len(after) > len(before) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		after = goroutines()
+	}
+	if len(after) > len(before) {
 		t.Errorf("%d goroutines before New, %d after Close:\n%s", len(before), len(after), strings.Join(after, "\n\n"))
 	}
 }
