@@ -1,7 +1,6 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +45,7 @@ func checkNoLeaks() int {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		leaked := leakedGoroutines()
-		children := liveChildren()
+		children := testupstream.LiveChildren()
 		if len(leaked) == 0 && len(children) == 0 {
 			return 0
 		}
@@ -90,50 +88,9 @@ func leakedGoroutines() []string {
 	return out
 }
 
-// liveChildren returns the pids of running processes (zombies excluded) that
-// run this test binary: the stdio upstreams the tests start.
-func liveChildren() []int {
-	self, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err != nil || exe != self {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X' {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
-// waitFor polls cond every few milliseconds until it holds, and fails the
-// test if it does not within timeout.
 func waitFor(tb testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for "+format, append([]any{timeout}, args...)...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testupstream.WaitFor(tb, timeout, cond, format, args...)
 }
 
 // ---- the proxy under test ----
