@@ -2,13 +2,10 @@ package supervisor_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +45,7 @@ func processGone(pid int) bool { return testupstream.ProcessGone(pid) }
 type harness struct {
 	sup  *supervisor.Supervisor
 	view *stateview.View
-	rec  *recorder
+	rec  *testupstream.Recorder
 }
 
 // newSupervisor starts a supervisor with fast actor timings and closes it
@@ -169,89 +166,8 @@ func callText(tb testing.TB, cs *mcp.ClientSession, tool string, args any) (stri
 	return b.String(), nil
 }
 
-// ---- event recorder ----
-
-// recorder keeps every event published on a view's bus.
-type recorder struct {
-	sub  *stateview.Subscription
-	done chan struct{}
-
-	mu     sync.Mutex
-	events []mcpproxy.Event // guarded by mu
+func record(tb testing.TB, v *stateview.View) *testupstream.Recorder {
+	return testupstream.Record(tb, v)
 }
 
-func record(tb testing.TB, v *stateview.View) *recorder {
-	r := &recorder{sub: v.Bus.Subscribe(1 << 16), done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		for ev := range r.sub.C() {
-			r.mu.Lock()
-			r.events = append(r.events, ev)
-			r.mu.Unlock()
-		}
-	}()
-	tb.Cleanup(func() {
-		r.sub.Close()
-		<-r.done
-		if r.sub.Dropped() {
-			tb.Error("event recorder was dropped as a slow subscriber")
-		}
-	})
-	return r
-}
-
-func (r *recorder) all() []mcpproxy.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.events)
-}
-
-// statuses returns the statuses published for server name, in order.
-func (r *recorder) statuses(name string) []mcpproxy.ServerStatus {
-	var out []mcpproxy.ServerStatus
-	for _, ev := range r.all() {
-		if ev.Type != mcpproxy.EventServerStateChanged || ev.Server != name {
-			continue
-		}
-		var st mcpproxy.ServerStatus
-		if json.Unmarshal(ev.Data, &st) == nil && st.State != "" {
-			out = append(out, st)
-		}
-	}
-	return out
-}
-
-func (r *recorder) states(name string) []mcpproxy.ServerState {
-	var out []mcpproxy.ServerState
-	for _, st := range r.statuses(name) {
-		out = append(out, st.State)
-	}
-	return out
-}
-
-func (r *recorder) count(typ, server string) int {
-	n := 0
-	for _, ev := range r.all() {
-		if ev.Type == typ && (server == "" || ev.Server == server) {
-			n++
-		}
-	}
-	return n
-}
-
-// waitLast waits until the last state recorded for name is st. The view
-// changes a moment before its event is recorded, so a test that inspects
-// the recorded events after seeing a state in the view waits here first.
-func (r *recorder) waitLast(tb testing.TB, name string, st mcpproxy.ServerState) {
-	tb.Helper()
-	waitFor(tb, 5*time.Second, func() bool {
-		s := r.states(name)
-		return len(s) > 0 && s[len(s)-1] == st
-	}, "%s event for %s (recorded %v)", st, name, lazy(func() any { return r.states(name) }))
-}
-
-// lazy formats as the value f returns when the message is printed, so that
-// a wait's failure message shows the state at the time it gave up.
-type lazy func() any
-
-func (l lazy) String() string { return fmt.Sprint(l()) }
+func lazy(f func() any) testupstream.Lazy { return testupstream.Lazy(f) }

@@ -37,8 +37,8 @@ func TestSupervisor_ApplyByDiff(t *testing.T) {
 		srv := h.waitState(t, 20*time.Second, name, mcpproxy.StateReady)
 		before[name] = &srv.ServerStatus
 	}
-	h.rec.waitLast(t, "a", mcpproxy.StateReady)
-	eventsBefore := len(h.rec.statuses("a"))
+	h.rec.WaitLast(t, "a", mcpproxy.StateReady)
+	eventsBefore := len(h.rec.Statuses("a"))
 
 	b2 := b
 	b2.Args = []string{"v2"}
@@ -74,7 +74,7 @@ func TestSupervisor_ApplyByDiff(t *testing.T) {
 		t.Errorf("a was restarted: %s pid %d (was %d), connected_at %v (was %v)",
 			aNow.State, aNow.PID, before["a"].PID, aNow.ConnectedAt, before["a"].ConnectedAt)
 	}
-	if n := len(h.rec.statuses("a")); n != eventsBefore {
+	if n := len(h.rec.Statuses("a")); n != eventsBefore {
 		t.Errorf("a got %d state events from an Apply that did not change it", n-eventsBefore)
 	}
 	if got, err := callText(t, aNow.Session, "echo", map[string]any{"message": "untouched"}); err != nil || got != "untouched" {
@@ -103,20 +103,20 @@ func TestSupervisor_Lifecycle(t *testing.T) {
 	a := stdioServer("a", ok, nil)
 	h.sup.Apply(configOf(a))
 	first := h.waitState(t, 20*time.Second, "a", mcpproxy.StateReady)
-	h.rec.waitLast(t, "a", mcpproxy.StateReady)
+	h.rec.WaitLast(t, "a", mcpproxy.StateReady)
 
 	t.Run("Disable", func(t *testing.T) {
-		mark := len(h.rec.statuses("a"))
+		mark := len(h.rec.Statuses("a"))
 		off := a
 		off.Enabled = false
 		h.sup.Apply(configOf(off))
 		srv := h.waitState(t, 10*time.Second, "a", mcpproxy.StateDisabled)
-		h.rec.waitLast(t, "a", mcpproxy.StateDisabled)
+		h.rec.WaitLast(t, "a", mcpproxy.StateDisabled)
 		if srv.Session != nil || srv.PID != 0 || srv.Enabled {
 			t.Errorf("disabled server: session %v, pid %d, enabled %v", srv.Session, srv.PID, srv.Enabled)
 		}
 		var states []mcpproxy.ServerState
-		for _, st := range h.rec.statuses("a")[mark:] {
+		for _, st := range h.rec.Statuses("a")[mark:] {
 			states = append(states, st.State)
 		}
 		if !slices.Equal(states, []mcpproxy.ServerState{mcpproxy.StateStopping, mcpproxy.StateDisabled}) {
@@ -254,7 +254,7 @@ func TestSupervisor_ApplyFile(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		pids[name] = h.waitState(t, 20*time.Second, name, mcpproxy.StateReady).PID
 	}
-	waitFor(t, 5*time.Second, func() bool { return h.rec.count(mcpproxy.EventConfigReloaded, "") == 1 }, "a config.reloaded event")
+	waitFor(t, 5*time.Second, func() bool { return h.rec.Count(mcpproxy.EventConfigReloaded, "") == 1 }, "a config.reloaded event")
 	running, version := h.sup.Config(), h.sup.ConfigVersion()
 
 	bad := []struct {
@@ -271,7 +271,7 @@ func TestSupervisor_ApplyFile(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			errorsBefore := h.rec.count(mcpproxy.EventConfigError, "")
+			errorsBefore := h.rec.Count(mcpproxy.EventConfigError, "")
 			h.sup.ApplyFile(tt.data, tt.readErr)
 			if h.sup.Config() != running || h.sup.ConfigVersion() != version {
 				t.Error("a rejected config replaced the running one")
@@ -281,7 +281,7 @@ func TestSupervisor_ApplyFile(t *testing.T) {
 				t.Errorf("config error = %q at %v, want it to mention %q", snap.ConfigError, snap.ConfigErrorAt, tt.want)
 			}
 			waitFor(t, 5*time.Second, func() bool {
-				return h.rec.count(mcpproxy.EventConfigError, "") == errorsBefore+1
+				return h.rec.Count(mcpproxy.EventConfigError, "") == errorsBefore+1
 			}, "a config.error event")
 			if ev := h.lastEvent(mcpproxy.EventConfigError); !strings.Contains(string(ev.Data), tt.want) {
 				t.Errorf("config.error data = %s, want it to mention %q", ev.Data, tt.want)
@@ -294,12 +294,12 @@ func TestSupervisor_ApplyFile(t *testing.T) {
 		})
 	}
 
-	reloaded := h.rec.count(mcpproxy.EventConfigReloaded, "")
+	reloaded := h.rec.Count(mcpproxy.EventConfigReloaded, "")
 	h.sup.ApplyFile(good, nil)
 	if snap := h.view.Load(); snap.ConfigError != "" || !snap.ConfigErrorAt.IsZero() {
 		t.Errorf("config error %q not cleared by a good config", snap.ConfigError)
 	}
-	waitFor(t, 5*time.Second, func() bool { return h.rec.count(mcpproxy.EventConfigReloaded, "") == reloaded+1 }, "config.reloaded")
+	waitFor(t, 5*time.Second, func() bool { return h.rec.Count(mcpproxy.EventConfigReloaded, "") == reloaded+1 }, "config.reloaded")
 	if ev := h.lastEvent(mcpproxy.EventConfigReloaded); ev.Data == nil {
 		t.Error("config.reloaded has no data")
 	}
@@ -312,7 +312,7 @@ func TestSupervisor_ApplyFile(t *testing.T) {
 
 func (h *harness) lastEvent(typ string) mcpproxy.Event {
 	var last mcpproxy.Event
-	for _, ev := range h.rec.all() {
+	for _, ev := range h.rec.All() {
 		if ev.Type == typ {
 			last = ev
 		}

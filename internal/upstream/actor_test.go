@@ -19,9 +19,9 @@ func TestActor_StdioReady(t *testing.T) {
 	checkLeaks(t)
 	h := startActor(t, stdioSpec(testupstream.ModeOK, map[string]string{testupstream.EnvTools: "3"}), nil)
 	srv := h.waitState(t, 20*time.Second, mcpproxy.StateReady)
-	h.rec.waitLast(t, serverName, mcpproxy.StateReady)
+	h.rec.WaitLast(t, serverName, mcpproxy.StateReady)
 
-	if got := h.rec.states(serverName); len(got) < 2 || got[0] != mcpproxy.StateConnecting || got[len(got)-1] != mcpproxy.StateReady {
+	if got := h.rec.States(serverName); len(got) < 2 || got[0] != mcpproxy.StateConnecting || got[len(got)-1] != mcpproxy.StateReady {
 		t.Errorf("states = %v, want connecting … ready", got)
 	}
 	want := []string{"add", "add_tool", "echo", "fail", "remove_tool", "sleep", "tool_0", "tool_1", "tool_2"}
@@ -69,7 +69,7 @@ func TestActor_ToolListChanged(t *testing.T) {
 	before := srv.ToolCount
 	connectedAt, pid := *srv.ConnectedAt, srv.PID
 	// Going ready publishes the first tool list; count from there.
-	waitFor(t, 5*time.Second, func() bool { return h.rec.count(mcpproxy.EventServerToolsChanged, serverName) == 1 }, "the first %s event", mcpproxy.EventServerToolsChanged)
+	waitFor(t, 5*time.Second, func() bool { return h.rec.Count(mcpproxy.EventServerToolsChanged, serverName) == 1 }, "the first %s event", mcpproxy.EventServerToolsChanged)
 	changedBefore := 1
 
 	if _, err := callText(t, srv.Session, "add_tool", map[string]any{"name": "dyn"}); err != nil {
@@ -86,7 +86,7 @@ func TestActor_ToolListChanged(t *testing.T) {
 		t.Errorf("reconnected: state %s, connected_at %v (was %v), pid %d (was %d)", srv.State, srv.ConnectedAt, connectedAt, srv.PID, pid)
 	}
 	waitFor(t, 5*time.Second, func() bool {
-		return h.rec.count(mcpproxy.EventServerToolsChanged, serverName) > changedBefore
+		return h.rec.Count(mcpproxy.EventServerToolsChanged, serverName) > changedBefore
 	}, "a %s event", mcpproxy.EventServerToolsChanged)
 
 	if _, err := callText(t, srv.Session, "remove_tool", map[string]any{"name": "dyn"}); err != nil {
@@ -143,7 +143,7 @@ func TestActor_ConnectFailures(t *testing.T) {
 			}
 			// Retry counts are published in order, each once.
 			var counts []int
-			for _, st := range h.rec.statuses(serverName) {
+			for _, st := range h.rec.Statuses(serverName) {
 				if st.State == mcpproxy.StateError {
 					counts = append(counts, st.RetryCount)
 				}
@@ -178,7 +178,7 @@ func testCrashReconnects(t *testing.T, ping time.Duration) {
 	var lost *mcpproxy.ServerStatus
 	waitFor(t, 20*time.Second, func() bool {
 		seenReady := false
-		for _, st := range h.rec.statuses(serverName) {
+		for _, st := range h.rec.Statuses(serverName) {
 			switch {
 			case st.State == mcpproxy.StateReady && lost == nil:
 				seenReady = true
@@ -189,7 +189,7 @@ func testCrashReconnects(t *testing.T, ping time.Duration) {
 			}
 		}
 		return false
-	}, "ready, error, ready (states %v)", lazy(func() any { return h.rec.states(serverName) }))
+	}, "ready, error, ready (states %v)", lazy(func() any { return h.rec.States(serverName) }))
 	if !strings.HasPrefix(lost.LastError, "connection lost") || !strings.Contains(lost.LastError, "crashing") {
 		t.Errorf("last_error = %q, want connection lost … crashing", lost.LastError)
 	}
