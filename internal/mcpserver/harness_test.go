@@ -438,7 +438,14 @@ func stdio(name, mode string) map[string]any {
 // streamable HTTP on 127.0.0.1, and closes it (sessions first) at cleanup.
 func customUpstream(tb testing.TB, s *mcp.Server) string {
 	tb.Helper()
-	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	return serveUpstream(tb, s, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+}
+
+// serveUpstream serves h (an MCP handler for s) on 127.0.0.1 and closes it,
+// sessions first, at cleanup.
+func serveUpstream(tb testing.TB, s *mcp.Server, h http.Handler) string {
+	tb.Helper()
+	ts := httptest.NewServer(h)
 	tb.Cleanup(func() {
 		for ss := range s.Sessions() {
 			ss.Close()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -87,13 +86,5 @@ func stdioProgressUpstream(name string) map[string]any {
 // 127.0.0.1, and closes it (sessions first) at cleanup.
 func customSSEUpstream(tb testing.TB, s *mcp.Server) string {
 	tb.Helper()
-	ts := httptest.NewServer(mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil))
-	tb.Cleanup(func() {
-		for ss := range s.Sessions() {
-			ss.Close()
-		}
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	return ts.URL
+	return serveUpstream(tb, s, mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil))
 }
