@@ -54,6 +54,10 @@ type Config struct {
 	AllowServerRemove bool `json:"allow_server_remove"` // default true
 	// QuarantineNewServers quarantines servers added by a person too.
 	QuarantineNewServers bool `json:"quarantine_new_servers,omitempty"`
+	// Activity log retention: records older than this many days, and the
+	// oldest beyond the count, are pruned.
+	ActivityRetentionDays int `json:"activity_retention_days"`
+	ActivityMaxRecords    int `json:"activity_max_records"`
 	// ServersAsMap records that the file used the {"name": {...}} form, so
 	// that error messages can point at mcpServers.name instead of an index.
 	ServersAsMap bool `json:"-"`
@@ -65,6 +69,8 @@ const (
 	defaultToolResponseLimit = 20000
 	defaultCallToolTimeout   = 2 * time.Minute
 	defaultConnectTimeout    = 30 * time.Second
+	defaultActivityDays      = 30
+	defaultActivityRecords   = 100000
 )
 
 // Default returns a configuration with every default applied and no servers.
@@ -78,6 +84,9 @@ func Default() *Config {
 		ConnectTimeout:    mcpproxy.Duration(defaultConnectTimeout),
 		AllowServerAdd:    true,
 		AllowServerRemove: true,
+
+		ActivityRetentionDays: defaultActivityDays,
+		ActivityMaxRecords:    defaultActivityRecords,
 	}
 }
 

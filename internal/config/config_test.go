@@ -141,6 +141,7 @@ func TestParse_Defaults(t *testing.T) {
 			Listen: "127.0.0.1:8080", ToolsLimit: 15, ToolResponseLimit: 20000,
 			CallToolTimeout: mcpproxy.Duration(2 * time.Minute), ConnectTimeout: mcpproxy.Duration(30 * time.Second),
 			AllowServerAdd: true, AllowServerRemove: true,
+			ActivityRetentionDays: 30, ActivityMaxRecords: 100000,
 		}
 		if !reflect.DeepEqual(Default(), want) {
 			t.Errorf("Default() = %+v, want %+v", Default(), want)
@@ -158,20 +159,23 @@ func TestParse_Defaults(t *testing.T) {
 			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5,
 			"require_mcp_auth": true, "read_only": true, "disable_management": true,
 			"allow_server_add": false, "allow_server_remove": false, "quarantine_new_servers": true,
+			"activity_retention_days": 7, "activity_max_records": 500,
 			"mcpServers": [
 				{"name": "a", "protocol": "stdio", "command": "npx", "args": ["-y", "pkg"],
 				 "env": {"K": "V"}, "working_dir": "/w", "enabled": false, "quarantined": true,
-				 "connect_timeout": "1m", "call_timeout": "90s"},
+				 "connect_timeout": "1m", "call_timeout": "90s", "auto_approve_tool_changes": true},
 				{"name": "b", "url": "https://h/mcp", "headers": {"Authorization": "Bearer x"}}
 			]}`)
 		want := &Config{
 			Listen: ":9000", DataDir: "/d", APIKey: "k", ToolsLimit: 100, ToolResponseLimit: 0,
 			CallToolTimeout: mcpproxy.Duration(10 * time.Second), ConnectTimeout: mcpproxy.Duration(5 * time.Second),
 			RequireMCPAuth: true, ReadOnly: true, DisableManagement: true, QuarantineNewServers: true,
+			ActivityRetentionDays: 7, ActivityMaxRecords: 500,
 			Servers: []mcpproxy.ServerSpec{
 				{Name: "a", Protocol: "stdio", Command: "npx", Args: []string{"-y", "pkg"},
 					Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,
-					ConnectTimeout: mcpproxy.Duration(time.Minute), CallTimeout: mcpproxy.Duration(90 * time.Second)},
+					ConnectTimeout: mcpproxy.Duration(time.Minute), CallTimeout: mcpproxy.Duration(90 * time.Second),
+					AutoApproveToolChanges: true},
 				{Name: "b", URL: "https://h/mcp", Headers: map[string]string{"Authorization": "Bearer x"}, Enabled: true},
 			},
 		}

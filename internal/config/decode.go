@@ -18,6 +18,7 @@ var knownTopLevel = []string{
 	"call_tool_timeout", "connect_timeout", "mcpServers",
 	"require_mcp_auth", "read_only", "disable_management", "allow_server_add",
 	"allow_server_remove", "quarantine_new_servers", "enable_direct_mode",
+	"activity_retention_days", "activity_max_records",
 }
 
 // knownServerFields lists the per-server keys that are not reported as
@@ -77,6 +78,10 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.bool(v, field, &cfg.AllowServerRemove)
 		case "quarantine_new_servers":
 			dc.bool(v, field, &cfg.QuarantineNewServers)
+		case "activity_retention_days":
+			dc.int(v, field, &cfg.ActivityRetentionDays)
+		case "activity_max_records":
+			dc.int(v, field, &cfg.ActivityMaxRecords)
 		}
 	})
 	return cfg, dc.warnings, errors.Join(dc.errs...)
@@ -182,6 +187,8 @@ func (dc *decoder) server(e *node, path, key string, asMap bool) mcpproxy.Server
 			dc.duration(v, field, &s.ConnectTimeout)
 		case "call_timeout":
 			dc.duration(v, field, &s.CallTimeout)
+		case "auto_approve_tool_changes":
+			dc.bool(v, field, &s.AutoApproveToolChanges)
 		}
 	})
 	switch {

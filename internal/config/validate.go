@@ -33,6 +33,12 @@ func (c *Config) Validate() error {
 	if c.ConnectTimeout <= 0 {
 		errs = append(errs, invalidf("connect_timeout: must be positive, got %s", c.ConnectTimeout.D()))
 	}
+	if c.ActivityRetentionDays < 1 {
+		errs = append(errs, invalidf("activity_retention_days: must be at least 1, got %d", c.ActivityRetentionDays))
+	}
+	if c.ActivityMaxRecords < 1 {
+		errs = append(errs, invalidf("activity_max_records: must be at least 1, got %d", c.ActivityMaxRecords))
+	}
 	first := make(map[string]string, len(c.Servers))
 	for i := range c.Servers {
 		s := &c.Servers[i]

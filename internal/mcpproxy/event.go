@@ -11,6 +11,9 @@ const (
 	EventServerToolsChanged = "server.tools_changed"
 	EventConfigReloaded     = "config.reloaded"
 	EventConfigError        = "config.error"
+	// EventToolChanged announces a tool that appeared or changed on an
+	// approved server and waits for a person's approval.
+	EventToolChanged = "tool.changed"
 )
 
 // Event is one message on the event bus. Data is pre-encoded JSON so that an

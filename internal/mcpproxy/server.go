@@ -36,6 +36,9 @@ type ServerSpec struct {
 	Quarantined    bool              `json:"quarantined"`
 	ConnectTimeout Duration          `json:"connect_timeout,omitempty"`
 	CallTimeout    Duration          `json:"call_timeout,omitempty"`
+	// AutoApproveToolChanges approves new and changed tools of this server
+	// without asking, for servers the user fully trusts.
+	AutoApproveToolChanges bool `json:"auto_approve_tool_changes,omitempty"`
 }
 
 // Transport resolves ProtocolAuto and the "http" alias to the transport the
@@ -72,7 +75,8 @@ func (s *ServerSpec) SameConnection(o *ServerSpec) bool {
 // Equal reports whether two specs are identical in every field.
 func (s *ServerSpec) Equal(o *ServerSpec) bool {
 	return s.SameConnection(o) && s.Protocol == o.Protocol &&
-		s.Enabled == o.Enabled && s.Quarantined == o.Quarantined
+		s.Enabled == o.Enabled && s.Quarantined == o.Quarantined &&
+		s.AutoApproveToolChanges == o.AutoApproveToolChanges
 }
 
 // ServerState is where an upstream's actor is in its lifecycle.
@@ -99,6 +103,42 @@ type Tool struct {
 	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
 	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 	Annotations  json.RawMessage `json:"annotations,omitempty"`
+
+	// Fingerprint is the SHA-256 (hex) of the definition above; see
+	// pinning.Fingerprint.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Approval is where the tool stands with the person who approves tools:
+	// only approved tools are indexed, listed and callable.
+	Approval Approval `json:"approval,omitempty"`
+	// Warnings are suspicious-content findings in the definition. They
+	// inform the person approving; they approve or block nothing.
+	Warnings []Warning `json:"warnings,omitempty"`
+}
+
+// Usable reports whether the tool may be searched, listed and called.
+func (t *Tool) Usable() bool { return t.Approval == ApprovalApproved }
+
+// Approval is a tool's approval state.
+type Approval string
+
+const (
+	// ApprovalApproved: the definition matches the one a person approved
+	// (or trusted on first use when the server was approved).
+	ApprovalApproved Approval = "approved"
+	// ApprovalPending: a tool never approved (new on an approved server, or
+	// any tool of a quarantined server).
+	ApprovalPending Approval = "pending"
+	// ApprovalChanged: the definition differs from the approved one.
+	ApprovalChanged Approval = "changed"
+	// ApprovalBlocked: a person blocked the tool.
+	ApprovalBlocked Approval = "blocked"
+)
+
+// Warning is one suspicious-content finding in a tool definition.
+type Warning struct {
+	Kind   string `json:"kind"`
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
 }
 
 // ServerInfo is what an upstream said about itself at initialize.
@@ -109,17 +149,21 @@ type ServerInfo struct {
 
 // ServerStatus is the observed state of one upstream server.
 type ServerStatus struct {
-	Name            string      `json:"name"`
-	Protocol        Protocol    `json:"protocol"`
-	Enabled         bool        `json:"enabled"`
-	Quarantined     bool        `json:"quarantined"`
-	State           ServerState `json:"state"`
-	LastError       string      `json:"last_error,omitempty"`
-	LastErrorAt     *time.Time  `json:"last_error_at,omitempty"`
-	ConnectedAt     *time.Time  `json:"connected_at,omitempty"`
-	RetryCount      int         `json:"retry_count"`
-	NextRetryAt     *time.Time  `json:"next_retry_at,omitempty"`
-	ToolCount       int         `json:"tool_count"`
+	Name        string      `json:"name"`
+	Protocol    Protocol    `json:"protocol"`
+	Enabled     bool        `json:"enabled"`
+	Quarantined bool        `json:"quarantined"`
+	State       ServerState `json:"state"`
+	LastError   string      `json:"last_error,omitempty"`
+	LastErrorAt *time.Time  `json:"last_error_at,omitempty"`
+	ConnectedAt *time.Time  `json:"connected_at,omitempty"`
+	RetryCount  int         `json:"retry_count"`
+	NextRetryAt *time.Time  `json:"next_retry_at,omitempty"`
+	ToolCount   int         `json:"tool_count"`
+	// PendingTools counts tools waiting for approval (pending or changed);
+	// BlockedTools those a person blocked.
+	PendingTools    int         `json:"pending_tools"`
+	BlockedTools    int         `json:"blocked_tools"`
 	Tools           []Tool      `json:"tools,omitempty"`
 	ServerInfo      *ServerInfo `json:"server_info,omitempty"`
 	ProtocolVersion string      `json:"protocol_version,omitempty"`
