@@ -154,8 +154,8 @@ func TestAPI_Servers(t *testing.T) {
 	_, ts := newTestAPI(t, srv("b", mcpproxy.StateReady, "t1", "t2"), srv("a", mcpproxy.StateError))
 	code, body := do(t, "GET", ts.URL+"/api/v1/servers", testKey)
 	want := `{"success":true,"data":[` +
-		`{"name":"a","protocol":"stdio","enabled":true,"quarantined":false,"state":"error","retry_count":0,"tool_count":0},` +
-		`{"name":"b","protocol":"stdio","enabled":true,"quarantined":false,"state":"ready","retry_count":0,"tool_count":2}]}`
+		`{"name":"a","protocol":"stdio","enabled":true,"quarantined":false,"state":"error","retry_count":0,"tool_count":0,"pending_tools":0,"blocked_tools":0},` +
+		`{"name":"b","protocol":"stdio","enabled":true,"quarantined":false,"state":"ready","retry_count":0,"tool_count":2,"pending_tools":0,"blocked_tools":0}]}`
 	if code != 200 || body != want {
 		t.Fatalf("got %d %s\nwant 200 %s", code, body, want)
 	}

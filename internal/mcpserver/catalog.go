@@ -31,7 +31,7 @@ type directSet struct {
 }
 
 // catalog keeps the search index and the direct endpoint's tool list equal
-// to the tools of every ready, enabled, non-quarantined server. It is the
+// to the approved tools of every ready, enabled, non-quarantined server. It is the
 // only writer of both; it follows the state view's events and never blocks
 // a reader.
 type catalog struct {
@@ -127,7 +127,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 		}
 		if !stateview.SameTools(tools, srv.Tools) {
 			if c.idx != nil {
-				if err := c.idx.SetServer(name, srv.Tools); err != nil {
+				if err := c.idx.SetServer(name, stateview.UsableTools(srv.Tools)); err != nil {
 					c.log.Error("index: set server", "server", name, "error", err)
 				}
 			}
@@ -141,7 +141,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 			continue
 		}
 		if c.idx != nil {
-			if err := c.idx.SetServer(name, srv.Tools); err != nil {
+			if err := c.idx.SetServer(name, stateview.UsableTools(srv.Tools)); err != nil {
 				c.log.Error("index: set server", "server", name, "error", err)
 			}
 		}
@@ -168,7 +168,7 @@ func placeholderHandler(context.Context, *mcp.CallToolRequest) (*mcp.CallToolRes
 func buildDirect(indexed map[string][]mcpproxy.Tool) *directSet {
 	set := &directSet{routes: map[string]route{}}
 	for server, tools := range indexed {
-		for _, t := range tools {
+		for _, t := range stateview.UsableTools(tools) {
 			name := server + directSep + t.Name
 			set.routes[name] = route{server, t.Name}
 			set.tools = append(set.tools, &mcp.Tool{

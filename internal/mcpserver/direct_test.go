@@ -49,6 +49,7 @@ func TestDirect(t *testing.T) {
 		streamable(t, "off", testupstream.Options{}, map[string]any{"enabled": false}),
 	}})
 	p.waitCatalog(t, "alpha", "beta", "bad")
+	p.waitQuarantined(t, "quar", true)
 
 	var listChanged atomic.Int64
 	cs := p.connect(t, "/mcp/all", clientOptions{mcp: &mcp.ClientOptions{
@@ -198,6 +199,7 @@ func TestPassthrough(t *testing.T) {
 	}})
 	p.waitCatalog(t, "alpha")
 	p.waitState(t, "broken", mcpproxy.StateError)
+	p.waitQuarantined(t, "quar", true)
 
 	cs := p.connect(t, "/mcp/server/alpha", clientOptions{})
 	if info := cs.InitializeResult().ServerInfo; info == nil || info.Name != "alpha-impl" {

@@ -227,6 +227,19 @@ func (w tbWriter) Write(b []byte) (int, error) {
 }
 
 // waitState waits until the named server is in state st.
+// waitQuarantined waits until the named server is quarantined; with
+// connected, also until it is connected (a quarantined server still
+// connects, for inspection).
+func (p *proxy) waitQuarantined(tb testing.TB, name string, connected bool) *stateview.Server {
+	tb.Helper()
+	var srv *stateview.Server
+	waitFor(tb, 15*time.Second, func() bool {
+		srv = p.view.Load().Get(name)
+		return srv != nil && srv.Quarantined && (!connected || srv.State == mcpproxy.StateReady)
+	}, "server %q to be quarantined (connected %v)", name, connected)
+	return srv
+}
+
 func (p *proxy) waitState(tb testing.TB, name string, st mcpproxy.ServerState) *stateview.Server {
 	tb.Helper()
 	var srv *stateview.Server

@@ -33,6 +33,7 @@ func TestUpstreamServers(t *testing.T) {
 		{"name": "off", "command": "/bin/false", "enabled": false},
 	}})
 	p.waitCatalog(t, "alpha")
+	p.waitQuarantined(t, "quar", true)
 	cs := p.connect(t, "/mcp", clientOptions{})
 	us := func(t *testing.T, args map[string]any) string {
 		t.Helper()
@@ -48,9 +49,9 @@ func TestUpstreamServers(t *testing.T) {
 		var names []string
 		for _, s := range servers {
 			names = append(names, s.Name)
-			want := map[string]mcpproxy.ServerState{"alpha": mcpproxy.StateReady, "quar": mcpproxy.StateQuarantined, "off": mcpproxy.StateDisabled}[s.Name]
-			if s.State != want {
-				t.Errorf("%s: state %s, want %s", s.Name, s.State, want)
+			want := map[string]mcpproxy.ServerState{"alpha": mcpproxy.StateReady, "quar": mcpproxy.StateReady, "off": mcpproxy.StateDisabled}[s.Name]
+			if s.State != want || s.Quarantined != (s.Name == "quar") {
+				t.Errorf("%s: state %s quarantined %v, want %s, quarantined only for quar", s.Name, s.State, s.Quarantined, want)
 			}
 			if s.Tools != nil {
 				t.Errorf("%s: list includes the tool list", s.Name)
@@ -78,10 +79,7 @@ func TestUpstreamServers(t *testing.T) {
 		if !strings.Contains(string(data), `"quarantined": true`) {
 			t.Errorf("config file does not say quarantined: true:\n%s", data)
 		}
-		srv := p.waitState(t, "added", mcpproxy.StateQuarantined)
-		if !srv.Quarantined {
-			t.Errorf("view: %+v", srv.ServerStatus)
-		}
+		p.waitQuarantined(t, "added", false)
 		wantError(t, call(t, cs, "call_tool", map[string]any{"name": "added:anything"}), "quarantined")
 	})
 
@@ -170,7 +168,7 @@ func TestUpstreamServers(t *testing.T) {
 		if spec.Command != "/bin/cat" || spec.URL != "" || !spec.Quarantined {
 			t.Errorf("updated spec = %+v, want command /bin/cat and quarantined", spec)
 		}
-		p.waitState(t, "alpha", mcpproxy.StateQuarantined)
+		p.waitQuarantined(t, "alpha", false)
 		wantError(t, call(t, cs, "call_tool", map[string]any{"name": "alpha:echo"}), "quarantined")
 		wantError(t, call(t, cs, "upstream_servers", map[string]any{"operation": "update", "name": "ghost", "command": "x"}), "ghost", "not found")
 		wantError(t, call(t, cs, "upstream_servers", map[string]any{"operation": "update", "name": "alpha"}), "command", "url")

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -209,8 +211,15 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			up := srv.Session
 			switch p := req.GetParams().(type) {
 			case *mcp.ListToolsParams:
-				return up.ListTools(ctx, p)
+				res, err := up.ListTools(ctx, p)
+				if err != nil {
+					return nil, err
+				}
+				return usableList(srv, res), nil
 			case *mcp.CallToolParamsRaw:
+				if err := toolUsable(srv, p.Name, ":"); err != nil {
+					return errorResult("%s", err), nil
+				}
 				return s.forwardCall(ctx, req, name, up, p)
 			case *mcp.ListPromptsParams:
 				return up.ListPrompts(ctx, p)
@@ -241,6 +250,34 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			return next(ctx, method, req)
 		}
 	}
+}
+
+// usableList keeps the tools of an upstream's list whose definition is
+// exactly the approved one published for the server: a tool that is new,
+// changed (even before the proxy re-listed it) or blocked does not pass.
+func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsResult {
+	approved := make(map[string]string, len(srv.Tools))
+	for i := range srv.Tools {
+		if srv.Tools[i].Usable() {
+			approved[srv.Tools[i].Name] = srv.Tools[i].Fingerprint
+		}
+	}
+	out := *res
+	out.Tools = make([]*mcp.Tool, 0, len(res.Tools))
+	for _, t := range res.Tools {
+		fp, ok := approved[t.Name]
+		if !ok {
+			continue
+		}
+		if fp != "" {
+			ct := upstream.ConvertTool(t)
+			if pinning.Fingerprint(&ct) != fp {
+				continue
+			}
+		}
+		out.Tools = append(out.Tools, t)
+	}
+	return &out
 }
 
 func (s *Server) forwardCall(ctx context.Context, req mcp.Request, name string, up *mcp.ClientSession, p *mcp.CallToolParamsRaw) (mcp.Result, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -186,19 +187,8 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 	if err != nil {
 		return errorResult("%s", mcpproxy.ErrorMessage(err))
 	}
-	found := false
-	for i := range srv.Tools {
-		if srv.Tools[i].Name == tool {
-			found = true
-			break
-		}
-	}
-	if !found {
-		names := make([]string, 0, len(srv.Tools))
-		for _, t := range srv.Tools {
-			names = append(names, t.Name)
-		}
-		return errorResult("unknown tool %q on server %q%s; use retrieve_tools to search", tool, server, closestHint(tool, names, server+sep))
+	if err := toolUsable(srv, tool, sep); err != nil {
+		return errorResult("%s", err)
 	}
 	timeout := s.callTimeout(server)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -235,6 +225,33 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 	}
 	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
 	return s.limitResult(server+":"+tool, res)
+}
+
+// toolUsable says why a tool of a ready server cannot be called, or nil.
+func toolUsable(srv *stateview.Server, tool, sep string) error {
+	for i := range srv.Tools {
+		t := &srv.Tools[i]
+		if t.Name != tool {
+			continue
+		}
+		switch t.Approval {
+		case mcpproxy.ApprovalApproved:
+			return nil
+		case mcpproxy.ApprovalBlocked:
+			return fmt.Errorf("tool %s%s%s is blocked by a person; it cannot be called", srv.Name, sep, tool)
+		case mcpproxy.ApprovalChanged:
+			return fmt.Errorf("tool %s%s%s changed since it was approved and is blocked until a person approves the new definition (in the mcpproxy UI, CLI or REST API)", srv.Name, sep, tool)
+		default:
+			return fmt.Errorf("tool %s%s%s is new and waits for a person's approval (in the mcpproxy UI, CLI or REST API)", srv.Name, sep, tool)
+		}
+	}
+	names := make([]string, 0, len(srv.Tools))
+	for i := range srv.Tools {
+		if srv.Tools[i].Usable() {
+			names = append(names, srv.Tools[i].Name)
+		}
+	}
+	return fmt.Errorf("unknown tool %q on server %q%s; use retrieve_tools to search", tool, srv.Name, closestHint(tool, names, srv.Name+sep))
 }
 
 // callTimeout is the server's call_timeout, or the global call_tool_timeout.

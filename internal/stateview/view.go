@@ -66,8 +66,8 @@ type Snapshot struct {
 // Get returns the named server or nil.
 func (s *Snapshot) Get(name string) *Server { return s.Servers[name] }
 
-// Counts returns the number of servers in each state and the number of tools
-// across all ready servers.
+// Counts returns the number of servers in each state and the number of
+// usable tools across all ready, approved servers.
 func (s *Snapshot) Counts() (byState map[mcpproxy.ServerState]int, tools int) {
 	byState = make(map[mcpproxy.ServerState]int, len(mcpproxy.AllStates))
 	for _, st := range mcpproxy.AllStates {
@@ -75,8 +75,8 @@ func (s *Snapshot) Counts() (byState map[mcpproxy.ServerState]int, tools int) {
 	}
 	for _, srv := range s.Servers {
 		byState[srv.State]++
-		if srv.State == mcpproxy.StateReady {
-			tools += srv.ToolCount
+		if srv.State == mcpproxy.StateReady && !srv.Quarantined {
+			tools += srv.ToolCount - srv.PendingTools - srv.BlockedTools
 		}
 	}
 	return byState, tools
@@ -152,7 +152,8 @@ func (v *View) Update(name string, gen uint64, mutate func(s *Server)) bool {
 	next := &Server{ServerStatus: cur.ServerStatus, Session: cur.Session, Generation: cur.Generation}
 	mutate(next)
 	v.replaceLocked(old, name, next)
-	if next.State != cur.State || next.LastError != cur.LastError || next.RetryCount != cur.RetryCount {
+	if next.State != cur.State || next.LastError != cur.LastError || next.RetryCount != cur.RetryCount ||
+		next.Quarantined != cur.Quarantined || next.Enabled != cur.Enabled {
 		v.Bus.Publish(stateEvent(next))
 	}
 	if next.ToolCount != cur.ToolCount || !SameTools(cur.Tools, next.Tools) {
@@ -200,6 +201,39 @@ func (v *View) SetConfigError(msg string) {
 
 func stateEvent(s *Server) mcpproxy.Event {
 	return mcpproxy.NewEvent(mcpproxy.EventServerStateChanged, s.Name, json.RawMessage(s.SummaryJSON()))
+}
+
+// SetTools installs a tool list on s (an unpublished copy, inside an
+// Update) and the counts derived from it.
+func SetTools(s *Server, tools []mcpproxy.Tool) {
+	s.Tools = tools
+	s.ToolCount = len(tools)
+	s.PendingTools, s.BlockedTools = 0, 0
+	for i := range tools {
+		switch tools[i].Approval {
+		case mcpproxy.ApprovalPending, mcpproxy.ApprovalChanged:
+			s.PendingTools++
+		case mcpproxy.ApprovalBlocked:
+			s.BlockedTools++
+		}
+	}
+}
+
+// UsableTools returns the tools that may be searched, listed and called:
+// tools itself when all are, else a new slice.
+func UsableTools(tools []mcpproxy.Tool) []mcpproxy.Tool {
+	for i := range tools {
+		if !tools[i].Usable() {
+			out := make([]mcpproxy.Tool, 0, len(tools)-1)
+			for j := range tools {
+				if tools[j].Usable() {
+					out = append(out, tools[j])
+				}
+			}
+			return out
+		}
+	}
+	return tools
 }
 
 // SameTools reports whether two tool lists are the same published list.

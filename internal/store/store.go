@@ -106,6 +106,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// DB returns the open database, for packages that keep their own buckets
+// in the same file (tool pins, the activity log). They must not close it.
+func (s *Store) DB() *bolt.DB { return s.db }
+
 // Path returns the database file.
 func (s *Store) Path() string { return s.path }
 

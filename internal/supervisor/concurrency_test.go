@@ -24,16 +24,13 @@ func checkRunningMatchesConfig(tb testing.TB, h *harness) {
 		tb.Errorf("view has %v, config has %d servers", snap.Names, len(cfg.Servers))
 	}
 	for _, spec := range cfg.Servers {
-		want := mcpproxy.StateDisabled
-		if spec.Enabled && spec.Quarantined {
-			want = mcpproxy.StateQuarantined
-		}
 		srv := snap.Get(spec.Name)
 		switch {
 		case srv == nil:
 			tb.Errorf("%s is configured but not in the view", spec.Name)
-		case srv.State != want && srv.State != mcpproxy.StateStopping:
-			tb.Errorf("%s is %s, its config (enabled %v, quarantined %v) wants %s", spec.Name, srv.State, spec.Enabled, spec.Quarantined, want)
+		case !spec.Enabled && srv.State != mcpproxy.StateDisabled && srv.State != mcpproxy.StateStopping,
+			spec.Enabled && srv.State == mcpproxy.StateDisabled:
+			tb.Errorf("%s is %s, its config says enabled %v", spec.Name, srv.State, spec.Enabled)
 		case srv.Enabled != spec.Enabled || srv.Quarantined != spec.Quarantined:
 			tb.Errorf("%s shows enabled %v quarantined %v, config says %v %v", spec.Name, srv.Enabled, srv.Quarantined, spec.Enabled, spec.Quarantined)
 		}
@@ -48,14 +45,15 @@ func TestSupervisor_ConcurrentApply(t *testing.T) {
 	h := newSupervisor(t, nil)
 	spec := func(name string, quarantined bool) mcpproxy.ServerSpec {
 		s := stdioServer(name, ok, nil)
-		s.Quarantined = quarantined // never connected: no processes
+		s.Enabled = false // never connected: no processes
+		s.Quarantined = quarantined
 		return s
 	}
 	cfgs := []*config.Config{
 		configOf(spec("x", true)),
 		configOf(spec("y", true)),
-		configOf(spec("x", true), spec("y", true)),
-		configOf(func() mcpproxy.ServerSpec { s := spec("x", true); s.Enabled = false; return s }()),
+		configOf(spec("x", true), spec("y", false)),
+		configOf(spec("x", false)),
 	}
 	for round := range 200 {
 		var wg sync.WaitGroup
@@ -80,7 +78,7 @@ func TestSupervisor_ConcurrentEdits(t *testing.T) {
 	var servers []mcpproxy.ServerSpec
 	for i := range n {
 		s := stdioServer("s"+strconv.Itoa(i), ok, nil)
-		s.Quarantined = true // never connected: no processes
+		s.Enabled = false // never connected: no processes
 		servers = append(servers, s)
 	}
 	data, _ := json.Marshal(map[string]any{"mcpServers": servers})
@@ -101,7 +99,7 @@ func TestSupervisor_ConcurrentEdits(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				if err := h.sup.SetEnabled(context.Background(), "s"+strconv.Itoa(i), enable); err != nil {
+				if err := h.sup.SetQuarantined(context.Background(), "s"+strconv.Itoa(i), enable); err != nil {
 					t.Error(err)
 				}
 			})
@@ -112,12 +110,12 @@ func TestSupervisor_ConcurrentEdits(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range fileCfg.Servers {
-			if want.Enabled != enable {
-				t.Fatalf("round %d: file has %s enabled=%v", round, want.Name, want.Enabled)
+			if want.Quarantined != enable {
+				t.Fatalf("round %d: file has %s quarantined=%v", round, want.Name, want.Quarantined)
 			}
 			got, _ := h.sup.Config().Server(want.Name)
-			if got == nil || got.Enabled != enable {
-				t.Errorf("round %d: running config has %s enabled=%v, the file %v", round, want.Name, got != nil && got.Enabled, enable)
+			if got == nil || got.Quarantined != enable {
+				t.Errorf("round %d: running config has %s quarantined=%v, the file %v", round, want.Name, got != nil && got.Quarantined, enable)
 			}
 		}
 		checkRunningMatchesConfig(t, h)

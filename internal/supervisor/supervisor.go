@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 )
@@ -39,8 +40,11 @@ type Options struct {
 	// Tick is the interval of the periodic reconcile; default 30s.
 	Tick time.Duration
 	// Actor tunes the actors (tests shorten intervals). Spec, Generation,
-	// View, Logs and Logger are filled in by the supervisor.
+	// View, Logs, Logger and Gate are filled in by the supervisor.
 	Actor upstream.Options
+	// Pins decides which tools are usable and remembers approvals; nil
+	// treats every tool of an approved server as approved.
+	Pins *pinning.Pins
 }
 
 type entry struct {
@@ -146,6 +150,9 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 		return changes
 	}
 	for _, name := range changes.Removed {
+		if s.opts.Pins != nil {
+			s.opts.Pins.Forget(name)
+		}
 		if e := s.entries[name]; e != nil {
 			delete(s.entries, name)
 			s.stopLocked(e, func() {
@@ -162,6 +169,9 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	defer func() { s.hold = nil }()
 	for i := range cfg.Servers {
 		spec := cfg.Servers[i]
+		if s.opts.Pins != nil {
+			s.opts.Pins.SetAutoApprove(spec.Name, spec.AutoApproveToolChanges)
+		}
 		e := s.entries[spec.Name]
 		if e == nil {
 			e = &entry{spec: spec, logs: upstream.NewLogBuffer(s.logPath(spec.Name), 0)}
@@ -169,13 +179,52 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 			s.startLocked(e, cfg)
 			continue
 		}
-		if e.spec.Equal(&spec) {
-			continue
+		switch {
+		case e.spec.Equal(&spec):
+			// quarantine_new_servers may still have changed.
+			s.refreshLocked(e, cfg, false)
+		case e.actor != nil && spec.Enabled && e.spec.SameConnection(&spec):
+			// Quarantine and auto-approval change what is usable, not
+			// the connection: keep it and re-stamp the tools.
+			e.spec = spec
+			s.refreshLocked(e, cfg, true)
+		default:
+			e.spec = spec
+			s.startLocked(e, cfg)
 		}
-		e.spec = spec
-		s.startLocked(e, cfg)
 	}
 	return changes
+}
+
+// quarantined reports whether a server's tools are withheld: the config
+// says so, or quarantine_new_servers is on and no person has approved the
+// server yet.
+func (s *Supervisor) quarantined(spec *mcpproxy.ServerSpec, cfg *config.Config) bool {
+	if spec.Quarantined {
+		return true
+	}
+	return cfg != nil && cfg.QuarantineNewServers && s.opts.Pins != nil && !s.opts.Pins.Known(spec.Name)
+}
+
+// refreshLocked publishes e's quarantine flag and re-stamps its tools'
+// approval, without touching its connection. Unless force, it does nothing
+// when the flag is unchanged, so that applying a config costs no snapshot
+// per untouched server.
+func (s *Supervisor) refreshLocked(e *entry, cfg *config.Config, force bool) {
+	q := s.quarantined(&e.spec, cfg)
+	name := e.spec.Name
+	if cur := s.view.Load().Get(name); !force && (cur == nil || cur.Quarantined == q) {
+		return
+	}
+	s.view.Update(name, e.gen, func(srv *stateview.Server) {
+		srv.Quarantined = q
+		if e.actor == nil {
+			return
+		}
+		if s.opts.Pins != nil && srv.Tools != nil {
+			stateview.SetTools(srv, s.opts.Pins.Stamp(name, q, srv.Tools))
+		}
+	})
 }
 
 // ApplyFile is the watcher's entry point: parse data and apply it, or record
@@ -225,16 +274,13 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 		Name:        e.spec.Name,
 		Protocol:    e.spec.Transport(),
 		Enabled:     e.spec.Enabled,
-		Quarantined: e.spec.Quarantined,
+		Quarantined: s.quarantined(&e.spec, cfg),
 	}
 	switch {
-	case !e.spec.Enabled || e.spec.Quarantined:
-		// Disabled wins over quarantined, as in Restart: the person turned
-		// the server off.
+	case !e.spec.Enabled:
+		// A quarantined server still connects (so a person can inspect
+		// its tools before approving it); a disabled one does not.
 		st.State = mcpproxy.StateDisabled
-		if e.spec.Enabled {
-			st.State = mcpproxy.StateQuarantined
-		}
 		if hadActor {
 			final := st.State
 			st.State = mcpproxy.StateStopping
@@ -257,6 +303,9 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 		opts.View = s.view
 		opts.Logs = e.logs
 		opts.Logger = s.log
+		if s.opts.Pins != nil {
+			opts.Gate = s.opts.Pins
+		}
 		if opts.ConnectTimeout <= 0 && cfg != nil {
 			opts.ConnectTimeout = cfg.ConnectTimeout.D()
 		}
@@ -308,11 +357,7 @@ func (s *Supervisor) Restart(name string) error {
 		return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "server %q not found", name)
 	}
 	if e.actor == nil {
-		state := mcpproxy.StateDisabled
-		if e.spec.Enabled && e.spec.Quarantined {
-			state = mcpproxy.StateQuarantined
-		}
-		return mcpproxy.Errorf(mcpproxy.ECONFLICT, "server %q is %s; enable it first", name, state)
+		return mcpproxy.Errorf(mcpproxy.ECONFLICT, "server %q is disabled; enable it first", name)
 	}
 	e.actor.Restart()
 	return nil
@@ -324,7 +369,8 @@ func (s *Supervisor) SetEnabled(ctx context.Context, name string, v bool) error 
 	return s.edit(ctx, name, func(d *config.Document) error { return d.SetServerField(name, "enabled", v) })
 }
 
-// SetQuarantined persists quarantined=v for the named server and applies it.
+// SetQuarantined persists quarantined=v for the named server and applies
+// it. Unquarantining is Unquarantine's job: it also approves the tools.
 func (s *Supervisor) SetQuarantined(ctx context.Context, name string, v bool) error {
 	return s.edit(ctx, name, func(d *config.Document) error { return d.SetServerField(name, "quarantined", v) })
 }

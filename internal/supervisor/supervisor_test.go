@@ -137,36 +137,37 @@ func TestSupervisor_Lifecycle(t *testing.T) {
 		}
 	})
 	t.Run("Quarantine", func(t *testing.T) {
-		pid := h.get("a").PID
+		// A quarantined server stays connected, so that a person can
+		// inspect its tools; only the flag (and what it withholds) changes.
+		before := h.get("a")
 		q := a
 		q.Quarantined = true
 		h.sup.Apply(configOf(q))
-		srv := h.waitState(t, 10*time.Second, "a", mcpproxy.StateQuarantined)
-		if srv.Session != nil || srv.PID != 0 || !srv.Quarantined {
-			t.Errorf("quarantined server: session %v, pid %d, quarantined %v", srv.Session, srv.PID, srv.Quarantined)
+		waitFor(t, 10*time.Second, func() bool { return h.get("a").Quarantined }, "a to be quarantined (now %s)", lazyState{h, "a"})
+		srv := h.get("a")
+		if srv.State != mcpproxy.StateReady || srv.Session == nil || srv.PID != before.PID || !srv.ConnectedAt.Equal(*before.ConnectedAt) {
+			t.Errorf("quarantining reconnected or dropped the server: state %s, session %v, pid %d (was %d)", srv.State, srv.Session != nil, srv.PID, before.PID)
 		}
-		if !processGone(pid) {
-			t.Errorf("process %d still runs after the server reported quarantined", pid)
+		if err := h.sup.Restart("a"); err != nil {
+			t.Errorf("Restart(quarantined) = %v, want a reconnect", err)
 		}
-		if err := h.sup.Restart("a"); mcpproxy.ErrorCode(err) != mcpproxy.ECONFLICT || !strings.Contains(err.Error(), "quarantined") {
-			t.Errorf("Restart(quarantined) = %v, want conflict naming quarantined", err)
-		}
-		if got := liveChildren(); len(got) != 0 {
-			t.Errorf("processes run for a quarantined server: %v", got)
-		}
+		h.sup.Apply(configOf(a))
+		waitFor(t, 10*time.Second, func() bool { s := h.get("a"); return !s.Quarantined && s.State == mcpproxy.StateReady },
+			"a to be released (now %s)", lazyState{h, "a"})
 	})
 	t.Run("QuarantinedFromStart", func(t *testing.T) {
 		q := stdioServer("q", ok, nil)
 		q.Quarantined = true
 		h.sup.Apply(configOf(q))
-		if srv := h.get("q"); srv == nil || srv.State != mcpproxy.StateQuarantined {
-			t.Fatalf("q = %v, want quarantined at once", srv)
+		if srv := h.get("q"); srv == nil || !srv.Quarantined || srv.State == mcpproxy.StateDisabled {
+			t.Fatalf("q = %v, want quarantined and connecting at once", srv)
 		}
 		if h.get("a") != nil {
 			t.Error("a is still in the view")
 		}
-		if got := liveChildren(); len(got) != 0 {
-			t.Errorf("processes run: %v", got)
+		srv := h.waitState(t, 20*time.Second, "q", mcpproxy.StateReady)
+		if !srv.Quarantined || srv.ToolCount == 0 {
+			t.Errorf("q ready: quarantined %v, %d tools; want quarantined with its tools listed for inspection", srv.Quarantined, srv.ToolCount)
 		}
 	})
 }

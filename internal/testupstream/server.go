@@ -22,6 +22,9 @@ type Options struct {
 	// Latency is added to every tool call; the wait ends early if the
 	// call's context is cancelled.
 	Latency time.Duration
+	// BeforeCall, if set, runs before every tool call (in process only);
+	// an error fails the call. Tests use it as a barrier.
+	BeforeCall func(ctx context.Context) error
 }
 
 // Version is reported as the server implementation version.
@@ -55,6 +58,19 @@ func newServer(opts Options, stop context.Context) *mcp.Server {
 	})
 	if opts.Latency > 0 {
 		s.AddReceivingMiddleware(latencyMiddleware(opts.Latency))
+	}
+	if opts.BeforeCall != nil {
+		before := opts.BeforeCall
+		s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+			return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+				if method == "tools/call" {
+					if err := before(ctx); err != nil {
+						return nil, err
+					}
+				}
+				return next(ctx, method, req)
+			}
+		})
 	}
 	if stop != nil {
 		s.AddReceivingMiddleware(stopMiddleware(stop)) // outermost: also ends the latency wait

@@ -38,11 +38,22 @@ type Options struct {
 	// Hub passes the upstream's requests and notifications to downstream
 	// clients; nil means none are offered to the upstream.
 	Hub *Hub
+	// Gate fingerprints, scans and stamps the approval of listed tools
+	// before they are published; nil publishes them as approved.
+	Gate ToolGate
 	// Hold, if not nil, delays the first connect until it is closed: the
 	// supervisor registers every server of a config before any of them
 	// starts a process, so a start of hundreds of servers does not starve
 	// its own registration (and the HTTP server) of CPU.
 	Hold <-chan struct{}
+}
+
+// ToolGate decides which of an upstream's tools are usable (see package
+// pinning). Prepare runs outside any lock; Stamp runs inside the state
+// view's update and must not block.
+type ToolGate interface {
+	Prepare(server, serverURL string, tools []mcpproxy.Tool) []mcpproxy.Tool
+	Stamp(server string, quarantined bool, tools []mcpproxy.Tool) []mcpproxy.Tool
 }
 
 // Actor owns one upstream server's connection. Create it with Start.
@@ -400,12 +411,14 @@ func listTools(ctx context.Context, cs *mcp.ClientSession) ([]mcpproxy.Tool, err
 		if err != nil {
 			return nil, err
 		}
-		tools = append(tools, convertTool(t))
+		tools = append(tools, ConvertTool(t))
 	}
 	return tools, nil
 }
 
-func convertTool(t *mcp.Tool) mcpproxy.Tool {
+// ConvertTool turns an SDK tool into the proxy's own, with schemas and
+// annotations as raw JSON.
+func ConvertTool(t *mcp.Tool) mcpproxy.Tool {
 	out := mcpproxy.Tool{Name: t.Name, Title: t.Title, Description: t.Description}
 	out.InputSchema = rawJSON(t.InputSchema)
 	out.OutputSchema = rawJSON(t.OutputSchema)
@@ -426,6 +439,30 @@ func rawJSON(v any) json.RawMessage {
 	return b
 }
 
+// prepare fingerprints and scans a fresh tool list, outside the view's lock.
+func (a *Actor) prepare(tools []mcpproxy.Tool) []mcpproxy.Tool {
+	if a.opts.Gate == nil {
+		return tools
+	}
+	return a.opts.Gate.Prepare(a.spec.Name, a.spec.URL, tools)
+}
+
+// setTools stamps tools' approval for the server's current quarantine flag
+// and installs them; it runs inside the view's update.
+func (a *Actor) setTools(s *stateview.Server, tools []mcpproxy.Tool) {
+	if a.opts.Gate != nil {
+		tools = a.opts.Gate.Stamp(a.spec.Name, s.Quarantined, tools)
+	} else {
+		stamped := make([]mcpproxy.Tool, len(tools))
+		for i := range tools {
+			stamped[i] = tools[i]
+			stamped[i].Approval = mcpproxy.ApprovalApproved
+		}
+		tools = stamped
+	}
+	stateview.SetTools(s, tools)
+}
+
 // serve publishes the connection as ready and keeps it: re-lists tools on
 // list_changed, pings, and returns when the session ends (an error), on a
 // restart request (nil) or when ctx is cancelled.
@@ -437,6 +474,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 	case <-a.changed:
 	default:
 	}
+	tools = a.prepare(tools)
 	now := time.Now().UTC()
 	init := c.session.InitializeResult()
 	pid := 0
@@ -449,8 +487,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 		s.Session = c.session
 		s.ConnectedAt = &now
 		s.NextRetryAt = nil
-		s.Tools = tools
-		s.ToolCount = len(tools)
+		a.setTools(s, tools)
 		if init != nil {
 			if init.ServerInfo != nil {
 				s.ServerInfo = &mcpproxy.ServerInfo{Name: init.ServerInfo.Name, Version: init.ServerInfo.Version}
@@ -496,10 +533,8 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				}
 				return fmt.Errorf("re-list tools after list_changed: %w", err)
 			}
-			a.update(func(s *stateview.Server) {
-				s.Tools = tools
-				s.ToolCount = len(tools)
-			})
+			tools = a.prepare(tools)
+			a.update(func(s *stateview.Server) { a.setTools(s, tools) })
 		case <-ping.C:
 			pctx, cancel := context.WithTimeout(ctx, min(a.opts.ConnectTimeout, 10*time.Second))
 			err := c.session.Ping(pctx, nil)

@@ -1,0 +1,537 @@
+// Package pinning pins tool definitions against rug pulls. Each tool has a
+// fingerprint (SHA-256 over its canonical definition); approving a tool
+// stores that fingerprint with the definition, and a tool whose current
+// fingerprint differs from its pin, or that has no pin, is not usable until
+// a person approves it.
+//
+// Trust on first use: the first tools an approved (non-quarantined) server
+// shows, when it has no pins yet, are approved at once — the person approved
+// the server, or added it themselves. Tools that appear or change after that
+// wait, unless the server has auto_approve_tool_changes.
+//
+// Concurrency contract: Pins is safe for concurrent use. Stamp works on
+// memory only (a mutex around maps, never held across I/O), so the state
+// view may call it under its own lock. Writes to the store go through one
+// goroutine in the order they were made; a person's approval waits for its
+// write, trust-on-first-use pins are written behind. Close stops the
+// goroutine after the queued writes.
+package pinning
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketPins    = []byte("tool_pins")
+	bucketServers = []byte("approved_servers")
+)
+
+// Pin states stored for a tool.
+const (
+	StateApproved = "approved"
+	StateBlocked  = "blocked"
+)
+
+// Pin is what a person decided about one tool, with the definition they
+// saw when they decided.
+type Pin struct {
+	State       string        `json:"state"`
+	Fingerprint string        `json:"fingerprint"`
+	Tool        mcpproxy.Tool `json:"tool"`
+	At          time.Time     `json:"at"`
+	// Auto records that no person looked: trust on first use, or
+	// auto_approve_tool_changes.
+	Auto bool `json:"auto,omitempty"`
+}
+
+type serverRecord struct {
+	ApprovedAt time.Time `json:"approved_at"`
+}
+
+// Options configures Pins.
+type Options struct {
+	// Publish receives tool.changed events; it must not block.
+	Publish func(mcpproxy.Event)
+	// Scan returns suspicious-content warnings for a tool; nil scans nothing.
+	Scan   func(t *mcpproxy.Tool, serverURL string) []mcpproxy.Warning
+	Logger *slog.Logger
+}
+
+// Pins holds every tool pin in memory, backed by the store.
+type Pins struct {
+	db   *bolt.DB
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	pins     map[string]map[string]Pin // guarded by mu: server → tool → pin
+	known    map[string]time.Time      // guarded by mu: servers a person approved, or trusted on first use
+	auto     map[string]bool           // guarded by mu: servers with auto_approve_tool_changes
+	notified map[string]string         // guarded by mu: server\x00tool → fingerprint already announced
+	closed   bool                      // guarded by mu
+
+	queue []op // guarded by mu: writes not yet taken by the writer
+	kick  chan struct{}
+	done  chan struct{}
+}
+
+type op struct {
+	fn   func(tx *bolt.Tx) error
+	done chan error // nil for write-behind
+}
+
+// Open loads every pin from db and starts the writer goroutine.
+func Open(db *bolt.DB, opts Options) (*Pins, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	p := &Pins{
+		db: db, opts: opts, log: opts.Logger,
+		pins: map[string]map[string]Pin{}, known: map[string]time.Time{},
+		auto: map[string]bool{}, notified: map[string]string{},
+		kick: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	err := db.Update(func(tx *bolt.Tx) error {
+		pb, err := tx.CreateBucketIfNotExists(bucketPins)
+		if err != nil {
+			return err
+		}
+		sb, err := tx.CreateBucketIfNotExists(bucketServers)
+		if err != nil {
+			return err
+		}
+		err = pb.ForEach(func(k, v []byte) error {
+			server, tool, ok := bytes.Cut(k, []byte{0})
+			if !ok {
+				return nil
+			}
+			var pin Pin
+			if err := json.Unmarshal(v, &pin); err != nil {
+				p.log.Warn("pinning: unreadable pin ignored", "key", string(k), "error", err)
+				return nil
+			}
+			p.serverPins(string(server))[string(tool)] = pin
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return sb.ForEach(func(k, v []byte) error {
+			var rec serverRecord
+			_ = json.Unmarshal(v, &rec)
+			p.known[string(k)] = rec.ApprovedAt
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pinning: load: %w", err)
+	}
+	go p.writer()
+	return p, nil
+}
+
+// serverPins returns the pin map of server, creating it. Callers hold mu
+// (or own p exclusively, as Open does).
+func (p *Pins) serverPins(server string) map[string]Pin {
+	m := p.pins[server]
+	if m == nil {
+		m = map[string]Pin{}
+		p.pins[server] = m
+	}
+	return m
+}
+
+func (p *Pins) writer() {
+	defer close(p.done)
+	for {
+		<-p.kick
+		p.mu.Lock()
+		batch := p.queue
+		p.queue = nil
+		closed := p.closed
+		p.mu.Unlock()
+		if len(batch) > 0 {
+			// One transaction (one fsync) per batch: hundreds of servers
+			// trusted on first use at start cost one write, not hundreds.
+			err := p.db.Update(func(tx *bolt.Tx) error {
+				for _, o := range batch {
+					if err := o.fn(tx); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				p.log.Error("pinning: write failed", "error", err)
+			}
+			for _, o := range batch {
+				if o.done != nil {
+					o.done <- err
+				}
+			}
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// enqueueLocked queues a write for the writer goroutine. Callers hold mu,
+// which keeps the queue in the order of the in-memory changes. It never
+// blocks. With wait, the returned channel receives the write's result.
+func (p *Pins) enqueueLocked(fn func(tx *bolt.Tx) error, wait bool) chan error {
+	done := make(chan error, 1)
+	if p.closed {
+		done <- mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "shutting down")
+		return done
+	}
+	o := op{fn: fn}
+	if wait {
+		o.done = done
+	}
+	p.queue = append(p.queue, o)
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+	return done
+}
+
+// Close writes what is queued and stops the writer. Further changes are
+// kept in memory only.
+func (p *Pins) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+	<-p.done
+	return nil
+}
+
+func pinKey(server, tool string) []byte {
+	k := make([]byte, 0, len(server)+1+len(tool))
+	k = append(k, server...)
+	k = append(k, 0)
+	return append(k, tool...)
+}
+
+func putPins(server string, pins []Pin) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPins)
+		for _, pin := range pins {
+			v, err := json.Marshal(pin)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(pinKey(server, pin.Tool.Name), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func putKnown(server string, at time.Time) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		v, _ := json.Marshal(serverRecord{ApprovedAt: at})
+		return tx.Bucket(bucketServers).Put([]byte(server), v)
+	}
+}
+
+// definition is what a fingerprint covers.
+type definition struct {
+	Name         string          `json:"name"`
+	Title        string          `json:"title,omitempty"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	Annotations  json.RawMessage `json:"annotations,omitempty"`
+}
+
+// Definition returns a copy of t without the proxy's own fields
+// (fingerprint, approval, warnings).
+func Definition(t *mcpproxy.Tool) mcpproxy.Tool {
+	return mcpproxy.Tool{
+		Name: t.Name, Title: t.Title, Description: t.Description,
+		InputSchema: t.InputSchema, OutputSchema: t.OutputSchema, Annotations: t.Annotations,
+	}
+}
+
+// Fingerprint is the hex SHA-256 of the tool's canonical JSON: name,
+// title, description, input and output schema and annotations, with object
+// keys sorted and insignificant whitespace removed, so that an upstream
+// re-encoding the same definition keeps its fingerprint.
+func Fingerprint(t *mcpproxy.Tool) string {
+	d := definition{
+		Name: t.Name, Title: t.Title, Description: t.Description,
+		InputSchema:  canonical(t.InputSchema),
+		OutputSchema: canonical(t.OutputSchema),
+		Annotations:  canonical(t.Annotations),
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(d)
+	sum := sha256.Sum256(buf.Bytes())
+	return hex.EncodeToString(sum[:])
+}
+
+// canonical re-encodes raw JSON with sorted keys and no extra whitespace;
+// invalid JSON is kept byte for byte (it still counts toward the
+// fingerprint), and null or empty becomes absent.
+func canonical(raw json.RawMessage) json.RawMessage {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return raw
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+}
+
+// Prepare returns a copy of tools with each tool's fingerprint and
+// suspicious-content warnings filled in. It takes no lock; call it before
+// publishing, outside the state view's lock.
+func (p *Pins) Prepare(server, serverURL string, tools []mcpproxy.Tool) []mcpproxy.Tool {
+	out := make([]mcpproxy.Tool, len(tools))
+	for i := range tools {
+		t := Definition(&tools[i])
+		t.Fingerprint = Fingerprint(&t)
+		if p.opts.Scan != nil {
+			t.Warnings = p.opts.Scan(&t, serverURL)
+		}
+		out[i] = t
+	}
+	return out
+}
+
+// SetAutoApprove records a server's auto_approve_tool_changes.
+func (p *Pins) SetAutoApprove(server string, v bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v {
+		p.auto[server] = true
+	} else {
+		delete(p.auto, server)
+	}
+}
+
+// Known reports whether a person approved the server, or it was trusted on
+// first use. quarantine_new_servers quarantines servers that are not.
+func (p *Pins) Known(server string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.known[server]
+	return ok
+}
+
+// Pin returns the pin of one tool.
+func (p *Pins) Pin(server, tool string) (Pin, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pin, ok := p.pins[server][tool]
+	return pin, ok
+}
+
+// Stamp returns a copy of tools (prepared by Prepare) with each tool's
+// approval set from the pins. On a server that is not quarantined it also
+// approves what trust on first use and auto_approve_tool_changes allow, and
+// announces tools that now wait for a person. It works on memory only and
+// never blocks, so it may run under the state view's lock.
+func (p *Pins) Stamp(server string, quarantined bool, tools []mcpproxy.Tool) []mcpproxy.Tool {
+	out := make([]mcpproxy.Tool, len(tools))
+	copy(out, tools)
+	now := time.Now().UTC()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sp := p.pins[server]
+	firstUse := !quarantined && len(sp) == 0
+	auto := p.auto[server]
+	var writes []Pin
+	for i := range out {
+		t := &out[i]
+		if t.Fingerprint == "" {
+			t.Fingerprint = Fingerprint(t)
+		}
+		pin, pinned := sp[t.Name]
+		switch {
+		case pinned && pin.State == StateBlocked:
+			t.Approval = mcpproxy.ApprovalBlocked
+		case pinned && pin.Fingerprint == t.Fingerprint:
+			t.Approval = mcpproxy.ApprovalApproved
+		case quarantined && pinned:
+			t.Approval = mcpproxy.ApprovalChanged
+		case quarantined:
+			t.Approval = mcpproxy.ApprovalPending
+		case firstUse || auto:
+			t.Approval = mcpproxy.ApprovalApproved
+			np := Pin{State: StateApproved, Fingerprint: t.Fingerprint, Tool: Definition(t), At: now, Auto: true}
+			writes = append(writes, np)
+			if pinned {
+				p.log.Warn("tool definition changed; approved by auto_approve_tool_changes", "server", server, "tool", t.Name)
+			}
+		case pinned:
+			t.Approval = mcpproxy.ApprovalChanged
+			p.announceLocked(server, t, pin.Fingerprint)
+		default:
+			t.Approval = mcpproxy.ApprovalPending
+			p.announceLocked(server, t, "")
+		}
+	}
+	if len(writes) > 0 {
+		sp = p.serverPins(server)
+		for _, w := range writes {
+			sp[w.Tool.Name] = w
+		}
+		p.enqueueLocked(putPins(server, writes), false)
+	}
+	if !quarantined {
+		if _, ok := p.known[server]; !ok {
+			p.known[server] = now
+			p.enqueueLocked(putKnown(server, now), false)
+		}
+	}
+	return out
+}
+
+// announceLocked publishes tool.changed once per new fingerprint.
+func (p *Pins) announceLocked(server string, t *mcpproxy.Tool, approvedFP string) {
+	key := server + "\x00" + t.Name
+	if p.notified[key] == t.Fingerprint {
+		return
+	}
+	p.notified[key] = t.Fingerprint
+	kind := "added"
+	if approvedFP != "" {
+		kind = "changed"
+	}
+	p.log.Warn("tool waits for approval", "server", server, "tool", t.Name, "reason", kind)
+	if p.opts.Publish != nil {
+		p.opts.Publish(mcpproxy.NewEvent(mcpproxy.EventToolChanged, server, map[string]any{
+			"tool": t.Name, "change": kind, "approval": t.Approval,
+			"fingerprint": t.Fingerprint, "approved_fingerprint": approvedFP,
+			"warnings": len(t.Warnings),
+		}))
+	}
+}
+
+// Approve pins the given definitions (as currently listed) as approved and
+// waits until that is written.
+func (p *Pins) Approve(server string, tools []mcpproxy.Tool) error {
+	return p.decide(server, tools, StateApproved, false)
+}
+
+// Block pins the given tools as blocked: not usable whatever their
+// definition, until approved.
+func (p *Pins) Block(server string, tools []mcpproxy.Tool) error {
+	return p.decide(server, tools, StateBlocked, false)
+}
+
+// ApproveServer records that a person approved the server and approves
+// the tools it lists now, except those a person blocked.
+func (p *Pins) ApproveServer(server string, tools []mcpproxy.Tool) error {
+	return p.decide(server, tools, StateApproved, true)
+}
+
+func (p *Pins) decide(server string, tools []mcpproxy.Tool, state string, wholeServer bool) error {
+	now := time.Now().UTC()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "shutting down")
+	}
+	sp := p.serverPins(server)
+	writes := make([]Pin, 0, len(tools))
+	for i := range tools {
+		t := &tools[i]
+		if wholeServer {
+			if cur, ok := sp[t.Name]; ok && cur.State == StateBlocked {
+				continue
+			}
+		}
+		fp := t.Fingerprint
+		if fp == "" {
+			fp = Fingerprint(t)
+		}
+		writes = append(writes, Pin{State: state, Fingerprint: fp, Tool: Definition(t), At: now})
+	}
+	fns := []func(tx *bolt.Tx) error{putPins(server, writes)}
+	if wholeServer {
+		fns = append(fns, putKnown(server, now))
+	}
+	done := p.enqueueLocked(func(tx *bolt.Tx) error {
+		for _, fn := range fns {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, true)
+	// Memory changes with the queue, under the same lock, so a later
+	// stamp sees the decision even before it is on disk.
+	for _, w := range writes {
+		sp[w.Tool.Name] = w
+		delete(p.notified, server+"\x00"+w.Tool.Name)
+	}
+	if wholeServer {
+		p.known[server] = now
+	}
+	p.mu.Unlock()
+	if err := <-done; err != nil {
+		return fmt.Errorf("pinning: save: %w", err)
+	}
+	return nil
+}
+
+// Forget drops every pin of a removed server, so that a server added later
+// under the same name starts over.
+func (p *Pins) Forget(server string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pins, server)
+	delete(p.known, server)
+	delete(p.auto, server)
+	for k := range p.notified {
+		if s, _, _ := bytes.Cut([]byte(k), []byte{0}); string(s) == server {
+			delete(p.notified, k)
+		}
+	}
+	p.enqueueLocked(func(tx *bolt.Tx) error {
+		prefix := pinKey(server, "")
+		b := tx.Bucket(bucketPins)
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketServers).Delete([]byte(server))
+	}, false)
+}
