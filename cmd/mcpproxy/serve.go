@@ -20,6 +20,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
@@ -78,6 +79,7 @@ type Main struct {
 	sup     *supervisor.Supervisor
 	idx     *index.Index
 	store   *store.Store
+	pins    *pinning.Pins
 	mcp     *mcpserver.Server
 	srv     *http.Server
 	cancel  context.CancelFunc
@@ -189,6 +191,12 @@ func (m *Main) Run(ctx context.Context) error {
 	listen := ln.Addr().String()
 
 	view := stateview.New()
+	pins, err := pinning.Open(st.DB(), pinning.Options{Publish: view.Bus.Publish, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.pins = pins
 	progress := upstream.NewProgressRouter()
 	hub := upstream.NewHub()
 	m.sup = supervisor.New(supervisor.Options{
@@ -198,6 +206,7 @@ func (m *Main) Run(ctx context.Context) error {
 		DataDir: dataDir,
 		Overlay: overlay,
 		Logger:  log,
+		Pins:    pins,
 	})
 	idx, err := index.New()
 	if err != nil {
@@ -210,6 +219,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Progress: progress,
 		Hub:      hub,
 		Store:    st,
+		Pins:     m.sup.ApprovedTool,
 		Version:  version,
 		Listen:   listen,
 		Logger:   log,
@@ -219,6 +229,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return m.mcp.Search(ctx, q, limit)
 		},
 		Backend:    m.sup,
+		Approvals:  m.sup,
 		Version:    version,
 		ConfigPath: m.ConfigPath,
 		Listen:     listen,
@@ -333,6 +344,9 @@ func (m *Main) Close() error {
 	}
 	if m.idx != nil {
 		m.idx.Close()
+	}
+	if m.pins != nil {
+		m.pins.Close()
 	}
 	if m.store != nil {
 		m.store.Close()

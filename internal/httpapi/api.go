@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 )
 
@@ -50,6 +51,9 @@ type Options struct {
 	// Search runs a tool search for GET /api/v1/tools/search; nil answers
 	// unavailable.
 	Search func(ctx context.Context, query string, limit int) (any, error)
+	// Approvals takes quarantine and tool-approval decisions; nil answers
+	// unavailable.
+	Approvals Approver
 }
 
 // API is the HTTP handler.
@@ -83,6 +87,7 @@ func New(opts Options) *API {
 	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.enable(false)))
 	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
+	a.securityRoutes(m)
 	m.Handle("GET /events", a.auth(a.events))
 	m.Handle("/api/v1/", a.auth(a.notFound))
 	return a
@@ -315,11 +320,7 @@ func (a *API) tools(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tools := srv.Tools
-	if tools == nil {
-		tools = []mcpproxy.Tool{}
-	}
-	writeOK(w, http.StatusOK, tools)
+	writeOK(w, http.StatusOK, pinning.Review(srv, a.pinLookup()))
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
@@ -56,6 +57,9 @@ type Options struct {
 	// Store keeps call statistics and truncated results; nil disables
 	// read_cache and tools_stat.
 	Store *store.Store
+	// Pins looks up approved tool definitions for quarantine_security's
+	// diffs; nil shows no diffs.
+	Pins pinning.PinLookup
 }
 
 // Server serves the MCP endpoints.
@@ -84,7 +88,8 @@ func (s *Server) track(ps *mcp.Server) {
 const instructions = `mcpproxy gives you access to the tools of many MCP servers through a few built-in tools.
 1. Call retrieve_tools with a short description of what you want to do (for example "create a github issue"); it returns the best matching tools with their ids ("server:tool") and input schemas.
 2. Call call_tool with name set to one of those ids and args set to an object that matches the tool's input schema.
-Search again with different words if nothing fits. Use upstream_servers to list the servers and their states.`
+Search again with different words if nothing fits. Use upstream_servers to list the servers and their states.
+Servers and tools that are new or changed wait in quarantine until a person approves them; quarantine_security shows what waits and why. You cannot approve anything yourself.`
 
 // New builds the endpoints and starts the catalog that keeps the index and
 // the direct endpoint in step with the state view. Close stops it.

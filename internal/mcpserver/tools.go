@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -57,6 +58,51 @@ func (s *Server) addBuiltinTools() {
 			"headers":{"type":"object","additionalProperties":{"type":"string"}}},
 			"required":["operation"]}`),
 	}, s.upstreamServers)
+	s.smart.AddTool(&mcp.Tool{
+		Name: "quarantine_security",
+		Description: "See which upstream servers and tools wait for a person's approval, and why: operation list shows every quarantined server " +
+			"and every new or changed tool; operation inspect (with name) shows one server's tools with their approval state, " +
+			"suspicious-content warnings and, for changed tools, a diff from the approved definition. Read-only: only a person can approve, " +
+			"in the mcpproxy UI, CLI or REST API.",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{
+			"operation":{"type":"string","enum":["list","inspect"]},
+			"name":{"type":"string","description":"Server name (inspect)"}},
+			"required":["operation"]}`),
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+	}, s.quarantineSecurity)
+}
+
+func (s *Server) quarantineSecurity(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	var in struct {
+		Operation string `json:"operation"`
+		Name      string `json:"name"`
+	}
+	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
+		return errorResult("%v", err), nil
+	}
+	snap := s.b.View().Load()
+	switch in.Operation {
+	case "list":
+		list := pinning.WaitingList(snap, s.opts.Pins, "")
+		res := map[string]any{"waiting": list, "total": len(list)}
+		if len(list) == 0 {
+			res["message"] = "Nothing waits for approval."
+		} else {
+			res["message"] = "A person must approve these in the mcpproxy UI, CLI (mcpproxy quarantine approve) or REST API before they can be used."
+		}
+		return jsonResult(res), nil
+	case "inspect":
+		if in.Name == "" {
+			return errorResult("argument name: required for operation inspect"), nil
+		}
+		if snap.Get(in.Name) == nil {
+			return errorResult("unknown server %q%s", in.Name, closestHint(in.Name, snap.Names, "")), nil
+		}
+		return jsonResult(pinning.WaitingList(snap, s.opts.Pins, in.Name)[0]), nil
+	case "":
+		return errorResult("argument operation: required (list or inspect)"), nil
+	}
+	return errorResult("argument operation: unknown %q; want list or inspect", in.Operation), nil
 }
 
 // errorResult is a tool result that tells the model what went wrong and

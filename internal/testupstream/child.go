@@ -26,6 +26,8 @@ const (
 	EnvLatency    = "TESTUPSTREAM_LATENCY"     // Options.Latency, a time.Duration string
 	EnvName       = "TESTUPSTREAM_NAME"        // Options.Name
 	EnvCrashAfter = "TESTUPSTREAM_CRASH_AFTER" // crash-after delay, default 2s
+	EnvHostile    = "TESTUPSTREAM_HOSTILE"     // Options.Hostile when "1"
+	EnvRugPull    = "TESTUPSTREAM_RUG_PULL"    // Options.RugPullAfter, an integer
 	// EnvFloodInterval is the pause between stderr bursts in stderr-flood
 	// mode, default 1ms; 0 writes without pause.
 	EnvFloodInterval = "TESTUPSTREAM_FLOOD_INTERVAL"
@@ -135,6 +137,14 @@ func optionsFromEnv() (Options, error) {
 		return opts, err
 	}
 	opts.Latency = d
+	opts.Hostile = os.Getenv(EnvHostile) == "1"
+	if v := os.Getenv(EnvRugPull); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return opts, fmt.Errorf("%s=%q: want a non-negative integer", EnvRugPull, v)
+		}
+		opts.RugPullAfter = n
+	}
 	return opts, nil
 }
 

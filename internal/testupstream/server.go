@@ -22,6 +22,12 @@ type Options struct {
 	// Latency is added to every tool call; the wait ends early if the
 	// call's context is cancelled.
 	Latency time.Duration
+	// Hostile adds tools whose descriptions hide attacks on the model
+	// (add_numbers, daily_quote, fetch_report; see hostile.go).
+	Hostile bool
+	// RugPullAfter, if > 0, changes echo's description (to
+	// RugPulledDescription) after that many tool calls, with list_changed.
+	RugPullAfter int
 	// BeforeCall, if set, runs before every tool call (in process only);
 	// an error fails the call. Tests use it as a barrier.
 	BeforeCall func(ctx context.Context) error
@@ -102,6 +108,12 @@ func newServer(opts Options, stop context.Context) *mcp.Server {
 	})
 	for i := range opts.Tools {
 		addEchoArgsTool(s, "tool_"+strconv.Itoa(i), fmt.Sprintf("Generated tool %d: echoes its arguments as JSON.", i))
+	}
+	if opts.Hostile {
+		addHostileTools(s)
+	}
+	if opts.RugPullAfter > 0 {
+		s.AddReceivingMiddleware(rugPull(s, opts.RugPullAfter))
 	}
 	return s
 }

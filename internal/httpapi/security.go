@@ -1,0 +1,130 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
+)
+
+// Approver takes a person's quarantine and tool-approval decisions (the
+// supervisor implements it). These endpoints are the only way to approve:
+// no MCP tool reaches them.
+type Approver interface {
+	Quarantine(ctx context.Context, name string) error
+	Unquarantine(ctx context.Context, name string) error
+	ApproveTools(name string, tools []string, all bool) ([]string, error)
+	BlockTools(name string, tools []string, all bool) ([]string, error)
+	ApprovedTool(server, tool string) (pinning.Pin, bool)
+}
+
+func (a *API) securityRoutes(m *http.ServeMux) {
+	m.Handle("POST /api/v1/servers/{name}/quarantine", a.auth(a.quarantine(true)))
+	m.Handle("POST /api/v1/servers/{name}/unquarantine", a.auth(a.quarantine(false)))
+	m.Handle("POST /api/v1/servers/{name}/tools/approve", a.auth(a.decideTools(true)))
+	m.Handle("POST /api/v1/servers/{name}/tools/block", a.auth(a.decideTools(false)))
+	m.Handle("GET /api/v1/quarantine", a.auth(a.quarantineList))
+}
+
+func (a *API) approver() (Approver, error) {
+	if a.opts.Approvals == nil {
+		return nil, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "approvals are not available in this mode")
+	}
+	return a.opts.Approvals, nil
+}
+
+func (a *API) quarantine(on bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ap, err := a.approver()
+		if err != nil {
+			return err
+		}
+		name := r.PathValue("name")
+		if on {
+			err = ap.Quarantine(r.Context(), name)
+		} else {
+			err = ap.Unquarantine(r.Context(), name)
+		}
+		if err != nil {
+			return err
+		}
+		writeOK(w, http.StatusOK, map[string]any{"server": name, "quarantined": on})
+		return nil
+	}
+}
+
+// toolsBody is the body of tools/approve and tools/block.
+type toolsBody struct {
+	Tools []string `json:"tools"`
+	All   bool     `json:"all"`
+}
+
+// decodeBody reads a small JSON body strictly: unknown fields and trailing
+// data are errors that name what is wrong.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.Is(err, io.EOF):
+			return mcpproxy.Errorf(mcpproxy.EINVALID, "body: empty, want a JSON object")
+		case errors.As(err, &mbe):
+			return mcpproxy.Errorf(mcpproxy.EINVALID, "body: larger than %d bytes", mbe.Limit)
+		case errors.As(err, &te) && te.Field != "":
+			return mcpproxy.Errorf(mcpproxy.EINVALID, "body.%s: want %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return mcpproxy.Errorf(mcpproxy.EINVALID, "body: %v", err)
+	}
+	if dec.More() {
+		return mcpproxy.Errorf(mcpproxy.EINVALID, "body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func (a *API) decideTools(approve bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ap, err := a.approver()
+		if err != nil {
+			return err
+		}
+		var body toolsBody
+		if err := decodeBody(w, r, &body); err != nil {
+			return err
+		}
+		name := r.PathValue("name")
+		var done []string
+		if approve {
+			done, err = ap.ApproveTools(name, body.Tools, body.All)
+		} else {
+			done, err = ap.BlockTools(name, body.Tools, body.All)
+		}
+		if err != nil {
+			return err
+		}
+		key := "blocked"
+		if approve {
+			key = "approved"
+		}
+		writeOK(w, http.StatusOK, map[string]any{"server": name, key: done})
+		return nil
+	}
+}
+
+func (a *API) pinLookup() pinning.PinLookup {
+	if a.opts.Approvals == nil {
+		return nil
+	}
+	return a.opts.Approvals.ApprovedTool
+}
+
+func (a *API) quarantineList(w http.ResponseWriter, r *http.Request) error {
+	writeOK(w, http.StatusOK, pinning.WaitingList(a.b.View().Load(), a.pinLookup(), ""))
+	return nil
+}

@@ -1,0 +1,76 @@
+package pinning
+
+import (
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/stateview"
+)
+
+// ToolView is one tool as a person reviewing it sees it: the current
+// definition with its approval and warnings and, when it changed, the
+// approved definition and a line diff from it.
+type ToolView struct {
+	mcpproxy.Tool
+	Approved   *mcpproxy.Tool `json:"approved,omitempty"`
+	ApprovedAt *time.Time     `json:"approved_at,omitempty"`
+	Diff       string         `json:"diff,omitempty"`
+}
+
+// PinLookup returns a tool's pin (Pins.Pin, or the supervisor's
+// ApprovedTool).
+type PinLookup func(server, tool string) (Pin, bool)
+
+// Review returns every tool of srv for review.
+func Review(srv *stateview.Server, lookup PinLookup) []ToolView {
+	out := make([]ToolView, 0, len(srv.Tools))
+	for i := range srv.Tools {
+		tv := ToolView{Tool: srv.Tools[i]}
+		if lookup != nil {
+			if pin, ok := lookup(srv.Name, tv.Name); ok && pin.State == StateApproved {
+				at := pin.At
+				tv.ApprovedAt = &at
+				if tv.Approval == mcpproxy.ApprovalChanged {
+					old := pin.Tool
+					tv.Approved = &old
+					tv.Diff = Diff(&old, &tv.Tool)
+				}
+			}
+		}
+		out = append(out, tv)
+	}
+	return out
+}
+
+// Waiting is one server with something that waits for a person.
+type Waiting struct {
+	Server      string               `json:"server"`
+	Quarantined bool                 `json:"quarantined"`
+	State       mcpproxy.ServerState `json:"state"`
+	LastError   string               `json:"last_error,omitempty"`
+	Tools       []ToolView           `json:"tools"`
+}
+
+// WaitingList lists every quarantined server (with all its tools) and every
+// approved server with tools pending or changed (with those tools). With
+// only != "", it lists that server alone, whatever its state.
+func WaitingList(snap *stateview.Snapshot, lookup PinLookup, only string) []Waiting {
+	out := []Waiting{}
+	for _, name := range snap.Names {
+		srv := snap.Servers[name]
+		if only != "" && name != only {
+			continue
+		}
+		if only == "" && !srv.Quarantined && srv.PendingTools == 0 {
+			continue
+		}
+		e := Waiting{Server: name, Quarantined: srv.Quarantined, State: srv.State, LastError: srv.LastError, Tools: []ToolView{}}
+		for _, tv := range Review(srv, lookup) {
+			if only != "" || srv.Quarantined || tv.Approval == mcpproxy.ApprovalPending || tv.Approval == mcpproxy.ApprovalChanged {
+				e.Tools = append(e.Tools, tv)
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
