@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
@@ -80,7 +81,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 		case errors.As(err, &te) && te.Field != "":
 			return mcpproxy.Errorf(mcpproxy.EINVALID, "body.%s: want %s, got %s", te.Field, te.Type, te.Value)
 		}
-		return mcpproxy.Errorf(mcpproxy.EINVALID, "body: %v", err)
+		return mcpproxy.Errorf(mcpproxy.EINVALID, "body: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
 		return mcpproxy.Errorf(mcpproxy.EINVALID, "body: unexpected data after the JSON object")

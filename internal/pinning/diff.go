@@ -41,7 +41,7 @@ func diffLines(t *mcpproxy.Tool) []string {
 			continue
 		}
 		var buf bytes.Buffer
-		if json.Indent(&buf, c, "  ", "  ") != nil {
+		if json.Indent(&buf, c, "", "  ") != nil {
 			buf.Reset()
 			buf.Write(c)
 		}
