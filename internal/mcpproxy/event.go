@@ -11,6 +11,8 @@ const (
 	EventServerToolsChanged = "server.tools_changed"
 	EventConfigReloaded     = "config.reloaded"
 	EventConfigError        = "config.error"
+	// EventActivity carries one committed activity record as its Data.
+	EventActivity = "activity"
 )
 
 // Event is one message on the event bus. Data is pre-encoded JSON so that an
