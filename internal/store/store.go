@@ -106,6 +106,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// DB returns the open database, for packages that keep their own buckets
+// in the same file (the activity log). Each such package owns its buckets:
+// it creates them, and it alone reads and writes them. The Store still owns
+// the file: do not close the DB; Close the Store.
+func (s *Store) DB() *bolt.DB { return s.db }
+
 // Path returns the database file.
 func (s *Store) Path() string { return s.path }
 
