@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -50,6 +51,8 @@ type Options struct {
 	// Search runs a tool search for GET /api/v1/tools/search; nil answers
 	// unavailable.
 	Search func(ctx context.Context, query string, limit int) (any, error)
+	// Activity serves GET /api/v1/activity; nil answers unavailable.
+	Activity *activity.Log
 }
 
 // API is the HTTP handler.
@@ -83,6 +86,8 @@ func New(opts Options) *API {
 	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.enable(false)))
 	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
+	m.Handle("GET /api/v1/activity", a.auth(a.activityList))
+	m.Handle("GET /api/v1/activity/{id}", a.auth(a.activityGet))
 	m.Handle("GET /events", a.auth(a.events))
 	m.Handle("/api/v1/", a.auth(a.notFound))
 	return a
