@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -176,7 +177,7 @@ func open(db *bolt.DB, opts Options, queue int) (*Log, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("activity: create bucket: %w", err)
 	}
 	l := &Log{
 		db:       db,

@@ -645,7 +645,7 @@ func TestLooksSecretValue(t *testing.T) {
 // FuzzRedactArgs checks that whatever a client sends, the stored arguments
 // are valid JSON within the size cap.
 func FuzzRedactArgs(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `{"password":{"x":[1,2]}}`, `[]`, `"x"`, `not json`, `{"a":"` + strings.Repeat("y", 5000) + `"}`, ``, `{"k":"\u00e9\ud83d\ude00"}`} {
+	for _, s := range []string{`{"a":1}`, `{"password":{"x":[1,2]}}`, `[]`, `"x"`, `not json`, `{"a":"` + strings.Repeat("y", 300) + `"}`, ``, `{"k":"\u00e9\ud83d\ude00"}`} {
 		f.Add([]byte(s))
 	}
 	rd := redactor{maxBytes: 64}
