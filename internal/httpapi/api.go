@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
@@ -54,6 +55,8 @@ type Options struct {
 	// Approvals takes quarantine and tool-approval decisions; nil answers
 	// unavailable.
 	Approvals Approver
+	// Activity serves GET /api/v1/activity; nil answers unavailable.
+	Activity *activity.Log
 }
 
 // API is the HTTP handler.
@@ -88,6 +91,8 @@ func New(opts Options) *API {
 	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
 	a.securityRoutes(m)
+	m.Handle("GET /api/v1/activity", a.auth(a.activityList))
+	m.Handle("GET /api/v1/activity/{id}", a.auth(a.activityGet))
 	m.Handle("GET /events", a.auth(a.events))
 	m.Handle("/api/v1/", a.auth(a.notFound))
 	return a

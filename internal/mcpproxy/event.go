@@ -14,6 +14,8 @@ const (
 	// EventToolChanged announces a tool that appeared or changed on an
 	// approved server and waits for a person's approval.
 	EventToolChanged = "tool.changed"
+	// EventActivity carries one committed activity record as its Data.
+	EventActivity = "activity"
 )
 
 // Event is one message on the event bus. Data is pre-encoded JSON so that an

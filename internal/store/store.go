@@ -107,7 +107,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 }
 
 // DB returns the open database, for packages that keep their own buckets
-// in the same file (tool pins, the activity log). They must not close it.
+// in the same file (tool pins, the activity log). Each such package owns its
+// buckets: it creates them, and it alone reads and writes them. The Store
+// still owns the file: do not close the DB; Close the Store.
 func (s *Store) DB() *bolt.DB { return s.db }
 
 // Path returns the database file.

@@ -1,0 +1,266 @@
+package activity
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxArgsJSON caps the stored arguments of one record, after redaction and
+// per-string truncation.
+const maxArgsJSON = 16 << 10
+
+// redacted replaces a secret.
+const redacted = "***"
+
+// redactor removes secrets from arguments and error text, then truncates.
+// It runs on the log's writer goroutine, never on the caller's.
+type redactor struct {
+	extra    func(string) string // Options.Redact; may be nil
+	maxBytes int                 // Options.MaxArgBytes
+}
+
+// args returns raw with secrets replaced and long strings truncated. JSON
+// keeps its shape and key order; anything else is stored as a JSON string.
+func (rd redactor) args(raw json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	if !json.Valid(raw) {
+		return marshalString(rd.text(string(raw)))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var buf bytes.Buffer
+	if err := rd.value(dec, &buf); err != nil {
+		// Unreachable for valid JSON; never store what could not be redacted.
+		return marshalString(fmt.Sprintf("(arguments not recorded: %v)", err))
+	}
+	if buf.Len() <= maxArgsJSON {
+		return buf.Bytes()
+	}
+	// Too big as a whole: keep the start as text. Escaping can grow the
+	// text, so shrink until the encoded string fits.
+	s, total := buf.String(), buf.Len()
+	for n := maxArgsJSON; ; n = n * 3 / 4 {
+		out := marshalString(cut(s, n) + truncatedNote(total))
+		if len(out) <= maxArgsJSON+64 || n < 64 {
+			return out
+		}
+	}
+}
+
+// value copies one JSON value from dec to buf, redacting as it goes.
+func (rd redactor) value(dec *json.Decoder, buf *bytes.Buffer) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		opening, closing := byte(t), byte('}')
+		if t == '[' {
+			closing = ']'
+		}
+		buf.WriteByte(opening)
+		for i := 0; dec.More(); i++ {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if opening == '[' {
+				if err := rd.value(dec, buf); err != nil {
+					return err
+				}
+				continue
+			}
+			kt, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := kt.(string)
+			buf.Write(marshalString(rd.scrub(k)))
+			buf.WriteByte(':')
+			if looksSecretKey(k) {
+				if err := skipValue(dec); err != nil {
+					return err
+				}
+				buf.Write(marshalString(redacted))
+				continue
+			}
+			if err := rd.value(dec, buf); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return err
+		}
+		buf.WriteByte(closing)
+	case string:
+		buf.Write(marshalString(rd.text(t)))
+	case json.Number:
+		buf.WriteString(t.String())
+	case bool:
+		if t {
+			buf.WriteString("true")
+		} else {
+			buf.WriteString("false")
+		}
+	case nil:
+		buf.WriteString("null")
+	}
+	return nil
+}
+
+// skipValue consumes one value, however deeply nested.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				depth++
+			} else {
+				depth--
+			}
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// scrub replaces credential-shaped text and applies the extra redaction.
+func (rd redactor) scrub(s string) string {
+	s = scrubSecrets(s)
+	if rd.extra != nil {
+		s = rd.extra(s)
+	}
+	return s
+}
+
+// text scrubs s and truncates it to maxBytes.
+func (rd redactor) text(s string) string {
+	s = rd.scrub(s)
+	if len(s) <= rd.maxBytes {
+		return s
+	}
+	return cut(s, rd.maxBytes) + truncatedNote(len(s))
+}
+
+func truncatedNote(n int) string { return fmt.Sprintf("…(truncated, %d bytes)", n) }
+
+// cut returns at most n bytes of s without splitting a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func marshalString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
+}
+
+// secretPattern matches text that is a credential by its shape: bearer
+// tokens, GitHub, OpenAI-style, Slack and AWS keys, JWTs and PEM private
+// keys. A PEM block without its END line matches to the end of the text.
+var secretPattern = regexp.MustCompile(strings.Join([]string{
+	`(?i:bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*`,
+	`\bgh[opusr]_[A-Za-z0-9]{20,}`,
+	`\bgithub_pat_[A-Za-z0-9_]{20,}`,
+	`\bsk-[A-Za-z0-9_\-]{20,}`,
+	`\bxox[abprs]-[A-Za-z0-9\-]{10,}`,
+	`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`,
+	`\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*`,
+	`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`,
+}, "|"))
+
+// minSecretLen is shorter than anything secretPattern matches, so short
+// strings skip the regular expression.
+const minSecretLen = 15
+
+// looksSecretValue reports whether s as a whole is a credential.
+func looksSecretValue(s string) bool {
+	return strings.TrimSpace(scrubSecrets(s)) == redacted
+}
+
+// scrubSecrets replaces every credential-shaped part of s with "***"; a
+// value that is entirely a credential becomes exactly "***".
+func scrubSecrets(s string) string {
+	if len(s) < minSecretLen {
+		return s
+	}
+	out := secretPattern.ReplaceAllLiteralString(s, redacted)
+	if strings.TrimSpace(out) == redacted {
+		return redacted
+	}
+	return out
+}
+
+// secretWords are key words whose value is a secret wherever they appear as
+// a whole word in a snake_case, camelCase or kebab-case key: "access_token",
+// "clientSecret", "X-Auth-Password". Plural "tokens" is absent on purpose
+// ("max_tokens" is no secret).
+var secretWords = map[string]bool{
+	"token": true, "secret": true, "secrets": true, "password": true, "passwords": true,
+	"passwd": true, "authorization": true, "cookie": true, "cookies": true,
+	"credential": true, "credentials": true, "apikey": true,
+}
+
+// looksSecretKey reports whether an object key names a secret.
+func looksSecretKey(k string) bool {
+	words := splitWords(k)
+	for i, w := range words {
+		if secretWords[w] {
+			return true
+		}
+		if w == "key" && i > 0 && (words[i-1] == "api" || words[i-1] == "private") {
+			return true
+		}
+	}
+	return false
+}
+
+// splitWords splits a key into lower-case words at separators and camelCase
+// boundaries: "clientSecret" → [client secret], "APIKey" → [api key],
+// "x-api-key" → [x api key].
+func splitWords(k string) []string {
+	var words []string
+	rs := []rune(k)
+	start := -1
+	flush := func(end int) {
+		if start >= 0 {
+			words = append(words, strings.ToLower(string(rs[start:end])))
+			start = -1
+		}
+	}
+	for i, r := range rs {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			flush(i)
+			continue
+		}
+		if start >= 0 && unicode.IsUpper(r) {
+			prev := rs[i-1]
+			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
+			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
+				flush(i)
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	flush(len(rs))
+	return words
+}
