@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
 	"github.com/mcpproxy/mcpproxy/internal/index"
@@ -73,18 +74,19 @@ type Main struct {
 	Stdout     io.Writer
 	Stderr     io.Writer
 
-	log     *slog.Logger
-	writer  *config.Writer
-	watcher *config.Watcher
-	sup     *supervisor.Supervisor
-	idx     *index.Index
-	store   *store.Store
-	pins    *pinning.Pins
-	mcp     *mcpserver.Server
-	srv     *http.Server
-	cancel  context.CancelFunc
-	served  chan struct{}
-	ready   atomic.Bool
+	log      *slog.Logger
+	writer   *config.Writer
+	watcher  *config.Watcher
+	sup      *supervisor.Supervisor
+	idx      *index.Index
+	store    *store.Store
+	pins     *pinning.Pins
+	activity *activity.Log
+	mcp      *mcpserver.Server
+	srv      *http.Server
+	cancel   context.CancelFunc
+	served   chan struct{}
+	ready    atomic.Bool
 }
 
 func defaultHome() string {
@@ -197,6 +199,17 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.pins = pins
+	act, err := activity.Open(st.DB(), activity.Options{
+		RetentionDays: eff.ActivityRetentionDays,
+		MaxRecords:    eff.ActivityMaxRecords,
+		Publish:       view.Bus.Publish,
+		Logger:        log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.activity = act
 	progress := upstream.NewProgressRouter()
 	hub := upstream.NewHub()
 	m.sup = supervisor.New(supervisor.Options{
@@ -220,6 +233,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Hub:      hub,
 		Store:    st,
 		Pins:     m.sup.ApprovedTool,
+		Activity: act,
 		Version:  version,
 		Listen:   listen,
 		Logger:   log,
@@ -230,6 +244,7 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		Backend:    m.sup,
 		Approvals:  m.sup,
+		Activity:   act,
 		Version:    version,
 		ConfigPath: m.ConfigPath,
 		Listen:     listen,
@@ -347,6 +362,9 @@ func (m *Main) Close() error {
 	}
 	if m.pins != nil {
 		m.pins.Close()
+	}
+	if m.activity != nil {
+		m.activity.Close()
 	}
 	if m.store != nil {
 		m.store.Close()

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -157,10 +158,100 @@ func (a *API) auth(h handlerFunc) http.Handler {
 			writeError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header or ?apikey="))
 			return
 		}
-		if err := h(w, r); err != nil {
-			writeError(w, err)
+		if r.Method == http.MethodGet || a.opts.Activity == nil {
+			if err := h(w, r); err != nil {
+				writeError(w, err)
+			}
+			return
 		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		// Keep (up to 64 KiB of) the body for the record: it holds the
+		// server entry of an add or update.
+		body := &limitedBuffer{max: 64 << 10}
+		if r.Body != nil {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.TeeReader(r.Body, body), r.Body}
+		}
+		err := h(sw, r)
+		if err != nil {
+			writeError(sw, err)
+		}
+		a.recordAction(r, body.Bytes(), start, sw.status, err)
 	})
+}
+
+// limitedBuffer keeps the first max bytes written to it and drops the rest.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// recordAction puts a person's change made over REST (so also from the CLI
+// and the UI) in the activity log: the action is the path's last segment
+// (enable, unquarantine, approve, …) or, for /servers itself, the method.
+func (a *API) recordAction(r *http.Request, body []byte, start time.Time, status int, err error) {
+	rest := strings.TrimPrefix(r.URL.Path, "/api/v1/")
+	parts := strings.Split(rest, "/")
+	server := r.PathValue("name")
+	action := parts[len(parts)-1]
+	switch {
+	case len(parts) >= 3 && parts[len(parts)-2] == "tools":
+		action = parts[len(parts)-1] + "_tools" // approve_tools, block_tools
+	case parts[0] == "servers" && len(parts) <= 2:
+		action = map[string]string{http.MethodPost: "add", http.MethodPatch: "update", http.MethodDelete: "remove"}[r.Method]
+	}
+	if action == "" {
+		action = strings.ToLower(r.Method)
+	}
+	rec := activity.Record{
+		Time: start.UTC(), Kind: activity.KindManagement, Endpoint: "rest",
+		Client:     activity.Client{Name: "rest", Version: r.UserAgent(), Remote: r.RemoteAddr},
+		Server:     server, Action: action, Status: activity.StatusOK,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000,
+	}
+	if len(body) > 0 && json.Valid(body) {
+		rec.Arguments = body
+		if rec.Server == "" {
+			var named struct {
+				Name string `json:"name"`
+			}
+			_ = json.Unmarshal(body, &named)
+			rec.Server = named.Name
+		}
+	}
+	if status >= 400 {
+		rec.Status = activity.StatusError
+		if status == http.StatusForbidden {
+			rec.Status = activity.StatusBlocked
+		}
+		if err != nil {
+			rec.Error = mcpproxy.ErrorMessage(err)
+		} else {
+			rec.Error = http.StatusText(status)
+		}
+	}
+	a.opts.Activity.Record(rec)
 }
 
 // statusCode maps an application error code to an HTTP status, once.

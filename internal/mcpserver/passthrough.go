@@ -3,9 +3,12 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"time"
 	"net/http"
 	"sync"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -198,6 +201,10 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			}
 			srv, err := serverReady(s.b.View().Load(), name)
 			if err != nil {
+				if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
+					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(req.GetSession()),
+						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err})
+				}
 				return nil, err
 			}
 			// Requests the upstream sends back go to the client whose tool
@@ -217,10 +224,7 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 				}
 				return usableList(srv, res), nil
 			case *mcp.CallToolParamsRaw:
-				if err := toolUsable(srv, p.Name, ":"); err != nil {
-					return errorResult("%s", err), nil
-				}
-				return s.forwardCall(ctx, req, name, up, p)
+				return s.passCall(ctx, req, name, srv, p)
 			case *mcp.ListPromptsParams:
 				return up.ListPrompts(ctx, p)
 			case *mcp.GetPromptParams:
@@ -280,7 +284,36 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 	return &out
 }
 
-func (s *Server) forwardCall(ctx context.Context, req mcp.Request, name string, up *mcp.ClientSession, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+// passCall forwards one pass-through tools/call and records it.
+func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
+	if err := toolUsable(srv, p.Name, ":"); err != nil {
+		rec.res, rec.status = errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)
+		s.recordCall(rec)
+		return rec.res, nil
+	}
+	res, err := s.forwardCall(ctx, req, name, srv.Session, p)
+	switch {
+	case err == nil:
+		rec.res, rec.status = res, activity.StatusOK
+		if res.IsError {
+			rec.status = activity.StatusToolError
+		}
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		rec.status, rec.err = activity.StatusTimeout, err
+	case ctx.Err() != nil:
+		rec.status, rec.err = activity.StatusCancelled, err
+	default:
+		rec.status, rec.err = activity.StatusError, err
+	}
+	s.recordCall(rec)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (s *Server) forwardCall(ctx context.Context, req mcp.Request, name string, up *mcp.ClientSession, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
 	params := &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments}
 	if tok := p.GetProgressToken(); tok != nil && s.opts.Progress != nil {
 		ss, _ := req.GetSession().(*mcp.ServerSession)

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
 	"github.com/mcpproxy/mcpproxy/internal/index"
@@ -57,6 +58,9 @@ type Options struct {
 	// Store keeps call statistics and truncated results; nil disables
 	// read_cache and tools_stat.
 	Store *store.Store
+	// Activity records every tool call and agent management action; nil
+	// records nothing.
+	Activity *activity.Log
 	// Pins looks up approved tool definitions for quarantine_security's
 	// diffs; nil shows no diffs.
 	Pins pinning.PinLookup

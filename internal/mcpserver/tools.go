@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
@@ -228,13 +229,29 @@ func (s *Server) callToolBuiltin(ctx context.Context, req *mcp.CallToolRequest) 
 // call forwards one tool call to its upstream through the session the actor
 // published. It waits only on that upstream.
 func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) *mcp.CallToolResult {
+	start := time.Now()
+	res, status := s.doCall(ctx, req, server, tool, args, sep)
+	var sess mcp.Session
+	if req != nil {
+		sess = req.Session
+	}
+	s.recordCall(callRecord{
+		endpoint: endpointFor(sep), client: clientOf(sess), server: server, tool: tool,
+		args: args, start: start, res: res, status: status,
+	})
+	return res
+}
+
+// doCall is call without the activity record; it returns the result and
+// the record's status.
+func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) (*mcp.CallToolResult, string) {
 	snap := s.b.View().Load()
 	srv, err := serverReady(snap, server)
-	if err != nil {
-		return errorResult("%s", mcpproxy.ErrorMessage(err))
+	if err == nil {
+		err = toolUsable(srv, tool, sep)
 	}
-	if err := toolUsable(srv, tool, sep); err != nil {
-		return errorResult("%s", err)
+	if err != nil {
+		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)
 	}
 	timeout := s.callTimeout(server)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -263,14 +280,18 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool)
+			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool), activity.StatusCancelled
 		case errors.Is(cctx.Err(), context.DeadlineExceeded):
-			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout)
+			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout), activity.StatusTimeout
 		}
-		return errorResult("upstream %q returned an error for %s: %v", server, tool, err)
+		return errorResult("upstream %q returned an error for %s: %v", server, tool, err), activity.StatusError
 	}
 	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
-	return s.limitResult(server+":"+tool, res)
+	status := activity.StatusOK
+	if res.IsError {
+		status = activity.StatusToolError
+	}
+	return s.limitResult(server+":"+tool, res), status
 }
 
 // toolUsable says why a tool of a ready server cannot be called, or nil.
@@ -284,11 +305,11 @@ func toolUsable(srv *stateview.Server, tool, sep string) error {
 		case mcpproxy.ApprovalApproved:
 			return nil
 		case mcpproxy.ApprovalBlocked:
-			return fmt.Errorf("tool %s%s%s is blocked by a person; it cannot be called", srv.Name, sep, tool)
+			return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "tool %s%s%s is blocked by a person; it cannot be called", srv.Name, sep, tool)
 		case mcpproxy.ApprovalChanged:
-			return fmt.Errorf("tool %s%s%s changed since it was approved and is blocked until a person approves the new definition (in the mcpproxy UI, CLI or REST API)", srv.Name, sep, tool)
+			return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "tool %s%s%s changed since it was approved and is blocked until a person approves the new definition (in the mcpproxy UI, CLI or REST API)", srv.Name, sep, tool)
 		default:
-			return fmt.Errorf("tool %s%s%s is new and waits for a person's approval (in the mcpproxy UI, CLI or REST API)", srv.Name, sep, tool)
+			return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "tool %s%s%s is new and waits for a person's approval (in the mcpproxy UI, CLI or REST API)", srv.Name, sep, tool)
 		}
 	}
 	names := make([]string, 0, len(srv.Tools))
@@ -297,7 +318,7 @@ func toolUsable(srv *stateview.Server, tool, sep string) error {
 			names = append(names, srv.Tools[i].Name)
 		}
 	}
-	return fmt.Errorf("unknown tool %q on server %q%s; use retrieve_tools to search", tool, srv.Name, closestHint(tool, names, srv.Name+sep))
+	return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "unknown tool %q on server %q%s; use retrieve_tools to search", tool, srv.Name, closestHint(tool, names, srv.Name+sep))
 }
 
 // callTimeout is the server's call_timeout, or the global call_tool_timeout.
@@ -421,6 +442,20 @@ func (a *serverArgs) overlay(cur mcpproxy.ServerSpec) mcpproxy.ServerSpec {
 }
 
 func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	start := time.Now()
+	res, err := s.manageServers(ctx, req)
+	var in struct {
+		Operation string `json:"operation"`
+		Name      string `json:"name"`
+	}
+	_ = json.Unmarshal(req.Params.Arguments, &in)
+	if err == nil && in.Operation != "list" && in.Operation != "" {
+		s.recordManagement(req, in.Operation, in.Name, req.Params.Arguments, start, res)
+	}
+	return res, err
+}
+
+func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	var in serverArgs
 	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
 		return errorResult("%v", err), nil

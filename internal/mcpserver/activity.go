@@ -1,0 +1,142 @@
+package mcpserver
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/activity"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// callRecord is what the activity log learns about one tool call.
+type callRecord struct {
+	endpoint string
+	client   activity.Client
+	server   string
+	tool     string
+	args     json.RawMessage
+	start    time.Time
+	res      *mcp.CallToolResult
+	status   string
+	err      error // a protocol error, when there is no result
+}
+
+// recordCall hands a call to the activity log. It never waits: the log
+// queues the record and writes it in the background.
+func (s *Server) recordCall(c callRecord) {
+	if s.opts.Activity == nil {
+		return
+	}
+	r := activity.Record{
+		Time:       c.start.UTC(),
+		Kind:       activity.KindToolCall,
+		Endpoint:   c.endpoint,
+		Client:     c.client,
+		Server:     c.server,
+		Tool:       c.tool,
+		Status:     c.status,
+		DurationMS: float64(time.Since(c.start).Microseconds()) / 1000,
+	}
+	if len(c.args) > 0 {
+		// Record takes ownership of Arguments; the caller's bytes are
+		// still being sent upstream.
+		r.Arguments = append(json.RawMessage(nil), c.args...)
+	}
+	if c.res != nil {
+		r.ResultSize = resultSize(c.res)
+		if c.res.IsError {
+			r.Error = firstText(c.res)
+		}
+	}
+	if c.err != nil {
+		r.Error = mcpproxy.ErrorMessage(c.err)
+	}
+	s.opts.Activity.Record(r)
+}
+
+// recordManagement records an action an agent took through
+// upstream_servers.
+func (s *Server) recordManagement(req *mcp.CallToolRequest, action, server string, args json.RawMessage, start time.Time, res *mcp.CallToolResult) {
+	if s.opts.Activity == nil {
+		return
+	}
+	r := activity.Record{
+		Time: start.UTC(), Kind: activity.KindManagement, Endpoint: "/mcp", Client: clientOf(req.Session),
+		Server: server, Action: action, Status: activity.StatusOK,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000,
+	}
+	if len(args) > 0 {
+		r.Arguments = append(json.RawMessage(nil), args...)
+	}
+	if res.IsError {
+		r.Status, r.Error = activity.StatusError, firstText(res)
+	}
+	s.opts.Activity.Record(r)
+}
+
+func endpointFor(sep string) string {
+	if sep == directSep {
+		return "/mcp/all"
+	}
+	return "/mcp"
+}
+
+// clientOf names the downstream client of a session: its session id and
+// what it said about itself at initialize.
+func clientOf(sess mcp.Session) activity.Client {
+	ss, ok := sess.(*mcp.ServerSession)
+	if !ok || ss == nil {
+		return activity.Client{}
+	}
+	c := activity.Client{SessionID: ss.ID()}
+	if p := ss.InitializeParams(); p != nil && p.ClientInfo != nil {
+		c.Name, c.Version = p.ClientInfo.Name, p.ClientInfo.Version
+	}
+	return c
+}
+
+// refusalStatus is the record status of a call the proxy refused before
+// reaching the upstream: blocked by quarantine or approval, else an error
+// (unknown server or tool, not ready).
+func refusalStatus(err error) string {
+	if mcpproxy.ErrorCode(err) == mcpproxy.EFORBIDDEN {
+		return activity.StatusBlocked
+	}
+	return activity.StatusError
+}
+
+// resultSize is the size in bytes of a result's content as the client
+// receives it, without encoding it again for large text.
+func resultSize(res *mcp.CallToolResult) int {
+	n := 0
+	for _, c := range res.Content {
+		switch c := c.(type) {
+		case *mcp.TextContent:
+			n += len(c.Text)
+		case *mcp.ImageContent:
+			n += len(c.Data)
+		case *mcp.AudioContent:
+			n += len(c.Data)
+		default:
+			if b, err := json.Marshal(c); err == nil {
+				n += len(b)
+			}
+		}
+	}
+	if res.StructuredContent != nil {
+		if b, err := json.Marshal(res.StructuredContent); err == nil {
+			n += len(b)
+		}
+	}
+	return n
+}
+
+func firstText(res *mcp.CallToolResult) string {
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			return t.Text
+		}
+	}
+	return ""
+}
