@@ -31,6 +31,9 @@ type Backend interface {
 	Restart(name string) error
 	SetEnabled(ctx context.Context, name string, enabled bool) error
 	Logs(name string, n int) ([]string, error)
+	// Edit runs fn on the config file, writes it atomically and applies the
+	// result; an error from fn or an invalid result changes nothing.
+	Edit(ctx context.Context, fn func(d *config.Document) error) error
 }
 
 // Options configures the API handler.
@@ -76,12 +79,15 @@ func New(opts Options) *API {
 	m.HandleFunc("GET /readyz", a.readyz)
 	m.Handle("GET /api/v1/status", a.auth(a.status))
 	m.Handle("GET /api/v1/servers", a.auth(a.servers))
+	m.Handle("POST /api/v1/servers", a.auth(a.allow("add", a.addServer)))
 	m.Handle("GET /api/v1/servers/{name}", a.auth(a.server))
+	m.Handle("PATCH /api/v1/servers/{name}", a.auth(a.allow("update", a.updateServer)))
+	m.Handle("DELETE /api/v1/servers/{name}", a.auth(a.allow("remove", a.removeServer)))
 	m.Handle("GET /api/v1/servers/{name}/tools", a.auth(a.tools))
 	m.Handle("GET /api/v1/servers/{name}/logs", a.auth(a.logs))
-	m.Handle("POST /api/v1/servers/{name}/enable", a.auth(a.enable(true)))
-	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.enable(false)))
-	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
+	m.Handle("POST /api/v1/servers/{name}/enable", a.auth(a.allow("enable", a.enable(true))))
+	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.allow("disable", a.enable(false))))
+	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.allow("restart", a.restart)))
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
 	m.Handle("GET /events", a.auth(a.events))
 	m.Handle("/api/v1/", a.auth(a.notFound))
@@ -168,6 +174,8 @@ func statusCode(code string) int {
 		return http.StatusForbidden
 	case mcpproxy.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case mcpproxy.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }
