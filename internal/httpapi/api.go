@@ -146,8 +146,14 @@ func KeyMatches(got, want string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// auth refuses cross-origin browser requests, then requests without the
+// API key; there is no keyless access to the API or the event stream.
 func (a *API) auth(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := CheckOrigin(r); err != nil {
+			writeError(w, err)
+			return
+		}
 		want := a.b.Config().APIKey
 		if !KeyMatches(APIKeyFrom(r), want) {
 			writeError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header or ?apikey="))
