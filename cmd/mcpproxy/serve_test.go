@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -283,6 +284,25 @@ func TestServe_InvalidConfig(t *testing.T) {
 			code:   1, want: "listen on 127.0.0.1:99999",
 		},
 		{
+			name:   "ExposedShortFileKey",
+			config: `{"api_key": "short"}`,
+			env:    []string{"MCPPROXY_LISTEN=0.0.0.0:0"},
+			code:   1, want: "listen 0.0.0.0:0 is not a loopback address: set an api_key of at least 16 characters (or MCPPROXY_API_KEY) before exposing mcpproxy",
+		},
+		{
+			name:   "ExposedShortEnvKey",
+			config: `{"api_key": "a-file-key-that-is-long-enough"}`,
+			env:    []string{"MCPPROXY_LISTEN=:0", "MCPPROXY_API_KEY=short"},
+			code:   1, want: "listen :0 is not a loopback address: set an api_key of at least 16",
+		},
+		{
+			name:   "ExposedByFlag15Chars",
+			config: `{"api_key": "fifteen-chars!!"}`,
+			env:    []string{"MCPPROXY_LISTEN=127.0.0.1:0"},
+			args:   []string{"-l", "0.0.0.0:0"},
+			code:   1, want: "listen 0.0.0.0:0 is not a loopback address",
+		},
+		{
 			name:   "BadLogLevel",
 			config: `{}`,
 			args:   []string{"--log-level", "loud"},
@@ -325,6 +345,47 @@ func TestServe_InvalidConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServe_ExposedListen: off loopback the daemon starts only with a key
+// of at least 16 characters, and then the MCP endpoints want it too.
+func TestServe_ExposedListen(t *testing.T) {
+	start := func(t *testing.T, cfg string, env ...string) *proxy {
+		t.Helper()
+		dir := t.TempDir()
+		path := filepath.Join(dir, "mcp_config.json")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := launch(t, dir, []string{"serve", "-c", path, "-l", "0.0.0.0:0"}, append(env, "MCPPROXY_DATA_DIR="+filepath.Join(dir, "data"))...)
+		p.ConfigPath = path
+		p.waitStarted(t)
+		// Go shows the wildcard address as 0.0.0.0 or [::]; reach it over
+		// loopback.
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(p.Base, "http://"))
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
+			t.Fatalf("listening on %s, want every interface", p.Base)
+		}
+		p.Base = "http://127.0.0.1:" + port
+		return p
+	}
+	t.Run("SixteenCharacterKey", func(t *testing.T) {
+		p := start(t, `{"api_key": "short"}`, "MCPPROXY_API_KEY=sixteen-chars!!!")
+		p.Key = "sixteen-chars!!!"
+		p.data(t, "GET", "/api/v1/status", nil)
+		if code, body := p.request(t, "POST", "/mcp", ""); code != 401 {
+			t.Errorf("POST /mcp without key off loopback: %d %s, want 401", code, body)
+		}
+	})
+	t.Run("GeneratedKey", func(t *testing.T) {
+		p := start(t, `{"mcpServers": []}`)
+		key, _ := readConfig(t, p.ConfigPath)["api_key"].(string)
+		if len(key) != 64 {
+			t.Fatalf("generated api_key %q, want 64 characters", key)
+		}
+		p.Key = key
+		p.data(t, "GET", "/api/v1/status", nil)
+	})
 }
 
 // TestServe_HealthAndAuth: health endpoints answer at once while every

@@ -78,6 +78,21 @@ func splitHost(hostport, scheme string) (host, port string) {
 	return host, port
 }
 
+// IsLoopback reports whether a listen address accepts connections only
+// from this machine: localhost or a loopback IP. An empty host (":8080")
+// listens on every interface and is not loopback.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // WriteError writes err in the API's error envelope with its HTTP status,
 // for handlers outside this package (the MCP endpoints' auth) that answer
 // as the API does.

@@ -12,7 +12,6 @@ package mcpserver
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -165,7 +164,7 @@ func (s *Server) auth(h http.Handler) http.Handler {
 			return
 		}
 		cfg := s.b.Config()
-		if cfg.RequireMCPAuth || !isLoopback(s.opts.Listen) {
+		if cfg.RequireMCPAuth || !httpapi.IsLoopback(s.opts.Listen) {
 			if !httpapi.KeyMatches(httpapi.APIKeyFrom(r), cfg.APIKey) {
 				httpapi.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED,
 					"this MCP endpoint needs the API key: X-API-Key header, Authorization: Bearer, or ?apikey="))
@@ -174,18 +173,6 @@ func (s *Server) auth(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		host = listen
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // splitID splits "server:tool" (or server__tool in direct mode).
