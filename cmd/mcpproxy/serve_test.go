@@ -388,6 +388,80 @@ func TestServe_ExposedListen(t *testing.T) {
 	})
 }
 
+// TestServe_ManageServers: servers added, changed and removed over REST
+// reach the file and the running daemon; the file's policy refuses.
+func TestServe_ManageServers(t *testing.T) {
+	p := startProxy(t, configJSON(t, nil))
+	entry := func(name string) map[string]any {
+		t.Helper()
+		servers, _ := readConfig(t, p.ConfigPath)["mcpServers"].([]any)
+		for _, s := range servers {
+			if m, _ := s.(map[string]any); m["name"] == name {
+				return m
+			}
+		}
+		return nil
+	}
+
+	code, body := p.send(t, "POST", "/api/v1/servers", mustJSON(t, stdio("added", testupstream.ModeOK)))
+	if code != 201 || !strings.Contains(string(body), `"quarantined":false`) {
+		t.Fatalf("POST /api/v1/servers: %d %s, want 201, not quarantined", code, body)
+	}
+	if e := entry("added"); e == nil || e["enabled"] != true || e["quarantined"] != nil {
+		t.Errorf("file entry %v, want enabled and no quarantine", e)
+	}
+	p.waitState(t, "added", 30*time.Second, "ready")
+	if code, body := p.send(t, "POST", "/api/v1/servers", mustJSON(t, stdio("added", testupstream.ModeOK))); code != 409 {
+		t.Errorf("second POST of the same name: %d %s, want 409", code, body)
+	}
+
+	if code, body := p.send(t, "PATCH", "/api/v1/servers/added", `{"enabled": false, "call_timeout": "9s"}`); code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	if e := entry("added"); e["enabled"] != false || e["call_timeout"] != "9s" || e["command"] == nil {
+		t.Errorf("file entry after PATCH %v", e)
+	}
+	p.waitState(t, "added", 10*time.Second, "disabled")
+
+	if code, body := p.send(t, "DELETE", "/api/v1/servers/added", ""); code != 200 {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	if e := entry("added"); e != nil {
+		t.Errorf("file still holds %v", e)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, ok := p.servers(t)["added"]; ok {
+			return fmt.Errorf("removed server still listed")
+		}
+		return nil
+	})
+
+	// A hand edit turns on read_only; once it is applied the API refuses.
+	type status struct {
+		ConfigVersion uint64 `json:"config_version"`
+		ConfigError   string `json:"config_error"`
+	}
+	var before status
+	p.data(t, "GET", "/api/v1/status", &before)
+	data, _ := os.ReadFile(p.ConfigPath)
+	writeFileLikeEditor(t, p.ConfigPath, bytes.Replace(data, []byte(`{`), []byte(`{"read_only": true, `), 1))
+	eventually(t, 10*time.Second, func() error {
+		var st status
+		p.data(t, "GET", "/api/v1/status", &st)
+		if st.ConfigVersion == before.ConfigVersion || st.ConfigError != "" {
+			return fmt.Errorf("edit not applied: %+v", st)
+		}
+		return nil
+	})
+	code, body = p.send(t, "POST", "/api/v1/servers", mustJSON(t, stdio("late", testupstream.ModeOK)))
+	if code != 403 || !strings.Contains(string(body), "(read_only in its config)") {
+		t.Errorf("POST under read_only: %d %s, want 403 naming read_only", code, body)
+	}
+	if e := entry("late"); e != nil {
+		t.Errorf("a refused add reached the file: %v", e)
+	}
+}
+
 // TestServe_HealthAndAuth: health endpoints answer at once while every
 // upstream hangs; the API wants the key.
 func TestServe_HealthAndAuth(t *testing.T) {
