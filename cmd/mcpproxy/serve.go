@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
@@ -295,7 +296,7 @@ const minExposedKeyLen = 16
 // with a weak API key: there the key is all that stands between the
 // network and starting processes through the REST API or MCP.
 func checkExposure(listen, key string) error {
-	if httpapi.IsLoopback(listen) || len(key) >= minExposedKeyLen {
+	if httpapi.IsLoopback(listen) || utf8.RuneCountInString(key) >= minExposedKeyLen {
 		return nil
 	}
 	return fmt.Errorf("listen %s is not a loopback address: set an api_key of at least %d characters (or MCPPROXY_API_KEY) before exposing mcpproxy",
