@@ -417,6 +417,28 @@ func (p *proxy) request(tb testing.TB, method, path, key string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
+// send sends an authenticated request with a JSON body and returns the
+// status and response body.
+func (p *proxy) send(tb testing.TB, method, path, body string) (int, []byte) {
+	tb.Helper()
+	req, err := http.NewRequest(method, p.Base+path, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("X-API-Key", p.Key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp.StatusCode, b
+}
+
 // data sends an authenticated request, requires a 2xx success envelope and
 // decodes its data into v (if not nil).
 func (p *proxy) data(tb testing.TB, method, path string, v any) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
@@ -46,7 +47,8 @@ REST API (/api/v1), the event stream (/events) and health checks.
 
 With no config file, one is created with defaults and a fresh API key.
 MCPPROXY_LISTEN, MCPPROXY_API_KEY and MCPPROXY_DATA_DIR override the file;
-flags override those.`,
+flags override those. A listen address other than loopback needs an API
+key of at least 16 characters.`,
 		Example: "  mcpproxy serve\n  mcpproxy serve --listen 127.0.0.1:9090 --log-level debug",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -173,6 +175,9 @@ func (m *Main) Run(ctx context.Context) error {
 	overlay := m.overlay
 	eff := cfg.Clone()
 	overlay(eff)
+	if err := checkExposure(eff.Listen, eff.APIKey); err != nil {
+		return err
+	}
 	dataDir := eff.DataDir
 	if err := os.MkdirAll(filepath.Join(dataDir, "logs"), 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -306,6 +311,22 @@ func (m *Main) Run(ctx context.Context) error {
   api:       http://%s/api/v1/status (send X-API-Key)
 `, version, listen, m.ConfigPath, note, dataDir, keySource, len(eff.Servers), enabled, listen, listen)
 	return nil
+}
+
+// minExposedKeyLen is the shortest API key accepted on a non-loopback
+// listen address. Generated keys are 64 characters; this only stops a
+// short key set by hand from guarding a daemon the network can reach.
+const minExposedKeyLen = 16
+
+// checkExposure refuses to serve on an address other machines can reach
+// with a weak API key: there the key is all that stands between the
+// network and starting processes through the REST API or MCP.
+func checkExposure(listen, key string) error {
+	if httpapi.IsLoopback(listen) || utf8.RuneCountInString(key) >= minExposedKeyLen {
+		return nil
+	}
+	return fmt.Errorf("listen %s is not a loopback address: set an api_key of at least %d characters (or MCPPROXY_API_KEY) before exposing mcpproxy",
+		listen, minExposedKeyLen)
 }
 
 // overlay applies environment and flag overrides and defaults that are not

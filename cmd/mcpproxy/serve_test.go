@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -283,6 +284,25 @@ func TestServe_InvalidConfig(t *testing.T) {
 			code:   1, want: "listen on 127.0.0.1:99999",
 		},
 		{
+			name:   "ExposedShortFileKey",
+			config: `{"api_key": "short"}`,
+			env:    []string{"MCPPROXY_LISTEN=0.0.0.0:0"},
+			code:   1, want: "listen 0.0.0.0:0 is not a loopback address: set an api_key of at least 16 characters (or MCPPROXY_API_KEY) before exposing mcpproxy",
+		},
+		{
+			name:   "ExposedShortEnvKey",
+			config: `{"api_key": "a-file-key-that-is-long-enough"}`,
+			env:    []string{"MCPPROXY_LISTEN=:0", "MCPPROXY_API_KEY=short"},
+			code:   1, want: "listen :0 is not a loopback address: set an api_key of at least 16",
+		},
+		{
+			name:   "ExposedByFlag15Chars",
+			config: `{"api_key": "fifteen-chars!!"}`,
+			env:    []string{"MCPPROXY_LISTEN=127.0.0.1:0"},
+			args:   []string{"-l", "0.0.0.0:0"},
+			code:   1, want: "listen 0.0.0.0:0 is not a loopback address",
+		},
+		{
 			name:   "BadLogLevel",
 			config: `{}`,
 			args:   []string{"--log-level", "loud"},
@@ -324,6 +344,121 @@ func TestServe_InvalidConfig(t *testing.T) {
 				t.Errorf("rejected config file was rewritten:\n%s", now)
 			}
 		})
+	}
+}
+
+// TestServe_ExposedListen: off loopback the daemon starts only with a key
+// of at least 16 characters, and then the MCP endpoints want it too.
+func TestServe_ExposedListen(t *testing.T) {
+	start := func(t *testing.T, cfg string, env ...string) *proxy {
+		t.Helper()
+		dir := t.TempDir()
+		path := filepath.Join(dir, "mcp_config.json")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := launch(t, dir, []string{"serve", "-c", path, "-l", "0.0.0.0:0"}, append(env, "MCPPROXY_DATA_DIR="+filepath.Join(dir, "data"))...)
+		p.ConfigPath = path
+		p.waitStarted(t)
+		// Go shows the wildcard address as 0.0.0.0 or [::]; reach it over
+		// loopback.
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(p.Base, "http://"))
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
+			t.Fatalf("listening on %s, want every interface", p.Base)
+		}
+		p.Base = "http://127.0.0.1:" + port
+		return p
+	}
+	t.Run("SixteenCharacterKey", func(t *testing.T) {
+		p := start(t, `{"api_key": "short"}`, "MCPPROXY_API_KEY=sixteen-chars!!!")
+		p.Key = "sixteen-chars!!!"
+		p.data(t, "GET", "/api/v1/status", nil)
+		if code, body := p.request(t, "POST", "/mcp", ""); code != 401 {
+			t.Errorf("POST /mcp without key off loopback: %d %s, want 401", code, body)
+		}
+	})
+	t.Run("GeneratedKey", func(t *testing.T) {
+		p := start(t, `{"mcpServers": []}`)
+		key, _ := readConfig(t, p.ConfigPath)["api_key"].(string)
+		if len(key) != 64 {
+			t.Fatalf("generated api_key %q, want 64 characters", key)
+		}
+		p.Key = key
+		p.data(t, "GET", "/api/v1/status", nil)
+	})
+}
+
+// TestServe_ManageServers: servers added, changed and removed over REST
+// reach the file and the running daemon; the file's policy refuses.
+func TestServe_ManageServers(t *testing.T) {
+	p := startProxy(t, configJSON(t, nil))
+	entry := func(name string) map[string]any {
+		t.Helper()
+		servers, _ := readConfig(t, p.ConfigPath)["mcpServers"].([]any)
+		for _, s := range servers {
+			if m, _ := s.(map[string]any); m["name"] == name {
+				return m
+			}
+		}
+		return nil
+	}
+
+	code, body := p.send(t, "POST", "/api/v1/servers", mustJSON(t, stdio("added", testupstream.ModeOK)))
+	if code != 201 || !strings.Contains(string(body), `"quarantined":false`) {
+		t.Fatalf("POST /api/v1/servers: %d %s, want 201, not quarantined", code, body)
+	}
+	if e := entry("added"); e == nil || e["enabled"] != true || e["quarantined"] != nil {
+		t.Errorf("file entry %v, want enabled and no quarantine", e)
+	}
+	p.waitState(t, "added", 30*time.Second, "ready")
+	if code, body := p.send(t, "POST", "/api/v1/servers", mustJSON(t, stdio("added", testupstream.ModeOK))); code != 409 {
+		t.Errorf("second POST of the same name: %d %s, want 409", code, body)
+	}
+
+	if code, body := p.send(t, "PATCH", "/api/v1/servers/added", `{"enabled": false, "call_timeout": "9s"}`); code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	if e := entry("added"); e["enabled"] != false || e["call_timeout"] != "9s" || e["command"] == nil {
+		t.Errorf("file entry after PATCH %v", e)
+	}
+	p.waitState(t, "added", 10*time.Second, "disabled")
+
+	if code, body := p.send(t, "DELETE", "/api/v1/servers/added", ""); code != 200 {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	if e := entry("added"); e != nil {
+		t.Errorf("file still holds %v", e)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, ok := p.servers(t)["added"]; ok {
+			return fmt.Errorf("removed server still listed")
+		}
+		return nil
+	})
+
+	// A hand edit turns on read_only; once it is applied the API refuses.
+	type status struct {
+		ConfigVersion uint64 `json:"config_version"`
+		ConfigError   string `json:"config_error"`
+	}
+	var before status
+	p.data(t, "GET", "/api/v1/status", &before)
+	data, _ := os.ReadFile(p.ConfigPath)
+	writeFileLikeEditor(t, p.ConfigPath, bytes.Replace(data, []byte(`{`), []byte(`{"read_only": true, `), 1))
+	eventually(t, 10*time.Second, func() error {
+		var st status
+		p.data(t, "GET", "/api/v1/status", &st)
+		if st.ConfigVersion == before.ConfigVersion || st.ConfigError != "" {
+			return fmt.Errorf("edit not applied: %+v", st)
+		}
+		return nil
+	})
+	code, body = p.send(t, "POST", "/api/v1/servers", mustJSON(t, stdio("late", testupstream.ModeOK)))
+	if code != 403 || !strings.Contains(string(body), "(read_only in its config)") {
+		t.Errorf("POST under read_only: %d %s, want 403 naming read_only", code, body)
+	}
+	if e := entry("late"); e != nil {
+		t.Errorf("a refused add reached the file: %v", e)
 	}
 }
 

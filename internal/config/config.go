@@ -47,7 +47,7 @@ type Config struct {
 	// RequireMCPAuth makes the MCP endpoints ask for the API key even on a
 	// loopback listen address.
 	RequireMCPAuth bool `json:"require_mcp_auth,omitempty"`
-	// Management policy for agents (and, later, every surface).
+	// Management policy for every surface that changes servers; see Allow.
 	ReadOnly          bool `json:"read_only,omitempty"`
 	DisableManagement bool `json:"disable_management,omitempty"`
 	AllowServerAdd    bool `json:"allow_server_add"`    // default true

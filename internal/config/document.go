@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -72,6 +73,25 @@ func (d *Document) SetTop(key string, value any) error {
 func (d *Document) ServersAsMap() bool {
 	s, ok := d.root.get("mcpServers")
 	return ok && s.kind == objectNode
+}
+
+// Server decodes the named server's entry as Parse would (enabled defaults
+// to true), so that an edit can start from what the file holds now rather
+// than from a config read before the edit began. It fails with ENOTFOUND
+// when there is no such server, and with EINVALID errors naming the field
+// when the entry does not decode.
+func (d *Document) Server(name string) (mcpproxy.ServerSpec, error) {
+	e, i, ok := d.findServer(name)
+	if !ok {
+		return mcpproxy.ServerSpec{}, notFound(name)
+	}
+	asMap := d.ServersAsMap()
+	dc := &decoder{}
+	s := dc.server(e, serverField(asMap, i, name), name, asMap)
+	if len(dc.errs) > 0 {
+		return mcpproxy.ServerSpec{}, errors.Join(dc.errs...)
+	}
+	return s, nil
 }
 
 // SetServerField sets one field of the named server. A nil value removes the

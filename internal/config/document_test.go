@@ -391,3 +391,36 @@ func must(tb testing.TB, err error) {
 		tb.Fatal(err)
 	}
 }
+
+func TestDocument_Server(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, server string
+		want               mcpproxy.ServerSpec
+	}{
+		{"Array", userFile, "local", mcpproxy.ServerSpec{Name: "local", Command: "npx", Args: []string{"-y", "pkg"}}},
+		{"ArrayEnabledDefault", userFile, "remote", mcpproxy.ServerSpec{Name: "remote", URL: "https://h/mcp?a=1&b=<2>", Enabled: true}},
+		{"MapWithType", mapFile, "github", mcpproxy.ServerSpec{Name: "github", Protocol: mcpproxy.ProtocolHTTP,
+			URL: "https://api.example.com/mcp", Headers: map[string]string{"Authorization": "Bearer t"}, Enabled: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := mustDoc(t, tc.file).Server(tc.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(&tc.want) {
+				t.Errorf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+	t.Run("NotFound", func(t *testing.T) {
+		if _, err := mustDoc(t, userFile).Server("nope"); mcpproxy.ErrorCode(err) != mcpproxy.ENOTFOUND {
+			t.Errorf("err = %v, want not_found", err)
+		}
+	})
+	t.Run("BadEntryNamesField", func(t *testing.T) {
+		_, err := mustDoc(t, `{"mcpServers": [{"name": "a", "command": "x"}, {"name": "b", "args": "-v"}]}`).Server("b")
+		if mcpproxy.ErrorCode(err) != mcpproxy.EINVALID || !strings.Contains(err.Error(), "mcpServers[1].args") {
+			t.Errorf("err = %v, want invalid naming mcpServers[1].args", err)
+		}
+	})
+}

@@ -34,6 +34,9 @@ type Backend interface {
 	Restart(name string) error
 	SetEnabled(ctx context.Context, name string, enabled bool) error
 	Logs(name string, n int) ([]string, error)
+	// Edit runs fn on the config file, writes it atomically and applies the
+	// result; an error from fn or an invalid result changes nothing.
+	Edit(ctx context.Context, fn func(d *config.Document) error) error
 }
 
 // Options configures the API handler.
@@ -84,12 +87,15 @@ func New(opts Options) *API {
 	m.HandleFunc("GET /readyz", a.readyz)
 	m.Handle("GET /api/v1/status", a.auth(a.status))
 	m.Handle("GET /api/v1/servers", a.auth(a.servers))
+	m.Handle("POST /api/v1/servers", a.auth(a.allow("add", a.addServer)))
 	m.Handle("GET /api/v1/servers/{name}", a.auth(a.server))
+	m.Handle("PATCH /api/v1/servers/{name}", a.auth(a.allow("update", a.updateServer)))
+	m.Handle("DELETE /api/v1/servers/{name}", a.auth(a.allow("remove", a.removeServer)))
 	m.Handle("GET /api/v1/servers/{name}/tools", a.auth(a.tools))
 	m.Handle("GET /api/v1/servers/{name}/logs", a.auth(a.logs))
-	m.Handle("POST /api/v1/servers/{name}/enable", a.auth(a.enable(true)))
-	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.enable(false)))
-	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.restart))
+	m.Handle("POST /api/v1/servers/{name}/enable", a.auth(a.allow("enable", a.enable(true))))
+	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.allow("disable", a.enable(false))))
+	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.allow("restart", a.restart)))
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
 	a.securityRoutes(m)
 	m.Handle("GET /api/v1/activity", a.auth(a.activityList))
@@ -151,8 +157,14 @@ func KeyMatches(got, want string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
+// auth refuses cross-origin browser requests, then requests without the
+// API key; there is no keyless access to the API or the event stream.
 func (a *API) auth(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := CheckOrigin(r); err != nil {
+			writeError(w, err)
+			return
+		}
 		want := a.b.Config().APIKey
 		if !KeyMatches(APIKeyFrom(r), want) {
 			writeError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header or ?apikey="))
@@ -269,6 +281,8 @@ func statusCode(code string) int {
 		return http.StatusForbidden
 	case mcpproxy.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case mcpproxy.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }

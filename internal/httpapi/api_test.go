@@ -20,18 +20,79 @@ import (
 
 const testKey = "test-key"
 
-// fakeBackend is a Backend over a state view, recording commands.
+// fakeBackend is a Backend over a state view, recording commands. Edit
+// works on an in-memory config file as the real writer does on disk: the
+// document is re-parsed after the edit, and an error changes nothing.
 type fakeBackend struct {
 	view *stateview.View
-	cfg  *config.Config
 
 	mu       sync.Mutex
-	commands []string
+	cfg      *config.Config // guarded by mu
+	file     []byte         // guarded by mu: the config file Edit changes
+	commands []string       // guarded by mu
 }
 
-func (f *fakeBackend) View() *stateview.View  { return f.view }
-func (f *fakeBackend) Config() *config.Config { return f.cfg }
-func (f *fakeBackend) ConfigVersion() uint64  { return 7 }
+func (f *fakeBackend) View() *stateview.View { return f.view }
+func (f *fakeBackend) ConfigVersion() uint64 { return 7 }
+
+func (f *fakeBackend) Config() *config.Config {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg
+}
+
+// setPolicy changes the published config, as a reload would.
+func (f *fakeBackend) setPolicy(fn func(c *config.Config)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.cfg.Clone()
+	fn(c)
+	f.cfg = c
+}
+
+// setFile replaces the config file and the servers of the published config.
+func (f *fakeBackend) setFile(tb testing.TB, data string) {
+	tb.Helper()
+	cfg, _, err := config.Parse([]byte(data))
+	if err != nil {
+		tb.Fatalf("setFile: %v", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.file = []byte(data)
+	c := f.cfg.Clone()
+	c.Servers = cfg.Servers
+	f.cfg = c
+}
+
+// fileBytes returns the config file as Edit left it.
+func (f *fakeBackend) fileBytes() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return string(f.file)
+}
+
+func (f *fakeBackend) Edit(_ context.Context, fn func(d *config.Document) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := config.ParseDocument(f.file)
+	if err != nil {
+		return err
+	}
+	if err := fn(d); err != nil {
+		return err
+	}
+	cfg, _, err := config.Parse(d.Bytes())
+	if err != nil {
+		return err
+	}
+	f.file = d.Bytes()
+	c := f.cfg.Clone()
+	c.Servers = cfg.Servers
+	f.cfg = c
+	f.commands = append(f.commands, "edit")
+	return nil
+}
 
 func (f *fakeBackend) record(c string) {
 	f.mu.Lock()
@@ -66,7 +127,7 @@ func newTestAPI(tb testing.TB, servers ...*stateview.Server) (*fakeBackend, *htt
 	tb.Helper()
 	cfg := config.Default()
 	cfg.APIKey = testKey
-	f := &fakeBackend{view: stateview.New(), cfg: cfg}
+	f := &fakeBackend{view: stateview.New(), cfg: cfg, file: []byte(`{"mcpServers": []}`)}
 	for _, s := range servers {
 		f.view.Put(s)
 	}

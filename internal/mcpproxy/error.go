@@ -14,6 +14,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
+	ETOOLARGE     = "too_large"
 	EINTERNAL     = "internal"
 )
 

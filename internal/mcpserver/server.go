@@ -12,7 +12,6 @@ package mcpserver
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -162,34 +161,27 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// auth lets clients in without a key on a loopback listen address (what
-// desktop MCP clients expect) unless require_mcp_auth is set; otherwise the
-// API key is required.
+// auth refuses cross-origin browser requests (httpapi.CheckOrigin; the
+// SDK's handlers add their DNS-rebinding check behind it), then lets
+// clients in without a key on a loopback listen address (what desktop MCP
+// clients expect) unless require_mcp_auth is set; otherwise the API key is
+// required.
 func (s *Server) auth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := httpapi.CheckOrigin(r); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		cfg := s.b.Config()
-		if cfg.RequireMCPAuth || !isLoopback(s.opts.Listen) {
+		if cfg.RequireMCPAuth || !httpapi.IsLoopback(s.opts.Listen) {
 			if !httpapi.KeyMatches(httpapi.APIKeyFrom(r), cfg.APIKey) {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				w.Write([]byte(`{"success":false,"error":{"code":"unauthorized","message":"this MCP endpoint needs the API key: X-API-Key header, Authorization: Bearer, or ?apikey="}}` + "\n"))
+				httpapi.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED,
+					"this MCP endpoint needs the API key: X-API-Key header, Authorization: Bearer, or ?apikey="))
 				return
 			}
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		host = listen
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // splitID splits "server:tool" (or server__tool in direct mode).

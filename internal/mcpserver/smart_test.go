@@ -575,6 +575,49 @@ func TestAuth(t *testing.T) {
 		})
 	}
 
+	// A web page must not drive the MCP endpoints through the user's
+	// browser, even on loopback where no key is needed, and even with the
+	// key: Origin is checked first.
+	t.Run("CrossOrigin", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, listen string
+			hdr          http.Header
+		}{
+			{"Loopback", "127.0.0.1:8080", nil},
+			{"WithKey", "0.0.0.0:8080", http.Header{"X-Api-Key": {testAPIKey}}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p := newProxy(t, proxyOptions{Listen: tc.listen, Servers: []map[string]any{
+					streamable(t, "alpha", testupstream.Options{}, nil),
+				}})
+				p.waitState(t, "alpha", mcpproxy.StateReady)
+				for _, path := range []string{"/mcp", "/mcp/all", "/sse", "/mcp/server/alpha"} {
+					for _, origin := range []string{"http://evil.example.com", "null", "http://localhost:1"} {
+						hdr := http.Header{"Origin": {origin}}
+						for k, v := range tc.hdr {
+							hdr[k] = v
+						}
+						code, body := rawPost(t, p.URL+path, "", hdr, initializeBody)
+						want := `{"success":false,"error":{"code":"forbidden","message":"cross-origin request from ` + origin + ` refused"}}`
+						if code != http.StatusForbidden || strings.TrimSpace(body) != want {
+							t.Errorf("%s with Origin %s: %d %s, want 403 %s", path, origin, code, body, want)
+						}
+					}
+					// The daemon's own origins pass, under either loopback name.
+					port := p.URL[strings.LastIndexByte(p.URL, ':')+1:]
+					for _, origin := range []string{p.URL, "http://localhost:" + port} {
+						hdr := http.Header{"Origin": {origin}}
+						for k, v := range tc.hdr {
+							hdr[k] = v
+						}
+						cs := p.connect(t, path, clientOptions{header: hdr, sse: path == "/sse"})
+						cs.Close()
+					}
+				}
+			})
+		}
+	})
+
 	t.Run("DNSRebinding", func(t *testing.T) {
 		p := newProxy(t, proxyOptions{})
 		for _, path := range []string{"/mcp", "/mcp/all", "/sse"} {

@@ -461,11 +461,14 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		return errorResult("%v", err), nil
 	}
 	cfg := s.b.Config()
-	if cfg.DisableManagement {
-		return errorResult("server management is disabled in this proxy's config (disable_management)"), nil
-	}
-	if in.Operation != "list" && cfg.ReadOnly {
-		return errorResult("this proxy is read-only (read_only in its config): only operation list is allowed"), nil
+	// An unknown operation is not a policy matter; the switch below says
+	// what the operations are.
+	if err := cfg.Allow(in.Operation); mcpproxy.ErrorCode(err) == mcpproxy.EFORBIDDEN {
+		msg := mcpproxy.ErrorMessage(err)
+		if cfg.ReadOnly && !cfg.DisableManagement {
+			msg += ": only operation list is allowed"
+		}
+		return errorResult("%s", msg), nil
 	}
 	needName := func() *mcp.CallToolResult {
 		if in.Name == "" {
@@ -501,9 +504,6 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		if r := needName(); r != nil {
 			return r, nil
 		}
-		if !cfg.AllowServerRemove {
-			return errorResult("removing servers is not allowed by this proxy's config (allow_server_remove: false)"), nil
-		}
 		if err := s.b.Edit(ctx, func(d *config.Document) error { return d.RemoveServer(in.Name) }); err != nil {
 			return errorResult("remove %s: %s", in.Name, mcpproxy.ErrorMessage(err)), nil
 		}
@@ -511,9 +511,6 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 	case "add", "update":
 		if r := needName(); r != nil {
 			return r, nil
-		}
-		if in.Operation == "add" && !cfg.AllowServerAdd {
-			return errorResult("adding servers is not allowed by this proxy's config (allow_server_add: false)"), nil
 		}
 		spec := in.spec()
 		if in.Operation == "update" {

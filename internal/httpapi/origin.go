@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+)
+
+// CheckOrigin refuses a request that a browser sent on behalf of a page of
+// another origin. Browsers add Origin to cross-origin requests (and to
+// same-origin ones other than GET and HEAD) and a page cannot forge it, so
+// a foreign Origin means some web site is trying to drive this daemon
+// through the user's browser. Requests without Origin — curl, the CLI,
+// desktop MCP clients — pass: they are not browsers acting for a page.
+//
+// The daemon's own origins are the request's Host (scheme http or https;
+// the daemon may sit behind a TLS proxy), and http://localhost,
+// http://127.0.0.1 and http://[::1] on the same port, so a page opened
+// under one loopback name may call the API under another.
+//
+// This is one of three layers, each catching what the others do not:
+//   - CheckOrigin (here; REST, /events and every MCP endpoint): a foreign
+//     page's requests, including "simple" POSTs that skip CORS preflight
+//     and would otherwise reach a keyless loopback MCP endpoint.
+//   - The MCP SDK's DNS-rebinding protection (mcp.StreamableHTTPHandler and
+//     mcp.SSEHandler, on by default): a request that arrived on a loopback
+//     address with a non-loopback Host is refused with 403. A rebound page
+//     is same-origin with itself, so its Origin matches its Host and passes
+//     CheckOrigin; its Host is what gives it away. The SDK does no Origin
+//     check of its own (its CrossOriginProtection option is nil here), so
+//     the two do not overlap or disagree.
+//   - The API key, which /api/v1 and /events always need (compared in
+//     constant time by KeyMatches), and the MCP endpoints need off
+//     loopback: a page, rebound or not, does not know it.
+func CheckOrigin(r *http.Request) error {
+	for _, origin := range r.Header.Values("Origin") {
+		if !ownOrigin(origin, r) {
+			return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "cross-origin request from %s refused", origin)
+		}
+	}
+	return nil
+}
+
+// ownOrigin reports whether origin is one of the daemon's own for r.
+func ownOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return false // "null", file://, chrome-extension://, garbage
+	}
+	reqHost, reqPort := splitHost(r.Host, u.Scheme)
+	host, port := splitHost(u.Host, u.Scheme)
+	if port != reqPort {
+		return false
+	}
+	if strings.EqualFold(host, reqHost) {
+		return true
+	}
+	return u.Scheme == "http" && (strings.EqualFold(host, "localhost") || host == "127.0.0.1" || host == "::1")
+}
+
+// splitHost splits host[:port], filling in the scheme's default port (a
+// browser leaves it out of Origin, a client out of Host).
+func splitHost(hostport, scheme string) (host, port string) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = strings.Trim(hostport, "[]"), ""
+	}
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return host, port
+}
+
+// IsLoopback reports whether a listen address accepts connections only
+// from this machine: localhost or a loopback IP. An empty host (":8080")
+// listens on every interface and is not loopback.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// WriteError writes err in the API's error envelope with its HTTP status,
+// for handlers outside this package (the MCP endpoints' auth) that answer
+// as the API does.
+func WriteError(w http.ResponseWriter, err error) { writeError(w, err) }

@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+)
+
+func TestCheckOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		name, host string
+		origins    []string
+		tls        bool
+		ok         bool
+	}{
+		{"NoOrigin", "127.0.0.1:8080", nil, false, true},
+		{"Same", "127.0.0.1:8080", []string{"http://127.0.0.1:8080"}, false, true},
+		{"SameHTTPSBehindProxy", "proxy.example.com", []string{"https://proxy.example.com"}, false, true},
+		{"SameHostCase", "MyHost.lan:8080", []string{"http://myhost.lan:8080"}, false, true},
+		{"SameDefaultPort", "example.com", []string{"http://example.com"}, false, true},
+		{"SameExplicitDefaultPort", "example.com:80", []string{"http://example.com"}, false, true},
+		{"LocalhostAlias", "127.0.0.1:8080", []string{"http://localhost:8080"}, false, true},
+		{"LoopbackAlias", "localhost:8080", []string{"http://127.0.0.1:8080"}, false, true},
+		{"IPv6Alias", "localhost:8080", []string{"http://[::1]:8080"}, false, true},
+		{"IPv6Same", "[::1]:8080", []string{"http://[::1]:8080"}, false, true},
+		{"OtherSite", "127.0.0.1:8080", []string{"http://evil.example.com"}, false, false},
+		{"OtherPort", "127.0.0.1:8080", []string{"http://127.0.0.1:3000"}, false, false},
+		{"AliasOtherPort", "127.0.0.1:8080", []string{"http://localhost:3000"}, false, false},
+		{"AliasNeedsHTTP", "127.0.0.1:8080", []string{"https://localhost:8080"}, false, false},
+		{"Null", "127.0.0.1:8080", []string{"null"}, false, false},
+		{"File", "127.0.0.1:8080", []string{"file://"}, false, false},
+		{"Extension", "127.0.0.1:8080", []string{"chrome-extension://abcdef"}, false, false},
+		{"NotAURL", "127.0.0.1:8080", []string{"%%%"}, false, false},
+		{"WithUser", "127.0.0.1:8080", []string{"http://u@127.0.0.1:8080"}, false, false},
+		{"SecondIsForeign", "127.0.0.1:8080", []string{"http://127.0.0.1:8080", "http://evil.example.com"}, false, false},
+		{"Suffix", "example.com", []string{"http://example.com.evil.net"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/api/v1/status", nil)
+			r.Host = tc.host
+			for _, o := range tc.origins {
+				r.Header.Add("Origin", o)
+			}
+			err := CheckOrigin(r)
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tc.ok && err == nil:
+				t.Errorf("allowed %v for Host %s", tc.origins, tc.host)
+			case !tc.ok && (mcpproxy.ErrorCode(err) != mcpproxy.EFORBIDDEN || !strings.HasPrefix(err.Error(), "cross-origin request from ")):
+				t.Errorf("err = %s %v", mcpproxy.ErrorCode(err), err)
+			}
+		})
+	}
+}
+
+// TestAPI_Origin: the API and the event stream refuse a foreign page's
+// requests even with the right key; the health checks stay open.
+func TestAPI_Origin(t *testing.T) {
+	f, ts := newTestAPI(t, srv("a", mcpproxy.StateReady))
+	own := ts.URL // http://127.0.0.1:PORT
+	port := own[strings.LastIndexByte(own, ':')+1:]
+	for _, tc := range []struct {
+		method, path, origin string
+		want                 int
+	}{
+		{"GET", "/api/v1/status", "http://evil.example.com", 403},
+		{"GET", "/api/v1/servers", "http://localhost:1", 403},
+		{"POST", "/api/v1/servers/a/disable", "http://evil.example.com", 403},
+		{"DELETE", "/api/v1/servers/a", "null", 403},
+		{"GET", "/api/v1/nothing", "http://evil.example.com", 403},
+		{"GET", "/events", "http://evil.example.com", 403},
+		{"GET", "/events", own, 200},
+		{"GET", "/api/v1/status", own, 200},
+		{"GET", "/api/v1/status", "http://localhost:" + port, 200},
+		{"GET", "/api/v1/status", "", 200},
+		{"GET", "/healthz", "http://evil.example.com", 200},
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
+		req.Header.Set("X-API-Key", testKey)
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body []byte
+		if resp.StatusCode != 200 || tc.path != "/events" { // the stream does not end
+			body, _ = io.ReadAll(resp.Body)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s Origin %q: %d %s, want %d", tc.method, tc.path, tc.origin, resp.StatusCode, body, tc.want)
+			continue
+		}
+		if tc.want == 403 {
+			want := `{"success":false,"error":{"code":"forbidden","message":"cross-origin request from ` + tc.origin + ` refused"}}`
+			if got := strings.TrimSpace(string(body)); got != want {
+				t.Errorf("%s %s: body %s\nwant %s", tc.method, tc.path, got, want)
+			}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.commands) != 0 {
+		t.Errorf("cross-origin requests reached the backend: %v", f.commands)
+	}
+}
