@@ -238,8 +238,8 @@ func (a *API) recordAction(r *http.Request, body []byte, start time.Time, status
 	}
 	rec := activity.Record{
 		Time: start.UTC(), Kind: activity.KindManagement, Endpoint: "rest",
-		Client:     activity.Client{Name: "rest", Version: r.UserAgent(), Remote: r.RemoteAddr},
-		Server:     server, Action: action, Status: activity.StatusOK,
+		Client: activity.Client{Name: "rest", Version: r.UserAgent(), Remote: r.RemoteAddr},
+		Server: server, Action: action, Status: activity.StatusOK,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000,
 	}
 	if len(body) > 0 && json.Valid(body) {
