@@ -23,6 +23,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/scan"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
@@ -198,23 +199,12 @@ func (m *Main) Run(ctx context.Context) error {
 	listen := ln.Addr().String()
 
 	view := stateview.New()
-	pins, err := pinning.Open(st.DB(), pinning.Options{Publish: view.Bus.Publish, Logger: log})
+	pins, err := pinning.Open(st.DB(), pinning.Options{Publish: view.Bus.Publish, Scan: scan.Warnings, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	m.pins = pins
-	act, err := activity.Open(st.DB(), activity.Options{
-		RetentionDays: eff.ActivityRetentionDays,
-		MaxRecords:    eff.ActivityMaxRecords,
-		Publish:       view.Bus.Publish,
-		Logger:        log,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	m.activity = act
 	progress := upstream.NewProgressRouter()
 	hub := upstream.NewHub()
 	m.sup = supervisor.New(supervisor.Options{
@@ -226,6 +216,18 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:  log,
 		Pins:    pins,
 	})
+	act, err := activity.Open(st.DB(), activity.Options{
+		RetentionDays: eff.ActivityRetentionDays,
+		MaxRecords:    eff.ActivityMaxRecords,
+		Publish:       view.Bus.Publish,
+		Redact:        m.sup.Redact,
+		Logger:        log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.activity = act
 	idx, err := index.New()
 	if err != nil {
 		return fmt.Errorf("tool index: %w", err)

@@ -14,6 +14,7 @@ package supervisor
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 )
@@ -69,6 +71,7 @@ type Supervisor struct {
 	ticker  sync.WaitGroup
 
 	editSeq atomic.Uint64 // numbers command edits in the order the file is written
+	secrets atomic.Pointer[secret.Redactor]
 
 	mu       sync.Mutex
 	entries  map[string]*entry // guarded by mu
@@ -144,6 +147,7 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	}
 	changes := config.Diff(old, cfg)
 	s.cfg.Store(cfg)
+	s.secrets.Store(secretsOf(cfg))
 	s.version.Add(1)
 	s.view.SetConfigError("")
 	if s.closed {
@@ -226,6 +230,22 @@ func (s *Supervisor) refreshLocked(e *entry, cfg *config.Config, force bool) {
 		}
 	})
 }
+
+// secretsOf collects the values the config's ${env:NAME} placeholders
+// expand to now, so that they can be masked wherever they might show.
+func secretsOf(cfg *config.Config) *secret.Redactor {
+	var r *secret.Redactor
+	for i := range cfg.Servers {
+		if _, red, err := secret.ExpandSpec(cfg.Servers[i], os.LookupEnv); err == nil {
+			r = r.Merge(red)
+		}
+	}
+	return r
+}
+
+// Redact masks every secret value the current config's placeholders expand
+// to (for the activity log and other records that outlive a connection).
+func (s *Supervisor) Redact(text string) string { return s.secrets.Load().Redact(text) }
 
 // ApplyFile is the watcher's entry point: parse data and apply it, or record
 // why it was rejected. An invalid config changes nothing that runs.

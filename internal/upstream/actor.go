@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -65,6 +67,8 @@ type Actor struct {
 	changed chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// redactor masks the secret values of the current connection attempt.
+	redactor atomic.Pointer[secret.Redactor]
 }
 
 // Start starts an actor's goroutine; it connects at once.
@@ -199,7 +203,7 @@ func (a *Actor) run(ctx context.Context) {
 		delay := a.opts.Backoff.Delay(attempt, nil)
 		now := time.Now().UTC()
 		next := now.Add(delay)
-		msg := err.Error()
+		msg := a.redactor.Load().Redact(err.Error())
 		a.log.Warn("upstream failed", "error", msg, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
 		a.update(func(s *stateview.Server) {
 			s.State = mcpproxy.StateError
@@ -346,7 +350,16 @@ func (a *Actor) newClient() *mcp.Client {
 }
 
 func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
-	spec := a.spec
+	// ${env:NAME} placeholders are expanded here, at connect time, into a
+	// copy that lives only as long as this attempt; the expanded values
+	// are masked in everything the actor reports.
+	expanded, red, err := secret.ExpandSpec(*a.spec, os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.redactor.Store(red)
+	a.opts.Logs.SetRedactor(red)
+	spec := &expanded
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
 		t := &stdioTransport{spec: spec, logs: a.opts.Logs, progress: a.opts.Progress}

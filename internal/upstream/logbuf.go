@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/secret"
 )
 
 const (
@@ -28,6 +31,8 @@ type LogBuffer struct {
 	path  string
 	fileC chan string
 	done  chan struct{}
+
+	redact atomic.Pointer[secret.Redactor] // values never written
 
 	mu      sync.Mutex
 	lines   []string // ring, guarded by mu
@@ -53,8 +58,13 @@ func NewLogBuffer(path string, capacity int) *LogBuffer {
 	return b
 }
 
+// SetRedactor makes Append mask r's values (secrets expanded into the
+// server's command line, env or headers) before a line is kept or written.
+func (b *LogBuffer) SetRedactor(r *secret.Redactor) { b.redact.Store(r) }
+
 // Append records one line.
 func (b *LogBuffer) Append(line string) {
+	line = b.redact.Load().Redact(line)
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
