@@ -261,3 +261,42 @@ func TestSupervisor_ApprovalErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestSupervisor_RemovedWhileStoppedForgetsPins: a server removed from the
+// config file while the daemon was not running must not leave its approval
+// behind for whatever server is later added under the same name. The first
+// Apply after a start diffs against an empty config, so nothing is
+// "removed" and Pins.Forget never runs for it.
+func TestSupervisor_RemovedWhileStoppedForgetsPins(t *testing.T) {
+	checkLeaks(t)
+	ps := newPinStore(t)
+	a := stdioServer("a", ok, nil)
+	func() {
+		h := newSupervisor(t, withPins(ps))
+		h.sup.Apply(quarantineNew(a))
+		h.waitTools(t, "a")
+		if err := h.sup.Unquarantine(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		if h.get("a").Quarantined {
+			t.Fatal("a still quarantined")
+		}
+		h.close(t)
+	}()
+	// The daemon is stopped; a person deletes a from the file; the daemon
+	// starts again.
+	ps.close()
+	ps.open(t)
+	h := newSupervisor(t, withPins(ps))
+	h.sup.Apply(quarantineNew())
+	if _, ok := ps.pins.Pin("a", "echo"); ok || ps.pins.Known("a") {
+		t.Error("the pins of a server no longer in the config survive the first Apply")
+	}
+	// Later a different server is added under the same name.
+	other := stdioServer("a", ok, map[string]string{"UNRELATED": "1"})
+	other.Args = []string{"something-else"}
+	h.sup.Apply(quarantineNew(other))
+	if !h.get("a").Quarantined {
+		t.Error("a new server under a removed server's name is not quarantined: it inherited the old approval")
+	}
+}
