@@ -476,9 +476,9 @@ func TestSecurity_QuarantinedServer(t *testing.T) {
 		streamable(t, "alpha", testupstream.Options{}, nil),
 	}})
 	p.waitCatalog(t, "alpha")
-	srv := p.waitQuarantined(t, "quar", true)
+	p.waitQuarantined(t, "quar", true)
 	waitFor(t, 10*time.Second, func() bool { return p.view.Load().Get("quar").ToolCount > 0 }, "quar to list its tools")
-	srv = p.view.Load().Get("quar")
+	srv := p.view.Load().Get("quar")
 	connectedAt := *srv.ConnectedAt
 	session := srv.Session
 	for _, tl := range srv.Tools {
