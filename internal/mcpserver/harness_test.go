@@ -20,12 +20,14 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestMain(m *testing.M) {
@@ -108,6 +110,11 @@ type proxyOptions struct {
 	Backoff upstream.Backoff
 	// Store opens a store in a temp dir (read_cache, tools_stat).
 	Store bool
+	// Pins opens tool pins on a bbolt file in a temp dir and gives them to
+	// the supervisor (approval) and the server (diffs), as the daemon does.
+	Pins bool
+	// Scan is the pins' suspicious-content scanner (with Pins).
+	Scan func(t *mcpproxy.Tool, serverURL string) []mcpproxy.Warning
 }
 
 const testAPIKey = "test-api-key"
@@ -122,6 +129,7 @@ type proxy struct {
 	idx      *index.Index
 	progress *upstream.ProgressRouter
 	hub      *upstream.Hub
+	pins     *pinning.Pins // nil unless proxyOptions.Pins
 	srv      *Server
 	ts       *httptest.Server
 	URL      string
@@ -169,6 +177,10 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 	p.view = stateview.New()
 	p.progress = upstream.NewProgressRouter()
 	p.hub = upstream.NewHub()
+	if opts.Pins {
+		// Registered before the supervisor, so closed after it.
+		p.pins = openPins(tb, p.view, opts.Scan, log)
+	}
 	p.sup = supervisor.New(supervisor.Options{
 		View:   p.view,
 		Writer: writer,
@@ -181,6 +193,7 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 			Progress:     p.progress,
 			Hub:          p.hub,
 		},
+		Pins: p.pins,
 	})
 	tb.Cleanup(func() { p.sup.Close() })
 	p.idx, err = index.New()
@@ -196,7 +209,7 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		}
 		tb.Cleanup(func() { st.Close() })
 	}
-	p.srv = New(Options{
+	srvOpts := Options{
 		Store:    st,
 		Backend:  p.sup,
 		Index:    p.idx,
@@ -205,7 +218,11 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		Logger:   log,
 		Progress: p.progress,
 		Hub:      p.hub,
-	})
+	}
+	if p.pins != nil {
+		srvOpts.Pins = p.sup.ApprovedTool
+	}
+	p.srv = New(srvOpts)
 	tb.Cleanup(func() { p.srv.Close() })
 	p.ts = httptest.NewServer(p.srv)
 	tb.Cleanup(func() {
@@ -216,6 +233,23 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 	p.URL = p.ts.URL
 	p.sup.Apply(cfg)
 	return p
+}
+
+// openPins opens tool pins on a fresh bbolt file, publishing on view's bus,
+// and closes both at cleanup.
+func openPins(tb testing.TB, view *stateview.View, scan func(*mcpproxy.Tool, string) []mcpproxy.Warning, log *slog.Logger) *pinning.Pins {
+	tb.Helper()
+	db, err := bolt.Open(filepath.Join(tb.TempDir(), "pins.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	pins, err := pinning.Open(db, pinning.Options{Publish: view.Bus.Publish, Scan: scan, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { pins.Close() })
+	return pins
 }
 
 // tbWriter logs through tb while the test runs.
