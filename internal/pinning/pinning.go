@@ -22,7 +22,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -56,6 +58,9 @@ type Pin struct {
 
 type serverRecord struct {
 	ApprovedAt time.Time `json:"approved_at"`
+	// FirstUse: a person approved the server before it listed any tools,
+	// so the first tools it lists are approved as if listed at approval.
+	FirstUse bool `json:"first_use,omitempty"`
 }
 
 // Options configures Pins.
@@ -75,7 +80,7 @@ type Pins struct {
 
 	mu       sync.Mutex
 	pins     map[string]map[string]Pin // guarded by mu: server → tool → pin
-	known    map[string]time.Time      // guarded by mu: servers a person approved, or trusted on first use
+	known    map[string]serverRecord   // guarded by mu: servers a person approved, or trusted on first use
 	auto     map[string]bool           // guarded by mu: servers with auto_approve_tool_changes
 	notified map[string]string         // guarded by mu: server\x00tool → fingerprint already announced
 	closed   bool                      // guarded by mu
@@ -97,7 +102,7 @@ func Open(db *bolt.DB, opts Options) (*Pins, error) {
 	}
 	p := &Pins{
 		db: db, opts: opts, log: opts.Logger,
-		pins: map[string]map[string]Pin{}, known: map[string]time.Time{},
+		pins: map[string]map[string]Pin{}, known: map[string]serverRecord{},
 		auto: map[string]bool{}, notified: map[string]string{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -129,7 +134,7 @@ func Open(db *bolt.DB, opts Options) (*Pins, error) {
 		return sb.ForEach(func(k, v []byte) error {
 			var rec serverRecord
 			_ = json.Unmarshal(v, &rec)
-			p.known[string(k)] = rec.ApprovedAt
+			p.known[string(k)] = rec
 			return nil
 		})
 	})
@@ -248,9 +253,9 @@ func putPins(server string, pins []Pin) func(tx *bolt.Tx) error {
 	}
 }
 
-func putKnown(server string, at time.Time) func(tx *bolt.Tx) error {
+func putKnown(server string, rec serverRecord) func(tx *bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
-		v, _ := json.Marshal(serverRecord{ApprovedAt: at})
+		v, _ := json.Marshal(rec)
 		return tx.Bucket(bucketServers).Put([]byte(server), v)
 	}
 }
@@ -288,14 +293,20 @@ func Fingerprint(t *mcpproxy.Tool) string {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(d)
+	if err := enc.Encode(d); err != nil {
+		// Every field is a string or canonical JSON, so this cannot
+		// happen; never let it collapse fingerprints into one.
+		buf.Reset()
+		fmt.Fprintf(&buf, "%q\x00%q\x00%q\x00%q\x00%q\x00%q", d.Name, d.Title, d.Description, d.InputSchema, d.OutputSchema, d.Annotations)
+	}
 	sum := sha256.Sum256(buf.Bytes())
 	return hex.EncodeToString(sum[:])
 }
 
-// canonical re-encodes raw JSON with sorted keys and no extra whitespace;
-// invalid JSON is kept byte for byte (it still counts toward the
-// fingerprint), and null or empty becomes absent.
+// canonical re-encodes raw JSON with sorted keys and no extra whitespace.
+// Null or empty becomes absent. Anything that is not exactly one JSON value
+// (invalid, or followed by more data) is kept as a JSON string of its bytes,
+// so it still counts, byte for byte, toward the fingerprint.
 func canonical(raw json.RawMessage) json.RawMessage {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -304,14 +315,18 @@ func canonical(raw json.RawMessage) json.RawMessage {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
-		return raw
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the JSON value")
+		}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return raw
+	if err != nil || enc.Encode(v) != nil {
+		buf.Reset()
+		_ = enc.Encode(string(raw)) // a string always encodes
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 }
@@ -372,7 +387,11 @@ func (p *Pins) Stamp(server string, quarantined bool, tools []mcpproxy.Tool) []m
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	sp := p.pins[server]
-	firstUse := !quarantined && len(sp) == 0
+	// Trust on first use covers the first listing only: a server that
+	// listed nothing at first and adds tools later (start harmless, add the
+	// payload afterwards) gets them reviewed.
+	rec, isKnown := p.known[server]
+	firstUse := !quarantined && (!isKnown || rec.FirstUse)
 	auto := p.auto[server]
 	var writes []Pin
 	for i := range out {
@@ -386,6 +405,8 @@ func (p *Pins) Stamp(server string, quarantined bool, tools []mcpproxy.Tool) []m
 			t.Approval = mcpproxy.ApprovalBlocked
 		case pinned && pin.Fingerprint == t.Fingerprint:
 			t.Approval = mcpproxy.ApprovalApproved
+			// A later change back to an announced definition is news again.
+			delete(p.notified, server+"\x00"+t.Name)
 		case quarantined && pinned:
 			t.Approval = mcpproxy.ApprovalChanged
 		case quarantined:
@@ -412,11 +433,13 @@ func (p *Pins) Stamp(server string, quarantined bool, tools []mcpproxy.Tool) []m
 		}
 		p.enqueueLocked(putPins(server, writes), false)
 	}
-	if !quarantined {
-		if _, ok := p.known[server]; !ok {
-			p.known[server] = now
-			p.enqueueLocked(putKnown(server, now), false)
+	if !quarantined && (!isKnown || (rec.FirstUse && len(out) > 0)) {
+		nr := serverRecord{ApprovedAt: now}
+		if isKnown {
+			nr.ApprovedAt = rec.ApprovedAt
 		}
+		p.known[server] = nr
+		p.enqueueLocked(putKnown(server, nr), false)
 	}
 	return out
 }
@@ -445,22 +468,50 @@ func (p *Pins) announceLocked(server string, t *mcpproxy.Tool, approvedFP string
 // Approve pins the given definitions (as currently listed) as approved and
 // waits until that is written.
 func (p *Pins) Approve(server string, tools []mcpproxy.Tool) error {
-	return p.decide(server, tools, StateApproved, false)
+	return p.decide(server, tools, StateApproved, false, false)
 }
 
 // Block pins the given tools as blocked: not usable whatever their
 // definition, until approved.
 func (p *Pins) Block(server string, tools []mcpproxy.Tool) error {
-	return p.decide(server, tools, StateBlocked, false)
+	return p.decide(server, tools, StateBlocked, false, false)
 }
 
 // ApproveServer records that a person approved the server and approves
 // the tools it lists now, except those a person blocked.
 func (p *Pins) ApproveServer(server string, tools []mcpproxy.Tool) error {
-	return p.decide(server, tools, StateApproved, true)
+	return p.decide(server, tools, StateApproved, true, false)
 }
 
-func (p *Pins) decide(server string, tools []mcpproxy.Tool, state string, wholeServer bool) error {
+// ApproveUnlisted records that a person approved a server whose tools are
+// not known yet (it is not connected): the first tools it lists are
+// approved as if they had been listed at approval time.
+func (p *Pins) ApproveUnlisted(server string) error {
+	return p.decide(server, nil, StateApproved, true, true)
+}
+
+// Prune forgets every server that keep rejects: servers removed from the
+// config while mcpproxy was not running.
+func (p *Pins) Prune(keep func(server string) bool) {
+	p.mu.Lock()
+	var gone []string
+	for name := range p.pins {
+		if !keep(name) {
+			gone = append(gone, name)
+		}
+	}
+	for name := range p.known {
+		if _, dup := p.pins[name]; !dup && !keep(name) {
+			gone = append(gone, name)
+		}
+	}
+	p.mu.Unlock()
+	for _, name := range gone {
+		p.Forget(name)
+	}
+}
+
+func (p *Pins) decide(server string, tools []mcpproxy.Tool, state string, wholeServer, unlisted bool) error {
 	now := time.Now().UTC()
 	p.mu.Lock()
 	if p.closed {
@@ -482,9 +533,10 @@ func (p *Pins) decide(server string, tools []mcpproxy.Tool, state string, wholeS
 		}
 		writes = append(writes, Pin{State: state, Fingerprint: fp, Tool: Definition(t), At: now})
 	}
+	rec := serverRecord{ApprovedAt: now, FirstUse: wholeServer && unlisted}
 	fns := []func(tx *bolt.Tx) error{putPins(server, writes)}
 	if wholeServer {
-		fns = append(fns, putKnown(server, now))
+		fns = append(fns, putKnown(server, rec))
 	}
 	done := p.enqueueLocked(func(tx *bolt.Tx) error {
 		for _, fn := range fns {
@@ -501,7 +553,7 @@ func (p *Pins) decide(server string, tools []mcpproxy.Tool, state string, wholeS
 		delete(p.notified, server+"\x00"+w.Tool.Name)
 	}
 	if wholeServer {
-		p.known[server] = now
+		p.known[server] = rec
 	}
 	p.mu.Unlock()
 	if err := <-done; err != nil {

@@ -578,6 +578,20 @@ func TestApproveServer(t *testing.T) {
 			t.Error("not Known")
 		}
 	})
+	t.Run("Unlisted", func(t *testing.T) {
+		// A server approved before it could list its tools (not
+		// connected) gets its first listing approved, and only that one.
+		if err := p.ApproveUnlisted("offline"); err != nil {
+			t.Fatal(err)
+		}
+		if !p.Known("offline") {
+			t.Error("not Known")
+		}
+		wantApprovals(t, stamp(p, "offline", false), map[string]mcpproxy.Approval{})
+		wantApprovals(t, stamp(p, "offline", false, def("a", "A.")), map[string]mcpproxy.Approval{"a": approved})
+		wantApprovals(t, stamp(p, "offline", false, def("a", "A."), def("b", "B.")),
+			map[string]mcpproxy.Approval{"a": approved, "b": pending})
+	})
 }
 
 func TestStamp_AutoApprove(t *testing.T) {
@@ -870,7 +884,7 @@ func TestDiff(t *testing.T) {
 		cur.Title = "Echo"
 		cur.InputSchema = json.RawMessage(`{"properties":{"message":{"type":"string"},"sidenote":{"type":"string"}},"type":"object"}`)
 		got := pinning.Diff(&old, &cur)
-		for _, want := range []string{"+ title: Echo\n", "  input_schema:\n", "+         \"sidenote\": {\n", "  description:\n    Echoes.\n"} {
+		for _, want := range []string{"+ title: Echo\n", "  input_schema:\n", "+       \"sidenote\": {\n", "  description:\n    Echoes.\n"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("diff does not contain %q:\n%s", want, got)
 			}

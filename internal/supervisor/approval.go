@@ -25,11 +25,15 @@ func (s *Supervisor) Unquarantine(ctx context.Context, name string) error {
 	}
 	inConfig := spec.Quarantined
 	if s.opts.Pins != nil {
-		var tools []mcpproxy.Tool
-		if srv := s.view.Load().Get(name); srv != nil {
-			tools = srv.Tools
+		var err error
+		// Approve what the person could see; a server that has not
+		// listed its tools yet gets its first listing approved instead.
+		if srv := s.view.Load().Get(name); srv != nil && (srv.State == mcpproxy.StateReady || len(srv.Tools) > 0) {
+			err = s.opts.Pins.ApproveServer(name, srv.Tools)
+		} else {
+			err = s.opts.Pins.ApproveUnlisted(name)
 		}
-		if err := s.opts.Pins.ApproveServer(name, tools); err != nil {
+		if err != nil {
 			return err
 		}
 	}

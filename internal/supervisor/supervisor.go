@@ -154,9 +154,6 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 		return changes
 	}
 	for _, name := range changes.Removed {
-		if s.opts.Pins != nil {
-			s.opts.Pins.Forget(name)
-		}
 		if e := s.entries[name]; e != nil {
 			delete(s.entries, name)
 			s.stopLocked(e, func() {
@@ -165,6 +162,16 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 			})
 			s.view.Remove(name, 0)
 		}
+		// After the view entry is gone, so the stopping actor can no
+		// longer stamp (and so re-pin) the removed server's tools.
+		if s.opts.Pins != nil {
+			s.opts.Pins.Forget(name)
+		}
+	}
+	if s.opts.Pins != nil && s.version.Load() == 1 {
+		// The first config: forget servers removed while we were not
+		// running, so a new server under an old name starts unknown.
+		s.opts.Pins.Prune(func(name string) bool { _, ok := cfg.Server(name); return ok })
 	}
 	// Actors started below wait for this until every server is registered.
 	hold := make(chan struct{})
