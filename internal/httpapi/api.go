@@ -348,6 +348,10 @@ type Status struct {
 	Servers       int                          `json:"servers"`
 	Counts        map[mcpproxy.ServerState]int `json:"counts"`
 	TotalTools    int                          `json:"total_tools"`
+	// Quarantined counts quarantined servers; PendingTools the tools of
+	// approved servers waiting for approval (new or changed).
+	Quarantined  int `json:"quarantined"`
+	PendingTools int `json:"pending_tools"`
 }
 
 func (a *API) statusBody() Status {
@@ -364,6 +368,13 @@ func (a *API) statusBody() Status {
 		Servers:       len(snap.Servers),
 		Counts:        counts,
 		TotalTools:    tools,
+	}
+	for _, srv := range snap.Servers {
+		if srv.Quarantined {
+			st.Quarantined++
+		} else {
+			st.PendingTools += srv.PendingTools
+		}
 	}
 	if snap.ConfigError != "" {
 		t := snap.ConfigErrorAt

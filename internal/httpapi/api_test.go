@@ -284,7 +284,15 @@ func TestAPI_Commands(t *testing.T) {
 }
 
 func TestAPI_Status(t *testing.T) {
-	_, ts := newTestAPI(t, srv("a", mcpproxy.StateReady, "x", "y"), srv("b", mcpproxy.StateReady, "z"), srv("c", mcpproxy.StateConnecting, "stale"))
+	pending := srv("p", mcpproxy.StateReady, "ok", "new", "changed", "blocked")
+	for i, a := range []mcpproxy.Approval{mcpproxy.ApprovalApproved, mcpproxy.ApprovalPending, mcpproxy.ApprovalChanged, mcpproxy.ApprovalBlocked} {
+		pending.Tools[i].Approval = a
+	}
+	stateview.SetTools(pending, pending.Tools)
+	quar := srv("q", mcpproxy.StateReady, "t")
+	quar.Quarantined = true
+	quar.PendingTools = 1
+	_, ts := newTestAPI(t, srv("a", mcpproxy.StateReady, "x", "y"), srv("b", mcpproxy.StateReady, "z"), srv("c", mcpproxy.StateConnecting, "stale"), pending, quar)
 	var st struct {
 		Data Status `json:"data"`
 	}
@@ -293,7 +301,10 @@ func TestAPI_Status(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := st.Data
-	if d.Servers != 3 || d.TotalTools != 3 || d.Counts[mcpproxy.StateReady] != 2 || d.Counts[mcpproxy.StateConnecting] != 1 ||
+	// Usable tools only: not the quarantined server's, not p's waiting or
+	// blocked ones.
+	if d.Servers != 5 || d.TotalTools != 4 || d.Counts[mcpproxy.StateReady] != 4 || d.Counts[mcpproxy.StateConnecting] != 1 ||
+		d.Quarantined != 1 || d.PendingTools != 2 ||
 		d.Version != "test" || d.ConfigPath != "/tmp/c.json" || d.ConfigVersion != 7 || d.ConfigError != "" {
 		t.Fatalf("status = %+v", d)
 	}
