@@ -21,6 +21,7 @@ func WaitFor(tb testing.TB, timeout time.Duration, cond func() bool, format stri
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			tb.Logf("goroutines of mcpproxy's packages at the time out:\n%s", ownStacks())
 			tb.Fatalf("timed out after %v waiting for "+format, append([]any{timeout}, args...)...)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -163,4 +164,19 @@ func waitNoChildren(tb testing.TB, timeout time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// ownStacks returns the stacks of the goroutines that run mcpproxy's own
+// code, so that a wait that times out shows what was stuck.
+func ownStacks() string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out strings.Builder
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "mcpproxy/internal/") && !strings.Contains(g, "testupstream.ownStacks") {
+			out.WriteString(g)
+			out.WriteString("\n\n")
+		}
+	}
+	return out.String()
 }
