@@ -102,6 +102,13 @@ func (s *Server) passthroughHandler() http.Handler {
 	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, streamOpts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
+		// Only a new session is refused here. Requests of an open session
+		// go on to the SDK, so that its calls are refused as JSON-RPC
+		// errors the forwarder records, and its DELETE still ends it.
+		if r.Header.Get("Mcp-Session-Id") != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
 		if _, err := serverReady(s.b.View().Load(), name); err != nil {
 			code := mcpproxy.ErrorCode(err)
 			status := http.StatusServiceUnavailable
