@@ -517,3 +517,30 @@ func TestActivity_Management(t *testing.T) {
 		t.Errorf("records (oldest first):\n%+v\nwant\n%+v", list, want)
 	}
 }
+
+// TestActivity_PassthroughRefusalRecorded: a tool call on a pass-through
+// session whose server was quarantined after the session opened is refused,
+// and the refusal is a blocked record like on the other endpoints.
+func TestActivity_PassthroughRefusalRecorded(t *testing.T) {
+	p := newProxy(t, proxyOptions{Activity: true, Servers: []map[string]any{
+		streamable(t, "late", testupstream.Options{}, nil),
+	}})
+	p.waitCatalog(t, "late")
+	pass := p.connect(t, "/mcp/server/late", clientOptions{})
+	wantOK(t, call(t, pass, "echo", map[string]any{"message": "before"}), "before")
+	if err := p.sup.Quarantine(context.Background(), "late"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitQuarantined(t, "late", false)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := pass.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "after"}})
+	if err == nil && !res.IsError {
+		t.Fatalf("pass-through call to a quarantined server succeeded: %q", textOf(res))
+	}
+	t.Logf("refused call: %v", err)
+	r := waitRecord(t, p.act, "the refused call", func(r *activity.Record) bool { return argString(r, "message") == "after" })
+	if r.Endpoint != "/mcp/server/late" || r.Server != "late" || r.Tool != "echo" || r.Status != activity.StatusBlocked || !strings.Contains(r.Error, "quarantined") {
+		t.Errorf("record %+v, want a blocked call of late:echo on /mcp/server/late", r)
+	}
+}
