@@ -174,7 +174,8 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		opts.Backoff = upstream.Backoff{Base: time.Minute, Max: time.Minute}
 	}
 	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
+	// A fuzz target may not log through its *testing.F.
+	if _, fuzz := tb.(*testing.F); testing.Verbose() && !fuzz {
 		log = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 
