@@ -544,3 +544,46 @@ func TestActivity_PassthroughRefusalRecorded(t *testing.T) {
 		t.Errorf("record %+v, want a blocked call of late:echo on /mcp/server/late", r)
 	}
 }
+
+// recordsShowing returns the committed records whose JSON holds s.
+func recordsShowing(tb testing.TB, l *activity.Log, s string) []string {
+	tb.Helper()
+	var out []string
+	for _, r := range allRecords(tb, l, activity.Filter{}, activity.MaxLimit) {
+		b, err := json.Marshal(r)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if strings.Contains(string(b), s) {
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
+// TestActivity_SecretInToolNameMasked: a client that puts a secret value
+// into the tool name (a model that folds the arguments into the name, say)
+// gets an unknown-tool error; the record of that call must not keep the
+// value, in the tool field any more than in the error text.
+func TestActivity_SecretInToolNameMasked(t *testing.T) {
+	const secret = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+	t.Setenv("MCPPROXY_TEST_TOOLNAME_SECRET", secret)
+	p := newProxy(t, proxyOptions{Activity: true, Servers: []map[string]any{
+		streamable(t, "vault", testupstream.Options{}, map[string]any{
+			"headers": map[string]string{"Authorization": "Bearer ${env:MCPPROXY_TEST_TOOLNAME_SECRET}"}}),
+	}})
+	p.waitCatalog(t, "vault")
+	if got := p.sup.Redact("x " + secret); got != "x ***" {
+		t.Fatalf("the supervisor does not know the secret: Redact = %q", got)
+	}
+	cs := p.connect(t, "/mcp", clientOptions{})
+	direct := p.connect(t, "/mcp/all", clientOptions{})
+	pass := p.connect(t, "/mcp/server/vault", clientOptions{})
+	wantError(t, call(t, cs, "call_tool", map[string]any{"name": `vault:echo {"api_key":"` + secret + `"}`}), "unknown tool")
+	wantError(t, call(t, direct, "vault__"+secret, map[string]any{}), "unknown tool")
+	wantError(t, call(t, pass, secret, map[string]any{}), "unknown tool")
+	p.act.Flush()
+	for _, r := range recordsShowing(t, p.act, secret) {
+		t.Errorf("activity record shows the secret: %s", r)
+	}
+}
