@@ -587,3 +587,27 @@ func TestActivity_SecretInToolNameMasked(t *testing.T) {
 		t.Errorf("activity record shows the secret: %s", r)
 	}
 }
+
+// TestActivity_SecretOfServerWithUnsetVariableMasked: a server whose env
+// names a set secret and an unset variable cannot start, but the secret is
+// still a secret: a call that carries it under a neutral key is recorded
+// masked, as it is once the other variable is set.
+func TestActivity_SecretOfServerWithUnsetVariableMasked(t *testing.T) {
+	const secret = "tok-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+	t.Setenv("MCPPROXY_TEST_HALF_SECRET", secret)
+	p := newProxy(t, proxyOptions{Activity: true, Servers: []map[string]any{
+		streamable(t, "alpha", testupstream.Options{}, nil),
+		{"name": "half", "command": "/bin/true", "env": map[string]string{
+			"TOKEN": "${env:MCPPROXY_TEST_HALF_SECRET}", "OTHER": "${env:MCPPROXY_TEST_HALF_UNSET}"}},
+	}})
+	p.waitCatalog(t, "alpha")
+	if srv := p.waitState(t, "half", mcpproxy.StateError); !strings.Contains(srv.LastError, "MCPPROXY_TEST_HALF_UNSET} is not set") {
+		t.Fatalf("half: last_error %q", srv.LastError)
+	}
+	cs := p.connect(t, "/mcp", clientOptions{})
+	wantOK(t, call(t, cs, "call_tool", map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "see " + secret}}), "see "+secret)
+	p.act.Flush()
+	for _, r := range recordsShowing(t, p.act, secret) {
+		t.Errorf("activity record shows the secret: %s", r)
+	}
+}
