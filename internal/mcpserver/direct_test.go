@@ -234,3 +234,27 @@ func TestPassthrough(t *testing.T) {
 		t.Errorf("/mcp/server/alpha with a foreign Host: %d %s, want 403", code, body)
 	}
 }
+
+// TestPassthrough_CloseAfterQuarantine: a client that closes its
+// pass-through session after the server was quarantined ends the session
+// in the proxy too; it must not linger until the session timeout.
+func TestPassthrough_CloseAfterQuarantine(t *testing.T) {
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{
+		streamable(t, "late", testupstream.Options{}, nil),
+	}})
+	p.waitCatalog(t, "late")
+	pass := p.connect(t, "/mcp/server/late", clientOptions{})
+	wantOK(t, call(t, pass, "echo", map[string]any{"message": "before"}), "before")
+	if err := p.sup.Quarantine(context.Background(), "late"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitQuarantined(t, "late", false)
+	if err := pass.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		p.srv.mu.Lock()
+		defer p.srv.mu.Unlock()
+		return len(p.srv.servers) == 0
+	}, "the proxy to end the closed pass-through session")
+}

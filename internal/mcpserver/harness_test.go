@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -115,6 +116,10 @@ type proxyOptions struct {
 	Pins bool
 	// Scan is the pins' suspicious-content scanner (with Pins).
 	Scan func(t *mcpproxy.Tool, serverURL string) []mcpproxy.Warning
+	// Activity opens an activity log on a bbolt file in a temp dir, masking
+	// the supervisor's secret values as the daemon does, and gives it to
+	// the server.
+	Activity bool
 }
 
 const testAPIKey = "test-api-key"
@@ -130,6 +135,7 @@ type proxy struct {
 	progress *upstream.ProgressRouter
 	hub      *upstream.Hub
 	pins     *pinning.Pins // nil unless proxyOptions.Pins
+	act      *activity.Log // nil unless proxyOptions.Activity
 	srv      *Server
 	ts       *httptest.Server
 	URL      string
@@ -168,7 +174,8 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		opts.Backoff = upstream.Backoff{Base: time.Minute, Max: time.Minute}
 	}
 	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
+	// A fuzz target may not log through its *testing.F.
+	if _, fuzz := tb.(*testing.F); testing.Verbose() && !fuzz {
 		log = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 
@@ -222,6 +229,12 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 	if p.pins != nil {
 		srvOpts.Pins = p.sup.ApprovedTool
 	}
+	if opts.Activity {
+		// Registered after the supervisor and before the server: the
+		// server closes first, then the log, then the supervisor.
+		p.act = openActivity(tb, p.sup.Redact, log)
+		srvOpts.Activity = p.act
+	}
 	p.srv = New(srvOpts)
 	tb.Cleanup(func() { p.srv.Close() })
 	p.ts = httptest.NewServer(p.srv)
@@ -250,6 +263,23 @@ func openPins(tb testing.TB, view *stateview.View, scan func(*mcpproxy.Tool, str
 	}
 	tb.Cleanup(func() { pins.Close() })
 	return pins
+}
+
+// openActivity opens an activity log on a fresh bbolt file and closes both
+// at cleanup, the log first.
+func openActivity(tb testing.TB, redact func(string) string, log *slog.Logger) *activity.Log {
+	tb.Helper()
+	db, err := bolt.Open(filepath.Join(tb.TempDir(), "activity.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	l, err := activity.Open(db, activity.Options{Redact: redact, Logger: log, FlushEvery: 10 * time.Millisecond})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	return l
 }
 
 // tbWriter logs through tb while the test runs.
@@ -339,6 +369,8 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 type clientOptions struct {
+	// impl is the clientInfo sent at initialize; default test-client 1.
+	impl   *mcp.Implementation
 	mcp    *mcp.ClientOptions
 	header http.Header
 	sse    bool // legacy SSE transport instead of streamable HTTP
@@ -351,7 +383,11 @@ func (p *proxy) dial(ctx context.Context, path string, o clientOptions) (*mcp.Cl
 	if o.sse {
 		t = &mcp.SSEClientTransport{Endpoint: p.URL + path, HTTPClient: hc}
 	}
-	c := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, o.mcp)
+	impl := o.impl
+	if impl == nil {
+		impl = &mcp.Implementation{Name: "test-client", Version: "1"}
+	}
+	c := mcp.NewClient(impl, o.mcp)
 	return c.Connect(ctx, t, nil)
 }
 
