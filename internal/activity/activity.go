@@ -362,8 +362,12 @@ func (l *Log) writeBatch(recs []*Record) {
 	batch := make([]encoded, 0, len(recs))
 	for _, r := range recs {
 		r.Arguments = l.rd.args(r.Arguments)
-		if r.Error != "" {
-			r.Error = l.rd.text(r.Error)
+		// A client chooses the tool name too: a model that folds its
+		// arguments into the name must not get them stored in clear.
+		for _, f := range []*string{&r.Error, &r.Tool, &r.Server, &r.Action} {
+			if *f != "" {
+				*f = l.rd.text(*f)
+			}
 		}
 		v, err := json.Marshal(r)
 		if err != nil {

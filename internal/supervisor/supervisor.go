@@ -241,13 +241,30 @@ func (s *Supervisor) refreshLocked(e *entry, cfg *config.Config, force bool) {
 // secretsOf collects the values the config's ${env:NAME} placeholders
 // expand to now, so that they can be masked wherever they might show.
 func secretsOf(cfg *config.Config) *secret.Redactor {
-	var r *secret.Redactor
-	for i := range cfg.Servers {
-		if _, red, err := secret.ExpandSpec(cfg.Servers[i], os.LookupEnv); err == nil {
-			r = r.Merge(red)
+	var values []string
+	// Field by field: one unset variable must not leave the values of the
+	// server's other placeholders unknown (and so unmasked).
+	add := func(s string) {
+		if secret.HasPlaceholder(s) {
+			if _, vals, err := secret.Expand(s, os.LookupEnv); err == nil {
+				values = append(values, vals...)
+			}
 		}
 	}
-	return r
+	for i := range cfg.Servers {
+		spec := &cfg.Servers[i]
+		for _, v := range spec.Env {
+			add(v)
+		}
+		for _, a := range spec.Args {
+			add(a)
+		}
+		for _, v := range spec.Headers {
+			add(v)
+		}
+		add(spec.URL)
+	}
+	return secret.NewRedactor(values...)
 }
 
 // Redact masks every secret value the current config's placeholders expand

@@ -17,6 +17,9 @@ const (
 	// DefaultLogLines is how many stderr lines a LogBuffer keeps in memory.
 	DefaultLogLines = 1000
 	maxLineBytes    = 8 << 10
+	// redactSlack is how far past maxLineBytes a line is read so that a
+	// secret crossing the cut is still masked (secrets up to this long).
+	redactSlack     = 4 << 10
 	maxLogFileBytes = 10 << 20
 )
 
@@ -62,9 +65,13 @@ func NewLogBuffer(path string, capacity int) *LogBuffer {
 // server's command line, env or headers) before a line is kept or written.
 func (b *LogBuffer) SetRedactor(r *secret.Redactor) { b.redact.Store(r) }
 
-// Append records one line.
+// Append records one line, masked and then cut to maxLineBytes (masking
+// first, so that a cut cannot keep the start of a secret).
 func (b *LogBuffer) Append(line string) {
 	line = b.redact.Load().Redact(line)
+	if len(line) > maxLineBytes {
+		line = line[:maxLineBytes]
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -195,9 +202,11 @@ func (b *LogBuffer) writeLoop() {
 }
 
 // copyLines reads r line by line into b until r fails. Over-long lines are
-// cut at maxLineBytes so one runaway line cannot grow memory.
+// cut so one runaway line cannot grow memory: read to maxLineBytes plus
+// redactSlack, so that Append can mask a secret that straddles
+// maxLineBytes before it cuts there.
 func copyLines(r io.Reader, b *LogBuffer) {
-	br := bufio.NewReaderSize(r, maxLineBytes)
+	br := bufio.NewReaderSize(r, maxLineBytes+redactSlack)
 	for {
 		line, isPrefix, err := br.ReadLine()
 		if len(line) > 0 || (err == nil && !isPrefix) {
