@@ -171,7 +171,11 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	if s.opts.Pins != nil && s.version.Load() == 1 {
 		// The first config: forget servers removed while we were not
 		// running, so a new server under an old name starts unknown.
-		s.opts.Pins.Prune(func(name string) bool { _, ok := cfg.Server(name); return ok })
+		names := make(map[string]bool, len(cfg.Servers))
+		for i := range cfg.Servers {
+			names[cfg.Servers[i].Name] = true
+		}
+		s.opts.Pins.Prune(func(name string) bool { return names[name] })
 	}
 	// Actors started below wait for this until every server is registered.
 	hold := make(chan struct{})
