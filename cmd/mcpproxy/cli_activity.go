@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/spf13/cobra"
 )
@@ -34,8 +37,8 @@ match than --limit, the next page's --cursor is printed on stderr.`,
 		Example: "  mcpproxy activity list\n  mcpproxy activity list --server github --status tool_error --since 24h\n  mcpproxy activity list --kind management -o json",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.Limit < 0 {
-				return usageError("--limit: want a positive number, got %d", f.Limit)
+			if err := checkActivityFilter(f, time.Now()); err != nil {
+				return err
 			}
 			c, err := a.client()
 			if err != nil {
@@ -79,6 +82,33 @@ match than --limit, the next page's --cursor is printed on stderr.`,
 	fl.IntVar(&f.Limit, "limit", 0, "most records (default 50, at most 1000)")
 	fl.StringVar(&f.Cursor, "cursor", "", "continue a listing after this record id")
 	return cmd
+}
+
+var (
+	activityStatuses = []string{activity.StatusOK, activity.StatusToolError, activity.StatusError,
+		activity.StatusBlocked, activity.StatusTimeout, activity.StatusCancelled}
+	activityKinds = []string{activity.KindToolCall, activity.KindManagement}
+)
+
+// checkActivityFilter refuses malformed filter flags before asking the
+// daemon, so that they are usage errors.
+func checkActivityFilter(f client.ActivityFilter, now time.Time) error {
+	switch {
+	case f.Status != "" && !slices.Contains(activityStatuses, f.Status):
+		return usageError("--status: want one of %s, got %q", strings.Join(activityStatuses, ", "), f.Status)
+	case f.Kind != "" && !slices.Contains(activityKinds, f.Kind):
+		return usageError("--kind: want one of %s, got %q", strings.Join(activityKinds, ", "), f.Kind)
+	case f.Limit < 0 || f.Limit > activity.MaxLimit:
+		return usageError("--limit: want a number from 1 to %d, got %d", activity.MaxLimit, f.Limit)
+	}
+	if f.Since != "" {
+		if _, err := time.Parse(time.RFC3339, f.Since); err != nil {
+			if d, err := time.ParseDuration(f.Since); err != nil || d <= 0 {
+				return usageError("--since: want a duration like 1h or 30m, or an RFC 3339 time (%s), got %q", now.UTC().Format(time.RFC3339), f.Since)
+			}
+		}
+	}
+	return nil
 }
 
 func duration(ms float64) string {

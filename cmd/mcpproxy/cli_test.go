@@ -422,7 +422,11 @@ func TestCLI_Commands(t *testing.T) {
 			t.Errorf("the CLI's servers add is not in the activity log: %+v", mgmt.Records)
 		}
 		wantExit(t, p.cli(t, "activity", "show", "ffff"), 1, `activity record "ffff" not found`)
-		wantExit(t, p.cli(t, "activity", "list", "--status", "meh"), 1, "status: want one of")
+		wantExit(t, p.cli(t, "activity", "list", "--status", "meh"), 2, "--status: want one of ok, tool_error, error, blocked, timeout, cancelled")
+		wantExit(t, p.cli(t, "activity", "list", "--since", "yesterday"), 2, `--since: want a duration like 1h or 30m, or an RFC 3339 time`)
+		if r := p.cli(t, "activity", "list", "--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--kind", "tool_call"); r.code != 0 || !hasRow(r.stdout, call.ID) {
+			t.Errorf("activity list --since RFC3339: %s", r)
+		}
 	})
 
 	t.Run("QuarantineApproveServer", func(t *testing.T) {
