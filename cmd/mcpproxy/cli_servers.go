@@ -389,7 +389,9 @@ func (a *app) serversLogsCmd() *cobra.Command {
 		Short: "Print a server's recent stderr lines",
 		Long: `Print the last lines a stdio server wrote to stderr (the daemon keeps the
 last 1,000 in memory and all of them in <data_dir>/logs/server-NAME.log).
-With -f, poll every second and print new lines until interrupted.`,
+With -f, poll every second and print new lines until interrupted. With
+-o json: the lines as one object, or with -f one {"server","line"} object
+per line.`,
 		Example: "  mcpproxy servers logs github\n  mcpproxy servers logs github -n 20 -f",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
