@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,7 +31,7 @@ func main() {
 		os.Exit(upstream.RunShim(os.Args[2:]))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcpproxy:", err)
@@ -42,19 +43,74 @@ func main() {
 	}
 }
 
-func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
+// run executes one command line. Errors cobra reports before a command's
+// own code runs (unknown command or flag, wrong number of arguments) come
+// back as usage errors, exit status 2.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a := &app{}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if !a.started && !errors.As(err, &ee) {
+		return &exitError{2, fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
+	}
+	return a.explain(err)
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := group(&cobra.Command{
 		Use:   "mcpproxy",
 		Short: "One MCP endpoint in front of many MCP servers",
 		Long: `mcpproxy keeps a live connection to every configured upstream MCP server
 (stdio, streamable HTTP, SSE) and serves them through one endpoint, with a
-REST API and a live event stream for managing them.`,
-		Example:       "  mcpproxy serve\n  mcpproxy serve -c ./mcp_config.json -l 127.0.0.1:9090",
+REST API and a live event stream for managing them.
+
+"mcpproxy serve" runs the daemon; the other commands talk to the running
+daemon over its REST API. They find it through the config file (-c): the
+daemon.json a running daemon writes in its data directory, else "listen",
+and "api_key" (MCPPROXY_LISTEN, MCPPROXY_API_KEY and MCPPROXY_DATA_DIR
+override the file; --url and --api-key override everything).
+
+Exit status: 0 success, 1 failure (including "no daemon is running"),
+2 usage error.`,
+		Example: `  mcpproxy serve
+  mcpproxy status
+  mcpproxy servers add everything --command npx -- -y @modelcontextprotocol/server-everything
+  mcpproxy tools search "read a file"
+  mcpproxy import --from claude-desktop`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+	})
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if a.output != "table" && a.output != "json" {
+			return usageError("-o/--output: want table or json, got %q", a.output)
+		}
+		a.started = true
+		return nil
 	}
-	root.PersistentFlags().StringP("config", "c", "", "config file (default ~/.mcpproxy/mcp_config.json)")
-	root.AddCommand(newServeCmd())
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError("%v (see %s --help)", err, cmd.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.configPath, "config", "c", "", "config file (default ~/.mcpproxy/mcp_config.json)")
+	pf.StringVar(&a.url, "url", "", "daemon URL, such as http://127.0.0.1:8080 (default: found through the config)")
+	pf.StringVar(&a.apiKey, "api-key", "", "API key (default: the config's api_key or MCPPROXY_API_KEY)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(
+		newServeCmd(),
+		a.statusCmd(),
+		a.serversCmd(),
+		a.toolsCmd(),
+		a.quarantineCmd(),
+		a.activityCmd(),
+		a.importCmd(),
+	)
 	return root
 }

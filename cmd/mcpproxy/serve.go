@@ -90,6 +90,8 @@ type Main struct {
 	cancel   context.CancelFunc
 	served   chan struct{}
 	ready    atomic.Bool
+	// daemonFile is the daemon.json this process wrote, removed by Close.
+	daemonFile string
 }
 
 func defaultHome() string {
@@ -280,6 +282,9 @@ func (m *Main) Run(ctx context.Context) error {
 			log.Error("http server", "error", err)
 		}
 	}()
+	if m.daemonFile, err = writeDaemonFile(dataDir, listen); err != nil {
+		log.Warn("cannot write daemon.json; CLI commands will need --url", "error", err)
+	}
 
 	m.sup.Apply(cfg)
 	m.ready.Store(true)
@@ -374,6 +379,7 @@ func (m *Main) Close() error {
 		cancel()
 		<-m.served
 	}
+	removeDaemonFile(m.daemonFile)
 	if m.mcp != nil {
 		m.mcp.Close()
 	}

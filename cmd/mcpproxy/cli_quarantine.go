@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) quarantineCmd() *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:   "quarantine",
+		Short: "Review and approve quarantined servers and new or changed tools",
+		Long: `Quarantined servers, and tools that appeared or changed on approved servers,
+are withheld from agents until a person approves them. Only a person can:
+no MCP tool reaches these commands' endpoints.`,
+		Example: "  mcpproxy quarantine list\n  mcpproxy quarantine approve github\n  mcpproxy quarantine block github --tool delete_repo",
+	})
+	cmd.AddCommand(a.quarantineListCmd(), a.quarantineApproveCmd(), a.quarantineBlockCmd())
+	return cmd
+}
+
+func (a *app) quarantineListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List what waits for approval: quarantined servers and new or changed tools",
+		Example: "  mcpproxy quarantine list\n  mcpproxy quarantine list -o json",
+		Args:    args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.Quarantine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if a.json() {
+				return printJSON(w, list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(w, "Nothing waits for approval.")
+				return nil
+			}
+			t := newTable(w, "SERVER", "QUARANTINED", "STATE", "TOOL", "APPROVAL", "WARNINGS")
+			for _, s := range list {
+				if len(s.Tools) == 0 {
+					t.row(s.Server, yesNo(s.Quarantined), string(s.State), "", "", "")
+				}
+				for _, tl := range s.Tools {
+					var warn []string
+					for _, w := range tl.Warnings {
+						warn = append(warn, w.Kind)
+					}
+					t.row(s.Server, yesNo(s.Quarantined), string(s.State), tl.Name, string(tl.Approval), strings.Join(warn, ", "))
+				}
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(w, "\nInspect a tool with: mcpproxy tools list --server SERVER -o json")
+			return nil
+		},
+	}
+}
+
+func (a *app) quarantineApproveCmd() *cobra.Command {
+	var tools []string
+	cmd := &cobra.Command{
+		Use:   "approve NAME [--tool TOOL]...",
+		Short: "Approve a quarantined server, or a server's new and changed tools",
+		Long: `Without --tool: release the server from quarantine, approving the tools it
+lists now (tools a person blocked stay blocked); a server that is not
+quarantined has its pending and changed tools approved.
+With --tool: approve those tools as they are listed now (a blocked tool too).`,
+		Example: "  mcpproxy quarantine approve github\n  mcpproxy quarantine approve github --tool create_issue --tool list_issues",
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			name := argv[0]
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, w := cmd.Context(), cmd.OutOrStdout()
+			if len(tools) == 0 {
+				srv, err := c.Server(ctx, name)
+				if err != nil {
+					return err
+				}
+				if srv.Quarantined {
+					r, err := c.SetQuarantined(ctx, name, false)
+					if err != nil {
+						return err
+					}
+					if a.json() {
+						return printJSON(w, r)
+					}
+					fmt.Fprintf(w, "released server %q from quarantine; the tools it lists now are approved\n", name)
+					return nil
+				}
+				for _, t := range srv.Tools {
+					if t.Approval == mcpproxy.ApprovalPending || t.Approval == mcpproxy.ApprovalChanged {
+						tools = append(tools, t.Name)
+					}
+				}
+				if len(tools) == 0 {
+					if a.json() {
+						return printJSON(w, map[string]any{"server": name, "approved": []string{}})
+					}
+					fmt.Fprintf(w, "nothing of server %q waits for approval\n", name)
+					return nil
+				}
+			}
+			d, err := c.ApproveTools(ctx, name, tools, false)
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(w, d)
+			}
+			fmt.Fprintf(w, "approved %s of server %q: %s\n", plural(len(d.Approved), "tool"), name, strings.Join(d.Approved, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&tools, "tool", nil, "a tool to approve (repeatable)")
+	return cmd
+}
+
+func (a *app) quarantineBlockCmd() *cobra.Command {
+	var (
+		tools []string
+		all   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "block NAME (--tool TOOL... | --all)",
+		Short: "Block tools of a server, whatever their definition, until approved",
+		Example: "  mcpproxy quarantine block github --tool delete_repo\n" +
+			"  mcpproxy quarantine block untrusted --all",
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			switch {
+			case len(tools) == 0 && !all:
+				return usageError("quarantine block: give --tool TOOL (repeatable) or --all")
+			case len(tools) > 0 && all:
+				return usageError("quarantine block: give --tool or --all, not both")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.BlockTools(cmd.Context(), argv[0], tools, all)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if a.json() {
+				return printJSON(w, d)
+			}
+			fmt.Fprintf(w, "blocked %s of server %q: %s\n", plural(len(d.Blocked), "tool"), argv[0], strings.Join(d.Blocked, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&tools, "tool", nil, "a tool to block (repeatable)")
+	cmd.Flags().BoolVar(&all, "all", false, "block every tool the server lists now")
+	return cmd
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,328 @@
+// Package client talks to a running mcpproxy daemon: one typed method per
+// REST endpoint of /api/v1, and CallTool, which calls one upstream tool
+// through the daemon's MCP pass-through endpoint. It is what the CLI is
+// built on.
+//
+// Every method takes a context and returns the API's error as an
+// *mcpproxy.Error carrying its code and message, or a *NoDaemonError when
+// nothing accepts connections at the daemon's address. A Client holds no
+// state beyond its configuration and is safe for concurrent use.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+)
+
+// requestTimeout bounds one REST request. The daemon answers these from
+// memory; a daemon that takes this long is stuck.
+const requestTimeout = 30 * time.Second
+
+// maxResponseBytes bounds a response body read into memory.
+const maxResponseBytes = 64 << 20
+
+// Client is a client of one daemon.
+type Client struct {
+	base string
+	key  string
+	// UserAgent is sent with every request; the daemon's activity log
+	// shows it for management actions. Set it before the first request.
+	UserAgent string
+	hc        *http.Client
+}
+
+// New returns a client of the daemon at baseURL (such as
+// http://127.0.0.1:8080) that sends apiKey as X-API-Key.
+func New(baseURL, apiKey string) *Client {
+	return &Client{
+		base:      strings.TrimRight(baseURL, "/"),
+		key:       apiKey,
+		UserAgent: "mcpproxy-cli",
+		hc:        &http.Client{Timeout: requestTimeout},
+	}
+}
+
+// BaseURL returns the daemon's URL, without a trailing slash.
+func (c *Client) BaseURL() string { return c.base }
+
+// NoDaemonError reports that nothing accepts connections at the daemon's
+// address.
+type NoDaemonError struct {
+	URL string
+	Err error
+}
+
+func (e *NoDaemonError) Error() string {
+	return fmt.Sprintf("no mcpproxy daemon is running at %s (start it with: mcpproxy serve)", e.URL)
+}
+
+func (e *NoDaemonError) Unwrap() error { return e.Err }
+
+// transportError turns a failed request into a NoDaemonError when the
+// connection was refused, and otherwise names the daemon's URL.
+func (c *Client) transportError(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return &NoDaemonError{URL: c.base, Err: err}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("mcpproxy daemon at %s: %w", c.base, err)
+}
+
+// envelope is every JSON response of /api/v1.
+type envelope struct {
+	Success bool            `json:"success"`
+	Data    json.RawMessage `json:"data"`
+	Error   *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// do sends a request and decodes the envelope's data into out (unless out
+// is nil). body, if not nil, is sent as JSON.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode body: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	c.setHeaders(req.Header)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return c.transportError(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return c.transportError(err)
+	}
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil || (!env.Success && env.Error == nil) {
+		return fmt.Errorf("%s %s%s: unexpected response %s (is this an mcpproxy daemon?)", method, c.base, path, resp.Status)
+	}
+	if !env.Success {
+		return &mcpproxy.Error{Code: env.Error.Code, Message: env.Error.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) setHeaders(h http.Header) {
+	if c.key != "" {
+		h.Set("X-API-Key", c.key)
+	}
+	if c.UserAgent != "" {
+		h.Set("User-Agent", c.UserAgent)
+	}
+}
+
+func serverPath(name string, rest ...string) string {
+	p := "/api/v1/servers/" + url.PathEscape(name)
+	for _, r := range rest {
+		p += "/" + r
+	}
+	return p
+}
+
+// Status returns GET /api/v1/status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, nil, &st)
+	return st, err
+}
+
+// Servers lists every server's status without tools; a state other than ""
+// lists only the servers in that state.
+func (c *Client) Servers(ctx context.Context, state mcpproxy.ServerState) ([]mcpproxy.ServerStatus, error) {
+	var q url.Values
+	if state != "" {
+		q = url.Values{"state": {string(state)}}
+	}
+	var list []mcpproxy.ServerStatus
+	err := c.do(ctx, http.MethodGet, "/api/v1/servers", q, nil, &list)
+	return list, err
+}
+
+// Server returns one server's status with its tools.
+func (c *Client) Server(ctx context.Context, name string) (mcpproxy.ServerStatus, error) {
+	var st mcpproxy.ServerStatus
+	err := c.do(ctx, http.MethodGet, serverPath(name), nil, nil, &st)
+	return st, err
+}
+
+// ServerTools returns a server's tools for review, with their approval.
+func (c *Client) ServerTools(ctx context.Context, name string) ([]ToolView, error) {
+	var tools []ToolView
+	err := c.do(ctx, http.MethodGet, serverPath(name, "tools"), nil, nil, &tools)
+	return tools, err
+}
+
+// Logs returns the last tail stderr lines of a server; tail <= 0 takes the
+// daemon's default (100).
+func (c *Client) Logs(ctx context.Context, name string, tail int) (Logs, error) {
+	var q url.Values
+	if tail > 0 {
+		q = url.Values{"tail": {strconv.Itoa(tail)}}
+	}
+	var l Logs
+	err := c.do(ctx, http.MethodGet, serverPath(name, "logs"), q, nil, &l)
+	return l, err
+}
+
+// AddServer adds a server and returns the entry as stored in the config.
+func (c *Client) AddServer(ctx context.Context, e ServerEntry) (mcpproxy.ServerSpec, error) {
+	var spec mcpproxy.ServerSpec
+	err := c.do(ctx, http.MethodPost, "/api/v1/servers", nil, e, &spec)
+	return spec, err
+}
+
+// UpdateServer changes the fields present in fields (keys as in a config
+// entry: "args", "env", "enabled", …) and keeps the others; a nil value
+// keeps, an empty one clears. It returns the stored entry.
+func (c *Client) UpdateServer(ctx context.Context, name string, fields map[string]any) (mcpproxy.ServerSpec, error) {
+	var spec mcpproxy.ServerSpec
+	err := c.do(ctx, http.MethodPatch, serverPath(name), nil, fields, &spec)
+	return spec, err
+}
+
+// RemoveServer removes a server.
+func (c *Client) RemoveServer(ctx context.Context, name string) (Removed, error) {
+	var r Removed
+	err := c.do(ctx, http.MethodDelete, serverPath(name), nil, nil, &r)
+	return r, err
+}
+
+// SetEnabled enables or disables a server. The daemon writes the config
+// file at once; the server's state follows asynchronously.
+func (c *Client) SetEnabled(ctx context.Context, name string, enabled bool) (Enabled, error) {
+	op := "disable"
+	if enabled {
+		op = "enable"
+	}
+	var r Enabled
+	err := c.do(ctx, http.MethodPost, serverPath(name, op), nil, nil, &r)
+	return r, err
+}
+
+// Restart reconnects a server now.
+func (c *Client) Restart(ctx context.Context, name string) (Restarted, error) {
+	var r Restarted
+	err := c.do(ctx, http.MethodPost, serverPath(name, "restart"), nil, nil, &r)
+	return r, err
+}
+
+// SetQuarantined quarantines a server, or approves it and the tools it
+// lists now and releases it.
+func (c *Client) SetQuarantined(ctx context.Context, name string, quarantined bool) (Quarantined, error) {
+	op := "unquarantine"
+	if quarantined {
+		op = "quarantine"
+	}
+	var r Quarantined
+	err := c.do(ctx, http.MethodPost, serverPath(name, op), nil, nil, &r)
+	return r, err
+}
+
+// ApproveTools approves the named tools of a server as listed now, or
+// every listed tool (blocked ones included) with all.
+func (c *Client) ApproveTools(ctx context.Context, name string, tools []string, all bool) (ToolDecision, error) {
+	return c.decideTools(ctx, name, "approve", tools, all)
+}
+
+// BlockTools blocks the named tools of a server, or all of them.
+func (c *Client) BlockTools(ctx context.Context, name string, tools []string, all bool) (ToolDecision, error) {
+	return c.decideTools(ctx, name, "block", tools, all)
+}
+
+func (c *Client) decideTools(ctx context.Context, name, op string, tools []string, all bool) (ToolDecision, error) {
+	body := struct {
+		Tools []string `json:"tools,omitempty"`
+		All   bool     `json:"all,omitempty"`
+	}{tools, all}
+	var d ToolDecision
+	err := c.do(ctx, http.MethodPost, serverPath(name, "tools", op), nil, body, &d)
+	return d, err
+}
+
+// Quarantine lists everything waiting for a person's approval.
+func (c *Client) Quarantine(ctx context.Context) ([]Waiting, error) {
+	var w []Waiting
+	err := c.do(ctx, http.MethodGet, "/api/v1/quarantine", nil, nil, &w)
+	return w, err
+}
+
+// Activity lists activity records, newest first.
+func (c *Client) Activity(ctx context.Context, f ActivityFilter) (ActivityPage, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{
+		"server": f.Server, "tool": f.Tool, "status": f.Status, "kind": f.Kind,
+		"since": f.Since, "cursor": f.Cursor,
+	} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var p ActivityPage
+	err := c.do(ctx, http.MethodGet, "/api/v1/activity", q, nil, &p)
+	return p, err
+}
+
+// ActivityRecord returns one activity record.
+func (c *Client) ActivityRecord(ctx context.Context, id string) (ActivityRecord, error) {
+	var r ActivityRecord
+	err := c.do(ctx, http.MethodGet, "/api/v1/activity/"+url.PathEscape(id), nil, nil, &r)
+	return r, err
+}
+
+// SearchTools runs a BM25 tool search; limit <= 0 takes the daemon's
+// tools_limit.
+func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]FoundTool, error) {
+	q := url.Values{"q": {query}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var found []FoundTool
+	err := c.do(ctx, http.MethodGet, "/api/v1/tools/search", q, nil, &found)
+	return found, err
+}

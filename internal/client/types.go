@@ -1,0 +1,180 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+)
+
+// The types below mirror the REST API's responses (see the README). They
+// are declared here rather than imported from the daemon's packages so
+// that a client depends on the wire format, not on the server's code.
+
+// Status is the body of GET /api/v1/status.
+type Status struct {
+	Version       string                       `json:"version"`
+	StartedAt     time.Time                    `json:"started_at"`
+	UptimeSeconds float64                      `json:"uptime_seconds"`
+	Listen        string                       `json:"listen"`
+	ConfigPath    string                       `json:"config_path"`
+	ConfigVersion uint64                       `json:"config_version"`
+	ConfigError   string                       `json:"config_error,omitempty"`
+	ConfigErrorAt *time.Time                   `json:"config_error_at,omitempty"`
+	Servers       int                          `json:"servers"`
+	Counts        map[mcpproxy.ServerState]int `json:"counts"`
+	TotalTools    int                          `json:"total_tools"`
+	Quarantined   int                          `json:"quarantined"`
+	PendingTools  int                          `json:"pending_tools"`
+}
+
+// ServerEntry is the body of POST /api/v1/servers: one config entry. Empty
+// fields are left out; Enabled nil means the daemon's default (true).
+type ServerEntry struct {
+	Name           string            `json:"name"`
+	Protocol       string            `json:"protocol,omitempty"`
+	Command        string            `json:"command,omitempty"`
+	Args           []string          `json:"args,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	WorkingDir     string            `json:"working_dir,omitempty"`
+	URL            string            `json:"url,omitempty"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Enabled        *bool             `json:"enabled,omitempty"`
+	ConnectTimeout string            `json:"connect_timeout,omitempty"`
+	CallTimeout    string            `json:"call_timeout,omitempty"`
+}
+
+// EntryOf returns the entry that adds s. The fields the endpoint does not
+// take (quarantined, auto_approve_tool_changes) are left out.
+func EntryOf(s mcpproxy.ServerSpec) ServerEntry {
+	e := ServerEntry{
+		Name:       s.Name,
+		Protocol:   string(s.Protocol),
+		Command:    s.Command,
+		Args:       s.Args,
+		Env:        s.Env,
+		WorkingDir: s.WorkingDir,
+		URL:        s.URL,
+		Headers:    s.Headers,
+	}
+	if !s.Enabled {
+		e.Enabled = new(bool)
+	}
+	if s.ConnectTimeout > 0 {
+		e.ConnectTimeout = s.ConnectTimeout.D().String()
+	}
+	if s.CallTimeout > 0 {
+		e.CallTimeout = s.CallTimeout.D().String()
+	}
+	return e
+}
+
+// ToolView is a tool as GET /api/v1/servers/{name}/tools shows it for
+// review: the current definition with its approval and warnings and, for a
+// changed tool, the approved definition and a line diff.
+type ToolView struct {
+	mcpproxy.Tool
+	Approved   *mcpproxy.Tool `json:"approved,omitempty"`
+	ApprovedAt *time.Time     `json:"approved_at,omitempty"`
+	Diff       string         `json:"diff,omitempty"`
+}
+
+// Logs is the body of GET /api/v1/servers/{name}/logs.
+type Logs struct {
+	Server string   `json:"server"`
+	Lines  []string `json:"lines"`
+	File   string   `json:"file,omitempty"`
+}
+
+// Removed answers DELETE /api/v1/servers/{name}.
+type Removed struct {
+	Server  string `json:"server"`
+	Removed bool   `json:"removed"`
+}
+
+// Enabled answers …/enable and …/disable.
+type Enabled struct {
+	Server  string `json:"server"`
+	Enabled bool   `json:"enabled"`
+}
+
+// Restarted answers …/restart.
+type Restarted struct {
+	Server     string `json:"server"`
+	Restarting bool   `json:"restarting"`
+}
+
+// Quarantined answers …/quarantine and …/unquarantine.
+type Quarantined struct {
+	Server      string `json:"server"`
+	Quarantined bool   `json:"quarantined"`
+}
+
+// ToolDecision answers …/tools/approve (Approved) and …/tools/block
+// (Blocked).
+type ToolDecision struct {
+	Server   string   `json:"server"`
+	Approved []string `json:"approved,omitempty"`
+	Blocked  []string `json:"blocked,omitempty"`
+}
+
+// Waiting is one entry of GET /api/v1/quarantine: a quarantined server with
+// all its tools, or an approved server with the tools that wait.
+type Waiting struct {
+	Server      string               `json:"server"`
+	Quarantined bool                 `json:"quarantined"`
+	State       mcpproxy.ServerState `json:"state"`
+	LastError   string               `json:"last_error,omitempty"`
+	Tools       []ToolView           `json:"tools"`
+}
+
+// ActivityFilter selects activity records; empty fields match everything.
+type ActivityFilter struct {
+	Server, Tool, Status, Kind string
+	// Since is an RFC 3339 time or a duration back from now ("1h").
+	Since  string
+	Limit  int
+	Cursor string
+}
+
+// ActivityPage is one page of GET /api/v1/activity, newest first.
+type ActivityPage struct {
+	Records    []ActivityRecord `json:"records"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+// ActivityRecord is one tool call or management action.
+type ActivityRecord struct {
+	ID         string          `json:"id"`
+	Time       time.Time       `json:"time"`
+	Kind       string          `json:"kind"`
+	Endpoint   string          `json:"endpoint"`
+	Client     ActivityClient  `json:"client"`
+	Server     string          `json:"server,omitempty"`
+	Tool       string          `json:"tool,omitempty"`
+	Action     string          `json:"action,omitempty"`
+	Arguments  json.RawMessage `json:"arguments,omitempty"`
+	Status     string          `json:"status"`
+	DurationMS float64         `json:"duration_ms"`
+	ResultSize int             `json:"result_size"`
+	Error      string          `json:"error,omitempty"`
+}
+
+// ActivityClient identifies who made a request.
+type ActivityClient struct {
+	SessionID string `json:"session_id,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Version   string `json:"version,omitempty"`
+	Remote    string `json:"remote,omitempty"`
+}
+
+// FoundTool is one hit of GET /api/v1/tools/search.
+type FoundTool struct {
+	ID          string          `json:"id"`
+	Server      string          `json:"server"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+	Annotations json.RawMessage `json:"annotations,omitempty"`
+	Score       float64         `json:"score"`
+}
