@@ -20,6 +20,7 @@
   const STATES = ['ready', 'connecting', 'error', 'disabled', 'stopping'];
   const ACTIVITY_STATUSES = ['ok', 'tool_error', 'error', 'blocked', 'timeout', 'cancelled'];
   const ACTIVITY_KINDS = ['tool_call', 'management'];
+  const ATTENTION_MAX = 20; // servers listed under "Needs attention"
 
   // --- DOM helpers ------------------------------------------------------------
 
@@ -598,12 +599,14 @@
     const progress = el('div', { class: 'progress', id: 'progress', hidden: true }, el('span', { text: 'Starting upstreams: ' }), progressText, progressBar);
     const configErr = el('div', { class: 'banner error', hidden: true });
     const attention = el('ul', { class: 'attention', id: 'attention' });
+    const attentionMore = el('p', { class: 'more', id: 'attention-more', hidden: true }, el('a', { href: '#/servers?state=attention' }));
+    const attentionNone = el('p', { class: 'muted', hidden: true });
     const recentBody = el('tbody');
     const recentEmpty = el('p', { class: 'muted', text: 'No activity yet.', hidden: true });
     const meta = el('p', { class: 'muted small' });
     const root = el('div', { class: 'page dashboard' },
       el('h1', { text: 'Dashboard' }), configErr, progress, cards,
-      section('Needs attention', attention),
+      section('Needs attention', attention, attentionNone, attentionMore),
       section('Recent activity', activityTable(recentBody), recentEmpty,
         el('p', null, el('a', { href: '#/activity', text: 'All activity →' }))),
       meta);
@@ -622,19 +625,56 @@
       }
     }
 
+    // renderAttention keeps one list item per server shown, by name, and
+    // rewrites only what changed: with many servers failing, it runs on
+    // every frame that brings events.
+    const items = new Map(); // name -> {li, state, quar, reason, retry}
+    function item(name) {
+      const it = {
+        li: el('li', { dataset: { name } }),
+        state: el('span', { class: 'badge' }),
+        quar: el('span', { class: 'badge state-quarantined', text: 'quarantined', hidden: true }),
+        reason: el('span', { class: 'reason' }),
+        retry: el('span', { class: 'muted' }),
+      };
+      add(it.li, [el('a', { href: serverHref(name), text: name }), ' ', it.state, ' ', it.quar, ' ', it.reason, it.retry]);
+      return it;
+    }
     function renderAttention() {
       const list = [];
       for (const s of servers.values()) if (attentionReason(s)) list.push(s);
       list.sort((a, b) => (a.name < b.name ? -1 : 1));
+      const top = list.slice(0, ATTENTION_MAX);
+      const keep = new Set(top.map((s) => s.name));
+      for (const [name, it] of items) {
+        if (!keep.has(name)) {
+          it.li.remove();
+          items.delete(name);
+        }
+      }
       const now = Date.now();
-      const shown = list.slice(0, 50).map((s) => el('li', { dataset: { name: s.name } },
-        el('a', { href: serverHref(s.name), text: s.name }), ' ',
-        stateBadge(s.state), s.quarantined ? el('span', { class: 'badge state-quarantined', text: 'quarantined' }) : null, ' ',
-        el('span', { class: 'reason', text: attentionReason(s) }),
-        retryText(s, now) ? el('span', { class: 'muted', text: ' · retry ' + retryText(s, now) }) : null));
-      if (list.length > 50) shown.push(el('li', { class: 'muted', text: 'and ' + (list.length - 50) + ' more' }));
-      if (!list.length) shown.push(el('li', { class: 'muted', text: servers.size ? 'Nothing: every server is fine.' : 'No servers configured yet.' }));
-      fill(attention, ...shown);
+      let prev = null;
+      for (const s of top) {
+        let it = items.get(s.name);
+        if (!it) {
+          it = item(s.name);
+          items.set(s.name, it);
+        }
+        setText(it.state, s.state);
+        const cls = 'badge state-' + s.state;
+        if (it.state.className !== cls) it.state.className = cls;
+        it.quar.hidden = !s.quarantined;
+        setText(it.reason, attentionReason(s));
+        const r = retryText(s, now);
+        setText(it.retry, r ? ' · retry ' + r : '');
+        const want = prev ? prev.nextSibling : attention.firstChild;
+        if (want !== it.li) attention.insertBefore(it.li, want);
+        prev = it.li;
+      }
+      attentionMore.hidden = list.length <= ATTENTION_MAX;
+      setText(attentionMore.firstChild, 'and ' + (list.length - ATTENTION_MAX) + ' more →');
+      attentionNone.hidden = list.length > 0;
+      setText(attentionNone, servers.size ? 'Nothing: every server is fine.' : 'No servers configured yet.');
     }
 
     function renderStatus() {
@@ -690,6 +730,8 @@
   function serversPage(params) {
     const rows = new Map();
     let order = [];
+    let visibleRows = 0; // rows not hidden by the filters
+    const counting = new Set(); // rows with a retry countdown
     const tbody = el('tbody');
     const qInput = el('input', { type: 'search', id: 'filter-name', placeholder: 'Filter by name', value: params.get('q') || '' });
     const stateSel = el('select', { id: 'filter-state' },
@@ -732,7 +774,7 @@
 
     function makeRow(name) {
       const r = {
-        tr: el('tr', { dataset: { name } }),
+        tr: el('tr', { dataset: { name }, hidden: true }), // shown (and counted) by updateRow
         state: el('span', { class: 'badge' }),
         quar: el('span', { class: 'badge state-quarantined', text: 'quarantined', hidden: true }),
         tools: el('td', { class: 'num' }),
@@ -770,12 +812,14 @@
         r.err.title = s.last_error || '';
       }
       setText(r.retry, retryText(s, now));
+      if (s.state === 'error' && s.next_retry_at) counting.add(r);
+      else counting.delete(r);
       if (p.enabled !== s.enabled) {
         r.toggle.dataset.action = s.enabled ? 'disable' : 'enable';
         setText(r.toggle, s.enabled ? 'Disable' : 'Enable');
       }
-      r.tr.hidden = !matches(s);
       r.s = s;
+      show(r, matches(s));
     }
 
     function buildAll() {
@@ -807,9 +851,15 @@
       tbody.insertBefore(r.tr, next);
     }
 
+    // show hides or shows a row, keeping count of the visible ones.
+    function show(r, visible) {
+      if (r.tr.hidden === !visible) return;
+      r.tr.hidden = !visible;
+      visibleRows += visible ? 1 : -1;
+    }
+
     function countShown() {
-      let n = 0;
-      for (const r of rows.values()) if (!r.tr.hidden) n++;
+      const n = visibleRows;
       setText(shown, n === rows.size ? rows.size + ' servers' : n + ' of ' + rows.size + ' servers');
       empty.hidden = rows.size > 0;
     }
@@ -818,7 +868,7 @@
     function refilter() {
       clearTimeout(filterTimer);
       filterTimer = setTimeout(() => {
-        for (const r of rows.values()) r.tr.hidden = !matches(r.s);
+        for (const r of rows.values()) show(r, matches(r.s));
         countShown();
       }, 80);
     }
@@ -834,9 +884,7 @@
     // The retry countdown ticks only the rows that have one.
     const tick = setInterval(() => {
       const now = Date.now();
-      for (const r of rows.values()) {
-        if (r.s && r.s.state === 'error' && r.s.next_retry_at) setText(r.retry, retryText(r.s, now));
-      }
+      for (const r of counting) setText(r.retry, retryText(r.s, now));
     }, 1000);
 
     buildAll();
@@ -853,6 +901,8 @@
           const r = rows.get(name);
           if (!s) {
             if (r) {
+              show(r, false);
+              counting.delete(r);
               r.tr.remove();
               rows.delete(name);
               order.splice(order.indexOf(name), 1);
