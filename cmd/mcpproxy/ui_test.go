@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +37,8 @@ type browser struct {
 }
 
 // artifactsDir is where screenshots go: $MCPPROXY_TEST_ARTIFACTS, or
-// test-artifacts/ui at the repository root (ignored by git).
+// test-artifacts/ui at the repository root (ignored by git); each test
+// writes into a directory of its name there.
 func artifactsDir(tb testing.TB) string {
 	tb.Helper()
 	dir := os.Getenv("MCPPROXY_TEST_ARTIFACTS")
@@ -61,7 +63,16 @@ func newBrowser(tb testing.TB) *browser {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		tb.Fatalf("Chromium is not installed (%v): run `make browser` (apt-get install chromium chromium-driver)", err)
 	}
-	b := &browser{tb: tb, artifacts: artifactsDir(tb)}
+	// One directory per test, emptied first, so that each run's
+	// screenshots stand alone.
+	dir := filepath.Join(artifactsDir(tb), tb.Name())
+	if err := os.RemoveAll(dir); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	b := &browser{tb: tb, artifacts: dir}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, // tests run as root in CI
@@ -408,4 +419,114 @@ func TestUI_Browser(t *testing.T) {
 	b.waitText("[data-card=pending] .num", "0")
 	b.waitJS("recent activity", `document.querySelectorAll('.dashboard tbody tr').length > 0`)
 	b.screenshot("dashboard-after")
+
+	t.Log("the key page: forget the key, a wrong one is refused, the right one opens the dashboard")
+	b.click("#forget")
+	b.waitJS("the key page", `document.querySelector("#apikey") !== null && localStorage.getItem("mcpproxy.apikey") === null`)
+	b.waitText("#live", "offline")
+	b.do("a wrong key", chromedp.SendKeys(chromedp.CSS("#apikey"), "not-the-key\n"))
+	b.waitText("form.login", "The API key was refused")
+	b.screenshot("key-page")
+	b.do("the right key", chromedp.SendKeys(chromedp.CSS("#apikey"), p.Key+"\n"))
+	b.waitText("#live", "live")
+	b.waitText("[data-card=total] .num", "6")
+	if got := b.eval(`localStorage.getItem("mcpproxy.apikey") || ""`); got != p.Key {
+		t.Errorf("stored key after the key page %q, want %q", got, p.Key)
+	}
+}
+
+// TestUI_ThousandServers: the servers page with 1,000 servers that keep
+// failing and retrying, so state events stream in all the time. The rows
+// are built once and updated in place by name (a row element survives its
+// server's updates), filters work, and a change made elsewhere shows up.
+// Nothing here is timed: speed is for benchmarks, not for a test that fails
+// on a slow machine.
+func TestUI_ThousandServers(t *testing.T) {
+	const n = 1000
+	servers := make([]map[string]any, n)
+	for i := range servers {
+		servers[i] = map[string]any{"name": fmt.Sprintf("srv-%04d", i), "command": "mcpproxy-e2e-no-such-command"}
+	}
+	p := startProxy(t, configJSON(t, servers))
+	b := newBrowser(t)
+	defer b.checkConsole()
+	b.do("open the servers page", chromedp.Navigate(p.Base+"/ui/?apikey="+url.QueryEscape(p.Key)+"#/servers"))
+	b.waitJS("1,000 rows", `document.querySelectorAll(".servers-table tbody tr").length === 1000`)
+	b.waitText("#shown", "1000 servers")
+	b.waitJS("every server in error", `[...document.querySelectorAll(".servers-table td.state .badge:first-child")].every(s => s.textContent === "error")`)
+	b.eval(`window.kept = document.querySelector('tr[data-name="srv-0007"]'); ""`)
+
+	// srv-0007 goes disabled and back; srv-0500 stays disabled.
+	for _, step := range []struct{ server, action, state string }{
+		{"srv-0007", "disable", "disabled"},
+		{"srv-0500", "disable", "disabled"},
+		{"srv-0007", "enable", "error"},
+	} {
+		code, body := p.send(t, "POST", "/api/v1/servers/"+step.server+"/"+step.action, "")
+		if code != 200 {
+			t.Fatalf("%s %s: %d %s", step.action, step.server, code, body)
+		}
+		b.waitText(`tr[data-name="`+step.server+`"] td.state`, step.state)
+	}
+	b.waitJS("the same row element, updated in place",
+		`window.kept.isConnected && window.kept === document.querySelector('tr[data-name="srv-0007"]') && document.querySelectorAll(".servers-table tbody tr").length === 1000`)
+
+	b.setValue("#filter-name", "srv-09")
+	b.waitText("#shown", "100 of 1000 servers")
+	b.setValue("#filter-name", "")
+	b.do("state filter", chromedp.SetValue(chromedp.CSS("#filter-state"), "disabled"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#filter-state").dispatchEvent(new Event("change")); undefined`))
+	b.waitText("#shown", "1 of 1000 servers")
+	b.waitJS("only srv-0500 shown", `!document.querySelector('tr[data-name="srv-0500"]').hidden && document.querySelector('tr[data-name="srv-0007"]').hidden`)
+	b.screenshot("thousand-servers")
+
+	b.do("dashboard", chromedp.Evaluate[chromedp.Void](`location.hash = "#/"; undefined`))
+	b.waitText("[data-card=total] .num", "1000")
+	b.waitText("[data-card=disabled] .num", "1")
+	b.waitText("#attention-more", "and 979 more")
+	b.click(`#attention-more a`)
+	b.waitText("#shown", "999 of 1000 servers") // the "needs attention" filter
+	b.screenshot("thousand-servers-dashboard")
+}
+
+// TestUI_Reconnect: when the daemon goes away the page says so and keeps
+// trying, with backoff; when a daemon answers on the same address again,
+// the page picks up its state without a reload.
+func TestUI_Reconnect(t *testing.T) {
+	p := startProxy(t, configJSON(t, []map[string]any{stdio("alpha", testupstream.ModeOK)}))
+	b := newBrowser(t)
+	defer b.checkConsole()
+	b.do("open the UI", chromedp.Navigate(p.Base+"/ui/?apikey="+url.QueryEscape(p.Key)+"#/servers"))
+	b.waitText(`tr[data-name=alpha] td.state`, "ready")
+	b.eval(`window.e2eMarker = "same page"; ""`)
+
+	p.track(t)
+	if err := syscall.Kill(p.PID(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.waitExit(t, 15*time.Second); code != 0 {
+		t.Fatalf("daemon exited with %d", code)
+	}
+	b.waitText("#live", "reconnecting")
+	b.screenshot("daemon-gone")
+
+	// The same config and data dir, with alpha now disabled in the file.
+	cfg := readConfig(t, p.ConfigPath)
+	cfg["mcpServers"].([]any)[0].(map[string]any)["enabled"] = false
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFileLikeEditor(t, p.ConfigPath, data)
+	p2 := launch(t, p.Dir, []string{"serve", "-c", p.ConfigPath, "-l", strings.TrimPrefix(p.Base, "http://")})
+	p2.waitStarted(t)
+	if p2.Base != p.Base {
+		t.Fatalf("second daemon on %s, want %s", p2.Base, p.Base)
+	}
+	b.waitText("#live", "live")
+	b.waitText(`tr[data-name=alpha] td.state`, "disabled")
+	if got := b.eval(`window.e2eMarker || "reloaded"`); got != "same page" {
+		t.Errorf("the page reloaded (marker %q)", got)
+	}
+	b.screenshot("reconnected")
 }
