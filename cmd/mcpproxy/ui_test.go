@@ -530,3 +530,20 @@ func TestUI_Reconnect(t *testing.T) {
 	}
 	b.screenshot("reconnected")
 }
+
+func TestUILink(t *testing.T) {
+	tests := []struct{ listen, key, want string }{
+		{"127.0.0.1:8080", "abc", "http://127.0.0.1:8080/ui/?apikey=abc"},
+		{"localhost:9090", "k", "http://localhost:9090/ui/?apikey=k"},
+		{"0.0.0.0:8080", "k", "http://127.0.0.1:8080/ui/?apikey=k"},
+		{"[::]:8080", "k", "http://127.0.0.1:8080/ui/?apikey=k"},
+		{":8080", "k", "http://127.0.0.1:8080/ui/?apikey=k"},
+		{"[::1]:8080", "k", "http://[::1]:8080/ui/?apikey=k"},
+		{"192.168.1.5:8080", "a b&c=d/é", "http://192.168.1.5:8080/ui/?apikey=a+b%26c%3Dd%2F%C3%A9"},
+	}
+	for _, tt := range tests {
+		if got := uiLink(tt.listen, tt.key); got != tt.want {
+			t.Errorf("uiLink(%q, %q) = %q, want %q", tt.listen, tt.key, got, tt.want)
+		}
+	}
+}
