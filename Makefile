@@ -4,7 +4,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PEERS   := test/mcp-peers
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test check fmt vet staticcheck peers bench clean
+.PHONY: build run test check fmt vet staticcheck peers browser bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mcpproxy ./cmd/mcpproxy
@@ -18,7 +18,17 @@ peers: $(PEERS)/node_modules/.package-lock.json
 $(PEERS)/node_modules/.package-lock.json: $(PEERS)/package.json $(PEERS)/package-lock.json
 	cd $(PEERS) && npm ci --no-audit --no-fund --loglevel=error
 
-test: peers
+# Debian's Chromium for the web UI's browser test (cmd/mcpproxy/ui_test.go),
+# installed only when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing chromium (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: peers browser
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 fmt:

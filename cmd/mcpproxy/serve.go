@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
+	"github.com/mcpproxy/mcpproxy/internal/webui"
 	"github.com/spf13/cobra"
 )
 
@@ -268,6 +270,8 @@ func (m *Main) Run(ctx context.Context) error {
 	root.Handle("/mcp/", m.mcp)
 	root.Handle("/sse", m.mcp)
 	root.Handle("/sse/", m.mcp)
+	root.Handle("/ui", webui.Handler())
+	root.Handle("/ui/", webui.Handler())
 	root.Handle("/", api)
 	m.srv = &http.Server{
 		Handler:           root,
@@ -316,8 +320,22 @@ func (m *Main) Run(ctx context.Context) error {
   servers:   %d configured, %d enabled
   mcp:       http://%s/mcp  (all tools: /mcp/all, legacy SSE: /sse)
   api:       http://%s/api/v1/status (send X-API-Key)
-`, version, listen, m.ConfigPath, note, dataDir, keySource, len(eff.Servers), enabled, listen, listen)
+  ui:        %s
+`, version, listen, m.ConfigPath, note, dataDir, keySource, len(eff.Servers), enabled, listen, listen, uiLink(listen, eff.APIKey))
 	return nil
+}
+
+// uiLink is the web UI's address with the API key, which the page moves
+// into the browser's storage on first load. A wildcard listen address
+// (0.0.0.0, [::]) is shown as 127.0.0.1, which a browser here can open.
+func uiLink(listen, key string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err == nil {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			listen = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return "http://" + listen + "/ui/?apikey=" + url.QueryEscape(key)
 }
 
 // minExposedKeyLen is the shortest API key accepted on a non-loopback

@@ -329,19 +329,25 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 		// A quarantined server still connects (so a person can inspect
 		// its tools before approving it); a disabled one does not.
 		st.State = mcpproxy.StateDisabled
-		if hadActor {
-			final := st.State
-			st.State = mcpproxy.StateStopping
-			gen := e.gen
-			s.reapers.Add(1)
-			old := e.lastActor
-			go func() {
-				defer s.reapers.Done()
-				<-old.Done()
-				s.view.Update(st.Name, gen, func(srv *stateview.Server) { srv.State = final })
-			}()
+		if !hadActor {
+			s.view.Put(&stateview.Server{ServerStatus: st, Generation: e.gen})
+			break
 		}
+		final := st.State
+		st.State = mcpproxy.StateStopping
+		// Publish the stopping entry before the reaper can run: an actor
+		// that exits at once (one waiting to retry) would otherwise have
+		// its final state applied to no entry of this generation, leaving
+		// the server stopping for good.
 		s.view.Put(&stateview.Server{ServerStatus: st, Generation: e.gen})
+		gen := e.gen
+		s.reapers.Add(1)
+		old := e.lastActor
+		go func() {
+			defer s.reapers.Done()
+			<-old.Done()
+			s.view.Update(st.Name, gen, func(srv *stateview.Server) { srv.State = final })
+		}()
 	default:
 		st.State = mcpproxy.StateConnecting
 		s.view.Put(&stateview.Server{ServerStatus: st, Generation: e.gen})
