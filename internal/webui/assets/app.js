@@ -782,14 +782,14 @@
         err: el('td', { class: 'err' }),
         retry: el('td', { class: 'retry nowrap' }),
         toggle: el('button', { type: 'button' }),
+        restart: el('button', { type: 'button', dataset: { action: 'restart' }, text: 'Restart' }),
         s: null,
       };
       r.tr.append(
         el('td', { class: 'name' }, el('a', { href: serverHref(name), text: name })),
         el('td', { class: 'state nowrap' }, r.state, ' ', r.quar),
         r.tools, r.pending, r.err, r.retry,
-        el('td', { class: 'actions nowrap' }, r.toggle,
-          el('button', { type: 'button', dataset: { action: 'restart' }, text: 'Restart' }),
+        el('td', { class: 'actions nowrap' }, r.toggle, r.restart,
           el('button', { type: 'button', class: 'danger', dataset: { action: 'remove' }, text: 'Remove' })));
       return r;
     }
@@ -817,6 +817,8 @@
       if (p.enabled !== s.enabled) {
         r.toggle.dataset.action = s.enabled ? 'disable' : 'enable';
         setText(r.toggle, s.enabled ? 'Disable' : 'Enable');
+        // A disabled server has no connection to restart.
+        r.restart.disabled = !s.enabled;
       }
       r.s = s;
       show(r, matches(s));
