@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -149,7 +150,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 		changed = true
 	}
 	if changed {
-		c.set.Store(buildDirect(indexed))
+		c.set.Store(buildDirect(indexed, c.log))
 		if c.direct != nil {
 			// Re-adding the placeholder makes the SDK tell every session
 			// that the tool list changed; the list itself comes from set.
@@ -165,11 +166,28 @@ func placeholderHandler(context.Context, *mcp.CallToolRequest) (*mcp.CallToolRes
 	return errorResult("not a real tool"), nil
 }
 
-func buildDirect(indexed map[string][]mcpproxy.Tool) *directSet {
+// buildDirect lists every usable tool as server__tool. Two tools can get
+// the same name (server "a__b" tool "c", server "a" tool "b__c"); the one
+// whose server name sorts first keeps it, the other is left out and
+// reported, so that a name always routes to one tool, the same one each
+// time.
+func buildDirect(indexed map[string][]mcpproxy.Tool, log *slog.Logger) *directSet {
 	set := &directSet{routes: map[string]route{}}
-	for server, tools := range indexed {
-		for _, t := range stateview.UsableTools(tools) {
+	servers := make([]string, 0, len(indexed))
+	for server := range indexed {
+		servers = append(servers, server)
+	}
+	slices.Sort(servers)
+	for _, server := range servers {
+		for _, t := range stateview.UsableTools(indexed[server]) {
 			name := server + directSep + t.Name
+			if prev, taken := set.routes[name]; taken {
+				if log != nil {
+					log.Warn("direct mode: tool name taken; tool left out of /mcp/all (call it through /mcp or /mcp/server/"+server+")",
+						"name", name, "server", server, "tool", t.Name, "kept_server", prev.server, "kept_tool", prev.tool)
+				}
+				continue
+			}
 			set.routes[name] = route{server, t.Name}
 			set.tools = append(set.tools, &mcp.Tool{
 				Name:        name,
@@ -180,15 +198,7 @@ func buildDirect(indexed map[string][]mcpproxy.Tool) *directSet {
 			})
 		}
 	}
-	slices.SortFunc(set.tools, func(a, b *mcp.Tool) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(set.tools, func(a, b *mcp.Tool) int { return strings.Compare(a.Name, b.Name) })
 	return set
 }
 
