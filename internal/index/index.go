@@ -344,7 +344,11 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 	if bq == nil { // only stop words, like "the"
 		return []Hit{}, nil
 	}
-	req := bleve.NewSearchRequestOptions(bq, min(limit, snap.n), 0, false)
+	// Ask for a few more than limit: bleve picks among equal scores at the
+	// cut by internal document number, which depends on indexing history.
+	// With the extra hits sorted by id below, which of the tied tools make
+	// the cut no longer depends on it (unless more tie than the margin).
+	req := bleve.NewSearchRequestOptions(bq, min(limit+tieMargin, snap.n), 0, false)
 	// bleve estimates a field's average length from the sizes of its
 	// segments' term dictionaries, which is far from the mean number of
 	// tokens and changes with how the index happens to be segmented. Give
@@ -381,8 +385,15 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 		}
 		return cmp.Or(cmp.Compare(a.Server, b.Server), cmp.Compare(a.Tool.Name, b.Tool.Name))
 	})
+	if len(hits) > limit {
+		hits = hits[:limit]
+	}
 	return hits, nil
 }
+
+// tieMargin is how many hits beyond the limit a search fetches so that
+// ties at the cut are broken by id, not by index layout.
+const tieMargin = 8
 
 // maxTerms bounds the work of one search: a query with more distinct terms
 // (after stop words are dropped) is searched by its first maxTerms.

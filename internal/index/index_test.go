@@ -719,3 +719,29 @@ func TestCountTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestIndex_TiesAtTheCutIndependentOfHistory: when more tools tie than the
+// limit takes, which of them are returned depends on their ids, not on the
+// order they were indexed in.
+func TestIndex_TiesAtTheCutIndependentOfHistory(t *testing.T) {
+	servers := map[string][]mcpproxy.Tool{}
+	for _, s := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
+		servers[s] = []mcpproxy.Tool{{Name: "ping", Description: "Checks that the service answers."}}
+	}
+	a := newTestIndexWith(t, nil, mergeNever, nil)
+	b := newTestIndexWith(t, nil, mergeNever, nil)
+	names := sortedKeys(servers)
+	for _, name := range names {
+		must(t, a.SetServer(name, servers[name]))
+	}
+	slices.Reverse(names)
+	for _, name := range names {
+		must(t, b.SetServer(name, servers[name]))
+	}
+	for limit := 1; limit <= 3; limit++ {
+		ha, hb := searchT(t, a, "ping", limit), searchT(t, b, "ping", limit)
+		if !equalHits(ha, hb) || len(ha) != limit || ha[0].Server != "s1" {
+			t.Errorf("limit %d:\n%s\nvs\n%s\nwant the same, s1 first", limit, describe(ha), describe(hb))
+		}
+	}
+}
