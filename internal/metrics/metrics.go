@@ -191,7 +191,7 @@ var (
 	descToolsIndexed = prometheus.NewDesc("mcpproxy_tools_indexed",
 		"Tools in the search index.", nil, nil)
 	descSubscribers = prometheus.NewDesc("mcpproxy_event_subscribers",
-		"Subscribers of the internal event bus (/events streams, the catalog, MCP sessions).", nil, nil)
+		"Subscribers of the internal event bus (/events streams, the tool catalog).", nil, nil)
 	descDrops = prometheus.NewDesc("mcpproxy_event_subscriber_drops_total",
 		"Event bus subscribers dropped for falling behind.", nil, nil)
 )

@@ -99,7 +99,7 @@ func TestMetrics_EventBus(t *testing.T) {
 # HELP mcpproxy_event_subscriber_drops_total Event bus subscribers dropped for falling behind.
 # TYPE mcpproxy_event_subscriber_drops_total counter
 mcpproxy_event_subscriber_drops_total 0
-# HELP mcpproxy_event_subscribers Subscribers of the internal event bus (/events streams, the catalog, MCP sessions).
+# HELP mcpproxy_event_subscribers Subscribers of the internal event bus (/events streams, the tool catalog).
 # TYPE mcpproxy_event_subscribers gauge
 mcpproxy_event_subscribers 2
 `), "mcpproxy_event_subscribers", "mcpproxy_event_subscriber_drops_total"); err != nil {
@@ -114,7 +114,7 @@ mcpproxy_event_subscribers 2
 # HELP mcpproxy_event_subscriber_drops_total Event bus subscribers dropped for falling behind.
 # TYPE mcpproxy_event_subscriber_drops_total counter
 mcpproxy_event_subscriber_drops_total 1
-# HELP mcpproxy_event_subscribers Subscribers of the internal event bus (/events streams, the catalog, MCP sessions).
+# HELP mcpproxy_event_subscribers Subscribers of the internal event bus (/events streams, the tool catalog).
 # TYPE mcpproxy_event_subscribers gauge
 mcpproxy_event_subscribers 1
 `), "mcpproxy_event_subscribers", "mcpproxy_event_subscriber_drops_total"); err != nil {
