@@ -23,6 +23,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
+	"github.com/mcpproxy/mcpproxy/internal/metrics"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/scan"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -211,8 +212,15 @@ func (m *Main) Run(ctx context.Context) error {
 	m.pins = pins
 	progress := upstream.NewProgressRouter()
 	hub := upstream.NewHub()
+	idx, err := index.New()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("tool index: %w", err)
+	}
+	m.idx = idx
+	mets := metrics.New(metrics.Options{View: view, ToolsIndexed: idx.Len, Process: true})
 	m.sup = supervisor.New(supervisor.Options{
-		Actor:   upstream.Options{Progress: progress, Hub: hub},
+		Actor:   upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect},
 		View:    view,
 		Writer:  m.writer,
 		DataDir: dataDir,
@@ -232,11 +240,6 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.activity = act
-	idx, err := index.New()
-	if err != nil {
-		return fmt.Errorf("tool index: %w", err)
-	}
-	m.idx = idx
 	m.mcp = mcpserver.New(mcpserver.Options{
 		Backend:  m.sup,
 		Index:    idx,
@@ -245,6 +248,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:    st,
 		Pins:     m.sup.ApprovedTool,
 		Activity: act,
+		Metrics:  mets,
 		Version:  version,
 		Listen:   listen,
 		Logger:   log,
@@ -272,9 +276,10 @@ func (m *Main) Run(ctx context.Context) error {
 	root.Handle("/sse/", m.mcp)
 	root.Handle("/ui", webui.Handler())
 	root.Handle("/ui/", webui.Handler())
+	root.Handle("/metrics", mets.Handler(listen, func() string { return m.sup.Config().APIKey }))
 	root.Handle("/", api)
 	m.srv = &http.Server{
-		Handler:           root,
+		Handler:           mets.Middleware(root),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -376,6 +376,12 @@ func TestServe_ExposedListen(t *testing.T) {
 		if code, body := p.request(t, "POST", "/mcp", ""); code != 401 {
 			t.Errorf("POST /mcp without key off loopback: %d %s, want 401", code, body)
 		}
+		if code, body := p.request(t, "GET", "/metrics", ""); code != 401 {
+			t.Errorf("GET /metrics without key off loopback: %d %s, want 401", code, body)
+		}
+		if code, body := p.request(t, "GET", "/metrics", p.Key); code != 200 || !strings.Contains(string(body), "mcpproxy_servers") {
+			t.Errorf("GET /metrics with key off loopback: %d %s, want 200 with metrics", code, body)
+		}
 	})
 	t.Run("GeneratedKey", func(t *testing.T) {
 		p := start(t, `{"mcpServers": []}`)

@@ -25,6 +25,10 @@ type callRecord struct {
 // recordCall hands a call to the activity log. It never waits: the log
 // queues the record and writes it in the background.
 func (s *Server) recordCall(c callRecord) {
+	d := time.Since(c.start)
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.ToolCall(c.server, c.tool, c.status, d)
+	}
 	if s.opts.Activity == nil {
 		return
 	}
@@ -36,7 +40,7 @@ func (s *Server) recordCall(c callRecord) {
 		Server:     c.server,
 		Tool:       c.tool,
 		Status:     c.status,
-		DurationMS: float64(time.Since(c.start).Microseconds()) / 1000,
+		DurationMS: float64(d.Microseconds()) / 1000,
 	}
 	if len(c.args) > 0 {
 		// Record takes ownership of Arguments; the caller's bytes are

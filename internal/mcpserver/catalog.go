@@ -40,15 +40,17 @@ type catalog struct {
 	idx    *index.Index
 	direct *mcp.Server
 	log    *slog.Logger
-	set    atomic.Pointer[directSet]
+	// metrics, if not nil, is told how long each index update took.
+	metrics Metrics
+	set     atomic.Pointer[directSet]
 	// synced counts completed passes; tests and benchmarks wait on it.
 	synced atomic.Uint64
 	stop   chan struct{}
 	done   chan struct{}
 }
 
-func startCatalog(view *stateview.View, idx *index.Index, direct *mcp.Server, log *slog.Logger) *catalog {
-	c := &catalog{view: view, idx: idx, direct: direct, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+func startCatalog(view *stateview.View, idx *index.Index, direct *mcp.Server, log *slog.Logger, m Metrics) *catalog {
+	c := &catalog{view: view, idx: idx, direct: direct, log: log, metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
 	c.set.Store(&directSet{routes: map[string]route{}})
 	go c.run()
 	return c
@@ -118,9 +120,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 		srv := snap.Get(name)
 		if srv == nil || !eligible(srv) {
 			if c.idx != nil {
-				if err := c.idx.RemoveServer(name); err != nil {
-					c.log.Error("index: remove server", "server", name, "error", err)
-				}
+				c.removeServer(name)
 			}
 			delete(indexed, name)
 			changed = true
@@ -128,9 +128,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 		}
 		if !stateview.SameTools(tools, srv.Tools) {
 			if c.idx != nil {
-				if err := c.idx.SetServer(name, stateview.UsableTools(srv.Tools)); err != nil {
-					c.log.Error("index: set server", "server", name, "error", err)
-				}
+				c.setServer(name, srv.Tools)
 			}
 			indexed[name] = srv.Tools
 			changed = true
@@ -142,9 +140,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 			continue
 		}
 		if c.idx != nil {
-			if err := c.idx.SetServer(name, stateview.UsableTools(srv.Tools)); err != nil {
-				c.log.Error("index: set server", "server", name, "error", err)
-			}
+			c.setServer(name, srv.Tools)
 		}
 		indexed[name] = srv.Tools
 		changed = true
@@ -161,6 +157,26 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 }
 
 var placeholderTool = &mcp.Tool{Name: "mcpproxy_placeholder", InputSchema: json.RawMessage(`{"type":"object"}`)}
+
+func (c *catalog) setServer(name string, tools []mcpproxy.Tool) {
+	start := time.Now()
+	if err := c.idx.SetServer(name, stateview.UsableTools(tools)); err != nil {
+		c.log.Error("index: set server", "server", name, "error", err)
+	}
+	if c.metrics != nil {
+		c.metrics.IndexUpdate("set", time.Since(start))
+	}
+}
+
+func (c *catalog) removeServer(name string) {
+	start := time.Now()
+	if err := c.idx.RemoveServer(name); err != nil {
+		c.log.Error("index: remove server", "server", name, "error", err)
+	}
+	if c.metrics != nil {
+		c.metrics.IndexUpdate("remove", time.Since(start))
+	}
+}
 
 func placeholderHandler(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	return errorResult("not a real tool"), nil

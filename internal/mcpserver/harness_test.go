@@ -21,6 +21,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/metrics"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
@@ -120,6 +121,9 @@ type proxyOptions struct {
 	// the supervisor's secret values as the daemon does, and gives it to
 	// the server.
 	Activity bool
+	// Metrics counts calls, index updates and connects in p.metrics, as
+	// the daemon does.
+	Metrics bool
 }
 
 const testAPIKey = "test-api-key"
@@ -134,8 +138,9 @@ type proxy struct {
 	idx      *index.Index
 	progress *upstream.ProgressRouter
 	hub      *upstream.Hub
-	pins     *pinning.Pins // nil unless proxyOptions.Pins
-	act      *activity.Log // nil unless proxyOptions.Activity
+	pins     *pinning.Pins    // nil unless proxyOptions.Pins
+	act      *activity.Log    // nil unless proxyOptions.Activity
+	metrics  *metrics.Metrics // nil unless proxyOptions.Metrics
 	srv      *Server
 	ts       *httptest.Server
 	URL      string
@@ -188,6 +193,16 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		// Registered before the supervisor, so closed after it.
 		p.pins = openPins(tb, p.view, opts.Scan, log)
 	}
+	p.idx, err = index.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.idx.Close() })
+	var onConnect func(string, bool, error)
+	if opts.Metrics {
+		p.metrics = metrics.New(metrics.Options{View: p.view, ToolsIndexed: p.idx.Len})
+		onConnect = p.metrics.OnConnect
+	}
 	p.sup = supervisor.New(supervisor.Options{
 		View:   p.view,
 		Writer: writer,
@@ -199,15 +214,11 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 			Backoff:      opts.Backoff,
 			Progress:     p.progress,
 			Hub:          p.hub,
+			OnConnect:    onConnect,
 		},
 		Pins: p.pins,
 	})
 	tb.Cleanup(func() { p.sup.Close() })
-	p.idx, err = index.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { p.idx.Close() })
 	var st *store.Store
 	if opts.Store {
 		st, err = store.Open(tb.TempDir(), store.Options{})
@@ -234,6 +245,9 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		// server closes first, then the log, then the supervisor.
 		p.act = openActivity(tb, p.sup.Redact, log)
 		srvOpts.Activity = p.act
+	}
+	if p.metrics != nil {
+		srvOpts.Metrics = p.metrics
 	}
 	p.srv = New(srvOpts)
 	tb.Cleanup(func() { p.srv.Close() })

@@ -63,6 +63,20 @@ type Options struct {
 	// Pins looks up approved tool definitions for quarantine_security's
 	// diffs; nil shows no diffs.
 	Pins pinning.PinLookup
+	// Metrics, if not nil, is told about every tool call and index update.
+	Metrics Metrics
+}
+
+// Metrics receives measurements; implementations must not block. The
+// daemon's Prometheus collectors implement it, so this package does not
+// depend on a metrics library.
+type Metrics interface {
+	// ToolCall is told about every tool call once it ends; status is one
+	// of the activity log's statuses (activity.StatusOK, …).
+	ToolCall(server, tool, status string, d time.Duration)
+	// IndexUpdate is told about each change of the tool index: op is
+	// "set" or "remove".
+	IndexUpdate(op string, d time.Duration)
 }
 
 // Server serves the MCP endpoints.
@@ -116,7 +130,7 @@ func New(opts Options) *Server {
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 	})
 	s.direct.AddReceivingMiddleware(s.directMiddleware)
-	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger)
+	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics)
 
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)

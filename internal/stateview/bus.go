@@ -2,6 +2,7 @@ package stateview
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
@@ -13,6 +14,10 @@ const DefaultBuffer = 256
 // has a bounded buffer, and a subscriber whose buffer is full is dropped (its
 // channel is closed; it may subscribe again and start from a fresh snapshot).
 type Bus struct {
+	// Counters for metrics, read without the lock.
+	subscribers atomic.Int64
+	drops       atomic.Uint64
+
 	mu   sync.Mutex
 	subs map[*Subscription]struct{} // guarded by mu
 }
@@ -40,7 +45,10 @@ func (s *Subscription) Dropped() bool { return s.dropped }
 // Close cancels the subscription. Safe to call more than once.
 func (s *Subscription) Close() {
 	s.bus.mu.Lock()
-	delete(s.bus.subs, s)
+	if _, ok := s.bus.subs[s]; ok {
+		delete(s.bus.subs, s)
+		s.bus.subscribers.Add(-1)
+	}
 	s.bus.mu.Unlock()
 	s.once.Do(func() { close(s.c) })
 }
@@ -53,6 +61,7 @@ func (b *Bus) Subscribe(n int) *Subscription {
 	s := &Subscription{bus: b, c: make(chan mcpproxy.Event, n)}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
+	b.subscribers.Add(1)
 	b.mu.Unlock()
 	return s
 }
@@ -71,7 +80,9 @@ func (b *Bus) Publish(ev mcpproxy.Event) {
 			slow = append(slow, s)
 		}
 	}
+	b.subscribers.Add(-int64(len(slow)))
 	b.mu.Unlock()
+	b.drops.Add(uint64(len(slow)))
 	for _, s := range slow {
 		s.dropped = true
 		s.once.Do(func() { close(s.c) })
@@ -83,4 +94,11 @@ func (b *Bus) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
+}
+
+// Stats returns the number of subscribers and how many slow subscribers
+// have been dropped since the bus was made. It takes no lock, so a metrics
+// scrape never waits on a publisher.
+func (b *Bus) Stats() (subscribers int, drops uint64) {
+	return int(b.subscribers.Load()), b.drops.Load()
 }

@@ -124,6 +124,13 @@ func TestBus_DropsSlowSubscriber(t *testing.T) {
 		t.Fatalf("bus has %d subscribers, want 1", b.Len())
 	}
 	slow.Close() // closing a dropped subscription is safe
+	if subs, drops := b.Stats(); subs != 1 || drops != 1 {
+		t.Fatalf("Stats() = %d subscribers, %d drops; want 1, 1", subs, drops)
+	}
+	fast.Close()
+	if subs, _ := b.Stats(); subs != 0 {
+		t.Fatalf("Stats() after closing all = %d subscribers, want 0", subs)
+	}
 }
 
 func TestBus_CloseUnsubscribes(t *testing.T) {

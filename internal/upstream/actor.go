@@ -48,6 +48,11 @@ type Options struct {
 	// starts a process, so a start of hundreds of servers does not starve
 	// its own registration (and the HTTP server) of CPU.
 	Hold <-chan struct{}
+	// OnConnect, if not nil, learns the outcome of each connect attempt
+	// that ran to the end (not one cut short by stop or restart); reconnect
+	// is true when this actor had been ready before. It runs on the actor's
+	// goroutine and must not block.
+	OnConnect func(server string, reconnect bool, err error)
 }
 
 // ToolGate decides which of an upstream's tools are usable (see package
@@ -168,6 +173,7 @@ func (a *Actor) run(ctx context.Context) {
 		}
 	}
 	attempt := 0
+	wasReady := false
 	for {
 		a.update(func(s *stateview.Server) {
 			s.State = mcpproxy.StateConnecting
@@ -182,7 +188,11 @@ func (a *Actor) run(ctx context.Context) {
 			}
 			return
 		}
+		if a.opts.OnConnect != nil && !errors.Is(err, errRestart) {
+			a.opts.OnConnect(a.opts.Spec.Name, wasReady, err)
+		}
 		if err == nil {
+			wasReady = true
 			readyAt := time.Now()
 			err = a.serve(ctx, c, tools)
 			if ctx.Err() != nil {
