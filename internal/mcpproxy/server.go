@@ -83,16 +83,15 @@ func (s *ServerSpec) Equal(o *ServerSpec) bool {
 type ServerState string
 
 const (
-	StateDisabled    ServerState = "disabled"
-	StateQuarantined ServerState = "quarantined"
-	StateConnecting  ServerState = "connecting"
-	StateReady       ServerState = "ready"
-	StateError       ServerState = "error"
-	StateStopping    ServerState = "stopping"
+	StateDisabled   ServerState = "disabled"
+	StateConnecting ServerState = "connecting"
+	StateReady      ServerState = "ready"
+	StateError      ServerState = "error"
+	StateStopping   ServerState = "stopping"
 )
 
 // AllStates lists every state in display order.
-var AllStates = []ServerState{StateReady, StateConnecting, StateError, StateQuarantined, StateDisabled, StateStopping}
+var AllStates = []ServerState{StateReady, StateConnecting, StateError, StateDisabled, StateStopping}
 
 // Tool is one tool an upstream server offers. Schemas and annotations are kept
 // as raw JSON so that a published Tool is never a shared mutable map.

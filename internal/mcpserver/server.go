@@ -215,7 +215,7 @@ func serverReady(snap *stateview.Snapshot, name string) (*stateview.Server, erro
 		return nil, mcpproxy.Errorf(mcpproxy.ENOTFOUND, "unknown server %q%s", name, closestHint(name, snap.Names, ""))
 	}
 	switch {
-	case srv.Quarantined || srv.State == mcpproxy.StateQuarantined:
+	case srv.Quarantined:
 		return nil, mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "server %q is quarantined: approve it in the UI, CLI or REST API first", name)
 	case !srv.Enabled || srv.State == mcpproxy.StateDisabled:
 		return nil, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "server %q is disabled; a person can enable it (or upstream_servers enable)", name)

@@ -68,12 +68,11 @@ func TestMetrics_ServersByState(t *testing.T) {
 	}
 	put("a", mcpproxy.StateReady, false)
 	put("b", mcpproxy.StateReady, false)
-	put("q", mcpproxy.StateQuarantined, true)
+	put("q", mcpproxy.StateReady, true) // quarantine is a flag; q is connected
 	_, body := scrape(t, m.Handler("127.0.0.1:1", nil), "/metrics", nil)
 	for _, want := range []string{
-		`mcpproxy_servers{state="ready"} 2`,
+		`mcpproxy_servers{state="ready"} 3`,
 		`mcpproxy_servers{state="disabled"} 0`,
-		`mcpproxy_servers{state="quarantined"} 1`,
 		`mcpproxy_servers_quarantined 1`,
 	} {
 		if !strings.Contains(body, want+"\n") {
@@ -82,7 +81,7 @@ func TestMetrics_ServersByState(t *testing.T) {
 	}
 	put("b", mcpproxy.StateDisabled, false) // disabling moves the gauge at the next scrape
 	_, body = scrape(t, m.Handler("127.0.0.1:1", nil), "/metrics", nil)
-	for _, want := range []string{`mcpproxy_servers{state="ready"} 1`, `mcpproxy_servers{state="disabled"} 1`} {
+	for _, want := range []string{`mcpproxy_servers{state="ready"} 2`, `mcpproxy_servers{state="disabled"} 1`} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("after disabling, scrape lacks %q", want)
 		}
