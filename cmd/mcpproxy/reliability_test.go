@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -381,5 +382,126 @@ func TestReliability_BigResult(t *testing.T) {
 	report()
 	if after := p.servers(t)["big"]; after.State != "ready" || after.PID != before.PID {
 		t.Errorf("big after its 50 MB result = %+v, want still ready with pid %d (one big result must not cost the session)", after, before.PID)
+	}
+}
+
+// openFDs counts the daemon's open file descriptors.
+func openFDs(tb testing.TB, pid int) int {
+	tb.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		tb.Fatalf("count fds of %d: %v", pid, err)
+	}
+	return len(ents)
+}
+
+// TestReliability_ThousandSessions: 1,000 MCP sessions open at once on
+// /mcp, each searching and calling a tool, all succeed; once they close the
+// daemon's open descriptors (one socket per open connection) fall back
+// near where they were, and REST still answers. The daemon exposes no
+// goroutine count, so descriptors stand in for leaked sessions.
+func TestReliability_ThousandSessions(t *testing.T) {
+	const sessions, workers = 1000, 50
+	p := startProxy(t, configJSON(t, []map[string]any{stdio("good", testupstream.ModeOK)}))
+	p.waitState(t, "good", 30*time.Second, "ready")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// Warm up: the first session makes the daemon open what it keeps.
+	if cs, err := connectMCP(ctx, p.Base); err != nil {
+		t.Fatal(err)
+	} else {
+		if err := echoVia(ctx, cs, "good:echo", "warm"); err != nil {
+			t.Fatal(err)
+		}
+		cs.Close()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(200 * time.Millisecond)
+	base := openFDs(t, p.PID())
+
+	all := make([]*mcp.ClientSession, sessions)
+	defer func() {
+		for _, cs := range all {
+			if cs != nil {
+				cs.Close()
+			}
+		}
+	}()
+	// run calls fn for every session index on a bounded number of workers.
+	var errs errorLog
+	run := func(fn func(i int) error) {
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					errs.add(fn(i))
+				}
+			}()
+		}
+		for i := range sessions {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	start := time.Now()
+	run(func(i int) (err error) {
+		all[i], err = connectMCP(ctx, p.Base)
+		return err
+	})
+	t.Logf("%d sessions open after %v; daemon fds %d (baseline %d)", sessions, time.Since(start).Round(time.Millisecond), openFDs(t, p.PID()), base)
+	start = time.Now()
+	run(func(i int) error {
+		cs := all[i]
+		if cs == nil {
+			return nil // its connect failed and was counted
+		}
+		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		defer ccancel()
+		found, err := callBuiltin(cctx, cs, "retrieve_tools", map[string]any{"query": "echo message"})
+		if err != nil {
+			return fmt.Errorf("session %d: retrieve_tools: %w", i, err)
+		}
+		if !strings.Contains(found, "good:echo") {
+			return fmt.Errorf("session %d: retrieve_tools found no good:echo: %.200q", i, found)
+		}
+		return echoVia(cctx, cs, "good:echo", fmt.Sprintf("session-%d", i))
+	})
+	t.Logf("retrieve_tools + call_tool on %d sessions took %v", sessions, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	run(func(i int) error {
+		if all[i] == nil {
+			return nil
+		}
+		err := all[i].Close()
+		all[i] = nil
+		if err != nil {
+			return fmt.Errorf("session %d: close: %w", i, err)
+		}
+		return nil
+	})
+	t.Logf("closed %d sessions in %v", sessions, time.Since(start).Round(time.Millisecond))
+	errs.check(t, "sessions", 3*sessions)
+
+	http.DefaultClient.CloseIdleConnections()
+	eventually(t, 30*time.Second, func() error {
+		if n := openFDs(t, p.PID()); n > base+20 {
+			return fmt.Errorf("daemon has %d open fds after all sessions closed, baseline %d", n, base)
+		}
+		return nil
+	})
+	start = time.Now()
+	p.data(t, "GET", "/api/v1/status", nil)
+	t.Logf("GET /api/v1/status after the sessions: %v", time.Since(start).Round(time.Millisecond))
+	cs, err := connectMCP(ctx, p.Base)
+	if err != nil {
+		t.Fatalf("a new session after the 1,000: %v", err)
+	}
+	defer cs.Close()
+	if err := echoVia(ctx, cs, "good:echo", "after"); err != nil {
+		t.Error(err)
 	}
 }
