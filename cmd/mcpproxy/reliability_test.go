@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -697,5 +698,82 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 	t.Logf("activity after the restart: %d ok calls of good:echo (%d acknowledged, %d a second before the kill)", n, len(callsDone), before)
 	if n < before {
 		t.Errorf("activity has %d ok calls of good:echo after the restart, want at least the %d that returned a second before the kill", n, before)
+	}
+}
+
+// TestReliability_MalformedInput: malformed JSON-RPC on /mcp is refused
+// with a 4xx or answered with a JSON-RPC error, never a 5xx or a hang;
+// oversized REST bodies get 413; the daemon keeps serving afterwards.
+func TestReliability_MalformedInput(t *testing.T) {
+	p := startProxy(t, configJSON(t, []map[string]any{stdio("good", testupstream.ModeOK)}))
+	p.waitState(t, "good", 30*time.Second, "ready")
+	initParams := `"params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}`
+	big := strings.Repeat("x", 2<<20)
+	do := func(t *testing.T, method, path, body string, hdr map[string]string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, p.Base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: no answer: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b := make([]byte, 4096)
+		n, _ := io.ReadFull(resp.Body, b)
+		return resp.StatusCode, string(b[:n])
+	}
+	mcpHdr := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	for _, tc := range []struct{ name, body string }{
+		{"Garbage", "this is not JSON }{"},
+		{"Empty", ""},
+		{"WrongVersion", `{"jsonrpc":"1.0","id":1,"method":"initialize",` + initParams + `}`},
+		{"NoVersion", `{"id":1,"method":"initialize",` + initParams + `}`},
+		// An id without a method is the shape of a response; the
+		// streamable HTTP spec answers a posted response with 202.
+		{"ResponseShape", `{"jsonrpc":"2.0","id":1}`},
+		{"HugeNumberID", `{"jsonrpc":"2.0","id":1` + strings.Repeat("0", 400) + `,"method":"initialize",` + initParams + `}`},
+		{"HugeStringID", `{"jsonrpc":"2.0","id":"` + strings.Repeat("i", 1<<20) + `","method":"initialize",` + initParams + `}`},
+		{"ObjectID", `{"jsonrpc":"2.0","id":{"a":1},"method":"initialize",` + initParams + `}`},
+		{"EmptyBatch", `[]`},
+		{"Oversized", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"x":"` + strings.Repeat("x", 32<<20) + `"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := do(t, "POST", "/mcp", tc.body, mcpHdr)
+			t.Logf("%d %.200q", code, body)
+			switch {
+			case code >= 400 && code < 500:
+			case code/100 == 2 && strings.Contains(body, `"error"`) && strings.Contains(body, `"jsonrpc"`):
+			case code == http.StatusAccepted && tc.name == "ResponseShape":
+			case code == http.StatusOK && tc.name == "HugeStringID" && strings.Contains(body, `"id":"iiii`):
+				// A long string is a valid id; answering it is fine.
+			default:
+				t.Errorf("POST /mcp %s: %d %.300q, want a 4xx or a JSON-RPC error", tc.name, code, body)
+			}
+		})
+	}
+	restHdr := map[string]string{"Content-Type": "application/json", "X-API-Key": p.Key}
+	for _, tc := range []struct{ name, method, path string }{
+		{"AddServer", "POST", "/api/v1/servers"},
+		{"UpdateServer", "PATCH", "/api/v1/servers/good"},
+		{"Approve", "POST", "/api/v1/servers/good/tools/approve"},
+		{"Block", "POST", "/api/v1/servers/good/tools/block"},
+	} {
+		t.Run("Oversized"+tc.name, func(t *testing.T) {
+			code, body := do(t, tc.method, tc.path, `{"name":"`+big+`"}`, restHdr)
+			if code != http.StatusRequestEntityTooLarge {
+				t.Errorf("%s %s with a 2 MB body: %d %.300q, want 413", tc.method, tc.path, code, body)
+			}
+		})
+	}
+	p.data(t, "GET", "/api/v1/status", nil)
+	cs := p.mcpClient(t)
+	wantCall(t, cs, "good:echo", map[string]any{"message": "still fine"}, "still fine")
+	if s := p.servers(t)["good"]; s.State != "ready" {
+		t.Errorf("good = %+v after the malformed input", s)
 	}
 }
