@@ -117,6 +117,10 @@ func runChild(mode string) int {
 		return spawnChild(opts)
 	case ModeHangForeverChild:
 		return hangForever()
+	case ModeExitOnCall:
+		return exitOnCall(opts)
+	case ModeBigResult:
+		return bigResult(opts)
 	default:
 		fmt.Fprintf(os.Stderr, "testupstream: unknown mode %q\n", mode)
 		return 2
