@@ -77,7 +77,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 		case errors.Is(err, io.EOF):
 			return mcpproxy.Errorf(mcpproxy.EINVALID, "body: empty, want a JSON object")
 		case errors.As(err, &mbe):
-			return mcpproxy.Errorf(mcpproxy.EINVALID, "body: larger than %d bytes", mbe.Limit)
+			return mcpproxy.Errorf(mcpproxy.ETOOLARGE, "body: larger than %d bytes", mbe.Limit)
 		case errors.As(err, &te) && te.Field != "":
 			return mcpproxy.Errorf(mcpproxy.EINVALID, "body.%s: want %s, got %s", te.Field, te.Type, te.Value)
 		}

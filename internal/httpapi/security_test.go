@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -154,24 +155,27 @@ func TestAPI_SecurityBodyValidation(t *testing.T) {
 	ap := &fakeApprover{}
 	ts := newSecurityAPI(t, ap, srv("a", mcpproxy.StateReady, "echo"))
 	for _, tc := range []struct {
-		name  string
-		body  string
-		words []string
+		name   string
+		body   string
+		words  []string
+		status int    // default 400
+		code   string // default invalid
 	}{
-		{"UnknownField", `{"tools":["echo"],"approve_everything":true}`, []string{"approve_everything"}},
-		{"ToolsNotArray", `{"tools":"x"}`, []string{"body.tools"}},
-		{"ToolNotString", `{"tools":[1]}`, []string{"body.tools"}},
-		{"AllNotBool", `{"all":"yes"}`, []string{"body.all"}},
-		{"Empty", ``, []string{"body", "empty"}},
-		{"NotJSON", `tools=echo`, []string{"body"}},
-		{"Trailing", `{"tools":["echo"]} {"all":true}`, []string{"body", "after"}},
-		{"TooLarge", `{"tools":["` + strings.Repeat("x", 2<<20) + `"]}`, []string{"body", "larger"}},
+		{"UnknownField", `{"tools":["echo"],"approve_everything":true}`, []string{"approve_everything"}, 0, ""},
+		{"ToolsNotArray", `{"tools":"x"}`, []string{"body.tools"}, 0, ""},
+		{"ToolNotString", `{"tools":[1]}`, []string{"body.tools"}, 0, ""},
+		{"AllNotBool", `{"all":"yes"}`, []string{"body.all"}, 0, ""},
+		{"Empty", ``, []string{"body", "empty"}, 0, ""},
+		{"NotJSON", `tools=echo`, []string{"body"}, 0, ""},
+		{"Trailing", `{"tools":["echo"]} {"all":true}`, []string{"body", "after"}, 0, ""},
+		{"TooLarge", `{"tools":["` + strings.Repeat("x", 2<<20) + `"]}`, []string{"body", "larger"}, http.StatusRequestEntityTooLarge, mcpproxy.ETOOLARGE},
 	} {
+		wantStatus, wantCode := cmp.Or(tc.status, http.StatusBadRequest), cmp.Or(tc.code, mcpproxy.EINVALID)
 		for _, action := range []string{"approve", "block"} {
 			t.Run(tc.name+"/"+action, func(t *testing.T) {
 				code, env := post(t, ts.URL+"/api/v1/servers/a/tools/"+action, tc.body)
-				if code != http.StatusBadRequest || env.Error == nil || env.Error.Code != mcpproxy.EINVALID {
-					t.Fatalf("%d %+v, want 400 invalid", code, env)
+				if code != wantStatus || env.Error == nil || env.Error.Code != wantCode {
+					t.Fatalf("%d %+v, want %d %s", code, env, wantStatus, wantCode)
 				}
 				for _, w := range tc.words {
 					if !strings.Contains(env.Error.Message, w) {

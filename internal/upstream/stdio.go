@@ -281,10 +281,17 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	}
 	t.proc = p
 	return (&mcp.IOTransport{
-		Reader: tapProgress(ctx, p.stdout, t.progress, false),
-		Writer: stdinCloser{p},
+		Reader:        tapProgress(ctx, p.stdout, t.progress, false),
+		Writer:        stdinCloser{p},
+		MaxLineLength: MaxMessageBytes,
 	}).Connect(ctx)
 }
+
+// MaxMessageBytes bounds one message from a stdio upstream. The SDK's
+// default (16 MiB) would turn a large tool result into a broken session;
+// results this large are truncated for the client and kept whole for
+// read_cache instead.
+const MaxMessageBytes = 128 << 20
 
 // stdinCloser makes closing the connection stop the process.
 type stdinCloser struct{ p *process }
