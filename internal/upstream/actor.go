@@ -144,6 +144,10 @@ type conn struct {
 	cancel  context.CancelFunc // ends the connection's context; set once connected
 }
 
+// patientPing is the least deadline of the second ping that decides
+// whether a session whose first ping timed out is dead.
+var patientPing = time.Minute
+
 // closeGrace bounds how long closing a connection may talk to the upstream
 // (the DELETE that ends a streamable HTTP session) before its context is
 // cancelled.
@@ -571,7 +575,20 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				if perr := c.proc.exitedWithin(stdinGrace); perr != nil {
 					return fmt.Errorf("connection lost: %v", perr)
 				}
-				return fmt.Errorf("ping: %w", err)
+				// A busy connection is not a dead one: the answer to a
+				// ping queues behind a large result being sent or
+				// decoded. Give it one patient second ping before
+				// dropping a session that may only be slow.
+				a.log.Warn("upstream ping timed out; trying once more with a longer deadline", "error", err)
+				pctx, cancel = context.WithTimeout(ctx, max(a.opts.ConnectTimeout, patientPing))
+				err = c.session.Ping(pctx, nil)
+				cancel()
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					return fmt.Errorf("ping: %w", err)
+				}
 			}
 		}
 	}
