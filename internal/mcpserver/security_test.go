@@ -404,6 +404,10 @@ func TestSecurity_AgentCannotApprove(t *testing.T) {
 			}
 		}
 	}
+	// The attempts restarted rug; wait until it is back, its echo still
+	// changed, so the refusal below is for the right reason.
+	p.waitState(t, "rug", mcpproxy.StateReady)
+	p.waitApproval(t, "rug", "echo", mcpproxy.ApprovalChanged)
 	// The direct endpoint offers nothing more.
 	direct := p.connect(t, "/mcp/all", clientOptions{})
 	wantError(t, call(t, direct, "quar__echo", map[string]any{"message": "x"}), "quarantined")
