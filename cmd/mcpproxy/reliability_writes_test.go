@@ -1,11 +1,3 @@
-//go:build reliability_wip
-
-// This test is kept out of the default run (go test -tags reliability_wip
-// to run it): under load it sometimes finds, after kill -9, a value other
-// than the last acknowledged one (the toggle's enabled flag in the config
-// file, or a tool's approval in the store). The cause is not found yet;
-// see the session note. It must pass before issue 6 is resolved.
-
 package main
 
 import (
@@ -80,7 +72,12 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 			}
 		}
 	}()
-	var toggleAcked, toggleSent []bool // enabled, as acknowledged / as last sent
+	// Each sequential writer keeps every value it sent and the index of the
+	// last one acknowledged. Only the request after that one can have
+	// reached the daemon unacknowledged (in flight at the kill): the loop
+	// goes on after the kill, but those requests are refused.
+	var toggleAcked, toggleSent []bool // enabled, as acknowledged / as sent
+	toggleLastAck := -1
 	var toggleLog []string             // every toggle request and its answer, for a failure
 	wg.Add(1)
 	go func() {
@@ -96,10 +93,12 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 			toggleLog = append(toggleLog, fmt.Sprintf("%s %s: %d %v", time.Now().Format("15:04:05.000000"), path, code, err))
 			if err == nil && code/100 == 2 {
 				toggleAcked = append(toggleAcked, enable)
+				toggleLastAck = i
 			}
 		}
 	}()
 	var approvalAcked, approvalSent []string // "approved" or "blocked"
+	approvalLastAck := -1
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -109,6 +108,7 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 			path := map[string]string{"blocked": "/api/v1/servers/good/tools/block", "approved": "/api/v1/servers/good/tools/approve"}[decision]
 			if code, err := p.post(client, path, `{"tools":["add"]}`); err == nil && code == 200 {
 				approvalAcked = append(approvalAcked, decision)
+				approvalLastAck = i
 			}
 		}
 	}()
@@ -175,9 +175,9 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 			t.Errorf("server %s, added with a 201 before the kill, is not in the config file", name)
 		}
 	}
-	// acceptable is the last acknowledged value, or the last one sent if it
-	// was in flight at the kill.
-	toggleOK := []bool{toggleAcked[len(toggleAcked)-1], toggleSent[len(toggleSent)-1]}
+	// Acceptable: the last acknowledged value, or the next one sent, which
+	// may have been in flight at the kill.
+	toggleOK := []bool{toggleSent[toggleLastAck], toggleSent[min(toggleLastAck+1, len(toggleSent)-1)]}
 	enabled := true
 	if e, ok := inFile["toggle"]["enabled"].(bool); ok {
 		enabled = e
@@ -195,7 +195,7 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 	t.Logf("restarted after kill -9 in %v", time.Since(start).Round(time.Millisecond))
 	p2.waitState(t, "good", 30*time.Second, "ready")
 	got := p2.reviewed(t, "good", "add").Approval
-	if last, sent := approvalAcked[len(approvalAcked)-1], approvalSent[len(approvalSent)-1]; got != last && got != sent {
+	if last, sent := approvalSent[approvalLastAck], approvalSent[min(approvalLastAck+1, len(approvalSent)-1)]; got != last && got != sent {
 		t.Errorf("good:add approval %q after the restart, want the last acknowledged %q", got, last)
 	}
 	var n int
