@@ -78,7 +78,7 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 	// goes on after the kill, but those requests are refused.
 	var toggleAcked, toggleSent []bool // enabled, as acknowledged / as sent
 	toggleLastAck := -1
-	var toggleLog []string             // every toggle request and its answer, for a failure
+	var toggleLog []string // every toggle request and its answer, for a failure
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
