@@ -18,16 +18,28 @@ func TestServe_Metrics(t *testing.T) {
 	}))
 	tools := p.waitState(t, "good", 15*time.Second, "ready").ToolCount
 	p.waitState(t, "broken", 15*time.Second, "error")
-	p.data(t, "GET", "/api/v1/status", nil)
-	p.request(t, "GET", "/api/v1/servers/ghost", p.Key)
-
+	// The waits above made a varying number of API requests; count from
+	// a scrape taken now.
 	code, body := p.request(t, "GET", "/metrics", "")
 	if code != 200 {
 		t.Fatalf("GET /metrics on loopback without key = %d %s, want 200", code, body)
 	}
+	ok200 := metricValue(string(body), `mcpproxy_http_requests_total{code="200",route="/api/v1/"}`)
+	nf404 := max(0, metricValue(string(body), `mcpproxy_http_requests_total{code="404",route="/api/v1/"}`))
+	p.data(t, "GET", "/api/v1/status", nil)
+	p.request(t, "GET", "/api/v1/servers/ghost", p.Key)
+
+	code, body = p.request(t, "GET", "/metrics", "")
+	if code != 200 {
+		t.Fatalf("GET /metrics on loopback without key = %d %s, want 200", code, body)
+	}
+	if got := metricValue(string(body), `mcpproxy_http_requests_total{code="200",route="/api/v1/"}`); got != ok200+1 {
+		t.Errorf("200s on /api/v1/ went from %v to %v over one request, want +1", ok200, got)
+	}
+	if got := metricValue(string(body), `mcpproxy_http_requests_total{code="404",route="/api/v1/"}`); got != nf404+1 {
+		t.Errorf("404s on /api/v1/ went from %v to %v over one request, want +1", nf404, got)
+	}
 	for _, want := range []string{
-		`mcpproxy_http_requests_total{code="200",route="/api/v1/"} 1`,
-		`mcpproxy_http_requests_total{code="404",route="/api/v1/"} 1`,
 		`mcpproxy_servers{state="ready"} 1`,
 		`mcpproxy_servers{state="error"} 1`,
 		`mcpproxy_upstream_connect_attempts_total{server="good"} 1`,
@@ -39,10 +51,10 @@ func TestServe_Metrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	// The scrape itself is counted once it has been answered.
+	// A scrape itself is counted once it has been answered.
 	_, body = p.request(t, "GET", "/metrics", "")
-	if want := `mcpproxy_http_requests_total{code="200",route="/metrics"} 1`; !strings.Contains(string(body), want) {
-		t.Errorf("second scrape lacks %q", want)
+	if want := `mcpproxy_http_requests_total{code="200",route="/metrics"} 2` + "\n"; !strings.Contains(string(body), want) {
+		t.Errorf("third scrape lacks %q", want)
 	}
 	eventually(t, 15*time.Second, func() error {
 		_, body := p.request(t, "GET", "/metrics", "")
@@ -51,4 +63,18 @@ func TestServe_Metrics(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// metricValue returns the value of the sample named exactly name (with its
+// labels) in a text exposition, or -1 when absent.
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
