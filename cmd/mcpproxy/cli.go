@@ -5,6 +5,7 @@ package main
 // failures (exit 1).
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,6 +169,24 @@ func (a *app) explain(err error) error {
 // --- output ----------------------------------------------------------------
 
 // printJSON writes v as indented JSON.
+// show runs a command that reads one answer from the daemon and prints
+// it: as JSON with -o json, else with text.
+func show[T any](a *app, cmd *cobra.Command, fetch func(context.Context, *client.Client) (T, error), text func(io.Writer, T) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	v, err := fetch(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if a.json() {
+		return printJSON(w, v)
+	}
+	return text(w, v)
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -129,19 +130,9 @@ func (a *app) activityShowCmd() *cobra.Command {
 		Example: "  mcpproxy activity show 0000018f2a3b4c5d0001 -o json",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.ActivityRecord(cmd.Context(), argv[0])
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if a.json() {
-				return printJSON(w, r)
-			}
-			return printRecord(w, r)
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.ActivityRecord, error) {
+				return c.ActivityRecord(ctx, argv[0])
+			}, printRecord)
 		},
 	}
 }

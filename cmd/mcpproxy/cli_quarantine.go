@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/spf13/cobra"
 )
@@ -29,40 +32,32 @@ func (a *app) quarantineListCmd() *cobra.Command {
 		Example: "  mcpproxy quarantine list\n  mcpproxy quarantine list -o json",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			list, err := c.Quarantine(cmd.Context())
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if a.json() {
-				return printJSON(w, list)
-			}
-			if len(list) == 0 {
-				fmt.Fprintln(w, "Nothing waits for approval.")
-				return nil
-			}
-			t := newTable(w, "SERVER", "QUARANTINED", "STATE", "TOOL", "APPROVAL", "WARNINGS")
-			for _, s := range list {
-				if len(s.Tools) == 0 {
-					t.row(s.Server, yesNo(s.Quarantined), string(s.State), "", "", "")
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]client.Waiting, error) {
+				return c.Quarantine(ctx)
+			}, func(w io.Writer, list []client.Waiting) error {
+				if len(list) == 0 {
+					fmt.Fprintln(w, "Nothing waits for approval.")
+					return nil
 				}
-				for _, tl := range s.Tools {
-					var warn []string
-					for _, w := range tl.Warnings {
-						warn = append(warn, w.Kind)
+				t := newTable(w, "SERVER", "QUARANTINED", "STATE", "TOOL", "APPROVAL", "WARNINGS")
+				for _, s := range list {
+					if len(s.Tools) == 0 {
+						t.row(s.Server, yesNo(s.Quarantined), string(s.State), "", "", "")
 					}
-					t.row(s.Server, yesNo(s.Quarantined), string(s.State), tl.Name, string(tl.Approval), strings.Join(warn, ", "))
+					for _, tl := range s.Tools {
+						var warn []string
+						for _, w := range tl.Warnings {
+							warn = append(warn, w.Kind)
+						}
+						t.row(s.Server, yesNo(s.Quarantined), string(s.State), tl.Name, string(tl.Approval), strings.Join(warn, ", "))
+					}
 				}
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(w, "\nInspect a tool with: mcpproxy tools list --server SERVER -o json")
-			return nil
+				if err := t.flush(); err != nil {
+					return err
+				}
+				fmt.Fprintln(w, "\nInspect a tool with: mcpproxy tools list --server SERVER -o json")
+				return nil
+			})
 		},
 	}
 }

@@ -152,19 +152,9 @@ func (a *app) serversGetCmd() *cobra.Command {
 		Example: "  mcpproxy servers get github\n  mcpproxy servers get github -o json",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			s, err := c.Server(cmd.Context(), argv[0])
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if a.json() {
-				return printJSON(w, s)
-			}
-			return printServer(w, s)
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (mcpproxy.ServerStatus, error) {
+				return c.Server(ctx, argv[0])
+			}, printServer)
 		},
 	}
 }
