@@ -45,6 +45,27 @@ func resultText(res *mcp.CallToolResult) (string, int) {
 	return strings.Join(parts, "\n"), len(parts)
 }
 
+// charOffset returns the byte offset of character n in text, which has
+// chars characters (as utf8.RuneCountInString counts them: a byte that is
+// not UTF-8 is one character). When every character is one byte that is n
+// itself, without reading text: paging through a result of many megabytes
+// costs a slice, not a walk.
+func charOffset(text string, chars, n int) int {
+	if n >= chars {
+		return len(text)
+	}
+	if chars == len(text) {
+		return n
+	}
+	i := 0
+	for n > 0 {
+		_, w := utf8.DecodeRuneInString(text[i:])
+		i += w
+		n--
+	}
+	return i
+}
+
 // limitResult truncates a result whose text is longer than the configured
 // tool_response_limit, keeping the whole text in the store for read_cache.
 func (s *Server) limitResult(id string, res *mcp.CallToolResult) *mcp.CallToolResult {
@@ -60,18 +81,11 @@ func (s *Server) limitResult(id string, res *mcp.CallToolResult) *mcp.CallToolRe
 	if total <= limit {
 		return res
 	}
-	cut := 0
-	for i := range text {
-		if cut == limit {
-			text, cut = text[:i], i
-			break
-		}
-		cut++
-	}
+	full := text
+	text = text[:charOffset(text, total, limit)]
 	note := fmt.Sprintf("\n\n[mcpproxy: result truncated to %d of %d characters.", limit, total)
 	if s.opts.Store != nil {
-		full, _ := resultText(res)
-		key, err := s.opts.Store.PutResult(id, full)
+		key, err := s.opts.Store.PutResult(id, full, total)
 		if err == nil {
 			note += fmt.Sprintf(" The full result is cached for 2 hours: call read_cache with key %q (offset counts records if it is a JSON array, characters otherwise; continue at offset %d for text).]", key, limit)
 		} else {
@@ -126,18 +140,20 @@ func (s *Server) readCache(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		}
 		return jsonResult(out), nil
 	}
-	runes := []rune(r.Text)
+	total := r.Chars
 	limit := in.Limit
 	if limit == 0 {
 		limit = s.b.Config().ToolResponseLimit
 		if limit <= 0 {
-			limit = len(runes)
+			limit = total
 		}
 	}
-	start := min(in.Offset, len(runes))
-	end := start + min(limit, len(runes)-start)
-	out := map[string]any{"key": in.Key, "tool": r.Tool, "total_chars": len(runes), "offset": start, "text": string(runes[start:end])}
-	if end < len(runes) {
+	start := min(in.Offset, total)
+	end := start + min(limit, total-start)
+	from := charOffset(r.Text, total, start)
+	to := from + charOffset(r.Text[from:], total-start, end-start)
+	out := map[string]any{"key": in.Key, "tool": r.Tool, "total_chars": total, "offset": start, "text": r.Text[from:to]}
+	if end < total {
 		out["next_offset"] = end
 	}
 	return jsonResult(out), nil

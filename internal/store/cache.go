@@ -18,24 +18,34 @@ const CacheTTL = 2 * time.Hour
 type CachedResult struct {
 	Key       string    `json:"key"`
 	Tool      string    `json:"tool"` // server:tool
-	Text      string    `json:"text"`
+	Text      string    `json:"-"`
+	Chars     int       `json:"chars"` // characters (runes) in Text
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// PutResult stores text and returns its key.
-func (s *Store) PutResult(tool, text string) (string, error) {
+// A cached value is the expiry (8 bytes, big endian, so the sweep need not
+// decode large results), the format byte cacheFormat, the length of the
+// JSON metadata as a uvarint, the metadata, then the text as it is: a
+// result of many megabytes is copied, never escaped or parsed.
+const cacheFormat = 1
+
+// PutResult stores text, which has chars characters, and returns its key.
+func (s *Store) PutResult(tool, text string, chars int) (string, error) {
 	var b [12]byte
 	rand.Read(b[:])
 	now := time.Now().UTC()
-	r := CachedResult{Key: hex.EncodeToString(b[:]), Tool: tool, Text: text, CreatedAt: now, ExpiresAt: now.Add(CacheTTL)}
-	body, err := json.Marshal(&r)
+	r := CachedResult{Key: hex.EncodeToString(b[:]), Tool: tool, Chars: chars, CreatedAt: now, ExpiresAt: now.Add(CacheTTL)}
+	meta, err := json.Marshal(&r)
 	if err != nil {
 		return "", err
 	}
-	// The expiry leads the value so the sweep need not decode large results.
-	v := binary.BigEndian.AppendUint64(nil, uint64(r.ExpiresAt.UnixNano()))
-	v = append(v, body...)
+	v := make([]byte, 0, 8+1+binary.MaxVarintLen64+len(meta)+len(text))
+	v = binary.BigEndian.AppendUint64(v, uint64(r.ExpiresAt.UnixNano()))
+	v = append(v, cacheFormat)
+	v = binary.AppendUvarint(v, uint64(len(meta)))
+	v = append(v, meta...)
+	v = append(v, text...)
 	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketCache).Put([]byte(r.Key), v) })
 	if err != nil {
 		return "", err
@@ -43,17 +53,26 @@ func (s *Store) PutResult(tool, text string) (string, error) {
 	return r.Key, nil
 }
 
-// GetResult returns a cached result, or not_found when it never existed or
-// has expired.
+// GetResult returns a cached result, or not_found when it never existed, has
+// expired or was written in a format this version does not read.
 func (s *Store) GetResult(key string) (*CachedResult, error) {
 	var r *CachedResult
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCache).Get([]byte(key))
-		if len(v) < 8 {
+		if len(v) < 9 || v[8] != cacheFormat {
+			return nil
+		}
+		v = v[9:]
+		n, w := binary.Uvarint(v)
+		if w <= 0 || n > uint64(len(v)-w) {
 			return nil
 		}
 		r = new(CachedResult)
-		return json.Unmarshal(v[8:], r)
+		if err := json.Unmarshal(v[w:w+int(n)], r); err != nil {
+			return err
+		}
+		r.Text = string(v[w+int(n):]) // a copy: v lives only as long as tx
+		return nil
 	})
 	if err != nil {
 		return nil, err

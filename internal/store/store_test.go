@@ -1,12 +1,14 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(tb testing.TB, dir string) *Store {
@@ -55,13 +57,24 @@ func TestStore_StatsSurviveReopen(t *testing.T) {
 func TestStore_Cache(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	key, err := s.PutResult("a:x", "hello world")
+	// Kept as is: quotes, newlines, non-ASCII and bytes that are not UTF-8.
+	text := "hello \"world\"\n\u00e9t\u00e9 \xff{\"k\":1}"
+	key, err := s.PutResult("a:x", text, 99)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.GetResult(key)
-	if err != nil || r.Text != "hello world" || r.Tool != "a:x" {
+	if err != nil || r.Text != text || r.Tool != "a:x" || r.Chars != 99 || r.ExpiresAt.Sub(r.CreatedAt) != CacheTTL {
 		t.Fatalf("get: %+v %v", r, err)
+	}
+	// A value in the JSON-only format of earlier versions reads as missing.
+	old := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(time.Hour).UnixNano()))
+	old = append(old, `{"key":"old","text":"x"}`...)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketCache).Put([]byte("old"), old) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetResult("old"); mcpproxy.ErrorCode(err) != mcpproxy.ENOTFOUND {
+		t.Fatalf("old format: %v", err)
 	}
 	if _, err := s.GetResult("nope"); mcpproxy.ErrorCode(err) != mcpproxy.ENOTFOUND {
 		t.Fatalf("missing key: %v", err)
