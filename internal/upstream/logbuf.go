@@ -28,22 +28,32 @@ const (
 // supervisor creates one per server name.
 //
 // Append never blocks on disk: lines for the file go through a bounded channel
-// to the buffer's own writer goroutine, and are counted and dropped when that
+// to the buffer's writer goroutine, and are counted and dropped when that
 // goroutine falls behind (a flooding server must not slow its actor down).
+//
+// A quiet server costs next to nothing: the ring grows as lines arrive, and
+// the writer goroutine (with its open file and flush ticker) runs only while
+// lines do, ending once the server has been quiet for logIdle. An HTTP
+// server, which has no stderr, never starts one.
 type LogBuffer struct {
-	path  string
-	fileC chan string
-	done  chan struct{}
+	path     string
+	capacity int
+	wg       sync.WaitGroup // the writer goroutine, when one runs
 
 	redact atomic.Pointer[secret.Redactor] // values never written
 
 	mu      sync.Mutex
-	lines   []string // ring, guarded by mu
-	next    int      // guarded by mu
-	full    bool     // guarded by mu
-	dropped int64    // guarded by mu
-	closed  bool     // guarded by mu
+	lines   []string    // ring once it holds capacity lines, guarded by mu
+	next    int         // oldest line once full, guarded by mu
+	fileC   chan string // made at the first line for the file, guarded by mu
+	writing bool        // a writer goroutine runs, guarded by mu
+	dropped int64       // guarded by mu
+	closed  bool        // guarded by mu
 }
+
+// logIdle is how long the writer goroutine waits for another line before it
+// flushes, closes the file and ends.
+const logIdle = 2 * time.Second
 
 // NewLogBuffer returns a buffer of capacity lines writing to path ("" for
 // memory only).
@@ -51,14 +61,7 @@ func NewLogBuffer(path string, capacity int) *LogBuffer {
 	if capacity <= 0 {
 		capacity = DefaultLogLines
 	}
-	b := &LogBuffer{path: path, lines: make([]string, capacity), done: make(chan struct{})}
-	if path == "" {
-		close(b.done)
-		return b
-	}
-	b.fileC = make(chan string, 4096)
-	go b.writeLoop()
-	return b
+	return &LogBuffer{path: path, capacity: capacity}
 }
 
 // SetRedactor makes Append mask r's values (secrets expanded into the
@@ -73,43 +76,50 @@ func (b *LogBuffer) Append(line string) {
 		line = line[:maxLineBytes]
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
-		b.mu.Unlock()
 		return
 	}
-	b.lines[b.next] = line
-	b.next = (b.next + 1) % len(b.lines)
-	if b.next == 0 {
-		b.full = true
+	if len(b.lines) < b.capacity {
+		b.lines = append(b.lines, line)
+	} else {
+		b.lines[b.next] = line
+		b.next = (b.next + 1) % b.capacity
 	}
-	if b.fileC != nil {
-		select {
-		case b.fileC <- line:
-		default:
-			b.dropped++
-		}
+	if b.path == "" {
+		return
 	}
-	b.mu.Unlock()
+	if b.fileC == nil {
+		b.fileC = make(chan string, 4096)
+	}
+	select {
+	case b.fileC <- line:
+	default:
+		b.dropped++
+	}
+	if !b.writing {
+		b.writing = true
+		b.wg.Add(1)
+		go b.writeLoop()
+	}
 }
 
 // Tail returns up to n of the most recent lines, oldest first (n <= 0: all).
 func (b *LogBuffer) Tail(n int) []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	size := b.next
-	if b.full {
-		size = len(b.lines)
-	}
+	size := len(b.lines)
 	if n <= 0 || n > size {
 		n = size
 	}
 	out := make([]string, n)
-	start := b.next - n
-	if start < 0 {
-		start += len(b.lines)
+	if size == 0 {
+		return out
 	}
+	// Until the ring is full next is 0 and the oldest line is the first.
+	start := (b.next + size - n) % size
 	for i := range n {
-		out[i] = b.lines[(start+i)%len(b.lines)]
+		out[i] = b.lines[(start+i)%size]
 	}
 	return out
 }
@@ -129,21 +139,23 @@ func (b *LogBuffer) Path() string { return b.path }
 // Close stops the file writer after it has written what is queued.
 func (b *LogBuffer) Close() {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		<-b.done
-		return
-	}
-	b.closed = true
-	if b.fileC != nil {
-		close(b.fileC)
+	if !b.closed {
+		b.closed = true
+		if b.fileC != nil {
+			close(b.fileC)
+		}
 	}
 	b.mu.Unlock()
-	<-b.done
+	b.wg.Wait()
 }
 
+// writeLoop writes queued lines to the file until the buffer is closed or
+// no line has come for logIdle.
 func (b *LogBuffer) writeLoop() {
-	defer close(b.done)
+	defer b.wg.Done()
+	b.mu.Lock()
+	lines := b.fileC
+	b.mu.Unlock()
 	var (
 		f    *os.File
 		w    *bufio.Writer
@@ -174,12 +186,14 @@ func (b *LogBuffer) writeLoop() {
 	defer closeFile()
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
+	quiet := time.Duration(0)
 	for {
 		select {
-		case line, ok := <-b.fileC:
+		case line, ok := <-lines:
 			if !ok {
 				return
 			}
+			quiet = 0
 			if f == nil {
 				open()
 				if f == nil {
@@ -197,6 +211,19 @@ func (b *LogBuffer) writeLoop() {
 			if w != nil {
 				w.Flush()
 			}
+			if quiet += time.Second; quiet < logIdle {
+				continue
+			}
+			// Lines are queued under mu, so with mu held an empty
+			// queue stays empty until the next Append, which will
+			// see writing false and start a new writer.
+			b.mu.Lock()
+			if len(lines) == 0 && !b.closed {
+				b.writing = false
+				b.mu.Unlock()
+				return
+			}
+			b.mu.Unlock()
 		}
 	}
 }

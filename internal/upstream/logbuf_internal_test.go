@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 )
@@ -45,4 +47,44 @@ func TestLogBuffer_CutLineKeepsNoPartOfSecret(t *testing.T) {
 			t.Errorf("%d bytes of the secret before the cut: the log file holds %q", kept, part)
 		}
 	}
+}
+
+// TestLogBuffer_WriterRunsOnlyWhileLinesCome: no writer goroutine until the
+// first line; it ends after logIdle of quiet with every line on disk, and
+// the next line starts a new one that appends to the same file.
+func TestLogBuffer_WriterRunsOnlyWhileLinesCome(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "server.log")
+		b := NewLogBuffer(path, 0)
+		writing := func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.writing
+		}
+		if writing() {
+			t.Fatal("a writer runs before any line")
+		}
+		b.Append("one")
+		b.Append("two")
+		if !writing() {
+			t.Fatal("no writer after a line")
+		}
+		time.Sleep(logIdle + 2*time.Second)
+		synctest.Wait()
+		if writing() {
+			t.Fatal("the writer still runs after the server has been quiet")
+		}
+		if data, _ := os.ReadFile(path); strings.Count(string(data), "\n") != 2 || !strings.Contains(string(data), " two\n") {
+			t.Fatalf("after the writer ended the file holds %q, want both lines", data)
+		}
+		b.Append("three")
+		b.Close()
+		data, _ := os.ReadFile(path)
+		if strings.Count(string(data), "\n") != 3 || !strings.HasSuffix(string(data), " three\n") {
+			t.Fatalf("file = %q, want three lines", data)
+		}
+		if got := b.Tail(0); len(got) != 3 || got[0] != "one" {
+			t.Fatalf("tail = %q", got)
+		}
+	})
 }
