@@ -365,11 +365,11 @@ func (a *API) statusBody() Status {
 		ConfigPath:    a.opts.ConfigPath,
 		ConfigVersion: a.b.ConfigVersion(),
 		ConfigError:   snap.ConfigError,
-		Servers:       len(snap.Servers),
+		Servers:       snap.Len(),
 		Counts:        counts,
 		TotalTools:    tools,
 	}
-	for _, srv := range snap.Servers {
+	for srv := range snap.All() {
 		if srv.Quarantined {
 			st.Quarantined++
 		} else {
@@ -401,7 +401,7 @@ func (a *API) servers(w http.ResponseWriter, r *http.Request) error {
 	buf.WriteString(`{"success":true,"data":[`)
 	first := true
 	for _, name := range snap.Names {
-		srv := snap.Servers[name]
+		srv := snap.Get(name)
 		if srv == nil || (state != "" && srv.State != state) {
 			continue
 		}

@@ -30,7 +30,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 	snap := a.b.View().Load()
 	servers := make([]json.RawMessage, 0, len(snap.Names))
 	for _, n := range snap.Names {
-		if s := snap.Servers[n]; s != nil {
+		if s := snap.Get(n); s != nil {
 			servers = append(servers, s.SummaryJSON())
 		}
 	}

@@ -135,7 +135,7 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 		}
 	}
 	for _, name := range snap.Names {
-		srv := snap.Servers[name]
+		srv := snap.Get(name)
 		if _, ok := indexed[name]; ok || !eligible(srv) {
 			continue
 		}

@@ -481,7 +481,7 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		snap := s.b.View().Load()
 		list := make([]json.RawMessage, 0, len(snap.Names))
 		for _, n := range snap.Names {
-			list = append(list, snap.Servers[n].SummaryJSON())
+			list = append(list, snap.Get(n).SummaryJSON())
 		}
 		return jsonResult(map[string]any{"servers": list, "total": len(list)}), nil
 	case "enable", "disable":

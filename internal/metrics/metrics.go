@@ -214,7 +214,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descServers, prometheus.GaugeValue, float64(byState[st]), string(st))
 	}
 	quarantined := 0
-	for _, srv := range snap.Servers {
+	for srv := range snap.All() {
 		if srv.Quarantined {
 			quarantined++
 		}

@@ -57,7 +57,7 @@ type Waiting struct {
 func WaitingList(snap *stateview.Snapshot, lookup PinLookup, only string) []Waiting {
 	out := []Waiting{}
 	for _, name := range snap.Names {
-		srv := snap.Servers[name]
+		srv := snap.Get(name)
 		if only != "" && name != only {
 			continue
 		}

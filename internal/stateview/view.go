@@ -6,13 +6,14 @@
 // Snapshot without locks; a Snapshot and every *Server in it are never
 // modified after publication. Writers (the supervisor and the actors it owns)
 // are serialised by a mutex that is held only for in-memory work: an update
-// copies the map of pointers and replaces one entry, so its cost is
-// proportional to the number of servers' pointers, never to their contents.
+// copies one chunk of entry pointers and replaces one entry (see Snapshot),
+// so its cost never depends on the servers' contents.
 // Publishing an event never blocks (see Bus).
 package stateview
 
 import (
 	"encoding/json"
+	"iter"
 	"maps"
 	"slices"
 	"sync"
@@ -52,19 +53,77 @@ func (s *Server) SummaryJSON() []byte {
 }
 
 // Snapshot is an immutable view of all servers.
+//
+// Entries sit in chunks of chunkSize pointers, in name order, so that
+// replacing one server's entry (what every state change does) copies one
+// chunk and the short list of chunks: its cost grows with the square root of
+// the number of servers, not with the number. Adding or removing a server
+// rebuilds the whole snapshot; Batch makes a run of those one rebuild.
 type Snapshot struct {
 	Version uint64
-	// Servers by name. Never mutate.
-	Servers map[string]*Server
 	// Names sorted; shared between snapshots while the set of names is unchanged.
 	Names []string
 	// ConfigError is the error of the last config load that was rejected, or "".
 	ConfigError   string
 	ConfigErrorAt time.Time
+
+	pos    map[string]int // name → index in Names; shared like Names
+	chunks [][]*Server    // entry i is chunks[i/chunkSize][i%chunkSize]
 }
 
+const chunkSize = 64
+
 // Get returns the named server or nil.
-func (s *Snapshot) Get(name string) *Server { return s.Servers[name] }
+func (s *Snapshot) Get(name string) *Server {
+	i, ok := s.pos[name]
+	if !ok {
+		return nil
+	}
+	return s.At(i)
+}
+
+// Len returns the number of servers.
+func (s *Snapshot) Len() int { return len(s.Names) }
+
+// At returns the entry of Names[i].
+func (s *Snapshot) At(i int) *Server { return s.chunks[i/chunkSize][i%chunkSize] }
+
+// All yields every server in name order.
+func (s *Snapshot) All() iter.Seq[*Server] {
+	return func(yield func(*Server) bool) {
+		for _, c := range s.chunks {
+			for _, srv := range c {
+				if !yield(srv) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// newSnapshot builds a snapshot of entries, a name's entry per name.
+func newSnapshot(version uint64, entries map[string]*Server) *Snapshot {
+	s := &Snapshot{Version: version, Names: slices.Sorted(maps.Keys(entries)), pos: make(map[string]int, len(entries))}
+	s.chunks = make([][]*Server, 0, (len(s.Names)+chunkSize-1)/chunkSize)
+	for i, name := range s.Names {
+		s.pos[name] = i
+		if i%chunkSize == 0 {
+			s.chunks = append(s.chunks, make([]*Server, 0, min(chunkSize, len(s.Names)-i)))
+		}
+		c := &s.chunks[len(s.chunks)-1]
+		*c = append(*c, entries[name])
+	}
+	return s
+}
+
+// entries returns the snapshot's entries by name, in a new map.
+func (s *Snapshot) entries() map[string]*Server {
+	m := make(map[string]*Server, len(s.Names))
+	for i, name := range s.Names {
+		m[name] = s.At(i)
+	}
+	return m
+}
 
 // Counts returns the number of servers in each state and the number of
 // usable tools across all ready, approved servers.
@@ -73,7 +132,7 @@ func (s *Snapshot) Counts() (byState map[mcpproxy.ServerState]int, tools int) {
 	for _, st := range mcpproxy.AllStates {
 		byState[st] = 0
 	}
-	for _, srv := range s.Servers {
+	for srv := range s.All() {
 		byState[srv.State]++
 		if srv.State == mcpproxy.StateReady && !srv.Quarantined {
 			tools += srv.ToolCount - srv.PendingTools - srv.BlockedTools
@@ -88,53 +147,122 @@ type View struct {
 	Bus *Bus
 
 	mu sync.Mutex // serialises writers; never held across I/O
+	// Inside Batch: the entries as the batch has left them (nil until
+	// its first write) and the events it has held back. Guarded by mu.
+	batching int
+	work     map[string]*Server
+	held     []mcpproxy.Event
 }
 
 // New returns an empty view.
 func New() *View {
 	v := &View{Bus: NewBus()}
-	v.cur.Store(&Snapshot{Servers: map[string]*Server{}})
+	v.cur.Store(newSnapshot(0, nil))
 	return v
 }
 
 // Load returns the current snapshot. It takes no lock and does not allocate.
 func (v *View) Load() *Snapshot { return v.cur.Load() }
 
-// replaceLocked publishes a new snapshot that differs from old in the entry
-// for name (nil removes it).
-func (v *View) replaceLocked(old *Snapshot, name string, srv *Server) *Snapshot {
-	next := &Snapshot{
-		Version:       old.Version + 1,
-		Servers:       maps.Clone(old.Servers),
-		Names:         old.Names,
-		ConfigError:   old.ConfigError,
-		ConfigErrorAt: old.ConfigErrorAt,
+// Batch starts a batch of writes, and returns the function that ends it.
+// Until then readers keep the snapshot from before the batch and its
+// events wait; the end publishes one snapshot with every write, then the
+// events in order. Writers inside the batch (any goroutine) see its writes.
+// Adding many servers in a batch costs one rebuild instead of one each.
+// Batches nest; the outermost end publishes.
+func (v *View) Batch() (end func()) {
+	v.mu.Lock()
+	v.batching++
+	v.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.batching--; v.batching > 0 {
+				return
+			}
+			if v.work != nil {
+				old := v.cur.Load()
+				next := newSnapshot(old.Version+1, v.work)
+				next.ConfigError, next.ConfigErrorAt = old.ConfigError, old.ConfigErrorAt
+				v.cur.Store(next)
+			}
+			for _, e := range v.held {
+				v.Bus.Publish(e)
+			}
+			v.work, v.held = nil, nil
+		})
 	}
-	_, existed := old.Servers[name]
-	if srv == nil {
-		delete(next.Servers, name)
-		if existed {
-			next.Names = slices.DeleteFunc(slices.Clone(old.Names), func(n string) bool { return n == name })
-		}
-	} else {
-		next.Servers[name] = srv
-		if !existed {
-			i, _ := slices.BinarySearch(old.Names, name)
-			next.Names = slices.Insert(slices.Clone(old.Names), i, name)
-		}
+}
+
+// getLocked returns the named entry as writers see it.
+func (v *View) getLocked(name string) *Server {
+	if v.work != nil {
+		return v.work[name]
 	}
-	v.cur.Store(next)
-	return next
+	return v.cur.Load().Get(name)
+}
+
+// publishLocked publishes an event now, or at the end of the batch.
+func (v *View) publishLocked(e mcpproxy.Event) {
+	if v.batching > 0 {
+		v.held = append(v.held, e)
+		return
+	}
+	v.Bus.Publish(e)
+}
+
+// replaceLocked makes srv the entry for name (nil removes it): in the
+// batch's entries, else in a newly published snapshot.
+func (v *View) replaceLocked(name string, srv *Server) {
+	if v.batching > 0 {
+		if v.work == nil {
+			v.work = v.cur.Load().entries()
+		}
+		if srv == nil {
+			delete(v.work, name)
+		} else {
+			v.work[name] = srv
+		}
+		return
+	}
+	old := v.cur.Load()
+	i, existed := old.pos[name]
+	if !existed || srv == nil {
+		if !existed && srv == nil {
+			return
+		}
+		m := old.entries()
+		if srv == nil {
+			delete(m, name)
+		} else {
+			m[name] = srv
+		}
+		next := newSnapshot(old.Version+1, m)
+		next.ConfigError, next.ConfigErrorAt = old.ConfigError, old.ConfigErrorAt
+		v.cur.Store(next)
+		return
+	}
+	// One entry replaced: copy its chunk and the list of chunks, share
+	// the rest.
+	next := *old
+	next.Version++
+	next.chunks = slices.Clone(old.chunks)
+	c := slices.Clone(old.chunks[i/chunkSize])
+	c[i%chunkSize] = srv
+	next.chunks[i/chunkSize] = c
+	v.cur.Store(&next)
 }
 
 // Put installs srv as the entry for its name, replacing any entry (and
 // thereby any older generation). It publishes a state-changed event.
 func (v *View) Put(srv *Server) {
 	v.mu.Lock()
-	v.replaceLocked(v.cur.Load(), srv.Name, srv)
+	v.replaceLocked(srv.Name, srv)
 	// Published under mu (Publish never blocks) so that events leave in the
 	// order the snapshots were made.
-	v.Bus.Publish(stateEvent(srv))
+	v.publishLocked(stateEvent(srv))
 	v.mu.Unlock()
 }
 
@@ -143,21 +271,20 @@ func (v *View) Put(srv *Server) {
 // the update was applied. mutate must not block.
 func (v *View) Update(name string, gen uint64, mutate func(s *Server)) bool {
 	v.mu.Lock()
-	old := v.cur.Load()
-	cur := old.Servers[name]
+	cur := v.getLocked(name)
 	if cur == nil || cur.Generation != gen {
 		v.mu.Unlock()
 		return false
 	}
 	next := &Server{ServerStatus: cur.ServerStatus, Session: cur.Session, Generation: cur.Generation}
 	mutate(next)
-	v.replaceLocked(old, name, next)
+	v.replaceLocked(name, next)
 	if next.State != cur.State || next.LastError != cur.LastError || next.RetryCount != cur.RetryCount ||
 		next.Quarantined != cur.Quarantined || next.Enabled != cur.Enabled {
-		v.Bus.Publish(stateEvent(next))
+		v.publishLocked(stateEvent(next))
 	}
 	if next.ToolCount != cur.ToolCount || !SameTools(cur.Tools, next.Tools) {
-		v.Bus.Publish(mcpproxy.NewEvent(mcpproxy.EventServerToolsChanged, name, map[string]any{
+		v.publishLocked(mcpproxy.NewEvent(mcpproxy.EventServerToolsChanged, name, map[string]any{
 			"tool_count": next.ToolCount,
 		}))
 	}
@@ -169,14 +296,13 @@ func (v *View) Update(name string, gen uint64, mutate func(s *Server)) bool {
 // (gen 0 removes whatever is there).
 func (v *View) Remove(name string, gen uint64) {
 	v.mu.Lock()
-	old := v.cur.Load()
-	cur := old.Servers[name]
+	cur := v.getLocked(name)
 	if cur == nil || (gen != 0 && cur.Generation != gen) {
 		v.mu.Unlock()
 		return
 	}
-	v.replaceLocked(old, name, nil)
-	v.Bus.Publish(mcpproxy.NewEvent(mcpproxy.EventServerStateChanged, name, map[string]any{"removed": true}))
+	v.replaceLocked(name, nil)
+	v.publishLocked(mcpproxy.NewEvent(mcpproxy.EventServerStateChanged, name, map[string]any{"removed": true}))
 	v.mu.Unlock()
 }
 

@@ -158,7 +158,7 @@ func BenchmarkView_Load(b *testing.B) {
 	b.ReportAllocs()
 	var n int
 	for b.Loop() {
-		n += len(v.Load().Servers)
+		n += v.Load().Len()
 	}
 	_ = n
 }
@@ -172,5 +172,87 @@ func BenchmarkView_Update(b *testing.B) {
 	for b.Loop() {
 		i++
 		v.Update("server-0500", 501, func(s *Server) { s.RetryCount = i })
+	}
+}
+
+// TestView_Batch: inside a batch readers keep the old snapshot and no event
+// leaves; writers see the batch's own writes; the end publishes one
+// snapshot with all of them, then the events in order.
+func TestView_Batch(t *testing.T) {
+	v := New()
+	put(v, "keep", 1, mcpproxy.StateReady)
+	put(v, "gone", 1, mcpproxy.StateReady)
+	sub := v.Bus.Subscribe(256)
+	defer sub.Close()
+	before := v.Load()
+
+	end := v.Batch()
+	for i := range 100 {
+		put(v, fmt.Sprintf("s%03d", i), 7, mcpproxy.StateConnecting)
+	}
+	if !v.Update("s050", 7, func(s *Server) { s.State = mcpproxy.StateReady }) {
+		t.Fatal("an update inside the batch did not find the batch's own entry")
+	}
+	v.Remove("gone", 0)
+	inner := v.Batch() // nested: only the outer end publishes
+	put(v, "late", 1, mcpproxy.StateConnecting)
+	inner()
+	if v.Load() != before || len(sub.C()) != 0 {
+		t.Fatalf("published during the batch: snapshot %d servers, %d events", v.Load().Len(), len(sub.C()))
+	}
+	end()
+	end() // idempotent
+
+	after := v.Load()
+	if after.Version != before.Version+1 || after.Len() != 102 {
+		t.Fatalf("after the batch: version %d (before %d), %d servers, want one new snapshot of 102", after.Version, before.Version, after.Len())
+	}
+	if after.Get("gone") != nil || after.Get("keep") != before.Get("keep") || after.Get("s050").State != mcpproxy.StateReady {
+		t.Fatalf("after the batch: gone=%v keep shared=%v s050=%v", after.Get("gone"), after.Get("keep") == before.Get("keep"), after.Get("s050").State)
+	}
+	var got []string
+	for len(sub.C()) > 0 {
+		ev := <-sub.C()
+		got = append(got, ev.Server)
+	}
+	if len(got) != 103 || got[0] != "s000" || got[99] != "s099" || got[100] != "s050" || got[101] != "gone" || got[102] != "late" {
+		t.Fatalf("events after the batch (%d): %v", len(got), got)
+	}
+}
+
+// TestView_ChunkedUpdates: with more servers than a chunk holds, updating
+// any one of them changes that entry only, in order, and shares the other
+// chunks with the previous snapshot.
+func TestView_ChunkedUpdates(t *testing.T) {
+	v := New()
+	const n = 3*chunkSize + 5
+	end := v.Batch()
+	for i := range n {
+		put(v, fmt.Sprintf("s%04d", i), 1, mcpproxy.StateConnecting)
+	}
+	end()
+	for i := range n {
+		name := fmt.Sprintf("s%04d", i)
+		before := v.Load()
+		if !v.Update(name, 1, func(s *Server) { s.RetryCount = i + 1 }) {
+			t.Fatalf("update %s rejected", name)
+		}
+		after := v.Load()
+		if after.Get(name).RetryCount != i+1 || before.Get(name).RetryCount != 0 {
+			t.Fatalf("%s: after %d, before %d", name, after.Get(name).RetryCount, before.Get(name).RetryCount)
+		}
+		if other := (i + chunkSize) % n; after.Get(fmt.Sprintf("s%04d", other)) != before.Get(fmt.Sprintf("s%04d", other)) {
+			t.Fatalf("updating %s copied the entry of s%04d", name, other)
+		}
+	}
+	i := 0
+	for srv := range v.Load().All() {
+		if want := fmt.Sprintf("s%04d", i); srv.Name != want || srv.RetryCount != i+1 || v.Load().At(i) != srv {
+			t.Fatalf("entry %d = %s (retry %d), want %s (retry %d)", i, srv.Name, srv.RetryCount, want, i+1)
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("All yielded %d entries, want %d", i, n)
 	}
 }

@@ -20,7 +20,7 @@ func checkRunningMatchesConfig(tb testing.TB, h *harness) {
 	tb.Helper()
 	cfg := h.sup.Config()
 	snap := h.view.Load()
-	if len(snap.Servers) != len(cfg.Servers) {
+	if snap.Len() != len(cfg.Servers) {
 		tb.Errorf("view has %v, config has %d servers", snap.Names, len(cfg.Servers))
 	}
 	for _, spec := range cfg.Servers {

@@ -182,6 +182,9 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	defer close(hold)
 	s.hold = hold
 	defer func() { s.hold = nil }()
+	// One snapshot for the whole config, published before the actors go:
+	// a thousand new servers are one rebuild of the view, not a thousand.
+	defer s.view.Batch()()
 	for i := range cfg.Servers {
 		spec := cfg.Servers[i]
 		if s.opts.Pins != nil {
