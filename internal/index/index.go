@@ -187,12 +187,26 @@ func docID(server, tool string) string { return server + ":" + tool }
 // sees either the old tools or the new ones. It does nothing when the tools
 // are identical to those indexed. An empty list removes the server.
 func (x *Index) SetServer(server string, tools []mcpproxy.Tool) error {
+	return x.SetServers(map[string][]mcpproxy.Tool{server: tools})
+}
+
+// prepared is one server's tools made ready for indexing.
+type prepared struct {
+	server string
+	sorted []mcpproxy.Tool
+	docs   []*document
+	st     *serverTools
+}
+
+// prepare checks, sorts and de-duplicates a server's tools and derives their
+// documents. It returns nil when the server has no tools.
+func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error) {
 	if err := checkServer(server); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range tools {
 		if tools[i].Name == "" {
-			return mcpproxy.Errorf(mcpproxy.EINVALID, "tools[%d].name: must not be empty (server %s)", i, server)
+			return nil, mcpproxy.Errorf(mcpproxy.EINVALID, "tools[%d].name: must not be empty (server %s)", i, server)
 		}
 	}
 	sorted := slices.Clone(tools)
@@ -207,20 +221,45 @@ func (x *Index) SetServer(server string, tools []mcpproxy.Tool) error {
 	}
 	sorted = uniq
 	if len(sorted) == 0 {
-		return x.RemoveServer(server)
+		return nil, nil
 	}
 	hash := toolsHash(sorted)
 	if x.unchanged(server, hash) {
-		return nil
+		return &prepared{server: server}, nil
 	}
-
-	// Deriving the documents is pure work: do it before taking the lock.
-	docs := make([]*document, len(sorted))
-	st := &serverTools{hash: hash, tools: make(map[string]mcpproxy.Tool, len(sorted))}
+	p := &prepared{server: server, sorted: sorted, docs: make([]*document, len(sorted)),
+		st: &serverTools{hash: hash, tools: make(map[string]mcpproxy.Tool, len(sorted))}}
 	for i := range sorted {
-		docs[i] = newDocument(server, &sorted[i])
-		st.lens.add(x.stopWords, docs[i])
-		st.tools[sorted[i].Name] = sorted[i]
+		p.docs[i] = newDocument(server, &sorted[i])
+		p.st.lens.add(x.stopWords, p.docs[i])
+		p.st.tools[sorted[i].Name] = sorted[i]
+	}
+	return p, nil
+}
+
+// SetServers does what SetServer does for several servers at once, in one
+// batch: a search sees all of the changes or none, and the batch makes one
+// segment instead of one per server (many servers connecting at startup
+// cost one index update, not hundreds). Servers with an empty list are
+// removed. An invalid server or tool changes nothing.
+func (x *Index) SetServers(sets map[string][]mcpproxy.Tool) error {
+	// Deriving the documents is pure work: do it before taking the lock.
+	var preps []*prepared
+	var removes []string
+	for _, server := range slices.Sorted(maps.Keys(sets)) {
+		p, err := x.prepare(server, sets[server])
+		if err != nil {
+			return err
+		}
+		switch {
+		case p == nil:
+			removes = append(removes, server)
+		case p.st != nil:
+			preps = append(preps, p)
+		}
+	}
+	if len(preps) == 0 && len(removes) == 0 {
+		return nil
 	}
 
 	x.mu.Lock()
@@ -228,29 +267,54 @@ func (x *Index) SetServer(server string, tools []mcpproxy.Tool) error {
 	if x.closed.Load() {
 		return errClosed
 	}
-	if x.unchanged(server, hash) {
+	cur := x.snap.Load()
+	b := x.bleve.NewBatch()
+	changes := map[string]*serverTools{}
+	grouped := map[string]int{}
+	indexed := 0
+	for _, server := range removes {
+		if old := cur.servers[server]; old != nil {
+			for name := range old.tools {
+				b.Delete(docID(server, name))
+			}
+			changes[server] = nil
+		}
+	}
+	for _, p := range preps {
+		// A writer may have indexed the same tools since prepare.
+		if old := cur.servers[p.server]; old != nil {
+			if old.hash == p.st.hash {
+				continue
+			}
+			for name := range old.tools {
+				b.Delete(docID(p.server, name))
+			}
+		}
+		// An id both deleted and indexed in one batch ends up indexed:
+		// the later operation wins.
+		for i := range p.sorted {
+			if err := b.Index(docID(p.server, p.sorted[i].Name), p.docs[i]); err != nil {
+				return fmt.Errorf("index server %s: tool %s: %w", p.server, p.sorted[i].Name, err)
+			}
+		}
+		changes[p.server] = p.st
+		grouped[p.server] = len(p.sorted)
+		indexed += len(p.sorted)
+	}
+	if len(changes) == 0 {
 		return nil
 	}
-	cur := x.snap.Load()
-	old := cur.servers[server]
-	b := x.bleve.NewBatch()
-	if old != nil {
-		for name := range old.tools {
-			b.Delete(docID(server, name))
-		}
-	}
-	// An id both deleted and indexed in one batch ends up indexed: the later
-	// operation wins.
-	for i := range sorted {
-		if err := b.Index(docID(server, sorted[i].Name), docs[i]); err != nil {
-			return fmt.Errorf("index server %s: tool %s: %w", server, sorted[i].Name, err)
-		}
-	}
 	if err := x.bleve.Batch(b); err != nil {
-		return fmt.Errorf("index server %s: %w", server, err)
+		return fmt.Errorf("index servers %s: %w", strings.Join(slices.Sorted(maps.Keys(changes)), ", "), err)
 	}
-	x.publishLocked(cur, server, st)
-	x.groupLocked(map[string]int{server: len(sorted)}, len(sorted))
+	x.publishLocked(cur, changes)
+	for server, st := range changes {
+		if st == nil {
+			x.ungroupLocked(server)
+		}
+	}
+	x.groupLocked(grouped, indexed)
+	x.wakeMergerLocked()
 	return nil
 }
 
@@ -283,28 +347,31 @@ func (x *Index) RemoveServer(server string) error {
 	if err := x.bleve.Batch(b); err != nil {
 		return fmt.Errorf("unindex server %s: %w", server, err)
 	}
-	x.publishLocked(cur, server, nil)
+	x.publishLocked(cur, map[string]*serverTools{server: nil})
 	x.ungroupLocked(server)
 	x.wakeMergerLocked()
 	return nil
 }
 
-// publishLocked publishes a snapshot in which server has the tools st, or is
-// absent if st is nil. The bleve batch must already be applied: a search that
-// loaded the old snapshot and then finds a new tool reloads the snapshot
-// (see Search), which is then guaranteed to have it.
-func (x *Index) publishLocked(cur *snapshot, server string, st *serverTools) {
+// publishLocked publishes a snapshot in which each server in changes has
+// its tools, or is absent where they are nil. The bleve batch must already
+// be applied: a search that loaded the old snapshot and then finds a new
+// tool reloads the snapshot (see Search), which is then guaranteed to have
+// it.
+func (x *Index) publishLocked(cur *snapshot, changes map[string]*serverTools) {
 	next := &snapshot{servers: maps.Clone(cur.servers), n: cur.n, lens: cur.lens}
-	if old := next.servers[server]; old != nil {
-		next.n -= len(old.tools)
-		next.lens.minus(&old.lens)
-	}
-	if st == nil {
-		delete(next.servers, server)
-	} else {
-		next.servers[server] = st
-		next.n += len(st.tools)
-		next.lens.plus(&st.lens)
+	for server, st := range changes {
+		if old := next.servers[server]; old != nil {
+			next.n -= len(old.tools)
+			next.lens.minus(&old.lens)
+		}
+		if st == nil {
+			delete(next.servers, server)
+		} else {
+			next.servers[server] = st
+			next.n += len(st.tools)
+			next.lens.plus(&st.lens)
+		}
 	}
 	x.snap.Store(next)
 }

@@ -745,3 +745,38 @@ func TestIndex_TiesAtTheCutIndependentOfHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestIndex_SetServers: several servers in one call are one segment, found
+// by search like servers set one by one; an empty list removes a server;
+// a bad server or tool anywhere in the call changes nothing.
+func TestIndex_SetServers(t *testing.T) {
+	x := newTestIndexWith(t, nil, mergeNever, nil)
+	must(t, x.SetServers(fixtureServers))
+	want := 0
+	for _, tools := range fixtureServers {
+		want += len(tools)
+	}
+	if x.Len() != want || segmentCount(t, x) != 1 {
+		t.Fatalf("after one SetServers of %d servers: Len %d (want %d), %d segments (want 1)", len(fixtureServers), x.Len(), want, segmentCount(t, x))
+	}
+	one := newTestIndexWith(t, fixtureServers, mergeNever, nil)
+	for _, q := range []string{"github issue pull request", "read a file", "send a slack message"} {
+		if got, exp := ids(searchT(t, x, q, 5)), ids(searchT(t, one, q, 5)); !slices.Equal(got, exp) {
+			t.Errorf("%q: set together %v, set one by one %v", q, got, exp)
+		}
+	}
+	before := x.Len()
+	err := x.SetServers(map[string][]mcpproxy.Tool{"github": nil, "zzz": {{Name: ""}}})
+	if mcpproxy.ErrorCode(err) != mcpproxy.EINVALID || x.Len() != before {
+		t.Fatalf("bad tool: err %v, Len %d (want %d unchanged)", err, x.Len(), before)
+	}
+	must(t, x.SetServers(map[string][]mcpproxy.Tool{"github": nil}))
+	if got, exp := x.Len(), before-len(fixtureServers["github"]); got != exp {
+		t.Fatalf("after removing github: Len %d, want %d", got, exp)
+	}
+	for _, h := range searchT(t, x, "github issue pull request repository", 50) {
+		if h.Server == "github" {
+			t.Errorf("removed server's tool found: %s", h.ID())
+		}
+	}
+}

@@ -112,40 +112,33 @@ func (c *catalog) run() {
 }
 
 // sync brings the index and the direct list in line with the current
-// snapshot. Servers whose tool slice is unchanged cost a pointer compare.
+// snapshot. Servers whose tool slice is unchanged cost a pointer compare;
+// the changed ones go to the index in one update.
 func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 	snap := c.view.Load()
-	changed := false
+	sets := map[string][]mcpproxy.Tool{} // nil tools: remove the server
 	for name, tools := range indexed {
 		srv := snap.Get(name)
 		if srv == nil || !eligible(srv) {
-			if c.idx != nil {
-				c.removeServer(name)
-			}
+			sets[name] = nil
 			delete(indexed, name)
-			changed = true
 			continue
 		}
 		if !stateview.SameTools(tools, srv.Tools) {
-			if c.idx != nil {
-				c.setServer(name, srv.Tools)
-			}
+			sets[name] = stateview.UsableTools(srv.Tools)
 			indexed[name] = srv.Tools
-			changed = true
 		}
 	}
-	for _, name := range snap.Names {
-		srv := snap.Get(name)
+	for i, name := range snap.Names {
+		srv := snap.At(i)
 		if _, ok := indexed[name]; ok || !eligible(srv) {
 			continue
 		}
-		if c.idx != nil {
-			c.setServer(name, srv.Tools)
-		}
+		sets[name] = stateview.UsableTools(srv.Tools)
 		indexed[name] = srv.Tools
-		changed = true
 	}
-	if changed {
+	if len(sets) > 0 {
+		c.index(sets)
 		c.set.Store(buildDirect(indexed, c.log))
 		if c.direct != nil {
 			// Re-adding the placeholder makes the SDK tell every session
@@ -156,27 +149,36 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 	c.synced.Add(1)
 }
 
+// index applies sets to the index in one update. An update the index
+// refuses (an invalid name somewhere) is retried server by server, so one
+// bad server cannot keep the others out.
+func (c *catalog) index(sets map[string][]mcpproxy.Tool) {
+	if c.idx == nil {
+		return
+	}
+	start := time.Now()
+	err := c.idx.SetServers(sets)
+	if c.metrics != nil {
+		op := "remove" // only removals
+		for _, tools := range sets {
+			if tools != nil {
+				op = "set"
+				break
+			}
+		}
+		c.metrics.IndexUpdate(op, time.Since(start))
+	}
+	if err == nil {
+		return
+	}
+	for name, tools := range sets {
+		if err := c.idx.SetServer(name, tools); err != nil {
+			c.log.Error("index: set server", "server", name, "error", err)
+		}
+	}
+}
+
 var placeholderTool = &mcp.Tool{Name: "mcpproxy_placeholder", InputSchema: json.RawMessage(`{"type":"object"}`)}
-
-func (c *catalog) setServer(name string, tools []mcpproxy.Tool) {
-	start := time.Now()
-	if err := c.idx.SetServer(name, stateview.UsableTools(tools)); err != nil {
-		c.log.Error("index: set server", "server", name, "error", err)
-	}
-	if c.metrics != nil {
-		c.metrics.IndexUpdate("set", time.Since(start))
-	}
-}
-
-func (c *catalog) removeServer(name string) {
-	start := time.Now()
-	if err := c.idx.RemoveServer(name); err != nil {
-		c.log.Error("index: remove server", "server", name, "error", err)
-	}
-	if c.metrics != nil {
-		c.metrics.IndexUpdate("remove", time.Since(start))
-	}
-}
 
 func placeholderHandler(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	return errorResult("not a real tool"), nil

@@ -74,8 +74,9 @@ type Metrics interface {
 	// ToolCall is told about every tool call once it ends; status is one
 	// of the activity log's statuses (activity.StatusOK, …).
 	ToolCall(server, tool, status string, d time.Duration)
-	// IndexUpdate is told about each change of the tool index: op is
-	// "set" or "remove".
+	// IndexUpdate is told about each update of the tool index (one per
+	// debounced batch of server changes): op is "set", or "remove" when
+	// the update only removes servers.
 	IndexUpdate(op string, d time.Duration)
 }
 
