@@ -23,6 +23,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
+	"github.com/mcpproxy/mcpproxy/internal/memtune"
 	"github.com/mcpproxy/mcpproxy/internal/metrics"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/scan"
@@ -93,6 +94,7 @@ type Main struct {
 	cancel   context.CancelFunc
 	served   chan struct{}
 	ready    atomic.Bool
+	tuner    *memtune.Tuner
 	// daemonFile is the daemon.json this process wrote, removed by Close.
 	daemonFile string
 }
@@ -297,6 +299,8 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.sup.Apply(cfg)
 	m.ready.Store(true)
+	_, gogc := os.LookupEnv("GOGC")
+	m.tuner = memtune.Start(memtune.Options{Changes: func() uint64 { return view.Load().Version }}, gogc)
 	m.watcher, err = config.NewWatcher(m.ConfigPath, 200*time.Millisecond, m.sup.ApplyFile)
 	if err != nil {
 		log.Warn("config hot reload unavailable", "error", err)
@@ -423,6 +427,9 @@ func (m *Main) Close() error {
 	}
 	if m.writer != nil {
 		m.writer.Close()
+	}
+	if m.tuner != nil {
+		m.tuner.Stop()
 	}
 	if m.log != nil && m.srv != nil {
 		m.log.Info("stopped")

@@ -1,0 +1,85 @@
+package memtune
+
+import (
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPercent(t *testing.T) {
+	for _, c := range []struct {
+		live, floor int64
+		want        int
+	}{
+		{4 << 20, 16 << 20, 400},  // small heap: the floor
+		{16 << 20, 16 << 20, 100}, // floor = live
+		{64 << 20, 16 << 20, 100}, // large heap: never below 100
+		{1 << 10, 16 << 20, maxPercent},
+		{0, 16 << 20, maxPercent},
+	} {
+		if got := Percent(c.live, c.floor); got != c.want {
+			t.Errorf("Percent(%d, %d) = %d, want %d", c.live, c.floor, got, c.want)
+		}
+	}
+}
+
+// TestTuner_Floor: with a live heap far below the floor the tuner raises
+// GOGC after each collection, leaves it alone when GOGC came from the
+// environment, and Stop puts back 100.
+func TestTuner_Floor(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	tu := Start(Options{Floor: 64 << 20}, false)
+	runtime.GC()
+	runtime.GC() // the finalizer of the first collection's sentinel has run
+	p := tu.Percent()
+	if p <= 100 {
+		t.Fatalf("GOGC set by the floor = %d, want above 100 for a test's small heap", p)
+	}
+	if cur := debug.SetGCPercent(p); cur != p {
+		t.Errorf("the runtime's GOGC = %d, the tuner says %d", cur, p)
+	}
+	tu.Stop()
+	if cur := debug.SetGCPercent(100); cur != 100 {
+		t.Errorf("GOGC after Stop = %d, want 100", cur)
+	}
+
+	env := Start(Options{Floor: 64 << 20}, true)
+	defer env.Stop()
+	runtime.GC()
+	runtime.GC()
+	if env.Percent() != 0 || debug.SetGCPercent(100) != 100 {
+		t.Errorf("with GOGC from the environment the tuner set %d", env.Percent())
+	}
+}
+
+var sink [][]byte
+
+// TestTuner_ReleasesWhenQuiet: after the state stops changing, memory the
+// process no longer uses goes back to the system, once.
+func TestTuner_ReleasesWhenQuiet(t *testing.T) {
+	var version atomic.Uint64
+	tu := Start(Options{Floor: -1, Changes: version.Load, Quiet: 60 * time.Millisecond}, false)
+	defer tu.Stop()
+	for range 64 { // 64 MiB, then garbage
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	sink = nil
+	runtime.GC()
+	version.Add(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for tu.Freed() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if tu.Freed() != 1 {
+		t.Fatalf("freed %d times, want once after the change", tu.Freed())
+	}
+	if u := Unreleased(); u >= minRelease {
+		t.Errorf("%d bytes still held unused after the release", u)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if tu.Freed() != 1 {
+		t.Errorf("freed %d times; minInterval allows one", tu.Freed())
+	}
+}
