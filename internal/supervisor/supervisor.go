@@ -267,6 +267,13 @@ func secretsOf(cfg *config.Config) *secret.Redactor {
 			add(v)
 		}
 		add(spec.URL)
+		if spec.OAuth != nil && spec.OAuth.ClientSecret != "" {
+			if secret.HasPlaceholder(spec.OAuth.ClientSecret) {
+				add(spec.OAuth.ClientSecret)
+			} else {
+				values = append(values, spec.OAuth.ClientSecret)
+			}
+		}
 	}
 	return secret.NewRedactor(values...)
 }
