@@ -54,6 +54,7 @@ type Server struct {
 	refreshes int                    // guarded by mu: successful refresh grants
 	resources []string               // guarded by mu: resource params seen at /authorize
 	calls     int                    // guarded by mu: tool calls served
+	rejected  int                    // guarded by mu: requests refused for a bad or expired token
 }
 
 type client struct {
@@ -143,6 +144,14 @@ func (s *Server) Calls() int {
 	return s.calls
 }
 
+// Rejected counts requests to the MCP server refused because their bearer
+// token was unknown or expired (not those without a token).
+func (s *Server) Rejected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejected
+}
+
 // Resources lists the resource parameters (RFC 8707) seen at /authorize.
 func (s *Server) Resources() []string {
 	s.mu.Lock()
@@ -223,8 +232,12 @@ func (s *Server) rsHandler() http.Handler {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		s.mu.Lock()
 		a, known := s.access[tok]
+		bad := !ok || !known || time.Now().After(a.expires)
+		if bad && ok {
+			s.rejected++
+		}
 		s.mu.Unlock()
-		if !ok || !known || time.Now().After(a.expires) {
+		if bad {
 			challenge := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`,
 				s.rs.URL+"/.well-known/oauth-protected-resource/mcp", strings.Join(s.opts.Scopes, " "))
 			if ok {
