@@ -24,6 +24,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/metrics"
+	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/scan"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -88,6 +89,7 @@ type Main struct {
 	store    *store.Store
 	pins     *pinning.Pins
 	activity *activity.Log
+	oauth    *oauth.Manager
 	mcp      *mcpserver.Server
 	srv      *http.Server
 	cancel   context.CancelFunc
@@ -219,8 +221,19 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.idx = idx
 	mets := metrics.New(metrics.Options{View: view, ToolsIndexed: idx.Len, Process: true})
+	auth, err := oauth.Open(st.DB(), oauth.Options{
+		Logger:  log,
+		Publish: view.Bus.Publish,
+		// A completed login reconnects the server with its new token.
+		OnLogin: func(name string) { m.sup.Restart(name) },
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.oauth = auth
 	m.sup = supervisor.New(supervisor.Options{
-		Actor:   upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect},
+		Actor:   upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth},
 		View:    view,
 		Writer:  m.writer,
 		DataDir: dataDir,
@@ -260,6 +273,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Backend:    m.sup,
 		Approvals:  m.sup,
 		Activity:   act,
+		Auth:       auth,
 		Version:    version,
 		ConfigPath: m.ConfigPath,
 		Listen:     listen,
@@ -408,6 +422,9 @@ func (m *Main) Close() error {
 	}
 	if m.sup != nil {
 		m.sup.Close()
+	}
+	if m.oauth != nil {
+		m.oauth.Close()
 	}
 	if m.idx != nil {
 		m.idx.Close()
