@@ -171,6 +171,11 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 		return nil, err
 	}
 	if err := h.Authorize(ctx, req, resp); err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			// Its text carries the response body; keep the OAuth error only.
+			return nil, fmt.Errorf("login: token exchange: %w", retrieveError(re))
+		}
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if issued == nil || issued.AccessToken == "" {

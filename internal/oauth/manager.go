@@ -230,19 +230,25 @@ func (m *Manager) refresh(ctx context.Context, g *Grant, secret string) (*Grant,
 func refreshError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		code := re.ErrorCode
-		if code == "" && re.Response != nil {
-			code = fmt.Sprintf("HTTP %d", re.Response.StatusCode)
-		}
-		if re.ErrorDescription != "" {
-			code += " (" + re.ErrorDescription + ")"
-		}
-		if re.Response != nil && re.Response.StatusCode >= 500 {
-			return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "refresh: the authorization server failed: %s", code)
-		}
-		return mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "refresh refused by the authorization server: %s", code)
+		return fmt.Errorf("refresh: %w", retrieveError(re))
 	}
 	return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "refresh: %v", err)
+}
+
+// retrieveError turns a token endpoint's error answer into an application
+// error: EUNAVAILABLE for a server failure, else EUNAUTHORIZED.
+func retrieveError(re *oauth2.RetrieveError) error {
+	code := re.ErrorCode
+	if code == "" && re.Response != nil {
+		code = fmt.Sprintf("HTTP %d", re.Response.StatusCode)
+	}
+	if re.ErrorDescription != "" {
+		code += " (" + re.ErrorDescription + ")"
+	}
+	if re.Response != nil && re.Response.StatusCode >= 500 {
+		return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "the authorization server failed: %s", code)
+	}
+	return mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "refused by the authorization server: %s", code)
 }
 
 func (m *Manager) publish(server, event, msg string) {

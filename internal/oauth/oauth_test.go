@@ -181,6 +181,30 @@ func TestLogin_ConfiguredClientAndFixedPort(t *testing.T) {
 	})
 }
 
+func TestLogin_WrongClientSecret(t *testing.T) {
+	as := oauthtest.New(t, oauthtest.Options{NoRegistration: true})
+	port := freePort(t)
+	as.AddClient("cid", "right-secret", "http://127.0.0.1:"+port+oauth.CallbackPath)
+	p := 0
+	for _, c := range port {
+		p = p*10 + int(c-'0')
+	}
+	_, err := oauth.Login(context.Background(), oauth.LoginConfig{
+		ServerURL: as.URL(),
+		OAuth:     &mcpproxy.OAuthSpec{ClientID: "cid", ClientSecret: "wrong-secret", RedirectPort: p},
+		Open:      oauthtest.Follow,
+	})
+	want := "login: token exchange: refused by the authorization server: invalid_client (unknown client or wrong secret)"
+	if err == nil || err.Error() != want || mcpproxy.ErrorCode(err) != mcpproxy.EUNAUTHORIZED {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	for _, s := range append(as.Secrets(), "wrong-secret") {
+		if strings.Contains(err.Error(), s) {
+			t.Fatalf("a credential in %q", err)
+		}
+	}
+}
+
 func TestRefresh(t *testing.T) {
 	as := oauthtest.New(t, oauthtest.Options{AccessTTL: 2 * time.Second})
 	h := newHarness(t, "")

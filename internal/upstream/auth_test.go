@@ -18,6 +18,10 @@ import (
 // oauthActor runs an actor for the protected server of as, with an OAuth
 // manager whose logins restart the actor, as the daemon wires them.
 func oauthActor(tb testing.TB, as *oauthtest.Server) (*harness, *oauth.Manager) {
+	return oauthActorAt(tb, mcpproxy.ProtocolStreamableHTTP, as.URL())
+}
+
+func oauthActorAt(tb testing.TB, proto mcpproxy.Protocol, url string) (*harness, *oauth.Manager) {
 	tb.Helper()
 	db, err := bolt.Open(filepath.Join(tb.TempDir(), "t.db"), 0o600, nil)
 	if err != nil {
@@ -41,7 +45,7 @@ func oauthActor(tb testing.TB, as *oauthtest.Server) (*harness, *oauth.Manager) 
 		m.Close()
 		db.Close()
 	})
-	h := startActor(tb, mcpproxy.ServerSpec{Protocol: mcpproxy.ProtocolStreamableHTTP, URL: as.URL()}, func(o *upstream.Options) {
+	h := startActor(tb, mcpproxy.ServerSpec{Protocol: proto, URL: url}, func(o *upstream.Options) {
 		o.Auth = m
 	})
 	actor.Store(h.actor)
@@ -50,9 +54,14 @@ func oauthActor(tb testing.TB, as *oauthtest.Server) (*harness, *oauth.Manager) 
 
 func login(tb testing.TB, m *oauth.Manager, url string) {
 	tb.Helper()
+	loginAt(tb, m, mcpproxy.ProtocolStreamableHTTP, url)
+}
+
+func loginAt(tb testing.TB, m *oauth.Manager, proto mcpproxy.Protocol, url string) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := m.StartLogin(ctx, &mcpproxy.ServerSpec{Name: serverName, URL: url, Protocol: mcpproxy.ProtocolStreamableHTTP}); err != nil {
+	if _, err := m.StartLogin(ctx, &mcpproxy.ServerSpec{Name: serverName, URL: url, Protocol: proto}); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -129,5 +138,35 @@ func TestActor_OAuthRefreshOn401(t *testing.T) {
 	}
 	if s := h.server(); s.State != mcpproxy.StateReady || s.Session != srv.Session {
 		t.Fatalf("the connection changed: %s", lazyState{h})
+	}
+}
+
+func TestActor_OAuthSSE(t *testing.T) {
+	checkLeaks(t)
+	as := oauthtest.New(t, oauthtest.Options{})
+	h, m := oauthActorAt(t, mcpproxy.ProtocolSSE, as.SSEURL())
+	srv := h.waitState(t, 10*time.Second, mcpproxy.StateNeedsAuth)
+	if !strings.Contains(srv.LastError, "the server requires an OAuth login") {
+		t.Fatalf("last error %q", srv.LastError)
+	}
+	loginAt(t, m, mcpproxy.ProtocolSSE, as.SSEURL())
+	srv = h.waitState(t, 10*time.Second, mcpproxy.StateReady)
+	if got, err := callText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" || srv.Protocol != mcpproxy.ProtocolSSE {
+		t.Fatalf("whoami over %s = %q, %v", srv.Protocol, got, err)
+	}
+	if got := as.Resources(); len(got) != 1 || got[0] != as.SSEURL() {
+		t.Fatalf("resource parameters %q", got)
+	}
+}
+
+func TestActor_OAuthAutoProtocol(t *testing.T) {
+	checkLeaks(t)
+	as := oauthtest.New(t, oauthtest.Options{})
+	// auto tries streamable HTTP first; a challenge there is final, not a
+	// reason to try SSE.
+	h, _ := oauthActorAt(t, mcpproxy.ProtocolAuto, as.URL())
+	srv := h.waitState(t, 10*time.Second, mcpproxy.StateNeedsAuth)
+	if strings.Contains(srv.LastError, "SSE") {
+		t.Fatalf("last error %q", srv.LastError)
 	}
 }

@@ -44,6 +44,7 @@ type Server struct {
 	as   *httptest.Server
 	rs   *httptest.Server
 	mcp  *mcp.StreamableHTTPHandler
+	sse  *mcp.SSEHandler
 
 	mu        sync.Mutex
 	clients   map[string]*client     // guarded by mu; by client_id
@@ -102,6 +103,7 @@ func New(tb testing.TB, opts Options) *Server {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello, authorized client"}}}, nil
 		})
 	s.mcp = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	s.sse = mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	s.rs = httptest.NewServer(s.rsHandler())
 	tb.Cleanup(s.Close)
 	return s
@@ -114,8 +116,11 @@ func (s *Server) Close() {
 	s.as.Close()
 }
 
-// URL is the protected MCP endpoint.
+// URL is the protected MCP endpoint (streamable HTTP).
 func (s *Server) URL() string { return s.rs.URL + "/mcp" }
+
+// SSEURL is the same server's protected legacy SSE endpoint.
+func (s *Server) SSEURL() string { return s.rs.URL + "/sse" }
 
 // Issuer is the authorization server's URL.
 func (s *Server) Issuer() string { return s.as.URL }
@@ -220,15 +225,24 @@ func (s *Server) newSecret(prefix string) string {
 
 func (s *Server) rsHandler() http.Handler {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"resource":                 s.URL(),
-			"authorization_servers":    []string{s.as.URL},
-			"scopes_supported":         s.opts.Scopes,
-			"bearer_methods_supported": []string{"header"},
+	for _, path := range []string{"/mcp", "/sse"} {
+		m.HandleFunc("GET /.well-known/oauth-protected-resource"+path, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]any{
+				"resource":                 s.rs.URL + path,
+				"authorization_servers":    []string{s.as.URL},
+				"scopes_supported":         s.opts.Scopes,
+				"bearer_methods_supported": []string{"header"},
+			})
 		})
-	})
-	m.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
+		m.Handle(path, s.protect(path))
+	}
+	return m
+}
+
+// protect serves the MCP endpoint at path to requests with a valid token
+// and answers the others 401 with a challenge naming the metadata.
+func (s *Server) protect(path string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		s.mu.Lock()
 		a, known := s.access[tok]
@@ -239,7 +253,7 @@ func (s *Server) rsHandler() http.Handler {
 		s.mu.Unlock()
 		if bad {
 			challenge := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`,
-				s.rs.URL+"/.well-known/oauth-protected-resource/mcp", strings.Join(s.opts.Scopes, " "))
+				s.rs.URL+"/.well-known/oauth-protected-resource"+path, strings.Join(s.opts.Scopes, " "))
 			if ok {
 				challenge += `, error="invalid_token"`
 			}
@@ -247,9 +261,12 @@ func (s *Server) rsHandler() http.Handler {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
+		if path == "/sse" {
+			s.sse.ServeHTTP(w, r)
+			return
+		}
 		s.mcp.ServeHTTP(w, r)
 	})
-	return m
 }
 
 func (s *Server) asHandler() http.Handler {
