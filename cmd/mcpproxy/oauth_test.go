@@ -154,6 +154,11 @@ func TestOAuth_LoginEndToEnd(t *testing.T) {
 		t.Errorf("servers list --state needs_auth:\n%s", out)
 	}
 
+	r0 := p.cli(t, "tools", "call", "remote:whoami")
+	if r0.code != 1 || !strings.Contains(r0.stdout+r0.stderr, `server "remote" needs a person to log in (OAuth)`) {
+		t.Errorf("tool call before login: %s", r0)
+	}
+
 	// Login through the CLI (dynamic registration) and through REST
 	// (the configured client with its ${env:…} secret and fixed port).
 	r := p.cliLogin(t, "remote")
