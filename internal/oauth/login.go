@@ -108,6 +108,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 	var (
 		issued    *oauth2.Token
 		issuedCfg *oauth2.Config
+		resource  string // the RFC 8707 resource the SDK asked for
 	)
 	hcfg := &auth.AuthorizationCodeHandlerConfig{
 		RedirectURL:           redirect,
@@ -115,6 +116,9 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 		RequestRefreshToken:   true,
 		AcceptUnadvertisedIss: true,
 		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			if u, err := url.Parse(args.URL); err == nil {
+				resource = u.Query().Get("resource")
+			}
 			if err := cfg.Open(ctx, args.URL); err != nil {
 				return nil, fmt.Errorf("open the authorization URL: %w", err)
 			}
@@ -188,7 +192,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 		ClientID:     issuedCfg.ClientID,
 		TokenURL:     issuedCfg.Endpoint.TokenURL,
 		AuthStyle:    int(issuedCfg.Endpoint.AuthStyle),
-		Resource:     cfg.ServerURL,
+		Resource:     resource,
 		Scopes:       grantedScopes(issued, issuedCfg.Scopes),
 		AccessToken:  issued.AccessToken,
 		TokenType:    issued.TokenType,

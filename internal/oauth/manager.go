@@ -2,10 +2,13 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -199,53 +202,89 @@ func (m *Manager) Refresh(ctx context.Context, spec *mcpproxy.ServerSpec, stale 
 	return nil
 }
 
+// refresh sends a refresh-token grant to the token endpoint. It is done by
+// hand rather than by oauth2.Config because the MCP authorization spec
+// wants the resource parameter (RFC 8707) on every token request, and
+// oauth2's refresh cannot add one.
 func (m *Manager) refresh(ctx context.Context, g *Grant, secret string) (*Grant, error) {
-	cfg := &oauth2.Config{
-		ClientID:     g.ClientID,
-		ClientSecret: secret,
-		Endpoint:     oauth2.Endpoint{TokenURL: g.TokenURL, AuthStyle: oauth2.AuthStyle(g.AuthStyle)},
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.RefreshToken}}
+	if g.Resource != "" {
+		form.Set("resource", g.Resource)
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, m.opts.HTTPClient)
-	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}).Token()
+	basic := secret != "" && oauth2.AuthStyle(g.AuthStyle) != oauth2.AuthStyleInParams
+	if !basic {
+		form.Set("client_id", g.ClientID)
+		if secret != "" {
+			form.Set("client_secret", secret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, refreshError(err)
+		return nil, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "refresh: bad token endpoint: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if basic {
+		req.SetBasicAuth(url.QueryEscape(g.ClientID), url.QueryEscape(secret))
+	}
+	resp, err := m.opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "refresh: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int64  `json:"expires_in"`
+		Scope        string `json:"scope"`
+		Error        string `json:"error"`
+		Description  string `json:"error_description"`
+	}
+	decodeErr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
+	if resp.StatusCode != http.StatusOK || body.Error != "" || decodeErr != nil || body.AccessToken == "" {
+		return nil, fmt.Errorf("refresh: %w", tokenError(resp.StatusCode, body.Error, body.Description))
 	}
 	now := time.Now().UTC()
 	next := *g
-	next.AccessToken = tok.AccessToken
-	next.TokenType = tok.TokenType
-	if tok.RefreshToken != "" {
-		next.RefreshToken = tok.RefreshToken
+	next.AccessToken = body.AccessToken
+	next.TokenType = body.TokenType
+	if body.RefreshToken != "" {
+		next.RefreshToken = body.RefreshToken
 	}
-	next.Expiry = expiry(tok, now)
+	next.Expiry = time.Time{}
+	if body.ExpiresIn > 0 {
+		next.Expiry = now.Add(time.Duration(body.ExpiresIn) * time.Second)
+	}
 	next.ObtainedAt = now
 	next.LastRefresh = now
-	next.Scopes = grantedScopes(tok, g.Scopes)
+	if body.Scope != "" {
+		next.Scopes = strings.Fields(body.Scope)
+	}
 	return &next, nil
 }
 
-// refreshError describes a failed refresh without the response body (which
-// oauth2's error text includes): only the OAuth error code and description.
-// A refusal by the authorization server is EUNAUTHORIZED.
-func refreshError(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return fmt.Errorf("refresh: %w", retrieveError(re))
+// retrieveError describes a token endpoint's error answer without its body
+// (which oauth2's error text includes): only the OAuth error code and
+// description.
+func retrieveError(re *oauth2.RetrieveError) error {
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
 	}
-	return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "refresh: %v", err)
+	return tokenError(status, re.ErrorCode, re.ErrorDescription)
 }
 
-// retrieveError turns a token endpoint's error answer into an application
-// error: EUNAVAILABLE for a server failure, else EUNAUTHORIZED.
-func retrieveError(re *oauth2.RetrieveError) error {
-	code := re.ErrorCode
-	if code == "" && re.Response != nil {
-		code = fmt.Sprintf("HTTP %d", re.Response.StatusCode)
+// tokenError is EUNAVAILABLE for a server failure, else EUNAUTHORIZED: the
+// authorization server refused.
+func tokenError(status int, code, desc string) error {
+	if code == "" {
+		code = fmt.Sprintf("HTTP %d", status)
 	}
-	if re.ErrorDescription != "" {
-		code += " (" + re.ErrorDescription + ")"
+	if desc != "" {
+		code += " (" + desc + ")"
 	}
-	if re.Response != nil && re.Response.StatusCode >= 500 {
+	if status >= 500 {
 		return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "the authorization server failed: %s", code)
 	}
 	return mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "refused by the authorization server: %s", code)

@@ -103,8 +103,9 @@ func TestLogin_DynamicRegistration(t *testing.T) {
 			t.Errorf("authorization URL %s lacks %s", u, want)
 		}
 	}
-	if got := as.Resources(); len(got) != 1 || got[0] != as.URL() {
-		t.Errorf("resource parameters %q, want [%s]", got, as.URL())
+	// At /authorize and at /token.
+	if got := as.Resources(); !slices.Equal(got, []string{as.URL(), as.URL()}) {
+		t.Errorf("resource parameters %q, want [%s] twice", got, as.URL())
 	}
 	tok, refreshAt := h.m.AccessToken(spec)
 	if !strings.HasPrefix(tok, "at-") || refreshAt.IsZero() {
@@ -149,7 +150,14 @@ func TestLogin_DynamicRegistration(t *testing.T) {
 }
 
 func TestLogin_ConfiguredClientAndFixedPort(t *testing.T) {
-	as := oauthtest.New(t, oauthtest.Options{NoRegistration: true})
+	t.Run("SecretInForm", func(t *testing.T) { testConfiguredClient(t, oauthtest.Options{NoRegistration: true}) })
+	t.Run("SecretInBasicAuth", func(t *testing.T) {
+		testConfiguredClient(t, oauthtest.Options{NoRegistration: true, BasicAuthOnly: true})
+	})
+}
+
+func testConfiguredClient(t *testing.T, opts oauthtest.Options) {
+	as := oauthtest.New(t, opts)
 	port := freePort(t)
 	redirect := "http://127.0.0.1:" + port + oauth.CallbackPath
 	as.AddClient("cid", "csecret", redirect)
@@ -220,6 +228,9 @@ func TestRefresh(t *testing.T) {
 	tok2, _ := h.m.AccessToken(spec)
 	if tok2 == tok || as.Refreshes() != 1 {
 		t.Fatalf("token unchanged or refreshes %d", as.Refreshes())
+	}
+	if got := as.Resources(); len(got) != 3 || got[2] != as.URL() {
+		t.Errorf("resource parameters %q: the refresh should name %s", got, as.URL())
 	}
 	// A stale caller does not refresh again.
 	if err := h.m.Refresh(context.Background(), spec, tok); err != nil || as.Refreshes() != 1 {

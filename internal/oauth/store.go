@@ -19,11 +19,13 @@ type Grant struct {
 	ServerURL string `json:"server_url"`
 	// Dynamic: the client was registered by mcpproxy (RFC 7591), not
 	// configured; its secret, if any, is kept here for refreshing.
-	Dynamic      bool      `json:"dynamic,omitempty"`
-	ClientID     string    `json:"client_id"`
-	ClientSecret string    `json:"client_secret,omitempty"`
-	TokenURL     string    `json:"token_url"`
-	AuthStyle    int       `json:"auth_style,omitempty"`
+	Dynamic      bool   `json:"dynamic,omitempty"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	TokenURL     string `json:"token_url"`
+	AuthStyle    int    `json:"auth_style,omitempty"`
+	// Resource is the RFC 8707 resource the token was issued for; refresh
+	// requests name it too.
 	Resource     string    `json:"resource,omitempty"`
 	Scopes       []string  `json:"scopes,omitempty"`
 	AccessToken  string    `json:"access_token"`

@@ -154,7 +154,7 @@ func TestActor_OAuthSSE(t *testing.T) {
 	if got, err := callText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" || srv.Protocol != mcpproxy.ProtocolSSE {
 		t.Fatalf("whoami over %s = %q, %v", srv.Protocol, got, err)
 	}
-	if got := as.Resources(); len(got) != 1 || got[0] != as.SSEURL() {
+	if got := as.Resources(); len(got) != 2 || got[0] != as.SSEURL() || got[1] != as.SSEURL() {
 		t.Fatalf("resource parameters %q", got)
 	}
 }

@@ -36,6 +36,9 @@ type Options struct {
 	NoRefreshTokens bool
 	// NoRegistration: no dynamic client registration endpoint.
 	NoRegistration bool
+	// BasicAuthOnly: confidential clients must authenticate with HTTP
+	// Basic (client_secret_basic); a secret in the form is refused.
+	BasicAuthOnly bool
 }
 
 // Server is an authorization server (AS) plus a protected MCP server.
@@ -53,7 +56,7 @@ type Server struct {
 	refresh   map[string]*refreshTok // guarded by mu
 	secrets   []string               // guarded by mu: every credential issued
 	refreshes int                    // guarded by mu: successful refresh grants
-	resources []string               // guarded by mu: resource params seen at /authorize
+	resources []string               // guarded by mu: resource params seen at /authorize and /token
 	calls     int                    // guarded by mu: tool calls served
 	rejected  int                    // guarded by mu: requests refused for a bad or expired token
 }
@@ -157,7 +160,8 @@ func (s *Server) Rejected() int {
 	return s.rejected
 }
 
-// Resources lists the resource parameters (RFC 8707) seen at /authorize.
+// Resources lists the resource parameters (RFC 8707) seen at /authorize
+// and /token, in order.
 func (s *Server) Resources() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -285,6 +289,9 @@ func (s *Server) asHandler() http.Handler {
 		if !s.opts.NoRegistration {
 			meta["registration_endpoint"] = s.as.URL + "/register"
 		}
+		if s.opts.BasicAuthOnly {
+			meta["token_endpoint_auth_methods_supported"] = []string{"none", "client_secret_basic"}
+		}
 		writeJSON(w, http.StatusOK, meta)
 	})
 	m.HandleFunc("POST /register", s.register)
@@ -357,6 +364,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 // authClient checks the client's credentials (post or basic).
 func (s *Server) authClientLocked(r *http.Request) *client {
 	id, secret, basic := r.BasicAuth()
+	if !basic && s.opts.BasicAuthOnly && r.PostForm.Get("client_secret") != "" {
+		return nil
+	}
 	if !basic {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	} else {
@@ -383,6 +393,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
 		return
 	}
+	s.resources = append(s.resources, f.Get("resource"))
 	var scope string
 	switch f.Get("grant_type") {
 	case "authorization_code":
