@@ -170,3 +170,29 @@ func TestActor_OAuthAutoProtocol(t *testing.T) {
 		t.Fatalf("last error %q", srv.LastError)
 	}
 }
+
+func TestActor_OAuthLeavesOwnAuthorizationHeader(t *testing.T) {
+	checkLeaks(t)
+	as := oauthtest.New(t, oauthtest.Options{})
+	h := startActor(t, mcpproxy.ServerSpec{Protocol: mcpproxy.ProtocolStreamableHTTP, URL: as.URL(),
+		Headers: map[string]string{"Authorization": "Bearer configured-by-hand"}}, func(o *upstream.Options) {
+		o.Auth = panicAuth{}
+	})
+	// The configured header is sent as is and refused: an ordinary
+	// error with retries, not a login mcpproxy would run.
+	waitFor(t, 10*time.Second, func() bool {
+		s := h.server()
+		return s.State == mcpproxy.StateError && s.RetryCount >= 2
+	}, "error state with retries (now %s)", lazyState{h})
+	if as.Rejected() < 2 {
+		t.Fatalf("the configured token was not sent (%d refused)", as.Rejected())
+	}
+}
+
+// panicAuth fails the test if the actor asks it for anything.
+type panicAuth struct{}
+
+func (panicAuth) AccessToken(*mcpproxy.ServerSpec) (string, time.Time) { panic("AccessToken called") }
+func (panicAuth) Refresh(context.Context, *mcpproxy.ServerSpec, string) error {
+	panic("Refresh called")
+}
