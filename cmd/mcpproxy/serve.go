@@ -240,6 +240,11 @@ func (m *Main) Run(ctx context.Context) error {
 		Overlay: overlay,
 		Logger:  log,
 		Pins:    pins,
+		OnRemove: func(name string) {
+			if err := auth.Forget(name); err != nil {
+				log.Error("oauth: forget a removed server", "server", name, "error", err)
+			}
+		},
 	})
 	act, err := activity.Open(st.DB(), activity.Options{
 		RetentionDays: eff.ActivityRetentionDays,
@@ -309,6 +314,10 @@ func (m *Main) Run(ctx context.Context) error {
 		log.Warn("cannot write daemon.json; CLI commands will need --url", "error", err)
 	}
 
+	// Logins of servers removed while mcpproxy was not running.
+	if err := m.oauth.Prune(func(name string) bool { _, ok := cfg.Server(name); return ok }); err != nil {
+		log.Error("oauth: prune removed servers", "error", err)
+	}
 	m.sup.Apply(cfg)
 	m.ready.Store(true)
 	m.watcher, err = config.NewWatcher(m.ConfigPath, 200*time.Millisecond, m.sup.ApplyFile)

@@ -398,18 +398,8 @@ func (m *Manager) finishLogin(name string, l *login, res *LoginResult, err error
 // Logout forgets the server's grant and dynamically registered client, and
 // cancels a login in progress.
 func (m *Manager) Logout(name string) error {
-	m.mu.Lock()
-	_, had := m.grants[name]
-	delete(m.grants, name)
-	delete(m.lastError, name)
-	if l := m.logins[name]; l != nil {
-		l.cancel()
-	}
-	m.mu.Unlock()
-	if err := m.store.del(bucketGrants, name); err != nil {
-		return fmt.Errorf("logout %s: %w", name, err)
-	}
-	if err := m.store.del(bucketClients, name); err != nil {
+	had, err := m.forget(name)
+	if err != nil {
 		return fmt.Errorf("logout %s: %w", name, err)
 	}
 	if had {
@@ -417,6 +407,47 @@ func (m *Manager) Logout(name string) error {
 		m.publish(name, "logged_out", "logged out")
 	}
 	return nil
+}
+
+// Forget drops what is kept for a server that was removed, as Logout does,
+// without announcing it.
+func (m *Manager) Forget(name string) error {
+	if _, err := m.forget(name); err != nil {
+		return fmt.Errorf("forget %s: %w", name, err)
+	}
+	return nil
+}
+
+// Prune forgets every server for which keep is false: servers removed from
+// the config while mcpproxy was not running.
+func (m *Manager) Prune(keep func(name string) bool) error {
+	names, err := m.store.names()
+	if err != nil {
+		return fmt.Errorf("oauth prune: %w", err)
+	}
+	for _, name := range names {
+		if !keep(name) {
+			if err := m.Forget(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) forget(name string) (had bool, err error) {
+	m.mu.Lock()
+	_, had = m.grants[name]
+	delete(m.grants, name)
+	delete(m.lastError, name)
+	if l := m.logins[name]; l != nil {
+		l.cancel()
+	}
+	m.mu.Unlock()
+	if err := m.store.del(bucketGrants, name); err != nil {
+		return had, err
+	}
+	return had, m.store.del(bucketClients, name)
 }
 
 // Status is what may be shown about a server's login: never a token.

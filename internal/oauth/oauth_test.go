@@ -330,3 +330,32 @@ func freePort(tb testing.TB) string {
 	ln.Close()
 	return port
 }
+
+func TestPruneAndForget(t *testing.T) {
+	as := oauthtest.New(t, oauthtest.Options{})
+	h := newHarness(t, "")
+	specs := map[string]*mcpproxy.ServerSpec{}
+	for _, name := range []string{"keep", "gone", "removed"} {
+		specs[name] = &mcpproxy.ServerSpec{Name: name, URL: as.URL()}
+		h.login(specs[name])
+	}
+	if err := h.m.Prune(func(name string) bool { return name != "gone" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Forget("removed"); err != nil {
+		t.Fatal(err)
+	}
+	h.close()
+	h2 := newHarness(t, h.path)
+	for name, want := range map[string]bool{"keep": true, "gone": false, "removed": false} {
+		if tok, _ := h2.m.AccessToken(specs[name]); (tok != "") != want {
+			t.Errorf("%s: logged in %v after reopening, want %v", name, tok != "", want)
+		}
+	}
+	// The registered client went with the grant: a new login registers again.
+	before := as.Clients()
+	h2.login(specs["gone"])
+	if as.Clients() != before+1 {
+		t.Errorf("clients %d -> %d: a forgotten server reused its registration", before, as.Clients())
+	}
+}

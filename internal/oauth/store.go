@@ -115,3 +115,25 @@ func (s *store) grants() (map[string]*Grant, error) {
 	})
 	return out, err
 }
+
+// names lists the servers that have a grant or a registered client.
+func (s *store) names() ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketGrants, bucketClients} {
+			err := tx.Bucket(b).ForEach(func(k, _ []byte) error {
+				if n := string(k); !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
