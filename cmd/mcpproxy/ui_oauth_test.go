@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,10 +42,12 @@ func TestUI_OAuthLogin(t *testing.T) {
 
 	// The server's page: Log out, then Log in again.
 	b.do("open the server page", chromedp.Navigate(p.Base+"/ui/#/servers/remote"))
-	b.click(`.actions button[data-action="logout"]`)
+	b.waitText("dl.info", "ready")
+	clickRedrawn(b, `.actions button[data-action="logout"]`)
 	b.waitJS("the page's Log in button", `document.querySelector('.actions button[data-action="login"]') !== null`)
 	p.waitState(t, "remote", 5*time.Second, "needs_auth")
-	b.click(`.actions button[data-action="login"]`)
+	b.waitText("dl.info", "needs_auth")
+	clickRedrawn(b, `.actions button[data-action="login"]`)
 	p.waitState(t, "remote", 15*time.Second, "ready")
 	b.do("back to the UI's tab", bringToFront)
 	b.waitJS("ready on the server page", `document.querySelector('.actions button[data-action="logout"]') !== null`)
@@ -58,4 +61,24 @@ func TestUI_OAuthLogin(t *testing.T) {
 func bringToFront(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
 	_, err := cdp.Call(ctx, t, page.BringToFront, cdp.Empty{})
 	return chromedp.Void{}, err
+}
+
+// clickRedrawn clicks a button of the server page's head, which is redrawn
+// whenever the server changes: a click that lands between finding the
+// button and pressing it is tried again.
+func clickRedrawn(b *browser, sel string) {
+	b.tb.Helper()
+	for i := 0; ; i++ {
+		b.waitJS(sel, `document.querySelector(`+js(sel)+`) !== null`)
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if i == 4 || !strings.Contains(err.Error(), "Could not find node") {
+			b.fail("click %s: %v", sel, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
