@@ -191,7 +191,7 @@ func TestCLI_Commands(t *testing.T) {
 		if out := p.ok(t, "servers", "list", "--state", "disabled"); out != "No server is disabled.\n" {
 			t.Errorf("servers list --state disabled: %q", out)
 		}
-		wantExit(t, p.cli(t, "servers", "list", "--state", "sleepy"), 2, `--state: want one of ready, connecting, error, disabled, stopping, got "sleepy"`)
+		wantExit(t, p.cli(t, "servers", "list", "--state", "sleepy"), 2, `--state: want one of ready, connecting, needs_auth, error, disabled, stopping, got "sleepy"`)
 	})
 
 	t.Run("ServersGet", func(t *testing.T) {

@@ -110,6 +110,7 @@ Exit status: 0 success, 1 failure (including "no daemon is running"),
 		a.toolsCmd(),
 		a.quarantineCmd(),
 		a.activityCmd(),
+		a.authCmd(),
 		a.importCmd(),
 	)
 	return root

@@ -25,6 +25,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/memtune"
 	"github.com/mcpproxy/mcpproxy/internal/metrics"
+	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/scan"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -89,6 +90,7 @@ type Main struct {
 	store    *store.Store
 	pins     *pinning.Pins
 	activity *activity.Log
+	oauth    *oauth.Manager
 	mcp      *mcpserver.Server
 	srv      *http.Server
 	cancel   context.CancelFunc
@@ -221,14 +223,30 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.idx = idx
 	mets := metrics.New(metrics.Options{View: view, ToolsIndexed: idx.Len, Process: true})
+	auth, err := oauth.Open(st.DB(), oauth.Options{
+		Logger:  log,
+		Publish: view.Bus.Publish,
+		// A completed login reconnects the server with its new token.
+		OnLogin: func(name string) { m.sup.Restart(name) },
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.oauth = auth
 	m.sup = supervisor.New(supervisor.Options{
-		Actor:   upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect},
+		Actor:   upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth},
 		View:    view,
 		Writer:  m.writer,
 		DataDir: dataDir,
 		Overlay: overlay,
 		Logger:  log,
 		Pins:    pins,
+		OnRemove: func(name string) {
+			if err := auth.Forget(name); err != nil {
+				log.Error("oauth: forget a removed server", "server", name, "error", err)
+			}
+		},
 	})
 	act, err := activity.Open(st.DB(), activity.Options{
 		RetentionDays: eff.ActivityRetentionDays,
@@ -262,6 +280,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Backend:    m.sup,
 		Approvals:  m.sup,
 		Activity:   act,
+		Auth:       auth,
 		Version:    version,
 		ConfigPath: m.ConfigPath,
 		Listen:     listen,
@@ -297,6 +316,10 @@ func (m *Main) Run(ctx context.Context) error {
 		log.Warn("cannot write daemon.json; CLI commands will need --url", "error", err)
 	}
 
+	// Logins of servers removed while mcpproxy was not running.
+	if err := m.oauth.Prune(func(name string) bool { _, ok := cfg.Server(name); return ok }); err != nil {
+		log.Error("oauth: prune removed servers", "error", err)
+	}
 	m.sup.Apply(cfg)
 	m.ready.Store(true)
 	_, gogc := os.LookupEnv("GOGC")
@@ -412,6 +435,9 @@ func (m *Main) Close() error {
 	}
 	if m.sup != nil {
 		m.sup.Close()
+	}
+	if m.oauth != nil {
+		m.oauth.Close()
 	}
 	if m.idx != nil {
 		m.idx.Close()

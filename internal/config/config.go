@@ -152,6 +152,11 @@ func cloneSpec(s mcpproxy.ServerSpec) mcpproxy.ServerSpec {
 	s.Args = slices.Clone(s.Args)
 	s.Env = maps.Clone(s.Env)
 	s.Headers = maps.Clone(s.Headers)
+	if s.OAuth != nil {
+		o := *s.OAuth
+		o.Scopes = slices.Clone(o.Scopes)
+		s.OAuth = &o
+	}
 	return s
 }
 

@@ -220,7 +220,7 @@ func TestParse_Warnings(t *testing.T) {
 		"tools_limit": 10, "tools_limit": 12,
 		"my key": 1,
 		"mcpServers": [
-			{"name": "a", "command": "x", "oauth": {}, "auto_approve_tool_changes": true,
+			{"name": "a", "command": "x", "auto_approve_tool_changes": true,
 			 "description": "d", "type": "stdio"},
 			{"name": "b", "command": "x"},
 			{"name": "c", "command": "x", "foo": 1}

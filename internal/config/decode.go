@@ -189,6 +189,8 @@ func (dc *decoder) server(e *node, path, key string, asMap bool) mcpproxy.Server
 			dc.duration(v, field, &s.CallTimeout)
 		case "auto_approve_tool_changes":
 			dc.bool(v, field, &s.AutoApproveToolChanges)
+		case "oauth":
+			s.OAuth = dc.oauth(v, field)
 		}
 	})
 	switch {
@@ -208,6 +210,30 @@ func (dc *decoder) server(e *node, path, key string, asMap bool) mcpproxy.Server
 		s.Name = key
 	}
 	return s
+}
+
+// knownOAuthFields lists the keys of a server's "oauth" object.
+var knownOAuthFields = []string{"client_id", "client_secret", "scopes", "redirect_port"}
+
+func (dc *decoder) oauth(v *node, field string) *mcpproxy.OAuthSpec {
+	if v.kind != objectNode {
+		dc.fail(field, "want object")
+		return nil
+	}
+	o := &mcpproxy.OAuthSpec{}
+	dc.fields(v, field, knownOAuthFields, func(k, f string, v *node) {
+		switch k {
+		case "client_id":
+			dc.str(v, f, &o.ClientID)
+		case "client_secret":
+			dc.str(v, f, &o.ClientSecret)
+		case "scopes":
+			dc.strings(v, f, &o.Scopes)
+		case "redirect_port":
+			dc.int(v, f, &o.RedirectPort)
+		}
+	})
+	return o
 }
 
 func (dc *decoder) str(v *node, field string, dst *string) bool {

@@ -398,7 +398,8 @@ func TestDocument_Server(t *testing.T) {
 		want               mcpproxy.ServerSpec
 	}{
 		{"Array", userFile, "local", mcpproxy.ServerSpec{Name: "local", Command: "npx", Args: []string{"-y", "pkg"}}},
-		{"ArrayEnabledDefault", userFile, "remote", mcpproxy.ServerSpec{Name: "remote", URL: "https://h/mcp?a=1&b=<2>", Enabled: true}},
+		{"ArrayEnabledDefault", userFile, "remote", mcpproxy.ServerSpec{Name: "remote", URL: "https://h/mcp?a=1&b=<2>", Enabled: true,
+			OAuth: &mcpproxy.OAuthSpec{ClientID: "abc", Scopes: []string{}}}},
 		{"MapWithType", mapFile, "github", mcpproxy.ServerSpec{Name: "github", Protocol: mcpproxy.ProtocolHTTP,
 			URL: "https://api.example.com/mcp", Headers: map[string]string{"Authorization": "Bearer t"}, Enabled: true}},
 	} {

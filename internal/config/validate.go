@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
@@ -93,6 +94,22 @@ func ValidateServer(s *mcpproxy.ServerSpec, field string) error {
 	}
 	if s.CallTimeout < 0 {
 		errs = append(errs, invalidf("%s.call_timeout: must not be negative, got %s", field, s.CallTimeout.D()))
+	}
+	if o := s.OAuth; o != nil {
+		if s.Transport() == mcpproxy.ProtocolStdio {
+			errs = append(errs, invalidf("%s.oauth: only HTTP and SSE servers log in with OAuth, not stdio", field))
+		}
+		if o.ClientSecret != "" && o.ClientID == "" {
+			errs = append(errs, invalidf("%s.oauth.client_secret: needs oauth.client_id", field))
+		}
+		if o.RedirectPort < 0 || o.RedirectPort > 65535 {
+			errs = append(errs, invalidf("%s.oauth.redirect_port: must be between 1 and 65535 (or 0 for any free port), got %d", field, o.RedirectPort))
+		}
+		for i, sc := range o.Scopes {
+			if sc == "" || strings.ContainsAny(sc, " \t\r\n\"\\") {
+				errs = append(errs, invalidf("%s.oauth.scopes[%d]: invalid scope %q: no spaces, quotes or backslashes", field, i, sc))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

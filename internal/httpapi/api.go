@@ -61,6 +61,8 @@ type Options struct {
 	Approvals Approver
 	// Activity serves GET /api/v1/activity; nil answers unavailable.
 	Activity *activity.Log
+	// Auth runs OAuth logins; nil answers unavailable.
+	Auth Authenticator
 }
 
 // API is the HTTP handler.
@@ -98,6 +100,7 @@ func New(opts Options) *API {
 	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.allow("restart", a.restart)))
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
 	a.securityRoutes(m)
+	a.authRoutes(m)
 	m.Handle("GET /api/v1/activity", a.auth(a.activityList))
 	m.Handle("GET /api/v1/activity/{id}", a.auth(a.activityGet))
 	m.Handle("GET /events", a.auth(a.events))

@@ -62,7 +62,7 @@ func (a *API) addServer(w http.ResponseWriter, r *http.Request) error {
 		return oneError(err)
 	}
 	w.Header().Set("Location", "/api/v1/servers/"+url.PathEscape(stored.Name))
-	writeOK(w, http.StatusCreated, stored)
+	writeOK(w, http.StatusCreated, stored.Masked())
 	return nil
 }
 
@@ -105,7 +105,7 @@ func (a *API) updateServer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return oneError(err)
 	}
-	writeOK(w, http.StatusOK, stored)
+	writeOK(w, http.StatusOK, stored.Masked())
 	return nil
 }
 

@@ -14,6 +14,10 @@ const (
 	// EventToolChanged announces a tool that appeared or changed on an
 	// approved server and waits for a person's approval.
 	EventToolChanged = "tool.changed"
+	// EventServerAuth reports an OAuth event of one server: a login that
+	// completed or failed, a refresh that was refused. Data: {"event",
+	// "message"}; never a token.
+	EventServerAuth = "server.auth"
 	// EventActivity carries one committed activity record as its Data.
 	EventActivity = "activity"
 )

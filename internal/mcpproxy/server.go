@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,43 @@ type ServerSpec struct {
 	// AutoApproveToolChanges approves new and changed tools of this server
 	// without asking, for servers the user fully trusts.
 	AutoApproveToolChanges bool `json:"auto_approve_tool_changes,omitempty"`
+	// OAuth configures the OAuth 2.1 login to an HTTP upstream that asks for
+	// one; nil uses dynamic client registration and the scopes the server
+	// advertises.
+	OAuth *OAuthSpec `json:"oauth,omitempty"`
+}
+
+// OAuthSpec is a server's optional OAuth client configuration.
+type OAuthSpec struct {
+	// ClientID of a client registered with the authorization server by
+	// hand; empty registers one dynamically (RFC 7591).
+	ClientID string `json:"client_id,omitempty"`
+	// ClientSecret of that client; may be a ${env:NAME} placeholder.
+	ClientSecret string   `json:"client_secret,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	// RedirectPort fixes the port of the loopback redirect listener; 0
+	// picks a free one.
+	RedirectPort int `json:"redirect_port,omitempty"`
+}
+
+// Masked returns a copy of s fit to show: a client secret written in the
+// file as is (not as a ${env:NAME} placeholder) becomes "***".
+func (s ServerSpec) Masked() ServerSpec {
+	if s.OAuth != nil && s.OAuth.ClientSecret != "" && !strings.Contains(s.OAuth.ClientSecret, "${env:") {
+		o := *s.OAuth
+		o.ClientSecret = "***"
+		s.OAuth = &o
+	}
+	return s
+}
+
+// Equal reports whether two OAuth specs (either may be nil) are the same.
+func (o *OAuthSpec) Equal(p *OAuthSpec) bool {
+	if o == nil || p == nil {
+		return o == p
+	}
+	return o.ClientID == p.ClientID && o.ClientSecret == p.ClientSecret &&
+		slices.Equal(o.Scopes, p.Scopes) && o.RedirectPort == p.RedirectPort
 }
 
 // Transport resolves ProtocolAuto and the "http" alias to the transport the
@@ -69,7 +107,8 @@ func (s *ServerSpec) SameConnection(o *ServerSpec) bool {
 		s.URL == o.URL &&
 		maps.Equal(s.Headers, o.Headers) &&
 		s.ConnectTimeout == o.ConnectTimeout &&
-		s.CallTimeout == o.CallTimeout
+		s.CallTimeout == o.CallTimeout &&
+		s.OAuth.Equal(o.OAuth)
 }
 
 // Equal reports whether two specs are identical in every field.
@@ -88,10 +127,14 @@ const (
 	StateReady      ServerState = "ready"
 	StateError      ServerState = "error"
 	StateStopping   ServerState = "stopping"
+	// StateNeedsAuth: the upstream asked for an OAuth login (or its
+	// refresh was refused). The actor waits for a login; it does not retry
+	// on its own.
+	StateNeedsAuth ServerState = "needs_auth"
 )
 
 // AllStates lists every state in display order.
-var AllStates = []ServerState{StateReady, StateConnecting, StateError, StateDisabled, StateStopping}
+var AllStates = []ServerState{StateReady, StateConnecting, StateNeedsAuth, StateError, StateDisabled, StateStopping}
 
 // Tool is one tool an upstream server offers. Schemas and annotations are kept
 // as raw JSON so that a published Tool is never a shared mutable map.

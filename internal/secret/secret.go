@@ -187,6 +187,16 @@ func ExpandSpec(spec mcpproxy.ServerSpec, lookup func(string) (string, bool)) (m
 		out.Headers[k] = field("headers."+k, out.Headers[k])
 	}
 	out.URL = field("url", out.URL)
+	if spec.OAuth != nil {
+		o := *spec.OAuth
+		o.ClientSecret = field("oauth.client_secret", o.ClientSecret)
+		if o.ClientSecret != "" {
+			// A literal secret is masked too: it is never a placeholder
+			// the user chose to show.
+			values = append(values, o.ClientSecret)
+		}
+		out.OAuth = &o
+	}
 
 	if len(errs) > 0 {
 		return mcpproxy.ServerSpec{}, nil, errors.Join(errs...)

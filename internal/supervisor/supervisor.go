@@ -47,6 +47,11 @@ type Options struct {
 	// Pins decides which tools are usable and remembers approvals; nil
 	// treats every tool of an approved server as approved.
 	Pins *pinning.Pins
+	// OnRemove, if not nil, runs once a removed server's actor has stopped
+	// (unless the server is configured again by then), on a goroutine the
+	// supervisor owns and Close waits for; it may do I/O. The daemon
+	// forgets the server's OAuth login with it.
+	OnRemove func(name string)
 }
 
 type entry struct {
@@ -159,6 +164,9 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 			s.stopLocked(e, func() {
 				s.view.Remove(name, e.gen)
 				e.logs.Close()
+				if _, back := s.Config().Server(name); !back && s.opts.OnRemove != nil {
+					s.opts.OnRemove(name)
+				}
 			})
 			s.view.Remove(name, 0)
 		}
@@ -270,6 +278,13 @@ func secretsOf(cfg *config.Config) *secret.Redactor {
 			add(v)
 		}
 		add(spec.URL)
+		if spec.OAuth != nil && spec.OAuth.ClientSecret != "" {
+			if secret.HasPlaceholder(spec.OAuth.ClientSecret) {
+				add(spec.OAuth.ClientSecret)
+			} else {
+				values = append(values, spec.OAuth.ClientSecret)
+			}
+		}
 	}
 	return secret.NewRedactor(values...)
 }

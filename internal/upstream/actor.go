@@ -53,6 +53,8 @@ type Options struct {
 	// is true when this actor had been ready before. It runs on the actor's
 	// goroutine and must not block.
 	OnConnect func(server string, reconnect bool, err error)
+	// Auth supplies OAuth tokens to HTTP upstreams; nil sends none.
+	Auth Authorizer
 }
 
 // ToolGate decides which of an upstream's tools are usable (see package
@@ -142,6 +144,7 @@ type conn struct {
 	proc    *process // stdio only
 	proto   mcpproxy.Protocol
 	cancel  context.CancelFunc // ends the connection's context; set once connected
+	gate    *authGate          // HTTP with OAuth only
 }
 
 // patientPing is the least deadline of the second ping that decides
@@ -152,6 +155,10 @@ var patientPing = time.Minute
 // (the DELETE that ends a streamable HTTP session) before its context is
 // cancelled.
 var closeGrace = time.Second
+
+// refreshRetry is the wait before retrying an OAuth refresh that failed
+// for a reason other than a refusal.
+var refreshRetry = 10 * time.Second
 
 func (c *conn) close() {
 	if c.cancel != nil {
@@ -213,6 +220,15 @@ func (a *Actor) run(ctx context.Context) {
 			attempt = 0
 			continue
 		}
+		if na, ok := isNeedsAuth(err); ok {
+			// Retrying cannot help: wait for a login (which restarts
+			// the actor) or a person's restart.
+			attempt = 0
+			if !a.waitForLogin(ctx, na) {
+				return
+			}
+			continue
+		}
 		attempt++
 		delay := a.opts.Backoff.Delay(attempt, nil)
 		now := time.Now().UTC()
@@ -242,6 +258,29 @@ func (a *Actor) run(ctx context.Context) {
 }
 
 var errRestart = errors.New("restart requested")
+
+// waitForLogin publishes needs_auth and waits for a restart (a completed
+// login asks for one). It reports false when the actor is stopped.
+func (a *Actor) waitForLogin(ctx context.Context, na *NeedsAuthError) bool {
+	now := time.Now().UTC()
+	msg := a.redactor.Load().Redact(na.Error())
+	a.log.Warn("upstream needs an OAuth login", "reason", a.redactor.Load().Redact(na.Reason))
+	a.update(func(s *stateview.Server) {
+		s.State = mcpproxy.StateNeedsAuth
+		s.LastError = msg
+		s.LastErrorAt = &now
+		s.RetryCount = 0
+		s.NextRetryAt = nil
+		s.Session = nil
+		s.PID = 0
+	})
+	select {
+	case <-ctx.Done():
+		return false
+	case <-a.restart:
+		return true
+	}
+}
 
 // connect dials the upstream, initializes and lists its tools within the
 // connect deadline. A restart request aborts it.
@@ -378,22 +417,36 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 	case mcpproxy.ProtocolStdio:
 		t := &stdioTransport{spec: spec, logs: a.opts.Logs, progress: a.opts.Progress}
 		return a.handshake(ctx, t, p, func() *process { return t.proc })
-	case mcpproxy.ProtocolStreamableHTTP:
-		return a.handshake(ctx, streamableTransport(spec, httpClient(ctx, spec, a.opts.Progress)), p, nil)
-	case mcpproxy.ProtocolSSE:
-		return a.handshake(ctx, sseTransport(spec, httpClient(ctx, spec, a.opts.Progress)), p, nil)
-	default: // auto with a URL
-		hc := httpClient(ctx, spec, a.opts.Progress)
-		c, tools, err := a.handshake(ctx, streamableTransport(spec, hc), mcpproxy.ProtocolStreamableHTTP, nil)
-		if err == nil || ctx.Err() != nil {
-			return c, tools, err
-		}
-		c, tools, err2 := a.handshake(ctx, sseTransport(spec, hc), mcpproxy.ProtocolSSE, nil)
-		if err2 != nil {
-			return nil, nil, fmt.Errorf("streamable HTTP: %v; SSE: %w", err, err2)
-		}
-		return c, tools, nil
 	}
+	gate := newAuthGate(a.opts.Auth, spec)
+	hc := httpClient(ctx, spec, a.opts.Progress, gate)
+	var c *conn
+	var tools []mcpproxy.Tool
+	switch p := spec.Transport(); p {
+	case mcpproxy.ProtocolStreamableHTTP:
+		c, tools, err = a.handshake(ctx, streamableTransport(spec, hc), p, nil)
+	case mcpproxy.ProtocolSSE:
+		c, tools, err = a.handshake(ctx, sseTransport(spec, hc), p, nil)
+	default: // auto with a URL
+		c, tools, err = a.handshake(ctx, streamableTransport(spec, hc), mcpproxy.ProtocolStreamableHTTP, nil)
+		if err != nil && ctx.Err() == nil && gate.err() == nil {
+			var err2 error
+			c, tools, err2 = a.handshake(ctx, sseTransport(spec, hc), mcpproxy.ProtocolSSE, nil)
+			if err2 != nil {
+				err = fmt.Errorf("streamable HTTP: %v; SSE: %w", err, err2)
+			} else {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
+		if aerr := gate.err(); aerr != nil {
+			return nil, nil, aerr
+		}
+		return nil, nil, err
+	}
+	c.gate = gate
+	return c, tools, nil
 }
 
 // upstreamProtocol is the MCP version mcpproxy asks upstreams for. The SDK
@@ -529,6 +582,19 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 	go func() { ended <- c.session.Wait() }()
 	ping := time.NewTicker(a.opts.PingInterval)
 	defer ping.Stop()
+	// The OAuth token is refreshed ahead of its expiry by a timer of this
+	// loop, so it stops with the connection.
+	refresh := time.NewTimer(0)
+	refresh.Stop()
+	defer refresh.Stop()
+	var refreshC <-chan time.Time
+	schedule := func(d time.Duration) {
+		refresh.Reset(max(d, 0))
+		refreshC = refresh.C
+	}
+	if at, ok := c.gate.refreshDue(); ok {
+		schedule(time.Until(at))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -536,7 +602,31 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 		case <-a.restart:
 			a.log.Info("upstream restart requested")
 			return nil
+		case <-refreshC:
+			refreshC = nil
+			rctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+			err := c.gate.refresh(rctx)
+			cancel()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if _, ok := isNeedsAuth(err); ok {
+				return err
+			}
+			if err != nil {
+				// The authorization server may be down for a moment;
+				// the token is still good for a fifth of its life.
+				a.log.Warn("oauth refresh failed; retrying", "error", a.redactor.Load().Redact(err.Error()))
+				schedule(refreshRetry)
+				continue
+			}
+			if at, ok := c.gate.refreshDue(); ok {
+				schedule(time.Until(at))
+			}
 		case err := <-ended:
+			if aerr := c.gate.err(); aerr != nil {
+				return aerr
+			}
 			if c.proc != nil {
 				c.proc.stop()
 				if perr := c.proc.exitError(); perr != nil {
@@ -575,6 +665,9 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				if perr := c.proc.exitedWithin(stdinGrace); perr != nil {
 					return fmt.Errorf("connection lost: %v", perr)
 				}
+				if aerr := c.gate.err(); aerr != nil {
+					return aerr
+				}
 				// A busy connection is not a dead one: the answer to a
 				// ping queues behind a large result being sent or
 				// decoded. Give it one patient second ping before
@@ -586,6 +679,9 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				if err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
+					}
+					if aerr := c.gate.err(); aerr != nil {
+						return aerr
 					}
 					return fmt.Errorf("ping: %w", err)
 				}

@@ -23,6 +23,7 @@ type connTransport struct {
 	headers  map[string]string
 	life     context.Context
 	progress *ProgressRouter // may be nil
+	auth     *authGate       // may be nil
 }
 
 func (t *connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -32,7 +33,13 @@ func (t *connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range t.headers {
 		r.Header.Set(k, v)
 	}
-	resp, err := t.base.RoundTrip(r)
+	var resp *http.Response
+	var err error
+	if t.auth != nil {
+		resp, err = t.auth.send(t.base, r)
+	} else {
+		resp, err = t.base.RoundTrip(r)
+	}
 	if err != nil {
 		stop()
 		cancel()
@@ -66,16 +73,17 @@ func (b *cancelBody) Close() error {
 }
 
 // httpClient returns a client for one server, whose event streams deliver
-// progress to router (which may be nil). It has no overall timeout because
+// progress to router (which may be nil) and whose requests carry the
+// gate's OAuth token (gate may be nil). It has no overall timeout because
 // SSE streams live as long as the session; requests are bounded by their
 // contexts instead.
-func httpClient(life context.Context, spec *mcpproxy.ServerSpec, router *ProgressRouter) *http.Client {
+func httpClient(life context.Context, spec *mcpproxy.ServerSpec, router *ProgressRouter, gate *authGate) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.ResponseHeaderTimeout = 0
 	base.IdleConnTimeout = 90 * time.Second
 	base.MaxIdleConnsPerHost = 16
 	context.AfterFunc(life, base.CloseIdleConnections)
-	return &http.Client{Transport: &connTransport{base: base, headers: spec.Headers, life: life, progress: router}}
+	return &http.Client{Transport: &connTransport{base: base, headers: spec.Headers, life: life, progress: router, auth: gate}}
 }
 
 func streamableTransport(spec *mcpproxy.ServerSpec, c *http.Client) mcp.Transport {

@@ -17,7 +17,7 @@
   // Relative to /ui/, so the app also works behind a path prefix.
   const API = '../api/v1';
   const EVENTS = '../events';
-  const STATES = ['ready', 'connecting', 'error', 'disabled', 'stopping'];
+  const STATES = ['ready', 'connecting', 'needs_auth', 'error', 'disabled', 'stopping'];
   const ACTIVITY_STATUSES = ['ok', 'tool_error', 'error', 'blocked', 'timeout', 'cancelled'];
   const ACTIVITY_KINDS = ['tool_call', 'management'];
   const ATTENTION_MAX = 20; // servers listed under "Needs attention"
@@ -365,6 +365,16 @@
       refreshLater(ev.server);
       if (page && page.onTools) page.onTools(ev.server);
     });
+    on('server.auth', (ev) => {
+      const d = ev.data || {};
+      const msg = {
+        login_succeeded: 'logged in',
+        logged_out: 'logged out',
+        login_failed: 'login failed: ' + (d.message || ''),
+        refresh_failed: 'token refresh failed, log in again: ' + (d.message || ''),
+      }[d.event] || d.message || d.event;
+      toast(ev.server + ': ' + msg, d.event === 'login_failed' || d.event === 'refresh_failed' ? 'error' : 'info');
+    });
     on('activity', (ev) => {
       if (page && page.onActivity && ev.data) page.onActivity(ev.data);
     });
@@ -436,6 +446,7 @@
   function attentionReason(s) {
     if (s.quarantined) return 'quarantined: its tools wait for approval';
     if (s.state === 'error') return 'error: ' + (s.last_error || 'unknown');
+    if (s.state === 'needs_auth') return 'needs an OAuth login: use Log in';
     if (s.pending_tools > 0) return s.pending_tools + (s.pending_tools === 1 ? ' tool waits' : ' tools wait') + ' for approval';
     return '';
   }
@@ -450,7 +461,33 @@
 
   // --- actions ----------------------------------------------------------------
 
+  // login starts a server's OAuth login and opens the authorization URL in
+  // a new tab. The tab is opened before the request, while the click still
+  // counts as the user's, so that a popup blocker lets it through.
+  async function login(name, btn) {
+    const tab = window.open('', '_blank');
+    if (btn) btn.disabled = true;
+    try {
+      const d = await api('POST', '/servers/' + enc(name) + '/login');
+      if (tab) {
+        tab.opener = null;
+        tab.location.href = d.authorization_url;
+      } else {
+        window.open(d.authorization_url, '_blank', 'noopener');
+      }
+      toast(name + ': log in in the new tab; the server connects when you are done');
+      return true;
+    } catch (e) {
+      if (tab) tab.close();
+      showError(e);
+      return false;
+    } finally {
+      if (btn) btn.disabled = false;
+    }
+  }
+
   async function serverAction(name, action, btn) {
+    if (action === 'login') return login(name, btn);
     if (action === 'remove') {
       const ok = await confirmDialog('Remove server "' + name + '"? It is deleted from the config file and its tool approvals are forgotten.', 'Remove');
       if (!ok) return false;
@@ -459,7 +496,7 @@
     try {
       if (action === 'remove') await api('DELETE', '/servers/' + enc(name));
       else await api('POST', '/servers/' + enc(name) + '/' + action);
-      const done = { enable: 'enabled', disable: 'disabled', restart: 'restarting', remove: 'removed', quarantine: 'quarantined', unquarantine: 'approved' }[action];
+      const done = { enable: 'enabled', disable: 'disabled', restart: 'restarting', remove: 'removed', quarantine: 'quarantined', unquarantine: 'approved', logout: 'logged out' }[action];
       toast(name + ': ' + (done || action));
       return true;
     } catch (e) {
@@ -583,6 +620,7 @@
       ['total', 'servers', '#/servers'],
       ['ready', 'ready', '#/servers?state=ready'],
       ['connecting', 'connecting', '#/servers?state=connecting'],
+      ['needs_auth', 'needs login', '#/servers?state=needs_auth'],
       ['error', 'error', '#/servers?state=error'],
       ['disabled', 'disabled', '#/servers?state=disabled'],
       ['tools', 'usable tools', '#/tools'],
@@ -783,13 +821,14 @@
         retry: el('td', { class: 'retry nowrap' }),
         toggle: el('button', { type: 'button' }),
         restart: el('button', { type: 'button', dataset: { action: 'restart' }, text: 'Restart' }),
+        login: el('button', { type: 'button', class: 'primary', dataset: { action: 'login' }, text: 'Log in', hidden: true }),
         s: null,
       };
       r.tr.append(
         el('td', { class: 'name' }, el('a', { href: serverHref(name), text: name })),
         el('td', { class: 'state nowrap' }, r.state, ' ', r.quar),
         r.tools, r.pending, r.err, r.retry,
-        el('td', { class: 'actions nowrap' }, r.toggle, r.restart,
+        el('td', { class: 'actions nowrap' }, r.login, r.toggle, r.restart,
           el('button', { type: 'button', class: 'danger', dataset: { action: 'remove' }, text: 'Remove' })));
       return r;
     }
@@ -800,6 +839,7 @@
       if (p.state !== s.state) {
         setText(r.state, s.state);
         r.state.className = 'badge state-' + s.state;
+        r.login.hidden = s.state !== 'needs_auth';
       }
       if (p.quarantined !== s.quarantined) r.quar.hidden = !s.quarantined;
       if (p.tool_count !== s.tool_count) setText(r.tools, s.tool_count || 0);
@@ -1082,10 +1122,13 @@
       }
       fill(badges, stateBadge(s.state), s.quarantined ? el('span', { class: 'badge state-quarantined', text: 'quarantined' }) : null);
       const btn = (action, label, cls) => el('button', { type: 'button', class: cls, dataset: { action }, text: label, onclick: (e) => act(action, e.target) });
+      const http = s.protocol && s.protocol !== 'stdio';
       fill(actions,
+        s.state === 'needs_auth' ? btn('login', 'Log in', 'primary') : null,
         s.enabled ? btn('disable', 'Disable') : btn('enable', 'Enable'),
         btn('restart', 'Restart'),
         s.quarantined ? btn('unquarantine', 'Approve server', 'primary') : btn('quarantine', 'Quarantine'),
+        http && s.state !== 'needs_auth' ? btn('logout', 'Log out') : null,
         btn('remove', 'Remove', 'danger'));
       const now = Date.now();
       const rowsOut = [
