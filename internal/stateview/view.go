@@ -289,6 +289,10 @@ func (v *View) Update(name string, gen uint64, mutate func(s *Server)) bool {
 		}))
 	}
 	v.mu.Unlock()
+	// The writer encodes the new entry's summary, outside the lock, so
+	// that the list endpoints never do: while many servers change at
+	// once (startup) a reader would otherwise encode hundreds of them.
+	next.SummaryJSON()
 	return true
 }
 
