@@ -243,6 +243,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:  log,
 		Pins:    pins,
 		OnRemove: func(name string) {
+			mets.Forget(name)
 			if err := auth.Forget(name); err != nil {
 				log.Error("oauth: forget a removed server", "server", name, "error", err)
 			}

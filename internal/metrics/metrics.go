@@ -118,6 +118,17 @@ func (m *Metrics) ToolCall(server, tool, status string, d time.Duration) {
 	m.callDuration.WithLabelValues(server, status).Observe(d.Seconds())
 }
 
+// Forget drops a removed server's series, so that servers coming and going
+// do not grow the number of series for ever.
+func (m *Metrics) Forget(server string) {
+	l := prometheus.Labels{"server": server}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.toolCalls, m.callDuration, m.connects, m.connectFails, m.reconnects,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}
+
 // known replaces a server or tool name that is not in the current snapshot
 // with "(unknown)".
 func (m *Metrics) known(server, tool string) (string, string) {

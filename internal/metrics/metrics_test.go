@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -136,6 +137,42 @@ func TestMetrics_ToolCallLabels(t *testing.T) {
 			t.Errorf("tool calls %v = %v, want 1", c, got)
 		}
 	}
+}
+
+// TestMetrics_Forget: a removed server's series go, another server's stay.
+func TestMetrics_Forget(t *testing.T) {
+	view := stateview.New()
+	for _, name := range []string{"gone", "kept"} {
+		view.Put(&stateview.Server{ServerStatus: mcpproxy.ServerStatus{Name: name, State: mcpproxy.StateReady,
+			Tools: []mcpproxy.Tool{{Name: "t"}}}})
+	}
+	m := New(Options{View: view})
+	for _, name := range []string{"gone", "kept"} {
+		m.ToolCall(name, "t", "ok", time.Millisecond)
+		m.OnConnect(name, true, errors.New("x"))
+	}
+	m.Forget("gone")
+	_, body := scrape(t, m.Handler("127.0.0.1:0", func() string { return testKey }), "/metrics", nil)
+	if strings.Contains(body, `server="gone"`) {
+		t.Errorf("series of the removed server remain:\n%s", grepLines(body, `server="gone"`))
+	}
+	for _, name := range []string{"mcpproxy_tool_calls_total", "mcpproxy_tool_call_duration_seconds_count", "mcpproxy_upstream_connect_attempts_total",
+		"mcpproxy_upstream_connect_failures_total", "mcpproxy_upstream_reconnects_total"} {
+		if !strings.Contains(body, name+`{`) || !strings.Contains(grepLines(body, name+"{"), `server="kept"`) {
+			t.Errorf("%s lost the other server's series:\n%s", name, grepLines(body, name))
+		}
+	}
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestRoute(t *testing.T) {
