@@ -277,3 +277,35 @@ func procStatusKiB(pid int, field string) int64 {
 	}
 	return 0
 }
+
+// cpuTicks is the CPU time the process has used, user and system, in clock
+// ticks (1/100 s on Linux).
+func cpuTicks(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + k
+}
+
+// waitQuiet waits until the daemon used less than 10 % of a CPU over half a
+// second (background work such as index merges done), or limit passed; it
+// returns how long it waited.
+func (d *daemon) waitQuiet(ctx context.Context, limit time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < limit && ctx.Err() == nil {
+		t0 := cpuTicks(d.Pid())
+		time.Sleep(500 * time.Millisecond)
+		if cpuTicks(d.Pid())-t0 <= 5 {
+			break
+		}
+	}
+	return time.Since(start)
+}

@@ -274,9 +274,14 @@ func (u *upstreams) catalogServer(r *http.Request) *mcp.Server {
 	if err := errors.Join(err1, err2); err != nil || i < 0 || n < 0 {
 		return nil
 	}
+	return u.catalogAt(i, n)
+}
+
+// catalogAt returns catalog server i with n tools, building it on first use.
+func (u *upstreams) catalogAt(i, n int) *mcp.Server {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	key := r.PathValue("i") + "/" + r.PathValue("n")
+	key := strconv.Itoa(i) + "/" + strconv.Itoa(n)
 	s := u.catalog[key]
 	if s == nil {
 		s = newCatalogServer(i, n)

@@ -113,4 +113,3 @@ func resultText(res *mcp.CallToolResult) string {
 	}
 	return b.String()
 }
-

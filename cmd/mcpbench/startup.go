@@ -185,4 +185,3 @@ func render(rs []result, tools int) string {
 	}
 	return b.String()
 }
-
