@@ -186,6 +186,7 @@ func runAll(ctx context.Context, o options) (string, error) {
 	if o.scenarios["soak"] {
 		r, err := runSoak(ctx, o, up)
 		if err != nil {
+			fmt.Fprint(os.Stderr, r)
 			return "", fmt.Errorf("soak: %w", err)
 		}
 		b.WriteString("\n### Soak\n\n")
