@@ -325,10 +325,30 @@ func renderSoak(o options, samples []soakSample, s *soakStats, reconnects, attem
 			last = &samples[i]
 		}
 	}
+	var traffic []soakSample
+	for _, x := range samples {
+		if x.label != "idle, before traffic" && x.label != "after traffic, settled" {
+			traffic = append(traffic, x)
+		}
+	}
+	if len(traffic) > 0 {
+		lo, hi := traffic[0], traffic[0]
+		for _, x := range traffic {
+			if x.rssKiB < lo.rssKiB {
+				lo.rssKiB = x.rssKiB
+			}
+			if x.rssKiB > hi.rssKiB {
+				hi.rssKiB = x.rssKiB
+			}
+			lo.goroutines, hi.goroutines = min(lo.goroutines, x.goroutines), max(hi.goroutines, x.goroutines)
+		}
+		fmt.Fprintf(&b, "\nDuring traffic, RSS ranged over %.1f–%.1f MiB and goroutines over %.0f–%.0f.", float64(lo.rssKiB)/1024, float64(hi.rssKiB)/1024, lo.goroutines, hi.goroutines)
+	}
 	if first != nil && last != nil {
-		fmt.Fprintf(&b, "\nFrom the start (after warm-up) to the end of traffic: RSS %+.1f MiB (%s), goroutines %+.0f (%s).\n",
+		fmt.Fprintf(&b, " From the start (after warm-up) to the end of traffic: RSS %+.1f MiB (%s), goroutines %+.0f (%s).",
 			float64(last.rssKiB-first.rssKiB)/1024, ratio(time.Duration(last.rssKiB), time.Duration(first.rssKiB)),
 			last.goroutines-first.goroutines, ratio(time.Duration(last.goroutines), time.Duration(first.goroutines)))
 	}
+	b.WriteString("\n")
 	return b.String()
 }
