@@ -240,6 +240,15 @@ func (d *daemon) waitIndexed(ctx context.Context, names []string, tools int, tim
 	}
 }
 
+// storeBytes is the size of the daemon's store file, 0 if there is none.
+func (d *daemon) storeBytes() int64 {
+	fi, err := os.Stat(filepath.Join(d.dir, "data", "mcpproxy.db"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // rssKiB is the daemon's own resident memory (children excluded).
 func (d *daemon) rssKiB() int64 { return procStatusKiB(d.Pid(), "VmRSS:") }
 

@@ -155,6 +155,7 @@ func runAll(ctx context.Context, o options) (string, error) {
 		strings.Join(append([]string{"go run ./cmd/mcpbench"}, os.Args[1:]...), " "), time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAvg())
 	b.WriteString("mcpbench, the daemon and the upstreams share the machine's CPUs; compare a number with its baseline from the same run.\n")
 	if o.scenarios["startup"] {
+		load0 := loadAvg()
 		var results []result
 		for _, n := range o.sizes {
 			logf("startup: %d upstreams…", n)
@@ -164,32 +165,35 @@ func runAll(ctx context.Context, o options) (string, error) {
 			}
 			results = append(results, r)
 		}
-		b.WriteString("\n### Startup, list endpoints and memory\n\n")
+		fmt.Fprintf(&b, "\n### Startup, list endpoints and memory\n\nLoad average %s → %s.\n", load0, loadAvg())
 		b.WriteString(render(results, o.tools))
 	}
 	if o.scenarios["calls"] {
+		load0 := loadAvg()
 		r, err := runCalls(ctx, o, up)
 		if err != nil {
 			return "", fmt.Errorf("calls: %w", err)
 		}
-		b.WriteString("\n### Tool calls: through the proxy and direct\n\n")
+		fmt.Fprintf(&b, "\n### Tool calls: through the proxy and direct\n\nLoad average %s → %s.\n", load0, loadAvg())
 		b.WriteString(r)
 	}
 	if o.scenarios["search"] {
+		load0 := loadAvg()
 		r, err := runSearch(ctx, o, up)
 		if err != nil {
 			return "", fmt.Errorf("search: %w", err)
 		}
-		b.WriteString("\n### Tool search\n\n")
+		fmt.Fprintf(&b, "\n### Tool search\n\nLoad average %s → %s.\n", load0, loadAvg())
 		b.WriteString(r)
 	}
 	if o.scenarios["soak"] {
+		load0 := loadAvg()
 		r, err := runSoak(ctx, o, up)
 		if err != nil {
 			fmt.Fprint(os.Stderr, r)
 			return "", fmt.Errorf("soak: %w", err)
 		}
-		b.WriteString("\n### Soak\n\n")
+		fmt.Fprintf(&b, "\n### Soak\n\nLoad average %s → %s.\n", load0, loadAvg())
 		b.WriteString(r)
 	}
 	fmt.Fprintf(&b, "\nLoad average at the end: %s.\n", loadAvg())

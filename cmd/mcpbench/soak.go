@@ -43,6 +43,9 @@ type soakSample struct {
 	at         time.Duration
 	label      string
 	rssKiB     int64
+	anonKiB    int64 // of which anonymous: memory the daemon allocated
+	fileKiB    int64 // of which file-backed: the binary and the store's mmap
+	storeBytes int64 // size of the store file
 	goroutines float64
 	heap       float64
 	ops        int64
@@ -136,6 +139,7 @@ func runSoak(ctx context.Context, o options, up *upstreams) (report string, err 
 			return err
 		}
 		samples = append(samples, soakSample{at: time.Since(start), label: label, rssKiB: d.rssKiB(),
+			anonKiB: procStatusKiB(d.Pid(), "RssAnon:"), fileKiB: procStatusKiB(d.Pid(), "RssFile:"), storeBytes: d.storeBytes(),
 			goroutines: m["go_goroutines"], heap: m["go_memstats_heap_inuse_bytes"], ops: stats.total()})
 		return nil
 	}
@@ -312,9 +316,10 @@ func renderSoak(o options, samples []soakSample, s *soakStats, reconnects, attem
 		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", r.name, r.c.ok.Load(), r.c.failed.Load(), r.may)
 	}
 	fmt.Fprintf(&b, "\nThe daemon counted %.0f connection attempts and %.0f reconnects; %.0f tools indexed at the end.\n\n", attempts, reconnects, indexed)
-	b.WriteString("| time | when | RSS | Go heap in use | goroutines | operations so far |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| time | when | RSS | anonymous | file-backed | Go heap in use | goroutines | store file | operations so far |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range samples {
-		fmt.Fprintf(&b, "| %.0f s | %s | %.1f MiB | %.1f MiB | %.0f | %d |\n", x.at.Seconds(), x.label, float64(x.rssKiB)/1024, x.heap/(1<<20), x.goroutines, x.ops)
+		fmt.Fprintf(&b, "| %.0f s | %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.0f | %.1f MiB | %d |\n", x.at.Seconds(), x.label, float64(x.rssKiB)/1024,
+			float64(x.anonKiB)/1024, float64(x.fileKiB)/1024, x.heap/(1<<20), x.goroutines, float64(x.storeBytes)/(1<<20), x.ops)
 	}
 	var first, last *soakSample
 	for i := range samples {
@@ -345,8 +350,9 @@ func renderSoak(o options, samples []soakSample, s *soakStats, reconnects, attem
 		fmt.Fprintf(&b, "\nDuring traffic, RSS ranged over %.1f–%.1f MiB and goroutines over %.0f–%.0f.", float64(lo.rssKiB)/1024, float64(hi.rssKiB)/1024, lo.goroutines, hi.goroutines)
 	}
 	if first != nil && last != nil {
-		fmt.Fprintf(&b, " From the start (after warm-up) to the end of traffic: RSS %+.1f MiB (%s), goroutines %+.0f (%s).",
+		fmt.Fprintf(&b, " From the start (after warm-up) to the end of traffic: RSS %+.1f MiB (%s; anonymous %+.1f MiB, file-backed %+.1f MiB), goroutines %+.0f (%s).",
 			float64(last.rssKiB-first.rssKiB)/1024, ratio(time.Duration(last.rssKiB), time.Duration(first.rssKiB)),
+			float64(last.anonKiB-first.anonKiB)/1024, float64(last.fileKiB-first.fileKiB)/1024,
 			last.goroutines-first.goroutines, ratio(time.Duration(last.goroutines), time.Duration(first.goroutines)))
 	}
 	b.WriteString("\n")
