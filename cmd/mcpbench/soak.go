@@ -54,7 +54,7 @@ type soakSample struct {
 type soakCounter struct{ ok, failed atomic.Int64 }
 
 type soakStats struct {
-	healthy, flapping, search, rest, restart soakCounter
+	healthy, flapping, search, rest, restart, connect soakCounter
 
 	mu     sync.Mutex
 	errors []string // guarded by mu: the first failures that must not happen
@@ -220,7 +220,7 @@ func runSoak(ctx context.Context, o options, up *upstreams) (report string, err 
 	}
 	report = renderSoak(o, samples, &stats, promSum(body, "mcpproxy_upstream_reconnects_total"),
 		promSum(body, "mcpproxy_upstream_connect_attempts_total"), m["mcpproxy_tools_indexed"])
-	bad := stats.healthy.failed.Load() + stats.search.failed.Load() + stats.rest.failed.Load() + stats.restart.failed.Load()
+	bad := stats.healthy.failed.Load() + stats.search.failed.Load() + stats.rest.failed.Load() + stats.restart.failed.Load() + stats.connect.failed.Load()
 	if bad > 0 {
 		return report, fmt.Errorf("%d operations that must not fail failed, first: %s", bad, strings.Join(stats.errors, "; "))
 	}
@@ -250,11 +250,12 @@ func soakWorker(ctx context.Context, d *daemon, w int, healthy, flapping []strin
 			var err error
 			if cs, err = connectHTTP(ctx, d.Base+"/mcp"); err != nil {
 				if ctx.Err() == nil {
-					stats.fail(&stats.healthy, err, true)
+					stats.fail(&stats.connect, err, true)
 				}
 				cs = nil
 				continue
 			}
+			stats.connect.ok.Add(1)
 		}
 		var (
 			c       *soakCounter
@@ -311,6 +312,7 @@ func renderSoak(o options, samples []soakSample, s *soakStats, reconnects, attem
 		{"`retrieve_tools`", &s.search, "no"},
 		{"REST reads", &s.rest, "no"},
 		{"REST restarts", &s.restart, "no"},
+		{"`/mcp` sessions opened", &s.connect, "no"},
 		{"`call_tool` on a flapping upstream", &s.flapping, "yes: it may be down"},
 	} {
 		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", r.name, r.c.ok.Load(), r.c.failed.Load(), r.may)
