@@ -1,26 +1,42 @@
 // Command mcpbench measures a real mcpproxy binary the way a user runs it:
-// it generates configs of 10, 100 and 1,000 upstreams (two thirds of them
-// real streamable-HTTP MCP servers it serves itself, one third hanging
-// forever), starts `mcpproxy serve` on each, and measures over real HTTP
+// it writes configs, starts `mcpproxy serve` on them (listening on
+// 127.0.0.1:0), serves the streamable-HTTP upstreams itself and provides
+// the stdio ones by re-executing itself as a test upstream, then drives the
+// daemon over real HTTP and MCP clients. Scenarios, chosen with -scenarios:
 //
-//   - startup: time to /readyz 200 and to every answering upstream ready;
-//   - GET /api/v1/servers and /api/v1/status while upstreams connect and
-//     their tools are indexed, against GET /healthz in the same run;
-//   - mcpproxy's RSS (its children excluded) once settled, and the growth
-//     per upstream;
-//   - the exit time after SIGTERM.
+//   - startup: with 10, 100 and 1,000 upstreams (a third of them hanging
+//     forever), the time to /readyz 200 and to every answering upstream
+//     ready; GET /api/v1/servers and /api/v1/status while upstreams connect
+//     and their tools are indexed, against GET /healthz in the same loop;
+//     mcpproxy's RSS (its children excluded), its growth per upstream, and
+//     the exit time after SIGTERM.
+//   - calls: an echo tool call through /mcp (call_tool), /mcp/all and
+//     /mcp/server/{name}, interleaved with the same call made directly to
+//     the same upstream, for a stdio and a streamable-HTTP upstream; then
+//     calls per second with 1, 16 and 64 concurrent clients, through /mcp
+//     and directly.
+//   - search: retrieve_tools with 1,000, 10,000 and 50,000 tools indexed,
+//     against an MCP ping on the same session; then the same searches while
+//     one server is restarted (and so re-indexed) over and over, against
+//     quiet phases in the same run.
+//   - soak (only with -soak DURATION): mixed traffic while some upstreams
+//     crash and others are restarted every few seconds; RSS and goroutines
+//     at the start and the end, and the calls to healthy upstreams that
+//     failed (there must be none).
 //
 // It prints a Markdown report and, with -write FILE, replaces the part of
-// FILE between the mcpbench markers with it (docs/BENCHMARKS.md).
+// FILE between the mcpbench markers with it (docs/BENCHMARKS.md). It stops
+// every process and server it started, and exits non-zero on any failure.
 //
 // Usage:
 //
 //	go build -o bin/mcpproxy ./cmd/mcpproxy && go run ./cmd/mcpbench -write docs/BENCHMARKS.md
+//	go run ./cmd/mcpbench -scenarios soak -soak 10m
 package main
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,12 +44,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,46 +62,154 @@ const (
 	endMarker   = "<!-- mcpbench:end -->"
 )
 
+var allScenarios = []string{"startup", "calls", "search", "soak"}
+
+// options are the command-line settings.
+type options struct {
+	bin          string
+	scenarios    map[string]bool
+	sizes        []int
+	tools        int
+	calls        int
+	tputDuration time.Duration
+	toolCounts   []int
+	searches     int
+	soak         time.Duration
+	write        string
+}
+
 func main() {
-	bin := flag.String("mcpproxy", "bin/mcpproxy", "the mcpproxy binary to measure")
-	sizesFlag := flag.String("sizes", "10,100,1000", "numbers of upstreams, comma separated")
-	tools := flag.Int("tools", 20, "tools per answering upstream")
-	write := flag.String("write", "", "replace the mcpbench section of this Markdown file with the report")
+	// mcpbench is also the stdio test upstream: mcpproxy and the direct
+	// baseline start this same binary with testupstream.EnvMode set.
+	testupstream.RunIfChild()
+
+	var o options
+	flag.StringVar(&o.bin, "mcpproxy", "bin/mcpproxy", "the mcpproxy binary to measure")
+	scen := flag.String("scenarios", "", "scenarios to run, comma separated, from "+strings.Join(allScenarios, ",")+
+		" (default: all but soak, plus soak when -soak is given)")
+	sizesFlag := flag.String("sizes", "10,100,1000", "startup: numbers of upstreams, comma separated")
+	flag.IntVar(&o.tools, "tools", 20, "startup: tools per answering upstream")
+	flag.IntVar(&o.calls, "calls", 2000, "calls: measured calls per path and upstream")
+	flag.DurationVar(&o.tputDuration, "tput-duration", 2*time.Second, "calls: length of each throughput phase (four per client count and upstream)")
+	toolCounts := flag.String("search-tools", "1000,10000,50000", "search: numbers of tools indexed, comma separated, multiples of 200")
+	flag.IntVar(&o.searches, "searches", 1000, "search: measured retrieve_tools calls per size and phase kind")
+	flag.DurationVar(&o.soak, "soak", 0, "run the soak scenario for this long (for example 10m)")
+	flag.StringVar(&o.write, "write", "", "replace the mcpbench section of this Markdown file with the report")
 	flag.Parse()
-	var sizes []int
-	for _, s := range strings.Split(*sizesFlag, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 3 {
-			fatalf("-sizes: want numbers of at least 3, got %q", s)
-		}
-		sizes = append(sizes, n)
+
+	var err error
+	if o.sizes, err = intList(*sizesFlag, 3); err != nil {
+		fatalf("-sizes: %v", err)
 	}
-	if _, err := os.Stat(*bin); err != nil {
+	if o.toolCounts, err = intList(*toolCounts, 200); err != nil {
+		fatalf("-search-tools: %v", err)
+	}
+	o.scenarios = map[string]bool{}
+	if *scen == "" {
+		for _, s := range allScenarios {
+			o.scenarios[s] = s != "soak" || o.soak > 0
+		}
+	} else {
+		for _, s := range strings.Split(*scen, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(allScenarios, s) {
+				fatalf("-scenarios: unknown scenario %q, want some of %s", s, strings.Join(allScenarios, ","))
+			}
+			o.scenarios[s] = true
+		}
+	}
+	if o.scenarios["soak"] && o.soak <= 0 {
+		fatalf("-scenarios soak needs -soak DURATION, for example -soak 10m")
+	}
+	if _, err := os.Stat(o.bin); err != nil {
 		fatalf("-mcpproxy: %v (build it with: go build -o bin/mcpproxy ./cmd/mcpproxy)", err)
 	}
-	up, err := startUpstreams(*tools)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	report, err := runAll(ctx, o)
+	stop()
 	if err != nil {
-		fatalf("upstreams: %v", err)
+		fatalf("%v", err)
+	}
+	fmt.Print(report)
+	if o.write != "" {
+		if err := replaceSection(o.write, report); err != nil {
+			fatalf("-write: %v", err)
+		}
+		fmt.Fprintf(os.Stderr, "mcpbench: wrote %s\n", o.write)
+	}
+}
+
+// runAll runs the chosen scenarios in order and returns the report. Every
+// daemon, child process and server a scenario starts is stopped before it
+// returns, also on error.
+func runAll(ctx context.Context, o options) (string, error) {
+	up, err := startUpstreams(o.tools)
+	if err != nil {
+		return "", fmt.Errorf("upstreams: %w", err)
 	}
 	defer up.Close()
 
-	var results []result
-	for _, n := range sizes {
-		fmt.Fprintf(os.Stderr, "mcpbench: %d upstreams…\n", n)
-		r, err := run(*bin, up.Addr().String(), n, *tools)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Generated by `%s` on %s: %d CPUs, %s, %s/%s; load average %s at the start.\n",
+		strings.Join(append([]string{"go run ./cmd/mcpbench"}, os.Args[1:]...), " "), time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAvg())
+	b.WriteString("mcpbench, the daemon and the upstreams share the machine's CPUs; compare a number with its baseline from the same run.\n")
+	if o.scenarios["startup"] {
+		load0 := loadAvg()
+		var results []result
+		for _, n := range o.sizes {
+			logf("startup: %d upstreams…", n)
+			r, err := run(ctx, o.bin, up.Addr().String(), n, o.tools)
+			if err != nil {
+				return "", fmt.Errorf("startup, %d upstreams: %w", n, err)
+			}
+			results = append(results, r)
+		}
+		fmt.Fprintf(&b, "\n### Startup, list endpoints and memory\n\nLoad average %s → %s.\n", load0, loadAvg())
+		b.WriteString(render(results, o.tools))
+	}
+	if o.scenarios["calls"] {
+		load0 := loadAvg()
+		r, err := runCalls(ctx, o, up)
 		if err != nil {
-			fatalf("%d upstreams: %v", n, err)
+			return "", fmt.Errorf("calls: %w", err)
 		}
-		results = append(results, r)
+		fmt.Fprintf(&b, "\n### Tool calls: through the proxy and direct\n\nLoad average %s → %s.\n", load0, loadAvg())
+		b.WriteString(r)
 	}
-	report := render(results, *tools)
-	fmt.Print(report)
-	if *write != "" {
-		if err := replaceSection(*write, report); err != nil {
-			fatalf("-write: %v", err)
+	if o.scenarios["search"] {
+		load0 := loadAvg()
+		r, err := runSearch(ctx, o, up)
+		if err != nil {
+			return "", fmt.Errorf("search: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "mcpbench: wrote %s\n", *write)
+		fmt.Fprintf(&b, "\n### Tool search\n\nLoad average %s → %s.\n", load0, loadAvg())
+		b.WriteString(r)
 	}
+	if o.scenarios["soak"] {
+		load0 := loadAvg()
+		r, err := runSoak(ctx, o, up)
+		if err != nil {
+			fmt.Fprint(os.Stderr, r)
+			return "", fmt.Errorf("soak: %w", err)
+		}
+		fmt.Fprintf(&b, "\n### Soak\n\nLoad average %s → %s.\n", load0, loadAvg())
+		b.WriteString(r)
+	}
+	fmt.Fprintf(&b, "\nLoad average at the end: %s.\n", loadAvg())
+	return b.String(), nil
+}
+
+func intList(s string, least int) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < least {
+			return nil, fmt.Errorf("want numbers of at least %d, got %q", least, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func fatalf(format string, args ...any) {
@@ -93,15 +217,36 @@ func fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-// upstreams serves every benchmark upstream from this process: /ok/N is a
-// test MCP server with the given number of tools, /hang/N accepts requests
-// and never answers them.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "mcpbench: "+format+"\n", args...)
+}
+
+// loadAvg is the 1-minute load average, as uptime shows it.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+// upstreams serves every HTTP benchmark upstream from this process:
+//
+//	/ok/N          a testupstream server (echo, …) with the given number of extra tools
+//	/hang/N        accepts requests and never answers them
+//	/catalog/I/N   catalog server I with N realistic tools (see catalog.go)
 type upstreams struct {
 	*http.Server
 	ln net.Listener
+
+	mu      sync.Mutex
+	catalog map[string]*mcp.Server // guarded by mu
 }
 
 func (u *upstreams) Addr() net.Addr { return u.ln.Addr() }
+
+// URL is the full URL of an upstream path such as "/ok/1".
+func (u *upstreams) URL(path string) string { return "http://" + u.ln.Addr().String() + path }
 
 func (u *upstreams) Close() error { return u.Server.Close() }
 
@@ -110,6 +255,7 @@ func startUpstreams(tools int) (*upstreams, error) {
 	if err != nil {
 		return nil, err
 	}
+	u := &upstreams{ln: ln, catalog: map[string]*mcp.Server{}}
 	srv := testupstream.NewServer(testupstream.Options{Name: "bench", Tools: tools})
 	ok := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	mux := http.NewServeMux()
@@ -118,272 +264,35 @@ func startUpstreams(tools int) (*upstreams, error) {
 		io.Copy(io.Discard, r.Body)
 		<-r.Context().Done()
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	return &upstreams{Server: hs, ln: ln}, nil
+	mux.Handle("/catalog/{i}/{n}", mcp.NewStreamableHTTPHandler(u.catalogServer, nil))
+	u.Server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go u.Serve(ln)
+	return u, nil
 }
 
-// result is one size's measurements.
-type result struct {
-	N, Answering        int
-	Readyz, AllReady    time.Duration
-	Servers, Status, Hz latencies
-	RSSKiB, AnonKiB     int64
-	// From the daemon's own /metrics once settled.
-	HeapInuse, StackInuse, Goroutines float64
-	Exit                              time.Duration
-	ToolsIndexed                      int
-	ServersBodyBytes                  int
-	StartupPollErrors                 int
-	ReadyzBeforeAllReady              bool
+// catalogServer returns the catalog server a request's path names, built
+// once per path. It returns nil, which the SDK answers with 400, for a
+// malformed path.
+func (u *upstreams) catalogServer(r *http.Request) *mcp.Server {
+	i, err1 := strconv.Atoi(r.PathValue("i"))
+	n, err2 := strconv.Atoi(r.PathValue("n"))
+	if err := errors.Join(err1, err2); err != nil || i < 0 || n < 0 {
+		return nil
+	}
+	return u.catalogAt(i, n)
 }
 
-type latencies []time.Duration
-
-func (l latencies) q(p float64) time.Duration {
-	if len(l) == 0 {
-		return 0
+// catalogAt returns catalog server i with n tools, building it on first use.
+func (u *upstreams) catalogAt(i, n int) *mcp.Server {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	key := strconv.Itoa(i) + "/" + strconv.Itoa(n)
+	s := u.catalog[key]
+	if s == nil {
+		s = newCatalogServer(i, n)
+		u.catalog[key] = s
 	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	i := int(p*float64(len(s))+0.999999) - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
-func run(bin, upAddr string, n, tools int) (result, error) {
-	res := result{N: n}
-	dir, err := os.MkdirTemp("", "mcpbench-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	port, err := freePort()
-	if err != nil {
-		return res, err
-	}
-	const key = "mcpbench-api-key-0123456789"
-	var servers []map[string]any
-	for i := range n {
-		if i%3 == 2 {
-			servers = append(servers, map[string]any{"name": fmt.Sprintf("hang%04d", i), "protocol": "streamable-http",
-				"url": fmt.Sprintf("http://%s/hang/%d", upAddr, i), "connect_timeout": "1h"})
-			continue
-		}
-		res.Answering++
-		servers = append(servers, map[string]any{"name": fmt.Sprintf("ok%04d", i), "protocol": "streamable-http",
-			"url": fmt.Sprintf("http://%s/ok/%d", upAddr, i)})
-	}
-	cfg, _ := json.MarshalIndent(map[string]any{
-		"listen": fmt.Sprintf("127.0.0.1:%d", port), "api_key": key, "data_dir": filepath.Join(dir, "data"),
-		"mcpServers": servers,
-	}, "", "  ")
-	cfgPath := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		return res, err
-	}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "serve", "-c", cfgPath, "--log-level", "error")
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	defer func() {
-		select {
-		case <-exited:
-		default:
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	client := &http.Client{Timeout: 10 * time.Second}
-	get := func(path string) (int, []byte, time.Duration, error) {
-		req, _ := http.NewRequest("GET", base+path, nil)
-		req.Header.Set("X-API-Key", key)
-		t := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil, 0, err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, body, time.Since(t), err
-	}
-
-	// Startup: /readyz, then every answering upstream ready. The same
-	// loop measures the list endpoints against /healthz while upstreams
-	// connect and their tools are indexed.
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if time.Now().After(deadline) {
-			return res, errors.New("no /readyz 200 within 5 minutes")
-		}
-		if code, _, _, err := get("/readyz"); err == nil && code == 200 {
-			res.Readyz = time.Since(start)
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	for i := 0; ; i++ {
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("not all %d answering upstreams ready within 5 minutes", res.Answering)
-		}
-		code, body, d, err := get("/api/v1/servers")
-		if err != nil || code != 200 {
-			res.StartupPollErrors++
-			continue
-		}
-		res.Servers = append(res.Servers, d)
-		res.ServersBodyBytes = len(body)
-		if _, _, d, err := get("/api/v1/status"); err == nil {
-			res.Status = append(res.Status, d)
-		}
-		if _, _, d, err := get("/healthz"); err == nil {
-			res.Hz = append(res.Hz, d)
-		}
-		if ready := countReady(body); ready >= res.Answering {
-			res.AllReady = time.Since(start)
-			break
-		}
-	}
-	// Settle, then keep measuring the list endpoints on a ready daemon.
-	for range 300 {
-		if _, _, d, err := get("/api/v1/servers"); err == nil {
-			res.Servers = append(res.Servers, d)
-		}
-		if _, _, d, err := get("/api/v1/status"); err == nil {
-			res.Status = append(res.Status, d)
-		}
-		if _, _, d, err := get("/healthz"); err == nil {
-			res.Hz = append(res.Hz, d)
-		}
-	}
-	if _, body, _, err := get("/api/v1/status"); err == nil {
-		var st struct {
-			Data struct {
-				TotalTools int `json:"total_tools"`
-			} `json:"data"`
-		}
-		json.Unmarshal(body, &st)
-		res.ToolsIndexed = st.Data.TotalTools
-	}
-	runtime.GC()
-	time.Sleep(time.Second)
-	res.RSSKiB = procStatusKiB(cmd.Process.Pid, "VmRSS:")
-	res.AnonKiB = procStatusKiB(cmd.Process.Pid, "RssAnon:")
-	if _, body, _, err := get("/metrics"); err == nil {
-		m := promValues(body)
-		res.HeapInuse, res.StackInuse, res.Goroutines = m["go_memstats_heap_inuse_bytes"], m["go_memstats_stack_inuse_bytes"], m["go_goroutines"]
-	}
-
-	t := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-		res.Exit = time.Since(t)
-	case <-time.After(30 * time.Second):
-		return res, errors.New("mcpproxy did not exit within 30 s of SIGTERM")
-	}
-	return res, nil
-}
-
-// promValues reads the unlabelled samples of a Prometheus text exposition.
-func promValues(body []byte) map[string]float64 {
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if line == "" || line[0] == '#' || strings.Contains(line, "{") {
-			continue
-		}
-		if f := strings.Fields(line); len(f) == 2 {
-			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-				out[f[0]] = v
-			}
-		}
-	}
-	return out
-}
-
-func countReady(body []byte) int {
-	var list struct {
-		Data []struct {
-			State string `json:"state"`
-		} `json:"data"`
-	}
-	if json.Unmarshal(body, &list) != nil {
-		return 0
-	}
-	n := 0
-	for _, s := range list.Data {
-		if s.State == "ready" {
-			n++
-		}
-	}
-	return n
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// procStatusKiB reads one kB field (VmRSS:, RssAnon:) of a process's
-// status: its own memory, not its children's.
-func procStatusKiB(pid int, field string) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
-}
-
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
-}
-
-func render(rs []result, tools int) string {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Generated by `go run ./cmd/mcpbench -write docs/BENCHMARKS.md` on %s: %d CPUs, %s, %s/%s.\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(&b, "Upstreams: two thirds answer (streamable HTTP, %d tools each, served by mcpbench), one third hang forever.\n\n", tools)
-	b.WriteString("| upstreams | /readyz 200 | all answering ready | tools indexed | RSS | of which anonymous | Go heap in use | stacks | goroutines | exit after SIGTERM |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rs {
-		fmt.Fprintf(&b, "| %d | %s ms | %s ms | %d | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.0f | %s ms |\n", r.N, ms(r.Readyz), ms(r.AllReady), r.ToolsIndexed,
-			float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, r.HeapInuse/(1<<20), r.StackInuse/(1<<20), r.Goroutines, ms(r.Exit))
-	}
-	b.WriteString("\nRSS counts the binary's own pages (file-backed, shared, about 17 MiB); \"anonymous\" is the memory mcpproxy allocated.\n")
-	if len(rs) >= 2 {
-		a, z := rs[0], rs[len(rs)-1]
-		per := float64(z.RSSKiB-a.RSSKiB) / float64(z.N-a.N)
-		fmt.Fprintf(&b, "RSS growth: %.1f KiB per upstream (from %d to %d upstreams).\n", per, a.N, z.N)
-	}
-	b.WriteString("\nLatency while upstreams connect and are indexed, then on the settled daemon; baseline `GET /healthz` in the same loop:\n\n")
-	b.WriteString("| upstreams | endpoint | samples | p50 | p99 | max | p50 ratio to /healthz | p99 ratio |\n|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rs {
-		for _, e := range []struct {
-			name string
-			l    latencies
-		}{{"GET /api/v1/servers", r.Servers}, {"GET /api/v1/status", r.Status}, {"GET /healthz", r.Hz}} {
-			fmt.Fprintf(&b, "| %d | %s | %d | %s ms | %s ms | %s ms | %.2f | %.2f |\n", r.N, e.name, len(e.l),
-				ms(e.l.q(0.5)), ms(e.l.q(0.99)), ms(e.l.q(1)),
-				float64(e.l.q(0.5))/float64(max(1, r.Hz.q(0.5))), float64(e.l.q(0.99))/float64(max(1, r.Hz.q(0.99))))
-		}
-	}
-	return b.String()
+	return s
 }
 
 // replaceSection puts report between the markers in path, appending the

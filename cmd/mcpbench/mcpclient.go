@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// mcpHTTP is the HTTP client of every MCP client session mcpbench opens: it
+// keeps enough idle connections for 64 concurrent clients, so that the
+// measurements do not include new TCP connections.
+var mcpHTTP = &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}}
+
+func newClient() *mcp.Client {
+	return mcp.NewClient(&mcp.Implementation{Name: "mcpbench", Version: "0.0.0"}, nil)
+}
+
+// connectHTTP opens an MCP session over streamable HTTP.
+func connectHTTP(ctx context.Context, url string) (*mcp.ClientSession, error) {
+	cs, err := newClient().Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: mcpHTTP, MaxRetries: -1}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", url, err)
+	}
+	return cs, nil
+}
+
+// stdioEnv is the environment of a stdio test upstream in the given mode,
+// as config entries and for exec.
+func stdioEnv(mode string, extra map[string]string) map[string]string {
+	_, env := testupstream.Command(mode, extra)
+	return env
+}
+
+// stdioEntry is a config entry for a stdio test upstream: this binary in
+// the given mode.
+func stdioEntry(name, mode string, extra map[string]string) (map[string]any, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"name": name, "command": exe, "env": stdioEnv(mode, extra)}, nil
+}
+
+// connectStdio starts this binary as a stdio test upstream in mode ok, the
+// same command mcpproxy runs for a stdio entry, and opens a session on it.
+// Closing the session ends the process.
+func connectStdio(ctx context.Context, extra map[string]string) (*mcp.ClientSession, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = os.Environ()
+	for k, v := range stdioEnv(testupstream.ModeOK, extra) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stderr = io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cs, err := newClient().Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
+	if err != nil {
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		return nil, fmt.Errorf("start stdio upstream: %w", err)
+	}
+	return cs, nil
+}
+
+// closeAll closes sessions, ignoring nils.
+func closeAll(sessions []*mcp.ClientSession) {
+	for _, s := range sessions {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// echoCall calls tool on cs with args and checks that the result is the text
+// want.
+func echoCall(ctx context.Context, cs *mcp.ClientSession, tool string, args map[string]any, want string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		return fmt.Errorf("call %s: %w", tool, err)
+	}
+	text := resultText(res)
+	if res.IsError {
+		return fmt.Errorf("call %s: tool error: %s", tool, text)
+	}
+	if text != want {
+		return fmt.Errorf("call %s: got %q, want %q", tool, text, want)
+	}
+	return nil
+}
+
+func resultText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
+}

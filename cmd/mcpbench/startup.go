@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// result is one size's measurements.
+type result struct {
+	N, Answering        int
+	Readyz, AllReady    time.Duration
+	Servers, Status, Hz latencies
+	RSSKiB, AnonKiB     int64
+	// From the daemon's own /metrics once settled.
+	HeapInuse, StackInuse, Goroutines float64
+	Exit                              time.Duration
+	ToolsIndexed                      int
+	ServersBodyBytes                  int
+	StartupPollErrors                 int
+	ReadyzBeforeAllReady              bool
+}
+
+type latencies []time.Duration
+
+func (l latencies) q(p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func run(ctx context.Context, bin, upAddr string, n, tools int) (res result, err error) {
+	res.N = n
+	var servers []map[string]any
+	for i := range n {
+		if i%3 == 2 {
+			servers = append(servers, map[string]any{"name": fmt.Sprintf("hang%04d", i), "protocol": "streamable-http",
+				"url": fmt.Sprintf("http://%s/hang/%d", upAddr, i), "connect_timeout": "1h"})
+			continue
+		}
+		res.Answering++
+		servers = append(servers, map[string]any{"name": fmt.Sprintf("ok%04d", i), "protocol": "streamable-http",
+			"url": fmt.Sprintf("http://%s/ok/%d", upAddr, i)})
+	}
+	d, err := startDaemon(ctx, bin, servers, nil)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if _, serr := d.stop(); err == nil {
+			err = serr
+		}
+	}()
+	start := d.Started
+
+	// Startup: /readyz, then every answering upstream ready. The same
+	// loop measures the list endpoints against /healthz while upstreams
+	// connect and their tools are indexed.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			return res, errors.New("no /readyz 200 within 5 minutes")
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if code, _, _, err := d.get("/readyz"); err == nil && code == 200 {
+			res.Readyz = time.Since(start)
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for {
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("not all %d answering upstreams ready within 5 minutes", res.Answering)
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		code, body, dur, err := d.get("/api/v1/servers")
+		if err != nil || code != 200 {
+			res.StartupPollErrors++
+			continue
+		}
+		res.Servers = append(res.Servers, dur)
+		res.ServersBodyBytes = len(body)
+		if _, _, dur, err := d.get("/api/v1/status"); err == nil {
+			res.Status = append(res.Status, dur)
+		}
+		if _, _, dur, err := d.get("/healthz"); err == nil {
+			res.Hz = append(res.Hz, dur)
+		}
+		if ready := countReady(body); ready >= res.Answering {
+			res.AllReady = time.Since(start)
+			break
+		}
+	}
+	// Settle, then keep measuring the list endpoints on a ready daemon.
+	for range 300 {
+		if _, _, dur, err := d.get("/api/v1/servers"); err == nil {
+			res.Servers = append(res.Servers, dur)
+		}
+		if _, _, dur, err := d.get("/api/v1/status"); err == nil {
+			res.Status = append(res.Status, dur)
+		}
+		if _, _, dur, err := d.get("/healthz"); err == nil {
+			res.Hz = append(res.Hz, dur)
+		}
+	}
+	if _, body, _, err := d.get("/api/v1/status"); err == nil {
+		var st struct {
+			Data struct {
+				TotalTools int `json:"total_tools"`
+			} `json:"data"`
+		}
+		json.Unmarshal(body, &st)
+		res.ToolsIndexed = st.Data.TotalTools
+	}
+	time.Sleep(time.Second)
+	res.RSSKiB = procStatusKiB(d.Pid(), "VmRSS:")
+	res.AnonKiB = procStatusKiB(d.Pid(), "RssAnon:")
+	if m, err := d.metrics(); err == nil {
+		res.HeapInuse, res.StackInuse, res.Goroutines = m["go_memstats_heap_inuse_bytes"], m["go_memstats_stack_inuse_bytes"], m["go_goroutines"]
+	}
+	res.Exit, err = d.stop()
+	return res, err
+}
+
+func countReady(body []byte) int {
+	var list struct {
+		Data []struct {
+			State string `json:"state"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &list) != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range list.Data {
+		if s.State == "ready" {
+			n++
+		}
+	}
+	return n
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
+}
+
+func render(rs []result, tools int) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Upstreams: two thirds answer (streamable HTTP, %d tools each, served by mcpbench), one third hang forever.\n\n", tools)
+	b.WriteString("| upstreams | /readyz 200 | all answering ready | tools indexed | RSS | of which anonymous | Go heap in use | stacks | goroutines | exit after SIGTERM |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %d | %s ms | %s ms | %d | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.0f | %s ms |\n", r.N, ms(r.Readyz), ms(r.AllReady), r.ToolsIndexed,
+			float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, r.HeapInuse/(1<<20), r.StackInuse/(1<<20), r.Goroutines, ms(r.Exit))
+	}
+	b.WriteString("\nRSS counts the binary's own pages (file-backed, shared, about 17 MiB); \"anonymous\" is the memory mcpproxy allocated.\n")
+	if len(rs) >= 2 {
+		a, z := rs[0], rs[len(rs)-1]
+		per := float64(z.RSSKiB-a.RSSKiB) / float64(z.N-a.N)
+		fmt.Fprintf(&b, "RSS growth: %.1f KiB per upstream (from %d to %d upstreams).\n", per, a.N, z.N)
+	}
+	b.WriteString("\nLatency while upstreams connect and are indexed, then on the settled daemon; baseline `GET /healthz` in the same loop:\n\n")
+	b.WriteString("| upstreams | endpoint | samples | p50 | p99 | max | p50 ratio to /healthz | p99 ratio |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		for _, e := range []struct {
+			name string
+			l    latencies
+		}{{"GET /api/v1/servers", r.Servers}, {"GET /api/v1/status", r.Status}, {"GET /healthz", r.Hz}} {
+			fmt.Fprintf(&b, "| %d | %s | %d | %s ms | %s ms | %s ms | %.2f | %.2f |\n", r.N, e.name, len(e.l),
+				ms(e.l.q(0.5)), ms(e.l.q(0.99)), ms(e.l.q(1)),
+				float64(e.l.q(0.5))/float64(max(1, r.Hz.q(0.5))), float64(e.l.q(0.99))/float64(max(1, r.Hz.q(0.99))))
+		}
+	}
+	return b.String()
+}
