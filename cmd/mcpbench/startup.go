@@ -13,10 +13,16 @@ import (
 
 // result is one size's measurements.
 type result struct {
-	N, Answering        int
-	Readyz, AllReady    time.Duration
-	Servers, Status, Hz latencies
-	RSSKiB, AnonKiB     int64
+	N, Answering     int
+	Readyz, AllReady time.Duration
+	// While upstreams connect and are indexed, then on the settled daemon.
+	Servers, Status, Hz                      latencies
+	SettledServers, SettledStatus, SettledHz latencies
+	// Just after every answering upstream is ready, then at rest (after
+	// restDelay without state changes, when the daemon has given back
+	// what startup took).
+	RSSKiB, AnonKiB         int64
+	RestRSSKiB, RestAnonKiB int64
 	// From the daemon's own /metrics once settled.
 	HeapInuse, StackInuse, Goroutines float64
 	Exit                              time.Duration
@@ -105,15 +111,17 @@ func run(ctx context.Context, bin, upAddr string, n, tools int) (res result, err
 		}
 	}
 	// Settle, then keep measuring the list endpoints on a ready daemon.
+	res.RSSKiB = procStatusKiB(d.Pid(), "VmRSS:")
+	res.AnonKiB = procStatusKiB(d.Pid(), "RssAnon:")
 	for range 300 {
 		if _, _, dur, err := d.get("/api/v1/servers"); err == nil {
-			res.Servers = append(res.Servers, dur)
+			res.SettledServers = append(res.SettledServers, dur)
 		}
 		if _, _, dur, err := d.get("/api/v1/status"); err == nil {
-			res.Status = append(res.Status, dur)
+			res.SettledStatus = append(res.SettledStatus, dur)
 		}
 		if _, _, dur, err := d.get("/healthz"); err == nil {
-			res.Hz = append(res.Hz, dur)
+			res.SettledHz = append(res.SettledHz, dur)
 		}
 	}
 	if _, body, _, err := d.get("/api/v1/status"); err == nil {
@@ -125,15 +133,20 @@ func run(ctx context.Context, bin, upAddr string, n, tools int) (res result, err
 		json.Unmarshal(body, &st)
 		res.ToolsIndexed = st.Data.TotalTools
 	}
-	time.Sleep(time.Second)
-	res.RSSKiB = procStatusKiB(d.Pid(), "VmRSS:")
-	res.AnonKiB = procStatusKiB(d.Pid(), "RssAnon:")
+	time.Sleep(restDelay)
+	res.RestRSSKiB = procStatusKiB(d.Pid(), "VmRSS:")
+	res.RestAnonKiB = procStatusKiB(d.Pid(), "RssAnon:")
 	if m, err := d.metrics(); err == nil {
 		res.HeapInuse, res.StackInuse, res.Goroutines = m["go_memstats_heap_inuse_bytes"], m["go_memstats_stack_inuse_bytes"], m["go_goroutines"]
 	}
 	res.Exit, err = d.stop()
 	return res, err
 }
+
+// restDelay is how long the startup scenario leaves the settled daemon
+// alone before it reads its memory at rest: more than the 3 s of quiet
+// after which the daemon returns memory to the system.
+const restDelay = 5 * time.Second
 
 func countReady(body []byte) int {
 	var list struct {
@@ -160,27 +173,33 @@ func ms(d time.Duration) string {
 func render(rs []result, tools int) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Upstreams: two thirds answer (streamable HTTP, %d tools each, served by mcpbench), one third hang forever.\n\n", tools)
-	b.WriteString("| upstreams | /readyz 200 | all answering ready | tools indexed | RSS | of which anonymous | Go heap in use | stacks | goroutines | exit after SIGTERM |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| upstreams | /readyz 200 | all answering ready | tools indexed | RSS when all ready | of which anonymous | RSS at rest | of which anonymous | Go heap in use | stacks | goroutines | exit after SIGTERM |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %d | %s ms | %s ms | %d | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.0f | %s ms |\n", r.N, ms(r.Readyz), ms(r.AllReady), r.ToolsIndexed,
-			float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, r.HeapInuse/(1<<20), r.StackInuse/(1<<20), r.Goroutines, ms(r.Exit))
+		fmt.Fprintf(&b, "| %d | %s ms | %s ms | %d | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.0f | %s ms |\n", r.N, ms(r.Readyz), ms(r.AllReady), r.ToolsIndexed,
+			float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, float64(r.RestRSSKiB)/1024, float64(r.RestAnonKiB)/1024,
+			r.HeapInuse/(1<<20), r.StackInuse/(1<<20), r.Goroutines, ms(r.Exit))
 	}
-	b.WriteString("\nRSS counts the binary's own pages (file-backed, shared, about 17 MiB); \"anonymous\" is the memory mcpproxy allocated.\n")
+	fmt.Fprintf(&b, "\nRSS counts the binary's own pages too (file-backed, shared, about 20 MiB); \"anonymous\" is the memory mcpproxy allocated. \"At rest\" is %s after the last upstream became ready, with no state change since (the daemon returns memory taken in a burst after 3 s of quiet); the Go heap, stacks and goroutines are read then.\n", restDelay)
 	if len(rs) >= 2 {
 		a, z := rs[0], rs[len(rs)-1]
-		per := float64(z.RSSKiB-a.RSSKiB) / float64(z.N-a.N)
-		fmt.Fprintf(&b, "RSS growth: %.1f KiB per upstream (from %d to %d upstreams).\n", per, a.N, z.N)
+		per := float64(z.RestRSSKiB-a.RestRSSKiB) / float64(z.N-a.N)
+		fmt.Fprintf(&b, "RSS growth at rest: %.1f KiB per upstream (from %d to %d upstreams).\n", per, a.N, z.N)
 	}
-	b.WriteString("\nLatency while upstreams connect and are indexed, then on the settled daemon; baseline `GET /healthz` in the same loop:\n\n")
-	b.WriteString("| upstreams | endpoint | samples | p50 | p99 | max | p50 ratio to /healthz | p99 ratio |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\nLatency of the list endpoints, baseline `GET /healthz` in the same loop: first while upstreams connect and their tools are indexed (\"startup\", from /readyz 200 to all ready; the CPUs are busy connecting), then 300 rounds on the settled daemon:\n\n")
+	b.WriteString("| upstreams | phase | endpoint | samples | p50 | p99 | max | p50 ratio to /healthz | p99 ratio |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		for _, e := range []struct {
-			name string
-			l    latencies
-		}{{"GET /api/v1/servers", r.Servers}, {"GET /api/v1/status", r.Status}, {"GET /healthz", r.Hz}} {
-			fmt.Fprintf(&b, "| %d | %s | %d | %s ms | %s ms | %s ms | %.2f | %.2f |\n", r.N, e.name, len(e.l),
-				ms(e.l.q(0.5)), ms(e.l.q(0.99)), ms(e.l.q(1)),
-				float64(e.l.q(0.5))/float64(max(1, r.Hz.q(0.5))), float64(e.l.q(0.99))/float64(max(1, r.Hz.q(0.99))))
+		for _, ph := range []struct {
+			name                string
+			servers, status, hz latencies
+		}{{"startup", r.Servers, r.Status, r.Hz}, {"settled", r.SettledServers, r.SettledStatus, r.SettledHz}} {
+			for _, e := range []struct {
+				name string
+				l    latencies
+			}{{"GET /api/v1/servers", ph.servers}, {"GET /api/v1/status", ph.status}, {"GET /healthz", ph.hz}} {
+				fmt.Fprintf(&b, "| %d | %s | %s | %d | %s ms | %s ms | %s ms | %.2f | %.2f |\n", r.N, ph.name, e.name, len(e.l),
+					ms(e.l.q(0.5)), ms(e.l.q(0.99)), ms(e.l.q(1)),
+					float64(e.l.q(0.5))/float64(max(1, ph.hz.q(0.5))), float64(e.l.q(0.99))/float64(max(1, ph.hz.q(0.99))))
+			}
 		}
 	}
 	return b.String()

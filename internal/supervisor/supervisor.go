@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,9 @@ func New(opts Options) *Supervisor {
 	if opts.Tick <= 0 {
 		opts.Tick = 30 * time.Second
 	}
+	if opts.Actor.Starts == nil {
+		opts.Actor.Starts = upstream.NewStartLimit(StartsPerCPU*runtime.GOMAXPROCS(0), StartHold)
+	}
 	s := &Supervisor{
 		opts:    opts,
 		view:    opts.View,
@@ -112,6 +116,15 @@ func New(opts Options) *Supervisor {
 	go s.tickLoop()
 	return s
 }
+
+// Connect attempts in flight are bounded (see upstream.StartLimit) to
+// StartsPerCPU per CPU, each holding its slot for at most StartHold: enough
+// to keep every CPU busy connecting, not so many that the API waits behind
+// a thousand handshakes.
+const (
+	StartsPerCPU = 32
+	StartHold    = 20 * time.Millisecond
+)
 
 // View returns the state view the supervisor publishes into.
 func (s *Supervisor) View() *stateview.View { return s.view }

@@ -48,6 +48,9 @@ type Options struct {
 	// starts a process, so a start of hundreds of servers does not starve
 	// its own registration (and the HTTP server) of CPU.
 	Hold <-chan struct{}
+	// Starts, if not nil, is shared by the actors of a supervisor and
+	// bounds their connect attempts in flight (see StartLimit).
+	Starts *StartLimit
 	// OnConnect, if not nil, learns the outcome of each connect attempt
 	// that ran to the end (not one cut short by stop or restart); reconnect
 	// is true when this actor had been ready before. It runs on the actor's
@@ -192,7 +195,12 @@ func (a *Actor) run(ctx context.Context) {
 			s.Session = nil
 			s.PID = 0
 		})
+		release, err := a.opts.Starts.Enter(ctx)
+		if err != nil {
+			return
+		}
 		c, tools, err := a.connect(ctx)
+		release()
 		if ctx.Err() != nil {
 			if c != nil {
 				c.close()
