@@ -145,9 +145,12 @@ func abs(x int32) int32 {
 	return x
 }
 
-// release returns free memory to the system when Changes has stood still
-// for Quiet, there is at least minRelease of it, and the last time was at
-// least minInterval ago (a full collection is not free either).
+// release collects and returns free memory to the system when Changes has
+// stood still for Quiet, that would give back at least minRelease, and the
+// last time was at least minInterval ago (a full collection is not free
+// either). At rest the daemon's heap then stays near its live size even
+// with the floor's headroom, which slow background work (pings, scrapes)
+// would otherwise fill with garbage.
 func (t *Tuner) release() {
 	defer close(t.done)
 	tick := time.NewTicker(t.opts.Quiet / 3)
@@ -179,13 +182,23 @@ const (
 	minInterval = 30 * time.Second
 )
 
-// Unreleased returns the bytes of heap the process holds that hold no
-// objects: what returning memory to the system would give back.
+// Unreleased returns the bytes of heap the process holds beyond its live
+// heap: garbage not yet collected and free memory not yet returned, which
+// is what a collection followed by a release gives back.
 func Unreleased() int64 {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
-	metrics.Read(sample)
-	if sample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	sample := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/live:bytes"},
 	}
-	return int64(sample[0].Value.Uint64())
+	metrics.Read(sample)
+	var v [4]int64
+	for i := range sample {
+		if sample[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		v[i] = int64(sample[i].Value.Uint64())
+	}
+	return v[0] + v[1] + v[2] - v[3]
 }
