@@ -44,6 +44,19 @@ type LoginConfig struct {
 	// return at once: Login then waits for the redirect to the loopback
 	// listener, until ctx ends.
 	Open func(ctx context.Context, authURL string) error
+	// Challenge, if set, is the server's answer that asked for this login
+	// (a 401, or a 403 insufficient_scope asking for more scope); Login
+	// starts from it instead of asking the server with a request of its
+	// own. A server may accept initialize without a token and challenge
+	// only later requests.
+	Challenge *Challenge
+}
+
+// Challenge is an HTTP answer that asks for authorization: its status and
+// its WWW-Authenticate header values.
+type Challenge struct {
+	Status          int
+	WWWAuthenticate []string
 }
 
 // LoginResult is what a completed login yields.
@@ -170,7 +183,13 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
-	req, resp, err := probe(ctx, hc, &cfg)
+	var req *http.Request
+	var resp *http.Response
+	if cfg.Challenge != nil {
+		req, resp, err = challenged(ctx, &cfg)
+	} else {
+		req, resp, err = probe(ctx, hc, &cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +260,26 @@ func probe(ctx context.Context, hc *http.Client, cfg *LoginConfig) (*http.Reques
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()
 		return nil, nil, mcpproxy.Errorf(mcpproxy.ECONFLICT, "login: the server did not ask for authorization (HTTP %d without a token); there is nothing to log in to", resp.StatusCode)
+	}
+	return req, resp, nil
+}
+
+// challenged stands the challenge in for the server's answer to a
+// request for its URL.
+func challenged(ctx context.Context, cfg *LoginConfig) (*http.Request, *http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.ServerURL, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("login: %w", err)
+	}
+	c := cfg.Challenge
+	if c.Status != http.StatusUnauthorized && c.Status != http.StatusForbidden {
+		return nil, nil, mcpproxy.Errorf(mcpproxy.EINVALID, "login: challenge status %d: want 401 or 403", c.Status)
+	}
+	resp := &http.Response{
+		StatusCode: c.Status,
+		Header:     http.Header{"Www-Authenticate": c.WWWAuthenticate},
+		Body:       io.NopCloser(strings.NewReader("")),
+		Request:    req,
 	}
 	return req, resp, nil
 }

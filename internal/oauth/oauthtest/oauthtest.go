@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -205,21 +206,7 @@ func (s *Server) ExpireAccessTokens() {
 
 // Follow completes a login without a human: it GETs the authorization URL
 // and follows the redirect to the client's loopback listener.
-func Follow(ctx context.Context, authURL string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("follow %s: HTTP %d", resp.Request.URL.Path, resp.StatusCode)
-	}
-	return nil
-}
+func Follow(ctx context.Context, authURL string) error { return oauth.Follow(ctx, authURL) }
 
 func (s *Server) newSecret(prefix string) string {
 	v := prefix + rand.Text()
