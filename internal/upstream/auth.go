@@ -163,7 +163,7 @@ func (g *authGate) send(base http.RoundTripper, r *http.Request) (*http.Response
 			}
 			challenges++
 			if cerr := ch.Challenge(r.Context(), g.spec, sent, resp.StatusCode, resp.Header.Values("WWW-Authenticate")); cerr != nil {
-				g.fail("login: " + mcpproxy.ErrorMessage(cerr))
+				g.fail(mcpproxy.ErrorMessage(cerr))
 				return resp, nil
 			}
 		case sent == "":
