@@ -97,7 +97,10 @@ func New(tb testing.TB, opts Options) *Server {
 		access:  map[string]accessToken{},
 		refresh: map[string]*refreshTok{},
 	}
-	s.as = httptest.NewServer(s.asHandler())
+	// Unstarted first: the handlers read the servers' URLs, which must be
+	// set before the first request.
+	s.as = httptest.NewUnstartedServer(s.asHandler())
+	s.as.Start()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "oauth-protected", Version: "1"}, nil)
 	srv.AddTool(&mcp.Tool{Name: "whoami", Description: "says hello to the caller", InputSchema: json.RawMessage(`{"type":"object"}`)},
 		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -108,7 +111,8 @@ func New(tb testing.TB, opts Options) *Server {
 		})
 	s.mcp = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	s.sse = mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-	s.rs = httptest.NewServer(s.rsHandler())
+	s.rs = httptest.NewUnstartedServer(s.rsHandler())
+	s.rs.Start()
 	tb.Cleanup(s.Close)
 	return s
 }
