@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,9 @@ type LoginConfig struct {
 	// return at once: Login then waits for the redirect to the loopback
 	// listener, until ctx ends.
 	Open func(ctx context.Context, authURL string) error
+	// ExtraScopes are asked for besides the configured or discovered
+	// ones: what the server asked for in a 403 insufficient_scope.
+	ExtraScopes []string
 	// Challenge, if set, is the server's answer that asked for this login
 	// (a 401, or a 403 insufficient_scope asking for more scope); Login
 	// starts from it instead of asking the server with a request of its
@@ -150,9 +154,15 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 			return oauth2.StaticTokenSource(tok), nil
 		},
 	}
-	if len(o.Scopes) > 0 {
-		scopes := o.Scopes
-		hcfg.ScopeFilter = func([]string) []string { return scopes }
+	if len(o.Scopes) > 0 || len(cfg.ExtraScopes) > 0 {
+		configured, extra := o.Scopes, cfg.ExtraScopes
+		hcfg.ScopeFilter = func(discovered []string) []string {
+			base := configured
+			if len(base) == 0 {
+				base = discovered
+			}
+			return unionScopes(base, extra)
+		}
 	}
 	switch {
 	case o.ClientID != "":
@@ -282,6 +292,17 @@ func challenged(ctx context.Context, cfg *LoginConfig) (*http.Request, *http.Res
 		Request:    req,
 	}
 	return req, resp, nil
+}
+
+// unionScopes is a followed by the scopes of b that a lacks.
+func unionScopes(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func grantedScopes(t *oauth2.Token, requested []string) []string {

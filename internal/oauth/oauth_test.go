@@ -359,3 +359,32 @@ func TestPruneAndForget(t *testing.T) {
 		t.Errorf("clients %d -> %d: a forgotten server reused its registration", before, as.Clients())
 	}
 }
+
+func TestManager_NeedScope(t *testing.T) {
+	as := oauthtest.New(t, oauthtest.Options{Scopes: []string{"mcp.read"}})
+	h := newHarness(t, "")
+	spec := &mcpproxy.ServerSpec{Name: "remote", URL: as.URL()}
+	h.login(spec)
+	if st := h.m.Status(spec); !slices.Equal(st.Scopes, []string{"mcp.read", "offline_access"}) {
+		t.Fatalf("first login's scopes %q", st.Scopes)
+	}
+
+	// A scope the grant has already is not news.
+	h.m.NeedScope(spec, []string{`Bearer error="insufficient_scope", scope="mcp.read"`})
+	if st := h.m.Status(spec); st.LastError != "" {
+		t.Errorf("granted scope recorded as missing: %q", st.LastError)
+	}
+	h.m.NeedScope(spec, []string{`Bearer error="insufficient_scope", scope="mcp.read mcp.write", resource_metadata="https://x/"`})
+	st := h.m.Status(spec)
+	if !strings.Contains(st.LastError, `"mcp.write"`) || !strings.Contains(st.LastError, "mcpproxy auth login remote") || !st.LoggedIn {
+		t.Errorf("status after a 403 insufficient_scope: %+v", st)
+	}
+	h.event(mcpproxy.EventServerAuth, "scope_needed")
+
+	// The next login asks for the scope too, and the need is forgotten.
+	h.login(spec)
+	st = h.m.Status(spec)
+	if !slices.Contains(st.Scopes, "mcp.write") || !slices.Contains(st.Scopes, "mcp.read") || st.LastError != "" {
+		t.Errorf("status after the step-up login: %+v", st)
+	}
+}

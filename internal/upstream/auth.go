@@ -37,6 +37,14 @@ type Challenger interface {
 	Challenge(ctx context.Context, spec *mcpproxy.ServerSpec, stale string, status int, wwwAuthenticate []string) error
 }
 
+// ScopeRecorder is an Authorizer that learns which scope a server asked
+// for in a 403 insufficient_scope, for the next login (the daemon's: it
+// cannot log in without a person, so the request fails meanwhile). It must
+// not block.
+type ScopeRecorder interface {
+	NeedScope(spec *mcpproxy.ServerSpec, wwwAuthenticate []string)
+}
+
 // maxChallenges bounds the logins one request may cause: a server that
 // answers every new token with another challenge is not followed further.
 const maxChallenges = 2
@@ -124,7 +132,11 @@ func (g *authGate) send(base http.RoundTripper, r *http.Request) (*http.Response
 			return resp, err
 		}
 		unauthorized := resp.StatusCode == http.StatusUnauthorized && len(resp.Header.Values("WWW-Authenticate")) > 0
-		stepUp := ch != nil && insufficientScope(resp)
+		stepUp := insufficientScope(resp)
+		if rec, ok := g.auth.(ScopeRecorder); ok && stepUp && ch == nil {
+			rec.NeedScope(g.spec, resp.Header.Values("WWW-Authenticate"))
+		}
+		stepUp = stepUp && ch != nil
 		if !unauthorized && !stepUp {
 			if refreshed && resp.StatusCode == http.StatusUnauthorized {
 				g.fail("the server refused a freshly refreshed access token")

@@ -146,7 +146,7 @@ func TestConnect_StepUpLimit(t *testing.T) {
 	}
 }
 
-func TestConnect_InsufficientScopeWithoutChallenger(t *testing.T) {
+func TestConnect_InsufficientScopeRecorded(t *testing.T) {
 	checkLeaks(t)
 	url := scopedServer(t, false)
 	auth := &fixedToken{token: "read"}
@@ -163,19 +163,40 @@ func TestConnect_InsufficientScopeWithoutChallenger(t *testing.T) {
 	if _, err := c.Session().CallTool(ctx, &mcp.CallToolParams{Name: "write_it", Arguments: map[string]any{}}); err == nil {
 		t.Fatal("call with a read token succeeded")
 	}
+	auth.mu.Lock()
+	defer auth.mu.Unlock()
 	if auth.refreshes != 0 {
 		t.Errorf("refreshed %d times on a 403", auth.refreshes)
 	}
+	// It learned what to ask for at the next login.
+	if len(auth.needed) != 1 || !strings.Contains(auth.needed[0], `insufficient_scope", scope="read write"`) {
+		t.Errorf("NeedScope calls %q; want one with the challenge", auth.needed)
+	}
 }
 
-// fixedToken is an Authorizer with one token and no way to get another.
+// fixedToken is an Authorizer with one token and no way to get another;
+// it records what NeedScope learns.
 type fixedToken struct {
-	token     string
-	refreshes int // only touched by the connection's requests, one at a time here
+	token string
+
+	mu        sync.Mutex
+	refreshes int      // guarded by mu
+	needed    []string // guarded by mu: the WWW-Authenticate values passed to NeedScope
 }
 
-func (f *fixedToken) AccessToken(*mcpproxy.ServerSpec) (string, time.Time) { return f.token, time.Time{} }
+func (f *fixedToken) AccessToken(*mcpproxy.ServerSpec) (string, time.Time) {
+	return f.token, time.Time{}
+}
+
 func (f *fixedToken) Refresh(context.Context, *mcpproxy.ServerSpec, string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.refreshes++
 	return mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "no refresh")
+}
+
+func (f *fixedToken) NeedScope(_ *mcpproxy.ServerSpec, www []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.needed = append(f.needed, strings.Join(www, ", "))
 }
