@@ -209,7 +209,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 			// Its text carries the response body; keep the OAuth error only.
 			return nil, fmt.Errorf("login: token exchange: %w", retrieveError(re))
 		}
-		return nil, fmt.Errorf("login: %w", err)
+		return nil, fmt.Errorf("login: %w", compactError{err})
 	}
 	if issued == nil || issued.AccessToken == "" {
 		return nil, errors.New("login: the authorization server issued no access token")
@@ -328,6 +328,22 @@ func redirectPort(uri string) int {
 	p, _ := strconv.Atoi(u.Port())
 	return p
 }
+
+// compactError shows an error on one line of at most 300 runes and keeps
+// its chain: the SDK's discovery and registration errors quote whole
+// response bodies (HTML pages), which would otherwise fill the server's
+// last_error.
+type compactError struct{ err error }
+
+func (e compactError) Error() string {
+	s := strings.Join(strings.Fields(e.err.Error()), " ")
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:299]) + "…"
+	}
+	return s
+}
+
+func (e compactError) Unwrap() error { return e.err }
 
 // callback serves the loopback redirect and passes the first answer on.
 type callback struct {

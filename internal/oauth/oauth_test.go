@@ -388,3 +388,36 @@ func TestManager_NeedScope(t *testing.T) {
 		t.Errorf("status after the step-up login: %+v", st)
 	}
 }
+
+func TestLogin_ErrorOnOneLine(t *testing.T) {
+	// A protected resource whose authorization server has no metadata and
+	// answers every request with a long HTML page: the SDK's error quotes
+	// the page.
+	page := "<!DOCTYPE html>\n<html>\n<body>\n" + strings.Repeat("<p>not here</p>\n", 100) + "</body>\n</html>\n"
+	var rs *httptest.Server
+	rs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/mcp" {
+			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+rs.URL+`/prm"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/prm" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"resource":"` + rs.URL + `/mcp","authorization_servers":["` + rs.URL + `"]}`))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(page))
+	}))
+	defer rs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := oauth.Login(ctx, oauth.LoginConfig{ServerURL: rs.URL + "/mcp", Open: oauthtest.Follow})
+	if err == nil {
+		t.Fatal("login succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || len([]rune(msg)) > 320 || !strings.HasPrefix(msg, "login: ") {
+		t.Errorf("error not one short line (%d runes): %q", len([]rune(msg)), msg)
+	}
+}
