@@ -421,3 +421,48 @@ func TestLogin_ErrorOnOneLine(t *testing.T) {
 		t.Errorf("error not one short line (%d runes): %q", len([]rune(msg)), msg)
 	}
 }
+
+func TestUnattended(t *testing.T) {
+	as := oauthtest.New(t, oauthtest.Options{Scopes: []string{"mcp.read"}})
+	spec := &mcpproxy.ServerSpec{Name: "probe", URL: as.URL()}
+	u := oauth.NewUnattended(oauth.LoginConfig{ServerURL: as.URL(), Open: oauth.Follow})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	challenge := []string{`Bearer scope="mcp.read"`}
+
+	// Concurrent challenges for the same stale token share one login.
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() { errs <- u.Challenge(ctx, spec, "", http.StatusUnauthorized, challenge) }()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Challenge: %v", err)
+		}
+	}
+	tok, refreshAt := u.AccessToken(spec)
+	if u.Logins() != 1 || tok == "" || !refreshAt.IsZero() || as.Clients() != 1 {
+		t.Fatalf("after one challenge: %d logins, token set %v, refresh at %v, %d clients", u.Logins(), tok != "", refreshAt, as.Clients())
+	}
+	if err := u.Refresh(ctx, spec, tok); mcpproxy.ErrorCode(err) != mcpproxy.EUNAUTHORIZED {
+		t.Errorf("Refresh: %v; want EUNAUTHORIZED", err)
+	}
+	// A token that is no longer stale needs no login.
+	if err := u.Challenge(ctx, spec, "old-token", http.StatusUnauthorized, challenge); err != nil || u.Logins() != 1 {
+		t.Errorf("challenge with an outdated token: %v, %d logins", err, u.Logins())
+	}
+	// Step-ups reuse the registered client, up to the limit of 3 logins.
+	for i := 2; i <= 3; i++ {
+		tok, _ = u.AccessToken(spec)
+		if err := u.Challenge(ctx, spec, tok, http.StatusForbidden, []string{`Bearer error="insufficient_scope", scope="mcp.read"`}); err != nil {
+			t.Fatalf("step-up %d: %v", i, err)
+		}
+	}
+	if u.Logins() != 3 || as.Clients() != 1 {
+		t.Errorf("%d logins, %d clients; want 3 logins with 1 client", u.Logins(), as.Clients())
+	}
+	tok, _ = u.AccessToken(spec)
+	if err := u.Challenge(ctx, spec, tok, http.StatusUnauthorized, challenge); err == nil || !strings.Contains(err.Error(), "gave up after 3 logins") {
+		t.Errorf("fourth login: %v; want gave up", err)
+	}
+}
