@@ -222,6 +222,10 @@ func probe(ctx context.Context, spec mcpproxy.ServerSpec, f probeFlags, callArgs
 	if res.Tools == nil {
 		res.Tools = []mcpproxy.Tool{}
 	}
+	if unattended != nil {
+		// Counted again after the calls, which may step up.
+		defer func() { res.Logins = unattended.Logins() }()
+	}
 	var calls []mcpproxy.Tool
 	switch {
 	case f.callAll:
@@ -249,9 +253,6 @@ func probe(ctx context.Context, spec mcpproxy.ServerSpec, f probeFlags, callArgs
 		}
 		pc.Result = r
 		res.Calls = append(res.Calls, pc)
-	}
-	if unattended != nil {
-		res.Logins = unattended.Logins()
 	}
 	return res, failed
 }
