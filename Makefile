@@ -42,11 +42,14 @@ staticcheck:
 
 check: fmt vet staticcheck test
 
-# The MCP conformance suite against the pass-through endpoint, and an MCP
-# Inspector CLI smoke test of every MCP endpoint; see test/conformance/.
+# The MCP conformance suite against the pass-through endpoint (server
+# scenarios) and against the upstream connector (client scenarios, through
+# `mcpproxy upstream probe`), and an MCP Inspector CLI smoke test of every
+# MCP endpoint; see test/conformance/.
 .PHONY: conformance
 conformance:
 	bash test/conformance/run.sh
+	bash test/conformance/client.sh
 	bash test/conformance/inspector.sh
 
 bench:

@@ -112,6 +112,7 @@ Exit status: 0 success, 1 failure (including "no daemon is running"),
 		a.activityCmd(),
 		a.authCmd(),
 		a.importCmd(),
+		a.upstreamCmd(),
 	)
 	return root
 }

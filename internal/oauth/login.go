@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,22 @@ type LoginConfig struct {
 	// return at once: Login then waits for the redirect to the loopback
 	// listener, until ctx ends.
 	Open func(ctx context.Context, authURL string) error
+	// ExtraScopes are asked for besides the configured or discovered
+	// ones: what the server asked for in a 403 insufficient_scope.
+	ExtraScopes []string
+	// Challenge, if set, is the server's answer that asked for this login
+	// (a 401, or a 403 insufficient_scope asking for more scope); Login
+	// starts from it instead of asking the server with a request of its
+	// own. A server may accept initialize without a token and challenge
+	// only later requests.
+	Challenge *Challenge
+}
+
+// Challenge is an HTTP answer that asks for authorization: its status and
+// its WWW-Authenticate header values.
+type Challenge struct {
+	Status          int
+	WWWAuthenticate []string
 }
 
 // LoginResult is what a completed login yields.
@@ -137,9 +154,15 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 			return oauth2.StaticTokenSource(tok), nil
 		},
 	}
-	if len(o.Scopes) > 0 {
-		scopes := o.Scopes
-		hcfg.ScopeFilter = func([]string) []string { return scopes }
+	if len(o.Scopes) > 0 || len(cfg.ExtraScopes) > 0 {
+		configured, extra := o.Scopes, cfg.ExtraScopes
+		hcfg.ScopeFilter = func(discovered []string) []string {
+			base := configured
+			if len(base) == 0 {
+				base = discovered
+			}
+			return unionScopes(base, extra)
+		}
 	}
 	switch {
 	case o.ClientID != "":
@@ -170,7 +193,13 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
-	req, resp, err := probe(ctx, hc, &cfg)
+	var req *http.Request
+	var resp *http.Response
+	if cfg.Challenge != nil {
+		req, resp, err = challenged(ctx, &cfg)
+	} else {
+		req, resp, err = probe(ctx, hc, &cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +209,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 			// Its text carries the response body; keep the OAuth error only.
 			return nil, fmt.Errorf("login: token exchange: %w", retrieveError(re))
 		}
-		return nil, fmt.Errorf("login: %w", err)
+		return nil, fmt.Errorf("login: %w", compactError{err})
 	}
 	if issued == nil || issued.AccessToken == "" {
 		return nil, errors.New("login: the authorization server issued no access token")
@@ -245,6 +274,37 @@ func probe(ctx context.Context, hc *http.Client, cfg *LoginConfig) (*http.Reques
 	return req, resp, nil
 }
 
+// challenged stands the challenge in for the server's answer to a
+// request for its URL.
+func challenged(ctx context.Context, cfg *LoginConfig) (*http.Request, *http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.ServerURL, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("login: %w", err)
+	}
+	c := cfg.Challenge
+	if c.Status != http.StatusUnauthorized && c.Status != http.StatusForbidden {
+		return nil, nil, mcpproxy.Errorf(mcpproxy.EINVALID, "login: challenge status %d: want 401 or 403", c.Status)
+	}
+	resp := &http.Response{
+		StatusCode: c.Status,
+		Header:     http.Header{"Www-Authenticate": c.WWWAuthenticate},
+		Body:       io.NopCloser(strings.NewReader("")),
+		Request:    req,
+	}
+	return req, resp, nil
+}
+
+// unionScopes is a followed by the scopes of b that a lacks.
+func unionScopes(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func grantedScopes(t *oauth2.Token, requested []string) []string {
 	if s, ok := t.Extra("scope").(string); ok && s != "" {
 		return strings.Fields(s)
@@ -268,6 +328,22 @@ func redirectPort(uri string) int {
 	p, _ := strconv.Atoi(u.Port())
 	return p
 }
+
+// compactError shows an error on one line of at most 300 runes and keeps
+// its chain: the SDK's discovery and registration errors quote whole
+// response bodies (HTML pages), which would otherwise fill the server's
+// last_error.
+type compactError struct{ err error }
+
+func (e compactError) Error() string {
+	s := strings.Join(strings.Fields(e.err.Error()), " ")
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:299]) + "…"
+	}
+	return s
+}
+
+func (e compactError) Unwrap() error { return e.err }
 
 // callback serves the loopback redirect and passes the first answer on.
 type callback struct {

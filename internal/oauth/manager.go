@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/oauth2"
 )
@@ -52,7 +53,8 @@ type Manager struct {
 	grants     map[string]*Grant       // guarded by mu; by server name
 	logins     map[string]*login       // guarded by mu: logins in progress
 	refreshing map[string]*refreshCall // guarded by mu
-	lastError  map[string]string       // guarded by mu: why the last login or refresh failed
+	lastError  map[string]string       // guarded by mu: why the last login or refresh failed, or the scope a login must add
+	wanted     map[string][]string     // guarded by mu: scopes asked for by a 403 insufficient_scope, for the next login
 	closed     bool                    // guarded by mu
 }
 
@@ -89,6 +91,7 @@ func Open(db *bolt.DB, opts Options) (*Manager, error) {
 	return &Manager{
 		opts: opts, log: opts.Logger, store: st, ctx: ctx, cancel: cancel,
 		grants: grants, logins: map[string]*login{}, refreshing: map[string]*refreshCall{}, lastError: map[string]string{},
+		wanted: map[string][]string{},
 	}, nil
 }
 
@@ -296,6 +299,56 @@ func (m *Manager) publish(server, event, msg string) {
 	}
 }
 
+// NeedScope records that spec's server refused its token with a 403
+// insufficient_scope challenge (wwwAuthenticate: the header's values),
+// asking for the scope it names. mcpproxy cannot widen a grant without a
+// person: the next login asks for that scope too, and until then the
+// server's login status says a login is needed for it. It does not block.
+func (m *Manager) NeedScope(spec *mcpproxy.ServerSpec, wwwAuthenticate []string) {
+	asked := challengeScopes(wwwAuthenticate)
+	if len(asked) == 0 {
+		return
+	}
+	name := spec.Name
+	m.mu.Lock()
+	g := m.grantForLocked(spec)
+	var granted []string
+	if g != nil {
+		granted = g.Scopes
+	}
+	want := unionScopes(m.wanted[name], asked)
+	var missing []string
+	for _, s := range want {
+		if !slices.Contains(granted, s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) == 0 || slices.Equal(want, m.wanted[name]) {
+		m.mu.Unlock()
+		return
+	}
+	m.wanted[name] = want
+	msg := fmt.Sprintf("the server asked for scope %q, which the login did not grant; log in again with `mcpproxy auth login %s` to ask for it", strings.Join(missing, " "), name)
+	m.lastError[name] = msg
+	m.mu.Unlock()
+	m.log.Warn("oauth: the server wants more scope", "server", name, "scope", strings.Join(missing, " "))
+	m.publish(name, "scope_needed", msg)
+}
+
+// challengeScopes are the scopes a Bearer challenge names.
+func challengeScopes(wwwAuthenticate []string) []string {
+	cs, err := oauthex.ParseWWWAuthenticate(wwwAuthenticate)
+	if err != nil {
+		return nil
+	}
+	for _, c := range cs {
+		if strings.EqualFold(c.Scheme, "bearer") && c.Params["scope"] != "" {
+			return strings.Fields(c.Params["scope"])
+		}
+	}
+	return nil
+}
+
 // StartLogin starts a login to spec's server (placeholders expanded) and
 // returns the authorization URL to send the user to. The login goes on in
 // the background until the redirect arrives or LoginTimeout passes; a new
@@ -315,6 +368,7 @@ func (m *Manager) StartLogin(ctx context.Context, spec *mcpproxy.ServerSpec) (st
 		return "", mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "shutting down")
 	}
 	prev := m.logins[name]
+	extra := m.wanted[name]
 	lctx, cancel := context.WithTimeout(m.ctx, m.opts.LoginTimeout)
 	l := &login{cancel: cancel, done: make(chan struct{})}
 	m.logins[name] = l
@@ -333,12 +387,13 @@ func (m *Manager) StartLogin(ctx context.Context, spec *mcpproxy.ServerSpec) (st
 			<-prev.done
 		}
 		res, err := Login(lctx, LoginConfig{
-			ServerURL:  spec.URL,
-			Protocol:   spec.Transport(),
-			Headers:    spec.Headers,
-			OAuth:      spec.OAuth,
-			Registered: reg,
-			HTTPClient: m.opts.HTTPClient,
+			ServerURL:   spec.URL,
+			Protocol:    spec.Transport(),
+			Headers:     spec.Headers,
+			OAuth:       spec.OAuth,
+			Registered:  reg,
+			ExtraScopes: extra,
+			HTTPClient:  m.opts.HTTPClient,
 			Open: func(ctx context.Context, u string) error {
 				urlc <- u
 				if m.opts.Open != nil {
@@ -379,6 +434,7 @@ func (m *Manager) finishLogin(name string, l *login, res *LoginResult, err error
 	}
 	m.grants[name] = res.Grant
 	delete(m.lastError, name)
+	delete(m.wanted, name)
 	m.mu.Unlock()
 	if res.Client != nil {
 		if err := m.store.put(bucketClients, name, res.Client); err != nil {
@@ -440,6 +496,7 @@ func (m *Manager) forget(name string) (had bool, err error) {
 	_, had = m.grants[name]
 	delete(m.grants, name)
 	delete(m.lastError, name)
+	delete(m.wanted, name)
 	if l := m.logins[name]; l != nil {
 		l.cancel()
 	}

@@ -359,3 +359,110 @@ func TestPruneAndForget(t *testing.T) {
 		t.Errorf("clients %d -> %d: a forgotten server reused its registration", before, as.Clients())
 	}
 }
+
+func TestManager_NeedScope(t *testing.T) {
+	as := oauthtest.New(t, oauthtest.Options{Scopes: []string{"mcp.read"}})
+	h := newHarness(t, "")
+	spec := &mcpproxy.ServerSpec{Name: "remote", URL: as.URL()}
+	h.login(spec)
+	if st := h.m.Status(spec); !slices.Equal(st.Scopes, []string{"mcp.read", "offline_access"}) {
+		t.Fatalf("first login's scopes %q", st.Scopes)
+	}
+
+	// A scope the grant has already is not news.
+	h.m.NeedScope(spec, []string{`Bearer error="insufficient_scope", scope="mcp.read"`})
+	if st := h.m.Status(spec); st.LastError != "" {
+		t.Errorf("granted scope recorded as missing: %q", st.LastError)
+	}
+	h.m.NeedScope(spec, []string{`Bearer error="insufficient_scope", scope="mcp.read mcp.write", resource_metadata="https://x/"`})
+	st := h.m.Status(spec)
+	if !strings.Contains(st.LastError, `"mcp.write"`) || !strings.Contains(st.LastError, "mcpproxy auth login remote") || !st.LoggedIn {
+		t.Errorf("status after a 403 insufficient_scope: %+v", st)
+	}
+	h.event(mcpproxy.EventServerAuth, "scope_needed")
+
+	// The next login asks for the scope too, and the need is forgotten.
+	h.login(spec)
+	st = h.m.Status(spec)
+	if !slices.Contains(st.Scopes, "mcp.write") || !slices.Contains(st.Scopes, "mcp.read") || st.LastError != "" {
+		t.Errorf("status after the step-up login: %+v", st)
+	}
+}
+
+func TestLogin_ErrorOnOneLine(t *testing.T) {
+	// A protected resource whose authorization server has no metadata and
+	// answers every request with a long HTML page: the SDK's error quotes
+	// the page.
+	page := "<!DOCTYPE html>\n<html>\n<body>\n" + strings.Repeat("<p>not here</p>\n", 100) + "</body>\n</html>\n"
+	var rs *httptest.Server
+	rs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/mcp" {
+			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+rs.URL+`/prm"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/prm" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"resource":"` + rs.URL + `/mcp","authorization_servers":["` + rs.URL + `"]}`))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(page))
+	}))
+	defer rs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := oauth.Login(ctx, oauth.LoginConfig{ServerURL: rs.URL + "/mcp", Open: oauthtest.Follow})
+	if err == nil {
+		t.Fatal("login succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || len([]rune(msg)) > 320 || !strings.HasPrefix(msg, "login: ") {
+		t.Errorf("error not one short line (%d runes): %q", len([]rune(msg)), msg)
+	}
+}
+
+func TestUnattended(t *testing.T) {
+	as := oauthtest.New(t, oauthtest.Options{Scopes: []string{"mcp.read"}})
+	spec := &mcpproxy.ServerSpec{Name: "probe", URL: as.URL()}
+	u := oauth.NewUnattended(oauth.LoginConfig{ServerURL: as.URL(), Open: oauth.Follow})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	challenge := []string{`Bearer scope="mcp.read"`}
+
+	// Concurrent challenges for the same stale token share one login.
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() { errs <- u.Challenge(ctx, spec, "", http.StatusUnauthorized, challenge) }()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Challenge: %v", err)
+		}
+	}
+	tok, refreshAt := u.AccessToken(spec)
+	if u.Logins() != 1 || tok == "" || !refreshAt.IsZero() || as.Clients() != 1 {
+		t.Fatalf("after one challenge: %d logins, token set %v, refresh at %v, %d clients", u.Logins(), tok != "", refreshAt, as.Clients())
+	}
+	if err := u.Refresh(ctx, spec, tok); mcpproxy.ErrorCode(err) != mcpproxy.EUNAUTHORIZED {
+		t.Errorf("Refresh: %v; want EUNAUTHORIZED", err)
+	}
+	// A token that is no longer stale needs no login.
+	if err := u.Challenge(ctx, spec, "old-token", http.StatusUnauthorized, challenge); err != nil || u.Logins() != 1 {
+		t.Errorf("challenge with an outdated token: %v, %d logins", err, u.Logins())
+	}
+	// Step-ups reuse the registered client, up to the limit of 3 logins.
+	for i := 2; i <= 3; i++ {
+		tok, _ = u.AccessToken(spec)
+		if err := u.Challenge(ctx, spec, tok, http.StatusForbidden, []string{`Bearer error="insufficient_scope", scope="mcp.read"`}); err != nil {
+			t.Fatalf("step-up %d: %v", i, err)
+		}
+	}
+	if u.Logins() != 3 || as.Clients() != 1 {
+		t.Errorf("%d logins, %d clients; want 3 logins with 1 client", u.Logins(), as.Clients())
+	}
+	tok, _ = u.AccessToken(spec)
+	if err := u.Challenge(ctx, spec, tok, http.StatusUnauthorized, challenge); err == nil || !strings.Contains(err.Error(), "gave up after 3 logins") {
+		t.Errorf("fourth login: %v; want gave up", err)
+	}
+}

@@ -420,26 +420,46 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 	}
 	a.redactor.Store(red)
 	a.opts.Logs.SetRedactor(red)
-	spec := &expanded
+	return dialSpec(ctx, &expanded, dialer{
+		auth:      a.opts.Auth,
+		logs:      a.opts.Logs,
+		progress:  a.opts.Progress,
+		newClient: a.newClient,
+	})
+}
+
+// dialer is what a connection to one server needs besides its spec.
+type dialer struct {
+	auth      Authorizer      // may be nil
+	logs      *LogBuffer      // stdio: the child's stderr
+	progress  *ProgressRouter // may be nil
+	newClient func() *mcp.Client
+}
+
+// dialSpec connects to the server of spec (placeholders expanded), over
+// its transport (auto: streamable HTTP, then SSE), initializes and lists
+// its tools. ctx is the connection's lifetime.
+func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, []mcpproxy.Tool, error) {
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
-		t := &stdioTransport{spec: spec, logs: a.opts.Logs, progress: a.opts.Progress}
-		return a.handshake(ctx, t, p, func() *process { return t.proc })
+		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress}
+		return d.handshake(ctx, t, p, func() *process { return t.proc })
 	}
-	gate := newAuthGate(a.opts.Auth, spec)
-	hc := httpClient(ctx, spec, a.opts.Progress, gate)
+	gate := newAuthGate(d.auth, spec)
+	hc := httpClient(ctx, spec, d.progress, gate)
 	var c *conn
 	var tools []mcpproxy.Tool
+	var err error
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStreamableHTTP:
-		c, tools, err = a.handshake(ctx, streamableTransport(spec, hc), p, nil)
+		c, tools, err = d.handshake(ctx, streamableTransport(spec, hc), p, nil)
 	case mcpproxy.ProtocolSSE:
-		c, tools, err = a.handshake(ctx, sseTransport(spec, hc), p, nil)
+		c, tools, err = d.handshake(ctx, sseTransport(spec, hc), p, nil)
 	default: // auto with a URL
-		c, tools, err = a.handshake(ctx, streamableTransport(spec, hc), mcpproxy.ProtocolStreamableHTTP, nil)
+		c, tools, err = d.handshake(ctx, streamableTransport(spec, hc), mcpproxy.ProtocolStreamableHTTP, nil)
 		if err != nil && ctx.Err() == nil && gate.err() == nil {
 			var err2 error
-			c, tools, err2 = a.handshake(ctx, sseTransport(spec, hc), mcpproxy.ProtocolSSE, nil)
+			c, tools, err2 = d.handshake(ctx, sseTransport(spec, hc), mcpproxy.ProtocolSSE, nil)
 			if err2 != nil {
 				err = fmt.Errorf("streamable HTTP: %v; SSE: %w", err, err2)
 			} else {
@@ -465,8 +485,8 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 // and drop log messages for every client behind the proxy.
 const upstreamProtocol = "2025-11-25"
 
-func (a *Actor) handshake(ctx context.Context, t mcp.Transport, proto mcpproxy.Protocol, proc func() *process) (*conn, []mcpproxy.Tool, error) {
-	cs, err := a.newClient().Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
+func (d dialer) handshake(ctx context.Context, t mcp.Transport, proto mcpproxy.Protocol, proc func() *process) (*conn, []mcpproxy.Tool, error) {
+	cs, err := d.newClient().Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
 	var p *process
 	if proc != nil {
 		p = proc()

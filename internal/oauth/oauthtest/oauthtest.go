@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -96,7 +97,10 @@ func New(tb testing.TB, opts Options) *Server {
 		access:  map[string]accessToken{},
 		refresh: map[string]*refreshTok{},
 	}
-	s.as = httptest.NewServer(s.asHandler())
+	// Unstarted first: the handlers read the servers' URLs, which must be
+	// set before the first request.
+	s.as = httptest.NewUnstartedServer(s.asHandler())
+	s.as.Start()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "oauth-protected", Version: "1"}, nil)
 	srv.AddTool(&mcp.Tool{Name: "whoami", Description: "says hello to the caller", InputSchema: json.RawMessage(`{"type":"object"}`)},
 		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -107,7 +111,8 @@ func New(tb testing.TB, opts Options) *Server {
 		})
 	s.mcp = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	s.sse = mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-	s.rs = httptest.NewServer(s.rsHandler())
+	s.rs = httptest.NewUnstartedServer(s.rsHandler())
+	s.rs.Start()
 	tb.Cleanup(s.Close)
 	return s
 }
@@ -205,21 +210,7 @@ func (s *Server) ExpireAccessTokens() {
 
 // Follow completes a login without a human: it GETs the authorization URL
 // and follows the redirect to the client's loopback listener.
-func Follow(ctx context.Context, authURL string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("follow %s: HTTP %d", resp.Request.URL.Path, resp.StatusCode)
-	}
-	return nil
-}
+func Follow(ctx context.Context, authURL string) error { return oauth.Follow(ctx, authURL) }
 
 func (s *Server) newSecret(prefix string) string {
 	v := prefix + rand.Text()
