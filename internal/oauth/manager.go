@@ -532,7 +532,9 @@ func (m *Manager) Status(spec *mcpproxy.ServerSpec) Status {
 		return st
 	}
 	st.LoggedIn = true
-	st.Scopes = slices.Clone(g.Scopes)
+	// Sorted: the order a grant lists them in depends on how the login
+	// gathered them, which is not something to show.
+	st.Scopes = slices.Sorted(slices.Values(g.Scopes))
 	st.Refreshable = g.RefreshToken != ""
 	st.Client = "configured"
 	if g.Dynamic {
