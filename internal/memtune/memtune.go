@@ -37,6 +37,11 @@ type Options struct {
 	Changes func() uint64
 	// Quiet is how long Changes must stand still; 0 means DefaultQuiet.
 	Quiet time.Duration
+
+	// reclaimable measures what a release would give back; nil means
+	// Unreleased. Tests set it: the runtime's own scavenger may return
+	// memory first, at its own pace.
+	reclaimable func() int64
 }
 
 const (
@@ -66,6 +71,9 @@ func Start(opts Options, gogcFromEnv bool) *Tuner {
 	}
 	if opts.Quiet <= 0 {
 		opts.Quiet = DefaultQuiet
+	}
+	if opts.reclaimable == nil {
+		opts.reclaimable = Unreleased
 	}
 	t := &Tuner{opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.Floor > 0 && !gogcFromEnv {
@@ -167,7 +175,7 @@ func (t *Tuner) release() {
 				last, lastChange = v, now
 				continue
 			}
-			if now.Sub(lastChange) < t.opts.Quiet || now.Sub(lastFree) < minInterval || Unreleased() < minRelease {
+			if now.Sub(lastChange) < t.opts.Quiet || now.Sub(lastFree) < minInterval || t.opts.reclaimable() < minRelease {
 				continue
 			}
 			debug.FreeOSMemory()

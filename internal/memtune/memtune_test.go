@@ -54,31 +54,59 @@ func TestTuner_Floor(t *testing.T) {
 	}
 }
 
-var sink [][]byte
-
-// TestTuner_ReleasesWhenQuiet: after the state stops changing, memory the
-// process no longer uses goes back to the system, once.
+// TestTuner_ReleasesWhenQuiet: memory goes back to the system once the
+// state has stopped changing for Quiet, only when there is enough of it,
+// and at most once per minInterval.
 func TestTuner_ReleasesWhenQuiet(t *testing.T) {
 	var version atomic.Uint64
-	tu := Start(Options{Floor: -1, Changes: version.Load, Quiet: 60 * time.Millisecond}, false)
+	var held atomic.Int64 // what a release would give back
+	tu := Start(Options{Floor: -1, Changes: version.Load, Quiet: 60 * time.Millisecond,
+		reclaimable: held.Load}, false)
 	defer tu.Stop()
-	for range 64 { // 64 MiB, then garbage
-		sink = append(sink, make([]byte, 1<<20))
-	}
-	sink = nil // garbage, not yet collected: it counts as what a release gives back
 	version.Add(1)
-	deadline := time.Now().Add(10 * time.Second)
-	for tu.Freed() == 0 && time.Now().Before(deadline) {
+	time.Sleep(300 * time.Millisecond)
+	if tu.Freed() != 0 {
+		t.Fatalf("freed %d times with nothing to give back", tu.Freed())
+	}
+	held.Store(64 << 20)
+	// Keep changing for a while: no release while the state changes.
+	for range 5 {
+		version.Add(1)
 		time.Sleep(20 * time.Millisecond)
 	}
+	if tu.Freed() != 0 {
+		t.Fatalf("freed %d times while the state kept changing", tu.Freed())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tu.Freed() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if tu.Freed() != 1 {
-		t.Fatalf("freed %d times, want once after the change", tu.Freed())
+		t.Fatalf("freed %d times, want once after the state stood still", tu.Freed())
 	}
-	if u := Unreleased(); u >= minRelease {
-		t.Errorf("%d bytes still held unused after the release", u)
-	}
+	version.Add(1)
 	time.Sleep(300 * time.Millisecond)
 	if tu.Freed() != 1 {
 		t.Errorf("freed %d times; minInterval allows one", tu.Freed())
+	}
+}
+
+// TestUnreleased: garbage not yet collected counts as reclaimable, and a
+// collection followed by a release gives it back.
+func TestUnreleased(t *testing.T) {
+	// No collection while the garbage is made (FreeOSMemory still runs one).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var sink [][]byte
+	for range 64 {
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	runtime.KeepAlive(sink)
+	sink = nil
+	if u := Unreleased(); u < 32<<20 {
+		t.Errorf("with 64 MiB of garbage Unreleased = %d", u)
+	}
+	debug.FreeOSMemory()
+	if u := Unreleased(); u >= minRelease {
+		t.Errorf("after FreeOSMemory Unreleased = %d", u)
 	}
 }
