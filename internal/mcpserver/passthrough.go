@@ -299,7 +299,7 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 		s.recordCall(rec)
 		return rec.res, nil
 	}
-	res, err := s.forwardCall(ctx, req, name, srv.Session, p)
+	res, err := s.forwardCall(ctx, req, name, srv.Caller, p)
 	switch {
 	case err == nil:
 		rec.res, rec.status = res, activity.StatusOK
@@ -320,7 +320,7 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 	return res, nil
 }
 
-func (s *Server) forwardCall(ctx context.Context, req mcp.Request, name string, up *mcp.ClientSession, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
+func (s *Server) forwardCall(ctx context.Context, req mcp.Request, name string, up stateview.ToolCaller, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
 	params := &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments}
 	if tok := p.GetProgressToken(); tok != nil && s.opts.Progress != nil {
 		ss, _ := req.GetSession().(*mcp.ServerSession)

@@ -222,7 +222,7 @@ func serverReady(snap *stateview.Snapshot, name string) (*stateview.Server, erro
 		return nil, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "server %q is disabled; a person can enable it (or upstream_servers enable)", name)
 	case srv.State == mcpproxy.StateNeedsAuth:
 		return nil, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "server %q needs a person to log in (OAuth) before it can be called: %s", name, srv.LastError)
-	case srv.State != mcpproxy.StateReady || srv.Session == nil:
+	case srv.State != mcpproxy.StateReady || srv.Session == nil || srv.Caller == nil:
 		msg := "server " + quote(name) + " is not ready (state " + string(srv.State)
 		if srv.LastError != "" {
 			msg += ", last error: " + srv.LastError

@@ -273,7 +273,7 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 		}
 	}
 	start := time.Now()
-	res, err := srv.Session.CallTool(cctx, params)
+	res, err := srv.Caller.CallTool(cctx, params)
 	if s.opts.Store != nil {
 		s.opts.Store.RecordCall(server+":"+tool, time.Since(start), err != nil || res.IsError)
 	}

@@ -12,6 +12,7 @@
 package stateview
 
 import (
+	"context"
 	"encoding/json"
 	"iter"
 	"maps"
@@ -24,6 +25,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
+// ToolCaller calls tools on an upstream. *mcp.ClientSession is one.
+type ToolCaller interface {
+	CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallToolResult, error)
+}
+
 // Server is one server's published status plus the live session an actor
 // publishes while the server is ready. Treat it as read-only.
 type Server struct {
@@ -32,6 +38,9 @@ type Server struct {
 	// Session is the concurrency-safe upstream session while State is ready;
 	// nil otherwise. Tool calls use it directly.
 	Session *mcp.ClientSession `json:"-"`
+	// Caller makes the tool calls while State is ready: the session, or a
+	// path beside it that costs less (stdio upstreams); nil otherwise.
+	Caller ToolCaller `json:"-"`
 	// Generation identifies the actor that owns this entry; updates from an
 	// older actor are ignored.
 	Generation uint64 `json:"-"`
@@ -276,7 +285,7 @@ func (v *View) Update(name string, gen uint64, mutate func(s *Server)) bool {
 		v.mu.Unlock()
 		return false
 	}
-	next := &Server{ServerStatus: cur.ServerStatus, Session: cur.Session, Generation: cur.Generation}
+	next := &Server{ServerStatus: cur.ServerStatus, Session: cur.Session, Caller: cur.Caller, Generation: cur.Generation}
 	mutate(next)
 	v.replaceLocked(name, next)
 	if next.State != cur.State || next.LastError != cur.LastError || next.RetryCount != cur.RetryCount ||

@@ -550,6 +550,7 @@ func (s *Supervisor) Close() error {
 			s.view.Update(e.spec.Name, e.gen, func(srv *stateview.Server) {
 				srv.State = mcpproxy.StateStopping
 				srv.Session = nil
+				srv.Caller = nil
 			})
 		}
 		logs := e.logs

@@ -13,6 +13,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -146,8 +147,17 @@ type conn struct {
 	session *mcp.ClientSession
 	proc    *process // stdio only
 	proto   mcpproxy.Protocol
-	cancel  context.CancelFunc // ends the connection's context; set once connected
-	gate    *authGate          // HTTP with OAuth only
+	cancel  context.CancelFunc   // ends the connection's context; set once connected
+	gate    *authGate            // HTTP with OAuth only
+	lean    stateview.ToolCaller // calls tools beside the session, if the transport can
+}
+
+// caller is what tool calls on the connection go through.
+func (c *conn) caller() stateview.ToolCaller {
+	if c.lean != nil {
+		return c.lean
+	}
+	return c.session
 }
 
 // patientPing is the least deadline of the second ping that decides
@@ -193,6 +203,7 @@ func (a *Actor) run(ctx context.Context) {
 			s.State = mcpproxy.StateConnecting
 			s.NextRetryAt = nil
 			s.Session = nil
+			s.Caller = nil
 			s.PID = 0
 		})
 		release, err := a.opts.Starts.Enter(ctx)
@@ -250,6 +261,7 @@ func (a *Actor) run(ctx context.Context) {
 			s.RetryCount = attempt
 			s.NextRetryAt = &next
 			s.Session = nil
+			s.Caller = nil
 			s.PID = 0
 		})
 		t := time.NewTimer(delay)
@@ -280,6 +292,7 @@ func (a *Actor) waitForLogin(ctx context.Context, na *NeedsAuthError) bool {
 		s.RetryCount = 0
 		s.NextRetryAt = nil
 		s.Session = nil
+		s.Caller = nil
 		s.PID = 0
 	})
 	select {
@@ -425,7 +438,77 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		logs:      a.opts.Logs,
 		progress:  a.opts.Progress,
 		newClient: a.newClient,
+		traffic:   a.traffic(),
 	})
+}
+
+// traffic answers what the upstream sends during a tool call mcpproxy
+// makes beside the SDK's session (see leanHTTP), as the session's handlers
+// in newClient do.
+func (a *Actor) traffic() *traffic {
+	hub, name := a.opts.Hub, a.spec.Name
+	return &traffic{
+		request: func(ctx context.Context, method string, params json.RawMessage) (any, error) {
+			switch method {
+			case "ping":
+				return struct{}{}, nil
+			case "sampling/createMessage":
+				p := new(mcp.CreateMessageWithToolsParams)
+				if err := decodeParams(params, p); err != nil {
+					return nil, err
+				}
+				return hub.createMessage(ctx, name, p)
+			case "elicitation/create":
+				p := new(mcp.ElicitParams)
+				if err := decodeParams(params, p); err != nil {
+					return nil, err
+				}
+				return hub.elicit(ctx, name, p)
+			case "roots/list":
+				p := new(mcp.ListRootsParams)
+				if err := decodeParams(params, p); err != nil {
+					return nil, err
+				}
+				return hub.listRoots(ctx, name, p)
+			}
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
+		},
+		notify: func(ctx context.Context, method string, params json.RawMessage) {
+			var p mcp.Params
+			switch method {
+			case "notifications/tools/list_changed":
+				select {
+				case a.changed <- struct{}{}:
+				default:
+				}
+				p = new(mcp.ToolListChangedParams)
+			case "notifications/prompts/list_changed":
+				p = new(mcp.PromptListChangedParams)
+			case "notifications/resources/list_changed":
+				p = new(mcp.ResourceListChangedParams)
+			case "notifications/resources/updated":
+				p = new(mcp.ResourceUpdatedNotificationParams)
+			case "notifications/message":
+				p = new(mcp.LoggingMessageParams)
+			default: // progress: the transport's tap delivered it
+				return
+			}
+			if decodeParams(params, p) == nil {
+				hub.notify(ctx, name, method, p)
+			}
+		},
+	}
+}
+
+// decodeParams decodes a message's params; absent params leave p as is.
+func decodeParams(raw json.RawMessage, p any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, p); err != nil {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid params: " + err.Error()}
+	}
+	return nil
 }
 
 // dialer is what a connection to one server needs besides its spec.
@@ -434,6 +517,7 @@ type dialer struct {
 	logs      *LogBuffer      // stdio: the child's stderr
 	progress  *ProgressRouter // may be nil
 	newClient func() *mcp.Client
+	traffic   *traffic // nil: tool calls go through the SDK session
 }
 
 // dialSpec connects to the server of spec (placeholders expanded), over
@@ -443,7 +527,11 @@ func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, 
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
 		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress}
-		return d.handshake(ctx, t, p, func() *process { return t.proc })
+		c, tools, err := d.handshake(ctx, t, p, func() *process { return t.proc })
+		if c != nil {
+			c.lean = t.conn
+		}
+		return c, tools, err
 	}
 	gate := newAuthGate(d.auth, spec)
 	hc := httpClient(ctx, spec, d.progress, gate)
@@ -474,6 +562,9 @@ func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, 
 		return nil, nil, err
 	}
 	c.gate = gate
+	if c.proto == mcpproxy.ProtocolStreamableHTTP && d.traffic != nil {
+		c.lean = &leanHTTP{client: hc, url: spec.URL, session: c.session, traffic: d.traffic}
+	}
 	return c, tools, nil
 }
 
@@ -593,6 +684,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 		s.State = mcpproxy.StateReady
 		s.Protocol = c.proto
 		s.Session = c.session
+		s.Caller = c.caller()
 		s.ConnectedAt = &now
 		s.NextRetryAt = nil
 		a.setTools(s, tools)

@@ -272,6 +272,7 @@ type stdioTransport struct {
 	logs     *LogBuffer
 	progress *ProgressRouter // may be nil
 	proc     *process        // set by Connect
+	conn     *lineConn       // set by Connect
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
@@ -280,11 +281,8 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	t.proc = p
-	return (&mcp.IOTransport{
-		Reader:        tapProgress(ctx, p.stdout, t.progress, false),
-		Writer:        stdinCloser{p},
-		MaxLineLength: MaxMessageBytes,
-	}).Connect(ctx)
+	t.conn = newLineConn(tapProgress(ctx, p.stdout, t.progress, false), stdinCloser{p}, MaxMessageBytes)
+	return t.conn, nil
 }
 
 // MaxMessageBytes bounds one message from a stdio upstream. The SDK's
@@ -294,6 +292,7 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 const MaxMessageBytes = 128 << 20
 
 // stdinCloser makes closing the connection stop the process.
+// Writes are serialized by lineConn.
 type stdinCloser struct{ p *process }
 
 func (s stdinCloser) Write(b []byte) (int, error) { return s.p.stdin.Write(b) }

@@ -1,0 +1,421 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// pipeServer runs srv over a pair of pipes and returns a lineConn on the
+// client's ends, closed at cleanup.
+func pipeServer(tb testing.TB, srv *mcp.Server, maxMessage int64) *lineConn {
+	tb.Helper()
+	toServer, fromClient := io.Pipe()
+	toClient, fromServer := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	ss, err := srv.Connect(ctx, &mcp.IOTransport{Reader: toServer, Writer: fromServer}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lc := newLineConn(toClient, fromClient, maxMessage)
+	tb.Cleanup(func() {
+		cancel()
+		lc.Close()
+		// Unblock the server's writes before waiting for its handlers.
+		toClient.Close()
+		toServer.Close()
+		ss.Close()
+	})
+	return lc
+}
+
+type connTransportFunc func() mcp.Connection
+
+func (f connTransportFunc) Connect(context.Context) (mcp.Connection, error) { return f(), nil }
+
+func connectLine(tb testing.TB, lc *lineConn) *mcp.ClientSession {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, connTransportFunc(func() mcp.Connection { return lc }), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func resultText(tb testing.TB, res *mcp.CallToolResult) string {
+	tb.Helper()
+	if len(res.Content) != 1 {
+		tb.Fatalf("content %d blocks, want 1", len(res.Content))
+	}
+	tc, ok := res.Content[0].(*mcp.TextContent)
+	if !ok {
+		tb.Fatalf("content %T, want text", res.Content[0])
+	}
+	return tc.Text
+}
+
+// mcpproxy's own calls and the SDK session's requests share the pipe, in
+// parallel, and each gets its own answers.
+func TestLineConn_CallsBesideTheSession(t *testing.T) {
+	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), MaxMessageBytes)
+	cs := connectLine(t, lc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 40 {
+		wg.Go(func() {
+			msg := fmt.Sprintf("lean %d", i)
+			res, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": msg}})
+			if err != nil {
+				errs <- fmt.Errorf("lean call %d: %v", i, err)
+				return
+			}
+			if got := resultText(t, res); got != msg {
+				errs <- fmt.Errorf("lean call %d: got %q", i, got)
+			}
+		})
+		wg.Go(func() {
+			msg := fmt.Sprintf("sdk %d", i)
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": msg}})
+			if err != nil {
+				errs <- fmt.Errorf("sdk call %d: %v", i, err)
+				return
+			}
+			if got := resultText(t, res); got != msg {
+				errs <- fmt.Errorf("sdk call %d: got %q", i, got)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// A tool error is a result, a JSON-RPC error an error.
+	res, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "fail"})
+	if err != nil || !res.IsError || resultText(t, res) != "boom" {
+		t.Errorf("fail: %v, %+v", err, res)
+	}
+	if _, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "no_such_tool"}); err == nil || !strings.Contains(err.Error(), "no_such_tool") {
+		t.Errorf("unknown tool: err %v, want one naming the tool", err)
+	}
+}
+
+// A call given up is cancelled at the upstream, and its late answer does
+// not reach the SDK.
+func TestLineConn_Cancel(t *testing.T) {
+	srv := testupstream.NewServer(testupstream.Options{})
+	cancelled := make(chan string, 1)
+	srv.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "notifications/cancelled" {
+				if p, ok := req.GetParams().(*mcp.CancelledParams); ok {
+					cancelled <- fmt.Sprint(p.RequestID)
+				}
+			}
+			return next(ctx, method, req)
+		}
+	})
+	lc := pipeServer(t, srv, MaxMessageBytes)
+	cs := connectLine(t, lc)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 60_000}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the cancelled call returned after %s", d)
+	}
+	select {
+	case id := <-cancelled:
+		if !strings.HasPrefix(id, leanPrefix) {
+			t.Errorf("cancelled request %q, want one of mcpproxy's own", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream was not told of the cancellation")
+	}
+	// The session still works.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := cs.Ping(ctx2, nil); err != nil {
+		t.Fatalf("ping after a cancelled call: %v", err)
+	}
+}
+
+// A message beyond the bound ends the connection with an error that says
+// so; calls waiting, and later ones, fail at once instead of hanging.
+func TestLineConn_MessageTooLarge(t *testing.T) {
+	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), 4096)
+	cs := connectLine(t, lc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": strings.Repeat("x", 10_000)}})
+	if err == nil || !strings.Contains(err.Error(), "exceeds 4096 bytes") {
+		t.Fatalf("err %v, want one about the size", err)
+	}
+	if _, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "x"}}); err == nil {
+		t.Error("a call after the connection broke succeeded")
+	}
+	if err := cs.Wait(); err == nil {
+		t.Error("the session did not end")
+	}
+}
+
+func TestLineConn_CloseEndsWaitingCalls(t *testing.T) {
+	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), MaxMessageBytes)
+	connectLine(t, lc)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := lc.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 60_000}})
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	lc.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("a call cut off by Close succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting call outlived Close")
+	}
+}
+
+// The decoder here and the SDK's agree on every kind of result.
+func TestDecodeCallResult_AgreesWithSDK(t *testing.T) {
+	for _, raw := range []string{
+		`{"content":[{"type":"text","text":"hello"}]}`,
+		`{"content":[{"type":"text","text":""}],"isError":true}`,
+		`{"content":[{"type":"text","text":"a","annotations":{"audience":["user"],"priority":0.5},"_meta":{"k":"v"}},{"type":"text","text":"b"}],"_meta":{"m":1}}`,
+		`{"content":[{"type":"text","text":"{\"n\":1}"}],"structuredContent":{"n":1,"list":[1,"two",null]}}`,
+		`{"content":[],"structuredContent":[1,2]}`,
+		`{"content":[{"type":"image","data":"aGk=","mimeType":"image/png"},{"type":"text","text":"x"}]}`,
+		`{"content":[{"type":"resource","resource":{"uri":"file:///a","text":"t"}}]}`,
+		`{"content":[{"type":"text","text":"x","unknownField":1}],"unknownTop":true}`,
+	} {
+		got, err := decodeCallResult(json.RawMessage(raw))
+		if err != nil {
+			t.Errorf("%s: %v", raw, err)
+			continue
+		}
+		var want mcp.CallToolResult
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatalf("%s: the SDK: %v", raw, err)
+		}
+		if !reflect.DeepEqual(got, &want) {
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(&want)
+			t.Errorf("%s:\n got %s\nwant %s", raw, gb, wb)
+		}
+	}
+	for _, raw := range []string{``, `null`, `{"content":[{"type":"nonsense"}]}`, `[1]`} {
+		if _, err := decodeCallResult(json.RawMessage(raw)); err == nil {
+			t.Errorf("%q: no error", raw)
+		}
+	}
+}
+
+func TestEventReader(t *testing.T) {
+	in := ": comment\n\n" +
+		"id: 1\ndata:\n\n" + // a priming event: empty data
+		"event: message\ndata: {\"a\":1}\n\n" +
+		"event: other\ndata: skipped\n\n" +
+		"data: two\r\ndata:  lines\r\n\r\n" +
+		"data:" + strings.Repeat("y", 40_000) + "\n\n" +
+		"data: cut off"
+	r := newEventReader(&chunkReader{b: []byte(in), sizes: []int{7, 1, 300}})
+	var got []string
+	for {
+		d, err := r.next()
+		if err != nil {
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("last error %v, want unexpected EOF", err)
+			}
+			break
+		}
+		got = append(got, string(d))
+	}
+	want := []string{"", `{"a":1}`, "two\n lines", strings.Repeat("y", 40_000)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+// askServer is a streamable-HTTP server with a tool that asks the client
+// to sample, logs and reports progress while it waits, and returns the
+// sampled text.
+func askServer(tb testing.TB, jsonResponse bool) string {
+	tb.Helper()
+	srv := mcp.NewServer(&mcp.Implementation{Name: "ask", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "ask"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "asking"})
+		res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 5,
+			Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "ping"}}}})
+		if err != nil {
+			return nil, nil, err
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{res.Content}}, nil, nil
+	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "echo"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+		Message string `json:"message"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Message}}}, nil, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: jsonResponse})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := &http.Server{Handler: h}
+	go hs.Serve(ln)
+	tb.Cleanup(func() { hs.Close() })
+	return "http://" + ln.Addr().String() + "/mcp"
+}
+
+// leanSession connects an SDK session to url and returns the lean caller
+// beside it, with traffic that answers sampling with "pong" and records
+// the methods it saw.
+func leanSession(tb testing.TB, url string, seen *sync.Map) *leanHTTP {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hc := &http.Client{}
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Content: &mcp.TextContent{Text: "pong"}, Role: "assistant"}, nil
+		},
+	})
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cs.Close() })
+	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		tb.Fatal(err)
+	}
+	return &leanHTTP{client: hc, url: url, session: cs, traffic: &traffic{
+		request: func(_ context.Context, method string, params json.RawMessage) (any, error) {
+			seen.Store(method, string(params))
+			if method != "sampling/createMessage" {
+				return nil, fmt.Errorf("unexpected %s", method)
+			}
+			return &mcp.CreateMessageResult{Content: &mcp.TextContent{Text: "pong"}, Role: "assistant", Model: "m"}, nil
+		},
+		notify: func(_ context.Context, method string, params json.RawMessage) { seen.Store(method, string(params)) },
+	}}
+}
+
+// A lean call answers the upstream's requests on the way (sampling here)
+// and passes its notifications on, over an event stream and over plain
+// JSON responses alike.
+func TestLeanHTTP_CallWithServerRequests(t *testing.T) {
+	for _, jsonResponse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", jsonResponse), func(t *testing.T) {
+			var seen sync.Map
+			l := leanSession(t, askServer(t, jsonResponse), &seen)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := l.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hi"}})
+			if err != nil || resultText(t, res) != "hi" {
+				t.Fatalf("echo: %v %+v", err, res)
+			}
+			if jsonResponse {
+				// With JSON responses the SDK sends the request on the
+				// standalone stream, which the SDK session answers.
+				return
+			}
+			res, err = l.CallTool(ctx, &mcp.CallToolParams{Name: "ask"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resultText(t, res); got != "pong" {
+				t.Errorf("ask: %q, want pong", got)
+			}
+			if _, ok := seen.Load("sampling/createMessage"); !ok {
+				t.Error("the sampling request did not reach traffic")
+			}
+			if p, ok := seen.Load("notifications/message"); !ok || !strings.Contains(p.(string), "asking") {
+				t.Errorf("the log message did not reach traffic: %v", p)
+			}
+		})
+	}
+}
+
+// An HTTP failure is an error naming the status; a session the upstream
+// forgot is one too, and the SDK session learns of it.
+func TestLeanHTTP_Status(t *testing.T) {
+	var forget atomic.Bool
+	url := askServer(t, false)
+	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if forget.Load() && r.Header.Get("Mcp-Session-Id") != "" {
+			http.Error(w, "session not found", http.StatusNotFound)
+			return
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, url, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(flushWriter{w}, resp.Body)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go proxy.Serve(ln)
+	defer proxy.Close()
+	var seen sync.Map
+	l := leanSession(t, "http://"+ln.Addr().String()+"/mcp", &seen)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := l.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	forget.Store(true)
+	_, err = l.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hi"}})
+	if err == nil || !strings.Contains(err.Error(), "HTTP 404") || !strings.Contains(err.Error(), "no longer knows the session") {
+		t.Fatalf("err %v, want the 404 explained", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.session.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Error("the SDK session did not end after the upstream forgot it")
+	}
+}
+
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	f.w.(http.Flusher).Flush()
+	return n, err
+}

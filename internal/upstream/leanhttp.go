@@ -1,0 +1,289 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// leanHTTP calls tools on a streamable-HTTP upstream with requests of
+// mcpproxy's own, posted within the SDK session's MCP session (same session
+// id, protocol version, HTTP client, headers and OAuth token), and reads the
+// answer itself. The SDK would decode the answer three times, each with a
+// fresh 32 KiB buffer, and hand it between two goroutines; on a proxied call
+// that was more than mcpproxy's own work.
+//
+// Whatever else the upstream sends on the call's stream is handled as the
+// SDK session's handlers would handle it: progress by the transport's tap,
+// its requests (sampling, elicitation, roots, ping) and notifications by
+// traffic.
+type leanHTTP struct {
+	client  *http.Client
+	url     string
+	session *mcp.ClientSession
+	traffic *traffic
+	next    atomic.Uint64
+}
+
+// traffic answers what an upstream sends on its own during a call: the
+// requests (with the result or error to send back) and notifications of
+// the MCP client mcpproxy is to the upstream.
+type traffic struct {
+	request func(ctx context.Context, method string, params json.RawMessage) (any, error)
+	notify  func(ctx context.Context, method string, params json.RawMessage)
+}
+
+// cancelNoticeTimeout bounds the notice of a cancelled call.
+const cancelNoticeTimeout = 2 * time.Second
+
+func (l *leanHTTP) CallTool(ctx context.Context, params *mcp.CallToolParams) (*mcp.CallToolResult, error) {
+	if params.Arguments == nil {
+		params.Arguments = map[string]any{}
+	}
+	id := leanPrefix + strconv.FormatUint(l.next.Add(1), 10)
+	body, err := json.Marshal(&leanRequest{JSONRPC: "2.0", ID: id, Method: "tools/call", Params: params})
+	if err != nil {
+		return nil, fmt.Errorf("encode tools/call: %w", err)
+	}
+	res, err := l.call(ctx, id, body)
+	if err != nil && ctx.Err() != nil {
+		// As the SDK does, tell the upstream that nobody waits any more.
+		l.cancelRequest(ctx, id)
+		return nil, ctx.Err()
+	}
+	return res, err
+}
+
+func (l *leanHTTP) call(ctx context.Context, id string, body []byte) (*mcp.CallToolResult, error) {
+	resp, err := l.post(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := l.checkStatus(ctx, resp); err != nil {
+		return nil, err
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch mt {
+	case "application/json":
+		data, err := io.ReadAll(io.LimitReader(resp.Body, MaxMessageBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("tools/call: read the upstream's response: %w", err)
+		}
+		if len(data) > MaxMessageBytes {
+			return nil, fmt.Errorf("tools/call: the upstream's response exceeds %d bytes", MaxMessageBytes)
+		}
+		var env leanEnvelope
+		if err := json.Unmarshal(data, &env); err != nil {
+			return nil, fmt.Errorf("tools/call: the upstream's response is not a JSON-RPC message: %w", err)
+		}
+		if !env.answers(id) {
+			return nil, fmt.Errorf("tools/call: the upstream answered another request (id %s)", env.ID)
+		}
+		return env.result()
+	case "text/event-stream":
+		return l.readStream(ctx, id, resp.Body)
+	}
+	return nil, fmt.Errorf("tools/call: the upstream answered with content type %q", resp.Header.Get("Content-Type"))
+}
+
+// post sends one JSON-RPC message in the session.
+func (l *leanHTTP) post(ctx context.Context, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if sid := l.session.ID(); sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	if init := l.session.InitializeResult(); init != nil && init.ProtocolVersion != "" {
+		req.Header.Set("Mcp-Protocol-Version", init.ProtocolVersion)
+	}
+	return l.client.Do(req)
+}
+
+// checkStatus turns an HTTP failure into an error. A session the upstream
+// no longer knows is also made known to the SDK session, whose next
+// request fails the same way and ends it, so that the actor reconnects.
+func (l *leanHTTP) checkStatus(ctx context.Context, resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	err := fmt.Errorf("upstream answered HTTP %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), bytes.TrimSpace(msg))
+	if resp.StatusCode == http.StatusNotFound && l.session.ID() != "" {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelNoticeTimeout)
+		l.session.Ping(pctx, nil)
+		cancel()
+		return fmt.Errorf("the upstream no longer knows the session (it may have restarted); mcpproxy reconnects: %w", err)
+	}
+	return err
+}
+
+// readStream reads the server-sent events of a call's response until the
+// response itself, answering the upstream's own requests on the way.
+func (l *leanHTTP) readStream(ctx context.Context, id string, body io.Reader) (*mcp.CallToolResult, error) {
+	events := newEventReader(body)
+	for {
+		data, err := events.next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the stream ended before the response")
+			}
+			return nil, fmt.Errorf("tools/call: %w", err)
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			continue // a priming event
+		}
+		var env leanEnvelope
+		if err := json.Unmarshal(data, &env); err != nil {
+			return nil, fmt.Errorf("tools/call: the upstream sent an event that is not a JSON-RPC message: %w", err)
+		}
+		switch {
+		case env.Method != "" && env.hasID():
+			if err := l.answer(ctx, &env); err != nil {
+				return nil, err
+			}
+		case env.Method != "":
+			if l.traffic != nil {
+				l.traffic.notify(ctx, env.Method, env.Params)
+			}
+		case env.answers(id):
+			return env.result()
+		}
+	}
+}
+
+// answer handles one request of the upstream's and posts the response.
+func (l *leanHTTP) answer(ctx context.Context, req *leanEnvelope) error {
+	var result any
+	err := error(&jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + req.Method})
+	if l.traffic != nil {
+		result, err = l.traffic.request(ctx, req.Method, req.Params)
+	}
+	out := struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  any             `json:"result,omitempty"`
+		Error   *jsonrpc.Error  `json:"error,omitempty"`
+	}{JSONRPC: "2.0", ID: req.ID}
+	if err != nil {
+		var werr *jsonrpc.Error
+		if !errors.As(err, &werr) {
+			werr = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: err.Error()}
+		}
+		out.Error = werr
+	} else {
+		out.Result = result
+	}
+	body, err := json.Marshal(&out)
+	if err != nil {
+		return fmt.Errorf("tools/call: encode the answer to the upstream's %s: %w", req.Method, err)
+	}
+	resp, err := l.post(ctx, body)
+	if err != nil {
+		return fmt.Errorf("tools/call: send the answer to the upstream's %s: %w", req.Method, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	return l.checkStatus(ctx, resp)
+}
+
+// cancelRequest posts notifications/cancelled for one of mcpproxy's own
+// requests, best effort and in bounded time.
+func (l *leanHTTP) cancelRequest(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelNoticeTimeout)
+	defer cancel()
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/cancelled",
+		"params": map[string]any{"requestId": id, "reason": "the client cancelled the call"}})
+	if err != nil {
+		return
+	}
+	resp, err := l.post(ctx, body)
+	if err != nil {
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+}
+
+// eventReader reads server-sent events, returning the data of each
+// "message" event (the default type).
+type eventReader struct {
+	r *bufio.Reader
+}
+
+func newEventReader(r io.Reader) *eventReader { return &eventReader{r: bufio.NewReaderSize(r, 16<<10)} }
+
+func (e *eventReader) next() ([]byte, error) {
+	var data []byte
+	hasData, other := false, false
+	for {
+		line, err := e.line()
+		if err != nil {
+			return nil, err
+		}
+		if len(line) == 0 { // the event ends
+			if hasData && !other {
+				return data, nil
+			}
+			data, hasData, other = data[:0], false, false
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			if hasData {
+				data = append(data, '\n')
+			}
+			if len(data)+len(value) > MaxMessageBytes {
+				return nil, fmt.Errorf("an event exceeds %d bytes", MaxMessageBytes)
+			}
+			data = append(data, value...)
+			hasData = true
+		case "event":
+			other = len(value) > 0 && string(value) != "message"
+		}
+	}
+}
+
+// line returns the next line without its end (\n, \r\n or \r\n).
+func (e *eventReader) line() ([]byte, error) {
+	var long []byte
+	for {
+		b, err := e.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if len(long)+len(b) > MaxMessageBytes {
+				return nil, fmt.Errorf("an event line exceeds %d bytes", MaxMessageBytes)
+			}
+			long = append(long, b...)
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(long)+len(b) > 0 {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if long != nil {
+			b = append(long, b...)
+		}
+		b = bytes.TrimSuffix(b, []byte{'\n'})
+		return bytes.TrimSuffix(b, []byte{'\r'}), nil
+	}
+}
