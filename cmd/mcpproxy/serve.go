@@ -216,10 +216,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.pins = pins
 	progress := upstream.NewProgressRouter()
 	hub := upstream.NewHub()
-	idx, err := index.New()
+	// Under the store's lock: one daemon per index directory.
+	idx, err := index.Open(filepath.Join(dataDir, "index"), log)
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("tool index: %w", err)
+		return err
 	}
 	m.idx = idx
 	mets := metrics.New(metrics.Options{View: view, ToolsIndexed: idx.Len, Process: true})
@@ -244,6 +245,10 @@ func (m *Main) Run(ctx context.Context) error {
 		Pins:    pins,
 		OnRemove: func(name string) {
 			mets.Forget(name)
+			// Live, the catalog removes it; dormant, it is pruned here.
+			if err := idx.Prune(func(s string) bool { return s != name }); err != nil {
+				log.Error("tool index: remove a removed server", "server", name, "error", err)
+			}
 			if err := auth.Forget(name); err != nil {
 				log.Error("oauth: forget a removed server", "server", name, "error", err)
 			}
@@ -322,6 +327,16 @@ func (m *Main) Run(ctx context.Context) error {
 		log.Error("oauth: prune removed servers", "error", err)
 	}
 	m.sup.Apply(cfg)
+	// Servers the index kept from the last run that are no longer
+	// configured, or quarantined, will not come back. (Quarantine by
+	// quarantine_new_servers the catalog sees in the view.)
+	keep := make(map[string]bool, len(cfg.Servers))
+	for i := range cfg.Servers {
+		keep[cfg.Servers[i].Name] = !cfg.Servers[i].Quarantined
+	}
+	if err := idx.Prune(func(name string) bool { return keep[name] }); err != nil {
+		log.Error("tool index: prune removed servers", "error", err)
+	}
 	m.ready.Store(true)
 	_, gogc := os.LookupEnv("GOGC")
 	m.tuner = memtune.Start(memtune.Options{Changes: func() uint64 { return view.Load().Version }}, gogc)

@@ -1072,3 +1072,37 @@ func TestServe_SymlinkedConfig(t *testing.T) {
 		t.Errorf("one = %+v after an edit that keeps it disabled", s)
 	}
 }
+
+// TestServe_IndexSurvivesRestart: the tool index lives under the data dir,
+// and a restarted daemon finds the tools of a server once it is ready again.
+func TestServe_IndexSurvivesRestart(t *testing.T) {
+	p := startProxy(t, configJSON(t, []map[string]any{stdio("good", testupstream.ModeOK)}))
+	search := func(p *proxy) error {
+		var found []struct{ ID string }
+		p.data(t, "GET", "/api/v1/tools/search?q=echo+message", &found)
+		for _, f := range found {
+			if f.ID == "good:echo" {
+				return nil
+			}
+		}
+		return fmt.Errorf("search found %v, want good:echo", found)
+	}
+	p.waitState(t, "good", 30*time.Second, "ready")
+	eventually(t, 10*time.Second, func() error { return search(p) })
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.waitExit(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if fi, err := os.Stat(filepath.Join(p.DataDir, "index")); err != nil || !fi.IsDir() {
+		t.Fatalf("no index directory under the data dir: %v", err)
+	}
+
+	q := launch(t, p.Dir, []string{"serve", "-c", p.ConfigPath, "-l", "127.0.0.1:0"})
+	q.ConfigPath, q.DataDir, q.Key = p.ConfigPath, p.DataDir, p.Key
+	q.waitStarted(t)
+	q.waitState(t, "good", 30*time.Second, "ready")
+	eventually(t, 10*time.Second, func() error { return search(q) })
+	if strings.Contains(q.stderr.String(), "tool index: rebuilding") {
+		t.Errorf("the index was rebuilt on restart:\n%s", tail(q.stderr.String(), 20))
+	}
+}

@@ -20,8 +20,14 @@ import (
 // percentiles of each phase kind, their ratios and the writer's rate are the
 // metrics.
 func BenchmarkSearch_WhileReindexing(b *testing.B) {
+	for _, kind := range indexKinds {
+		b.Run(kind, func(b *testing.B) { benchSearchWhileReindexing(b, kind) })
+	}
+}
+
+func benchSearchWhileReindexing(b *testing.B, kind string) {
 	servers := benchTools(10_000)
-	x := newSettledIndex(b, servers, defaultMergePolicy.fanIn-1)
+	x := newSettledIndex(b, kind, servers, defaultMergePolicy.fanIn-1)
 	name := sortedKeys(servers)[0]
 	v1 := servers[name]
 	v2 := slices.Clone(v1)

@@ -94,9 +94,11 @@ var benchQueries = []string{
 // into a segment of its own: the most the lowest tier holds.
 func BenchmarkSearch(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 50_000} {
-		b.Run(fmt.Sprintf("tools=%d", n), func(b *testing.B) {
-			benchSearch(b, newSettledIndex(b, benchTools(n), defaultMergePolicy.fanIn-1), benchQueries, DefaultLimit)
-		})
+		for _, kind := range indexKinds {
+			b.Run(fmt.Sprintf("tools=%d/%s", n, kind), func(b *testing.B) {
+				benchSearch(b, newSettledIndex(b, kind, benchTools(n), defaultMergePolicy.fanIn-1), benchQueries, DefaultLimit)
+			})
+		}
 	}
 }
 
@@ -122,7 +124,12 @@ func BenchmarkSearchWorstCase(b *testing.B) {
 // BenchmarkSearch_Corpus measures the searches of the relevance table, with
 // the limit retrieve_tools shows, over its corpus of realistic tools.
 func BenchmarkSearch_Corpus(b *testing.B) {
-	x := newSettledIndex(b, corpusServers, 0)
+	for _, kind := range indexKinds {
+		b.Run(kind, func(b *testing.B) { benchSearchCorpus(b, newSettledIndex(b, kind, corpusServers, 0)) })
+	}
+}
+
+func benchSearchCorpus(b *testing.B, x *Index) {
 	// Queries matching no tool end before any scoring: leave them out of
 	// the percentiles.
 	var queries []string
@@ -163,8 +170,14 @@ func benchSearch(b *testing.B, x *Index, queries []string, limit int) {
 // BenchmarkSetServer re-indexes one server of 50 tools in an index of 10,000,
 // alternating between two versions so that every call does the work.
 func BenchmarkSetServer(b *testing.B) {
+	for _, kind := range indexKinds {
+		b.Run(kind, func(b *testing.B) { benchSetServer(b, kind) })
+	}
+}
+
+func benchSetServer(b *testing.B, kind string) {
 	servers := benchTools(10_000)
-	x := newSettledIndex(b, servers, 0)
+	x := newSettledIndex(b, kind, servers, 0)
 	name := sortedKeys(servers)[0]
 	v1 := servers[name]
 	v2 := slices.Clone(v1)
@@ -182,12 +195,13 @@ func BenchmarkSetServer(b *testing.B) {
 	}
 }
 
-// newSettledIndex returns an index of servers, added one by one and merged
-// as the merge policy does, and then with the first loose servers re-indexed.
-func newSettledIndex(tb testing.TB, servers map[string][]mcpproxy.Tool, loose int) *Index {
+// newSettledIndex returns an index of the kind holding servers, added one
+// by one and merged as the merge policy (or bleve, on disk) does, and then
+// with the first loose servers re-indexed.
+func newSettledIndex(tb testing.TB, kind string, servers map[string][]mcpproxy.Tool, loose int) *Index {
 	tb.Helper()
-	x := newTestIndex(tb, servers)
-	mergeAll(tb, x)
+	x := newKindIndex(tb, kind, servers)
+	settle(tb, x)
 	for _, name := range sortedKeys(servers)[:loose] {
 		tools := slices.Clone(servers[name])
 		tools[0].Description += " Changed."
@@ -195,7 +209,7 @@ func newSettledIndex(tb testing.TB, servers map[string][]mcpproxy.Tool, loose in
 			tb.Fatal(err)
 		}
 	}
-	mergeAll(tb, x)
+	settle(tb, x)
 	return x
 }
 
@@ -215,7 +229,7 @@ func mergeAll(tb testing.TB, x *Index) {
 // BenchmarkMerge measures merging every segment of a 10,000-tool index into
 // one: the largest merge the merger does at that size, in the background.
 func BenchmarkMerge(b *testing.B) {
-	x := newSettledIndex(b, benchTools(10_000), 0)
+	x := newSettledIndex(b, "mem", benchTools(10_000), 0)
 	for b.Loop() {
 		if _, err := x.merge(true); err != nil {
 			b.Fatal(err)

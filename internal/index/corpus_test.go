@@ -25,11 +25,17 @@ const (
 // first (recall@1) and among the three hits retrieve_tools would show
 // (recall@3). Run with -v to see the numbers and the queries that miss.
 func TestRelevance_Corpus(t *testing.T) {
-	x := newTestIndex(t, corpusServers)
-	// Settle the segments as the merger would. Scores do not depend on
-	// segmentation (TestIndex_ScoresIndependentOfHistory), but searches
-	// then run against the index as it usually is.
-	mergeAll(t, x)
+	for _, kind := range indexKinds {
+		t.Run(kind, func(t *testing.T) { testRelevanceCorpus(t, kind) })
+	}
+}
+
+func testRelevanceCorpus(t *testing.T, kind string) {
+	x := newKindIndex(t, kind, corpusServers)
+	// Settle the segments as the merger (or bleve) would. Scores do not
+	// depend on segmentation (TestIndex_ScoresIndependentOfHistory), but
+	// searches then run against the index as it usually is.
+	settle(t, x)
 
 	n := 0
 	for _, tools := range corpusServers {

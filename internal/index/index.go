@@ -2,22 +2,31 @@
 // the BM25 (bleve) index behind retrieve_tools, and the map from each hit back
 // to the mcpproxy.Tool an upstream reported.
 //
-// Concurrency: an Index is safe for concurrent use, and searches take no lock
-// of this package. A search reads an immutable snapshot of the tools through
-// an atomic pointer and queries bleve, whose index is safe for concurrent
-// readers and writers. Writers (SetServer, RemoveServer, Close) are
-// serialized by a mutex that searches never touch, so re-indexing a server
-// never blocks a search. SetServer applies one bleve batch holding that
-// server's tools and publishes a snapshot sharing every other server's entry:
-// its cost is proportional to that server, not to the size of the index.
+// The daemon keeps the index on disk (Open), so that it outlives a restart:
+// the servers it holds are dormant at first, hidden from searches, and a
+// server set again with the tools it had costs no indexing, only making it
+// live. New keeps an index in memory. A writer can also make a live server
+// dormant (Hide: it disconnected), remove it (RemoveServer), or remove the
+// dormant servers it no longer wants (Prune).
 //
-// Each batch becomes a bleve segment, and a search pays for every segment;
-// bleve merges segments only in on-disk indexes. So the Index merges them
-// itself, with a goroutine it owns: it re-indexes the servers of several
-// small segments in one batch, which leaves one segment in their place (see
-// merge.go). Merging does not hold the writers' mutex while bleve works. Close
-// stops that goroutine, waits for it and for searches in flight. The index
-// does no I/O, and nothing here waits on an upstream.
+// Concurrency: an Index is safe for concurrent use, and searches take no lock
+// of this package. A search reads an immutable snapshot of the live tools,
+// and the statistics BM25 takes over them, through an atomic pointer and
+// queries bleve, whose index is safe for concurrent readers and writers; it
+// drops the hits of dormant servers. Writers (SetServer, Hide, RemoveServer,
+// Prune, Close) are serialized by a mutex that searches never touch, so
+// re-indexing a server never blocks a search. SetServer applies one bleve
+// batch holding that server's tools and publishes a snapshot sharing every
+// other server's entry: its cost is proportional to that server, not to the
+// size of the index.
+//
+// Each batch becomes a bleve segment, and a search pays for every segment.
+// On disk, bleve merges segments in the background itself. In memory it
+// never does, so the Index merges them, with a goroutine it owns: it
+// re-indexes the servers of several small segments in one batch, which
+// leaves one segment in their place (see merge.go). Merging does not hold the
+// writers' mutex while bleve works. Close stops that goroutine (and bleve's),
+// waits for it and for searches in flight. Nothing here waits on an upstream.
 //
 // Tools are treated as immutable once passed in: hits return the same Tool
 // values (sharing their raw JSON), which callers must not modify.
@@ -29,6 +38,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -74,9 +84,16 @@ func (h *Hit) ID() string { return docID(h.Server, h.Tool.Name) }
 // usable; call New.
 type Index struct {
 	bleve     bleve.Index
+	dir       string // "" in memory
+	version   []byte // on disk: the format version recorded
+	log       *slog.Logger
 	analyzer  analysis.Analyzer // the query analyzer; the same for every field
 	stopWords analysis.TokenMap // the analyzer's
 	policy    mergePolicy
+	selfMerge bool // false where bleve merges segments itself (on disk)
+	// indexed counts the documents writers have given bleve (merges
+	// excluded): tests tell re-indexing from reviving with it.
+	indexed atomic.Uint64
 	// Test hooks: merged is called by the merger after each merge,
 	// beforeFixup by merge between its two batches.
 	merged, beforeFixup func()
@@ -89,24 +106,29 @@ type Index struct {
 
 	mu sync.Mutex // serializes writers; searches never take it
 	// snap is replaced and closed set under mu; both are read without it.
-	snap    atomic.Pointer[snapshot]
-	closed  atomic.Bool
-	groupOf map[string]*group   // guarded by mu; the segment each server's tools are in
-	groups  map[*group]struct{} // guarded by mu
+	snap   atomic.Pointer[snapshot]
+	closed atomic.Bool
+	// known is every server with documents in bleve, live (in snap) or
+	// dormant (hidden from searches until set again with the same tools).
+	known   map[string]*serverTools // guarded by mu
+	groupOf map[string]*group       // guarded by mu; the segment each server's tools are in
+	groups  map[*group]struct{}     // guarded by mu
 }
 
 // snapshot is the immutable set of indexed tools. An update copies the map of
 // pointers and replaces only the changed server's entry.
 type snapshot struct {
-	servers map[string]*serverTools
-	n       int       // number of tools across servers
-	lens    fieldLens // analyzed tokens per field across servers
+	servers map[string]*serverTools // live servers only
+	n       int                     // number of tools across servers
+	lens    fieldLens               // analyzed tokens per field across servers
+	hidden  int                     // documents of dormant servers, which searches skip
 }
 
 type serverTools struct {
 	hash  [sha256.Size]byte
+	names []string                 // sorted; the documents' tool names
 	lens  fieldLens                // analyzed tokens per field, summed over the tools
-	tools map[string]mcpproxy.Tool // by name
+	tools map[string]mcpproxy.Tool // by name; nil for a dormant server loaded from disk
 }
 
 func (s *snapshot) lookup(id string) (server string, t mcpproxy.Tool, ok bool) {
@@ -122,9 +144,30 @@ var errClosed = mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "tool index: closed")
 // New returns an empty in-memory index. Close releases it.
 func New() (*Index, error) { return newIndex(defaultMergePolicy, nil) }
 
+// newIndex returns an empty in-memory index that merges segments by policy
+// and calls merged, if not nil, after each merge.
 func newIndex(policy mergePolicy, merged func()) (*Index, error) {
-	m := newMapping()
-	a := m.AnalyzerNamed(en.AnalyzerName)
+	// scorch, not bleve.NewMemOnly: only scorch implements the per-field
+	// statistics BM25 needs; the in-memory upsidedown index silently scores
+	// with TF-IDF. With an empty path scorch keeps its segments in memory and
+	// starts no persister or merger.
+	bi, err := bleve.NewUsing("", newMapping(), scorch.Name, scorch.Name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("tool index: %w", err)
+	}
+	x, err := build(bi, "", slog.Default(), policy, true)
+	if err != nil {
+		bi.Close()
+		return nil, err
+	}
+	x.merged = merged
+	x.start()
+	return x, nil
+}
+
+// build returns an Index over bi, which is empty or holds what load reads.
+func build(bi bleve.Index, dir string, log *slog.Logger, policy mergePolicy, selfMerge bool) (*Index, error) {
+	a := bi.Mapping().AnalyzerNamed(en.AnalyzerName)
 	if a == nil {
 		return nil, fmt.Errorf("tool index: no analyzer %q", en.AnalyzerName)
 	}
@@ -132,29 +175,32 @@ func newIndex(policy mergePolicy, merged func()) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tool index: %w", err)
 	}
-	// scorch, not bleve.NewMemOnly: only scorch implements the per-field
-	// statistics BM25 needs; the in-memory upsidedown index silently scores
-	// with TF-IDF. With an empty path scorch keeps its segments in memory and
-	// starts no persister or merger.
-	bi, err := bleve.NewUsing("", m, scorch.Name, scorch.Name, nil)
-	if err != nil {
-		return nil, fmt.Errorf("tool index: %w", err)
-	}
 	x := &Index{
 		bleve:     bi,
+		dir:       dir,
+		log:       log,
 		analyzer:  a,
 		stopWords: stop,
 		policy:    policy,
-		merged:    merged,
+		selfMerge: selfMerge,
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		known:     map[string]*serverTools{},
 		groupOf:   map[string]*group{},
 		groups:    map[*group]struct{}{},
 	}
 	x.snap.Store(&snapshot{servers: map[string]*serverTools{}})
-	go x.merger()
 	return x, nil
+}
+
+// start starts the merger, if the index merges its segments itself.
+func (x *Index) start() {
+	if !x.selfMerge {
+		close(x.done)
+		return
+	}
+	go x.merger()
 }
 
 func newMapping() *mapping.IndexMappingImpl {
@@ -228,10 +274,11 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 		return &prepared{server: server}, nil
 	}
 	p := &prepared{server: server, sorted: sorted, docs: make([]*document, len(sorted)),
-		st: &serverTools{hash: hash, tools: make(map[string]mcpproxy.Tool, len(sorted))}}
+		st: &serverTools{hash: hash, names: make([]string, len(sorted)), tools: make(map[string]mcpproxy.Tool, len(sorted))}}
 	for i := range sorted {
 		p.docs[i] = newDocument(server, &sorted[i])
 		p.st.lens.add(x.stopWords, p.docs[i])
+		p.st.names[i] = sorted[i].Name
 		p.st.tools[sorted[i].Name] = sorted[i]
 	}
 	return p, nil
@@ -242,6 +289,9 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 // segment instead of one per server (many servers connecting at startup
 // cost one index update, not hundreds). Servers with an empty list are
 // removed. An invalid server or tool changes nothing.
+//
+// A dormant server (see Hide and Open) set with the tools it has indexed
+// becomes live again without being re-indexed.
 func (x *Index) SetServers(sets map[string][]mcpproxy.Tool) error {
 	// Deriving the documents is pure work: do it before taking the lock.
 	var preps []*prepared
@@ -270,25 +320,26 @@ func (x *Index) SetServers(sets map[string][]mcpproxy.Tool) error {
 	cur := x.snap.Load()
 	b := x.bleve.NewBatch()
 	changes := map[string]*serverTools{}
+	revived := map[string]*serverTools{}
 	grouped := map[string]int{}
 	indexed := 0
 	for _, server := range removes {
-		if old := cur.servers[server]; old != nil {
-			for name := range old.tools {
-				b.Delete(docID(server, name))
-			}
+		if old := x.known[server]; old != nil {
+			deleteServer(b, server, old)
 			changes[server] = nil
 		}
 	}
 	for _, p := range preps {
-		// A writer may have indexed the same tools since prepare.
-		if old := cur.servers[p.server]; old != nil {
+		if old := x.known[p.server]; old != nil {
 			if old.hash == p.st.hash {
+				// Live: a writer indexed the same tools since prepare.
+				// Dormant: its documents are the ones it would index.
+				if cur.servers[p.server] == nil {
+					revived[p.server] = p.st
+				}
 				continue
 			}
-			for name := range old.tools {
-				b.Delete(docID(p.server, name))
-			}
+			deleteServer(b, p.server, old)
 		}
 		// An id both deleted and indexed in one batch ends up indexed:
 		// the later operation wins.
@@ -297,17 +348,23 @@ func (x *Index) SetServers(sets map[string][]mcpproxy.Tool) error {
 				return fmt.Errorf("index server %s: tool %s: %w", p.server, p.sorted[i].Name, err)
 			}
 		}
+		// In the same batch as the documents, so the two cannot disagree.
+		b.SetInternal(recordKey(p.server), p.st.hash[:])
 		changes[p.server] = p.st
 		grouped[p.server] = len(p.sorted)
 		indexed += len(p.sorted)
 	}
-	if len(changes) == 0 {
+	if len(changes) == 0 && len(revived) == 0 {
 		return nil
 	}
-	if err := x.bleve.Batch(b); err != nil {
-		return fmt.Errorf("index servers %s: %w", strings.Join(slices.Sorted(maps.Keys(changes)), ", "), err)
+	if len(changes) > 0 {
+		if err := x.bleve.Batch(b); err != nil {
+			return fmt.Errorf("index servers %s: %w", strings.Join(slices.Sorted(maps.Keys(changes)), ", "), err)
+		}
+		x.indexed.Add(uint64(indexed))
 	}
-	x.publishLocked(cur, changes)
+	maps.Copy(changes, revived)
+	x.publishLocked(cur, changes, nil)
 	for server, st := range changes {
 		if st == nil {
 			x.ungroupLocked(server)
@@ -318,60 +375,125 @@ func (x *Index) SetServers(sets map[string][]mcpproxy.Tool) error {
 	return nil
 }
 
-// unchanged reports whether server's indexed tools have the given hash.
+// deleteServer adds the deletion of a server's documents and record to b.
+func deleteServer(b *bleve.Batch, server string, st *serverTools) {
+	for _, name := range st.names {
+		b.Delete(docID(server, name))
+	}
+	b.DeleteInternal(recordKey(server))
+}
+
+// unchanged reports whether server's live tools have the given hash.
 func (x *Index) unchanged(server string, hash [sha256.Size]byte) bool {
 	old := x.snap.Load().servers[server]
 	return old != nil && old.hash == hash
 }
 
-// RemoveServer removes all tools of one server. Removing a server that has no
-// tools indexed does nothing.
+// RemoveServer removes all tools of one server, live or dormant. Removing a
+// server that has no tools indexed does nothing.
 func (x *Index) RemoveServer(server string) error {
 	if err := checkServer(server); err != nil {
 		return err
 	}
+	return x.remove(func(s string) bool { return s == server }, false)
+}
+
+// Prune removes every dormant server for which keep is false: the daemon
+// calls it with its config, so that servers removed from the config or
+// quarantined, which no writer will set again, do not stay on disk. Live
+// servers are left to their writer.
+func (x *Index) Prune(keep func(server string) bool) error {
+	return x.remove(func(s string) bool { return !keep(s) }, true)
+}
+
+// remove deletes, in one batch, the servers drop selects, only among the
+// dormant ones if dormantOnly.
+func (x *Index) remove(drop func(server string) bool, dormantOnly bool) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed.Load() {
 		return errClosed
 	}
 	cur := x.snap.Load()
-	old := cur.servers[server]
-	if old == nil {
+	b := x.bleve.NewBatch()
+	changes := map[string]*serverTools{}
+	for server, st := range x.known {
+		if dormantOnly && cur.servers[server] != nil || !drop(server) {
+			continue
+		}
+		deleteServer(b, server, st)
+		changes[server] = nil
+	}
+	if len(changes) == 0 {
 		return nil
 	}
-	b := x.bleve.NewBatch()
-	for name := range old.tools {
-		b.Delete(docID(server, name))
-	}
 	if err := x.bleve.Batch(b); err != nil {
-		return fmt.Errorf("unindex server %s: %w", server, err)
+		return fmt.Errorf("unindex servers %s: %w", strings.Join(slices.Sorted(maps.Keys(changes)), ", "), err)
 	}
-	x.publishLocked(cur, map[string]*serverTools{server: nil})
-	x.ungroupLocked(server)
+	x.publishLocked(cur, changes, nil)
+	for server := range changes {
+		x.ungroupLocked(server)
+	}
 	x.wakeMergerLocked()
 	return nil
 }
 
-// publishLocked publishes a snapshot in which each server in changes has
-// its tools, or is absent where they are nil. The bleve batch must already
-// be applied: a search that loaded the old snapshot and then finds a new
-// tool reloads the snapshot (see Search), which is then guaranteed to have
-// it.
-func (x *Index) publishLocked(cur *snapshot, changes map[string]*serverTools) {
-	next := &snapshot{servers: maps.Clone(cur.servers), n: cur.n, lens: cur.lens}
-	for server, st := range changes {
-		if old := next.servers[server]; old != nil {
-			next.n -= len(old.tools)
+// Hide makes live servers dormant: their tools leave search results and
+// statistics at once but stay indexed, so that setting the same tools again
+// (a server that reconnects unchanged) costs no indexing. Hiding a server
+// that is not live does nothing.
+func (x *Index) Hide(servers ...string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed.Load() {
+		return errClosed
+	}
+	cur := x.snap.Load()
+	var hide []string
+	for _, server := range servers {
+		if cur.servers[server] != nil {
+			hide = append(hide, server)
+		}
+	}
+	if len(hide) > 0 {
+		x.publishLocked(cur, nil, hide)
+	}
+	return nil
+}
+
+// publishLocked publishes a snapshot in which each server in changes is
+// live with its tools, or is gone where they are nil, and each server in
+// hide is dormant; known follows. The bleve batch must already be applied:
+// a search that loaded the old snapshot and then finds a new tool reloads
+// the snapshot (see Search), which is then guaranteed to have it.
+func (x *Index) publishLocked(cur *snapshot, changes map[string]*serverTools, hide []string) {
+	next := &snapshot{servers: maps.Clone(cur.servers), n: cur.n, lens: cur.lens, hidden: cur.hidden}
+	leave := func(server string) {
+		old := x.known[server]
+		switch {
+		case old == nil:
+		case next.servers[server] != nil:
+			next.n -= len(old.names)
 			next.lens.minus(&old.lens)
-		}
-		if st == nil {
 			delete(next.servers, server)
-		} else {
-			next.servers[server] = st
-			next.n += len(st.tools)
-			next.lens.plus(&st.lens)
+		default:
+			next.hidden -= len(old.names)
 		}
+	}
+	for server, st := range changes {
+		leave(server)
+		if st == nil {
+			delete(x.known, server)
+			continue
+		}
+		x.known[server] = st
+		next.servers[server] = st
+		next.n += len(st.names)
+		next.lens.plus(&st.lens)
+	}
+	for _, server := range hide {
+		leave(server)
+		next.hidden += len(x.known[server].names)
 	}
 	x.snap.Store(next)
 }
@@ -415,34 +537,51 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 	// cut by internal document number, which depends on indexing history.
 	// With the extra hits sorted by id below, which of the tied tools make
 	// the cut no longer depends on it (unless more tie than the margin).
-	req := bleve.NewSearchRequestOptions(bq, min(limit+tieMargin, snap.n), 0, false)
+	want := min(limit+tieMargin, snap.n)
 	// bleve estimates a field's average length from the sizes of its
 	// segments' term dictionaries, which is far from the mean number of
 	// tokens and changes with how the index happens to be segmented. Give
 	// it the statistics the snapshot keeps instead.
-	req.PreSearchData = map[string]any{search.BM25PreSearchDataKey: snap.lens.stats(snap.n)}
-	res, err := x.bleve.SearchInContext(ctx, req)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		if errors.Is(err, bleve.ErrorIndexClosed) {
-			return nil, errClosed
-		}
-		return nil, fmt.Errorf("search tools: %w", err)
+	stats := map[string]any{search.BM25PreSearchDataKey: snap.lens.stats(snap.n)}
+	// Dormant servers' documents match too, and are dropped below. Ask for
+	// as many more as they would take in proportion, and if that is not
+	// enough, for all of them: the answer is never short of live tools.
+	size := want
+	if snap.hidden > 0 {
+		size = min(want+want*snap.hidden/snap.n+tieMargin, want+snap.hidden)
 	}
-	hits := make([]Hit, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		server, t, ok := snap.lookup(h.ID)
-		if !ok {
-			// Indexed after snap was loaded; or removed since the query,
-			// in which case it is rightly dropped.
-			snap = x.snap.Load()
-			server, t, ok = snap.lookup(h.ID)
+	var hits []Hit
+	for {
+		req := bleve.NewSearchRequestOptions(bq, size, 0, false)
+		req.PreSearchData = stats
+		res, err := x.bleve.SearchInContext(ctx, req)
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			if errors.Is(err, bleve.ErrorIndexClosed) {
+				return nil, errClosed
+			}
+			return nil, fmt.Errorf("search tools: %w", err)
 		}
-		if ok {
-			hits = append(hits, Hit{Server: server, Tool: t, Score: h.Score})
+		hits = make([]Hit, 0, len(res.Hits))
+		live := snap
+		for _, h := range res.Hits {
+			server, t, ok := live.lookup(h.ID)
+			if !ok {
+				// Indexed after snap was loaded; or removed or hidden
+				// since the query, in which case it is rightly dropped.
+				live = x.snap.Load()
+				server, t, ok = live.lookup(h.ID)
+			}
+			if ok {
+				hits = append(hits, Hit{Server: server, Tool: t, Score: h.Score})
+			}
 		}
+		if len(hits) >= want || res.Total <= uint64(len(res.Hits)) || size >= want+snap.hidden {
+			break
+		}
+		size = want + snap.hidden
 	}
 	// bleve orders equal scores by internal document number, which depends
 	// on indexing history; order them by id so results are reproducible.
@@ -514,8 +653,8 @@ func withBonus(must, bonus query.Query) query.Query {
 // Len returns the number of indexed tools.
 func (x *Index) Len() int { return x.snap.Load().n }
 
-// Close stops the merger, waits for it and for searches in flight, and
-// releases the index. Later calls return an unavailable error; Close itself
+// Close stops the merger, waits for it and for searches in flight, writes
+// to disk what is not there yet, and releases the index. Later calls return an unavailable error; Close itself
 // may be called more than once.
 func (x *Index) Close() error {
 	x.mu.Lock()
@@ -526,9 +665,15 @@ func (x *Index) Close() error {
 	x.mu.Unlock()
 	close(x.stop)
 	<-x.done
-	// bleve's Close waits for the searches it is running.
-	if err := x.bleve.Close(); err != nil {
-		return fmt.Errorf("close tool index: %w", err)
+	var err error
+	if x.dir != "" {
+		err = x.flush()
+	}
+	// bleve's Close waits for the searches it is running, and for its
+	// persister and merger.
+	err = errors.Join(err, x.bleve.Close())
+	if err != nil {
+		return fmt.Errorf("close tool index %s: %w", x.dir, err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package index
 
 import (
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 
@@ -15,6 +14,11 @@ import (
 // the servers of several segments: re-indexing a document id deletes it from
 // its old segment, bleve drops segments left with no live document, and the
 // batch becomes the one segment that replaces them.
+//
+// On disk bleve merges segments itself, and the Index does not: measured
+// with BenchmarkSearch_WhileReindexing, merging on top of bleve left search
+// latency where it was, at the cost of re-indexing and writing the merged
+// servers again.
 
 // group is the servers whose tools one batch indexed, and so one segment
 // holds. It lives until each of its servers has been indexed again by a later
@@ -73,7 +77,7 @@ func (p mergePolicy) plan(groups map[*group]struct{}) []*group {
 // groupLocked records that the servers, with their number of tools, were
 // just indexed in one batch of indexed documents.
 func (x *Index) groupLocked(servers map[string]int, indexed int) {
-	if len(servers) == 0 {
+	if len(servers) == 0 || !x.selfMerge {
 		return
 	}
 	g := &group{servers: servers, indexed: indexed}
@@ -101,7 +105,7 @@ func (x *Index) ungroupLocked(server string) {
 }
 
 func (x *Index) wakeMergerLocked() {
-	if x.policy.plan(x.groups) == nil {
+	if !x.selfMerge || x.policy.plan(x.groups) == nil {
 		return
 	}
 	select {
@@ -124,7 +128,7 @@ func (x *Index) merger() {
 			if err != nil {
 				// Searches are slower, not wrong. The next write wakes
 				// the merger again.
-				slog.Warn("tool index: merge segments", "err", err)
+				x.log.Warn("tool index: merge segments", "err", err)
 				break
 			}
 			if !did {
@@ -168,7 +172,6 @@ func (x *Index) merge(force bool) (bool, error) {
 		x.mu.Unlock()
 		return false, nil
 	}
-	snap := x.snap.Load()
 	var servers []string
 	for _, g := range plan {
 		for s := range g.servers {
@@ -177,9 +180,12 @@ func (x *Index) merge(force bool) (bool, error) {
 	}
 	// In order, so that equal scores order the same way after any merge.
 	slices.Sort(servers)
+	// Dormant servers too: their documents are in the segments. (Only
+	// servers loaded from disk have no tools to re-index, and they are in
+	// no group.)
 	took := make([]*serverTools, len(servers))
 	for i, s := range servers {
-		took[i] = snap.servers[s]
+		took[i] = x.known[s]
 	}
 	x.mu.Unlock()
 
@@ -199,24 +205,23 @@ func (x *Index) merge(force bool) (bool, error) {
 
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	cur := x.snap.Load()
 	merged := map[string]int{}
 	fixed := map[string]int{}
 	fix := x.bleve.NewBatch()
 	for i, s := range servers {
-		now := cur.servers[s]
+		now := x.known[s]
 		if now == took[i] {
-			merged[s] = len(now.tools)
+			merged[s] = len(now.names)
 			continue
 		}
-		for name := range took[i].tools {
+		for _, name := range took[i].names {
 			fix.Delete(docID(s, name))
 		}
 		if err := addServer(fix, s, now); err != nil {
 			return true, err
 		}
 		if now != nil {
-			fixed[s] = len(now.tools)
+			fixed[s] = len(now.names)
 		}
 	}
 	x.groupLocked(merged, indexed)
@@ -235,7 +240,10 @@ func addServer(b *bleve.Batch, server string, st *serverTools) error {
 	if st == nil {
 		return nil
 	}
-	for _, name := range slices.Sorted(maps.Keys(st.tools)) {
+	if st.tools == nil {
+		return fmt.Errorf("index server %s: tools not loaded", server)
+	}
+	for _, name := range st.names {
 		t := st.tools[name]
 		if err := b.Index(docID(server, name), newDocument(server, &t)); err != nil {
 			return fmt.Errorf("index server %s: tool %s: %w", server, name, err)

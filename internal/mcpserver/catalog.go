@@ -34,7 +34,10 @@ type directSet struct {
 // catalog keeps the search index and the direct endpoint's tool list equal
 // to the approved tools of every ready, enabled, non-quarantined server. It is the
 // only writer of both; it follows the state view's events and never blocks
-// a reader.
+// a reader. A server that is merely not ready (disconnected, disabled) is
+// hidden in the index, not removed, so that it costs no indexing when it
+// comes back with the same tools; one that is quarantined or gone from the
+// view is removed.
 type catalog struct {
 	view   *stateview.View
 	idx    *index.Index
@@ -117,10 +120,16 @@ func (c *catalog) run() {
 func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 	snap := c.view.Load()
 	sets := map[string][]mcpproxy.Tool{} // nil tools: remove the server
+	var hide []string
 	for name, tools := range indexed {
 		srv := snap.Get(name)
-		if srv == nil || !eligible(srv) {
+		switch {
+		case srv == nil || srv.Quarantined:
 			sets[name] = nil
+		case !eligible(srv):
+			hide = append(hide, name)
+		}
+		if srv == nil || !eligible(srv) {
 			delete(indexed, name)
 			continue
 		}
@@ -137,8 +146,9 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 		sets[name] = stateview.UsableTools(srv.Tools)
 		indexed[name] = srv.Tools
 	}
-	if len(sets) > 0 {
-		c.index(sets)
+	c.prune(snap)
+	if len(sets) > 0 || len(hide) > 0 {
+		c.index(sets, hide)
 		c.set.Store(buildDirect(indexed, c.log))
 		if c.direct != nil {
 			// Re-adding the placeholder makes the SDK tell every session
@@ -149,11 +159,34 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 	c.synced.Add(1)
 }
 
-// index applies sets to the index in one update. An update the index
-// refuses (an invalid name somewhere) is retried server by server, so one
-// bad server cannot keep the others out.
-func (c *catalog) index(sets map[string][]mcpproxy.Tool) {
+// prune removes from the index the dormant servers the view has
+// quarantined: those the index kept from an earlier run, or hid, and that
+// no longer may come back. (The daemon prunes servers gone from the
+// config; the view may not hold them yet at the first sync.)
+func (c *catalog) prune(snap *stateview.Snapshot) {
 	if c.idx == nil {
+		return
+	}
+	err := c.idx.Prune(func(name string) bool {
+		srv := snap.Get(name)
+		return srv == nil || !srv.Quarantined
+	})
+	if err != nil {
+		c.log.Error("index: remove quarantined servers", "error", err)
+	}
+}
+
+// index hides servers and applies sets to the index in one update. An
+// update the index refuses (an invalid name somewhere) is retried server by
+// server, so one bad server cannot keep the others out.
+func (c *catalog) index(sets map[string][]mcpproxy.Tool, hide []string) {
+	if c.idx == nil {
+		return
+	}
+	if err := c.idx.Hide(hide...); err != nil {
+		c.log.Error("index: hide servers", "servers", hide, "error", err)
+	}
+	if len(sets) == 0 {
 		return
 	}
 	start := time.Now()
