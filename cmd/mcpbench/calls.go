@@ -55,7 +55,21 @@ func runCalls(ctx context.Context, o options, up *upstreams) (_ string, err erro
 	if err != nil {
 		return "", err
 	}
-	servers := []map[string]any{stdio, {"name": "http", "protocol": "streamable-http", "url": up.URL("/ok/calls")}}
+	// An HTTP upstream in a process of its own, as real ones are, besides
+	// the one mcpbench serves itself: a direct call to the latter never
+	// leaves mcpbench's process, which flatters the baseline.
+	procURL, stopProc, err := startHTTPChild(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if serr := stopProc(); err == nil && serr != nil {
+			err = serr
+		}
+	}()
+	servers := []map[string]any{stdio,
+		{"name": "http", "protocol": "streamable-http", "url": up.URL("/ok/calls")},
+		{"name": "httpproc", "protocol": "streamable-http", "url": procURL}}
 	d, err := startDaemon(ctx, o.bin, servers, nil)
 	if err != nil {
 		return "", err
@@ -65,7 +79,7 @@ func runCalls(ctx context.Context, o options, up *upstreams) (_ string, err erro
 			err = serr
 		}
 	}()
-	if err := d.waitIndexed(ctx, []string{"stdio", "http"}, 0, time.Minute); err != nil {
+	if err := d.waitIndexed(ctx, []string{"stdio", "http", "httpproc"}, 0, time.Minute); err != nil {
 		return "", err
 	}
 	maxClients := tputClients[len(tputClients)-1]
@@ -95,7 +109,11 @@ func runCalls(ctx context.Context, o options, up *upstreams) (_ string, err erro
 	}
 
 	var ups []*callsUpstream
-	for _, u := range []struct{ label, name string }{{"stdio", "stdio"}, {"streamable HTTP", "http"}} {
+	for _, u := range []struct{ label, name, url string }{
+		{"stdio", "stdio", ""},
+		{"streamable HTTP, own process", "httpproc", procURL},
+		{"streamable HTTP, in mcpbench", "http", up.URL("/ok/direct")},
+	} {
 		one, err := open(httpTo(d.Base + "/mcp/server/" + u.name))
 		if err != nil {
 			return "", err
@@ -112,7 +130,7 @@ func runCalls(ctx context.Context, o options, up *upstreams) (_ string, err erro
 			direct = []*mcp.ClientSession{cs}
 		} else {
 			for range maxClients {
-				cs, err := open(httpTo(up.URL("/ok/direct")))
+				cs, err := open(httpTo(u.url))
 				if err != nil {
 					return "", err
 				}
@@ -246,7 +264,9 @@ func renderCalls(ups []*callsUpstream, o options) string {
 	fmt.Fprintf(&b, "One `echo` call at a time, from go-sdk clients over streamable HTTP on loopback. Each round makes the call once on every path, "+
 		"the first path rotating; %d measured rounds after 200 warm-up rounds. Direct (the baseline): for stdio, mcpbench starts the same "+
 		"command mcpproxy runs (this binary as testupstream `ok`) with `mcp.CommandTransport`; for streamable HTTP, the same upstream "+
-		"served by mcpbench. \"Added\" is the path's p50 minus the direct p50; ratios are to the direct call in the same run.\n\n", o.calls)
+		"as the daemon's: one in a process of its own (this binary as testupstream `http`), as real HTTP upstreams are, and one served by mcpbench "+
+		"itself, whose direct calls never leave mcpbench's process (a flattering baseline: through the proxy a call crosses two processes more, "+
+		"not one). \"Added\" is the path's p50 minus the direct p50; ratios are to the direct call in the same run.\n\n", o.calls)
 	b.WriteString("| upstream | path | p50 | p99 | max | added p50 | p50 ratio | p99 ratio |\n|---|---|---|---|---|---|---|---|\n")
 	for _, u := range ups {
 		base := u.paths[0].lat

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -74,6 +75,57 @@ func connectStdio(ctx context.Context, extra map[string]string) (*mcp.ClientSess
 		return nil, fmt.Errorf("start stdio upstream: %w", err)
 	}
 	return cs, nil
+}
+
+// startHTTPChild starts this binary as a streamable-HTTP test upstream in
+// a process of its own and returns its URL; stop ends the process.
+func startHTTPChild(ctx context.Context) (url string, stop func() error, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = os.Environ()
+	for k, v := range stdioEnv(testupstream.ModeHTTP, nil) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stderr = io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start HTTP upstream: %w", err)
+	}
+	stop = func() error {
+		stdin.Close()
+		t := time.AfterFunc(5*time.Second, func() { cmd.Process.Kill() })
+		defer t.Stop()
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("HTTP upstream (pid %d): %w", cmd.Process.Pid, err)
+		}
+		return nil
+	}
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- strings.TrimSpace(line)
+	}()
+	select {
+	case url = <-lines:
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+	}
+	if !strings.HasPrefix(url, "http://") {
+		stop()
+		return "", nil, fmt.Errorf("HTTP upstream (pid %d) did not say its URL", cmd.Process.Pid)
+	}
+	return url, stop, nil
 }
 
 // closeAll closes sessions, ignoring nils.

@@ -121,6 +121,8 @@ func runChild(mode string) int {
 		return exitOnCall(opts)
 	case ModeBigResult:
 		return bigResult(opts)
+	case ModeHTTP:
+		return serveHTTPChild(opts)
 	default:
 		fmt.Fprintf(os.Stderr, "testupstream: unknown mode %q\n", mode)
 		return 2
