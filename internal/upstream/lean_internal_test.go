@@ -266,6 +266,13 @@ func TestEventReader(t *testing.T) {
 // sampled text.
 func askServer(tb testing.TB, jsonResponse bool) string {
 	tb.Helper()
+	url, _ := askServerConns(tb, jsonResponse)
+	return url
+}
+
+// askServerConns is askServer that also counts the connections accepted.
+func askServerConns(tb testing.TB, jsonResponse bool) (string, *atomic.Int64) {
+	tb.Helper()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "ask", Version: "1"}, nil)
 	mcp.AddTool(srv, &mcp.Tool{Name: "ask"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "asking"})
@@ -286,10 +293,15 @@ func askServer(tb testing.TB, jsonResponse bool) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hs := &http.Server{Handler: h}
+	conns := new(atomic.Int64)
+	hs := &http.Server{Handler: h, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}}
 	go hs.Serve(ln)
 	tb.Cleanup(func() { hs.Close() })
-	return "http://" + ln.Addr().String() + "/mcp"
+	return "http://" + ln.Addr().String() + "/mcp", conns
 }
 
 // leanSession connects an SDK session to url and returns the lean caller
@@ -356,6 +368,30 @@ func TestLeanHTTP_CallWithServerRequests(t *testing.T) {
 			}
 			if p, ok := seen.Load("notifications/message"); !ok || !strings.Contains(p.(string), "asking") {
 				t.Errorf("the log message did not reach traffic: %v", p)
+			}
+		})
+	}
+}
+
+// Calls reuse connections: each read to its end, over an event stream or
+// a JSON response alike (a connection closed early is dropped, and the
+// next call would pay for a new one).
+func TestLeanHTTP_ReusesConnections(t *testing.T) {
+	for _, jsonResponse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", jsonResponse), func(t *testing.T) {
+			url, conns := askServerConns(t, jsonResponse)
+			var seen sync.Map
+			l := leanSession(t, url, &seen)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			before := conns.Load()
+			for i := range 50 {
+				if _, err := l.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": fmt.Sprint(i)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := conns.Load() - before; n > 2 {
+				t.Errorf("50 calls in a row opened %d connections", n)
 			}
 		})
 	}

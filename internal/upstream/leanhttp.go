@@ -71,7 +71,7 @@ func (l *leanHTTP) call(ctx context.Context, id string, body []byte) (*mcp.CallT
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer finish(resp.Body)
 	if err := l.checkStatus(ctx, resp); err != nil {
 		return nil, err
 	}
@@ -98,6 +98,21 @@ func (l *leanHTTP) call(ctx context.Context, id string, body []byte) (*mcp.CallT
 	}
 	return nil, fmt.Errorf("tools/call: the upstream answered with content type %q", resp.Header.Get("Content-Type"))
 }
+
+// finish closes a response body after reading what is left of it, so that
+// its connection can serve the next request: closed before its end, the
+// connection is dropped, and the next call pays for a new one. An event
+// stream ends right after the response; one that does not end within
+// drainWait is closed as it is.
+func finish(body io.ReadCloser) {
+	t := time.AfterFunc(drainWait, func() { body.Close() })
+	io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	t.Stop()
+	body.Close()
+}
+
+// drainWait bounds how long finish waits for the end of a response.
+const drainWait = 100 * time.Millisecond
 
 // post sends one JSON-RPC message in the session.
 func (l *leanHTTP) post(ctx context.Context, body []byte) (*http.Response, error) {
@@ -198,8 +213,7 @@ func (l *leanHTTP) answer(ctx context.Context, req *leanEnvelope) error {
 	if err != nil {
 		return fmt.Errorf("tools/call: send the answer to the upstream's %s: %w", req.Method, err)
 	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	defer finish(resp.Body)
 	return l.checkStatus(ctx, resp)
 }
 
@@ -217,8 +231,7 @@ func (l *leanHTTP) cancelRequest(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
+	finish(resp.Body)
 }
 
 // eventReader reads server-sent events, returning the data of each
