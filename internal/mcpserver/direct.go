@@ -7,6 +7,27 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
+// directCall routes a direct-mode call (server__tool) to its upstream.
+func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.CallToolResult {
+	rt, ok := s.cat.set.Load().routes[r.Params.Name]
+	if !ok {
+		server, tool, ok := splitID(r.Params.Name, directSep)
+		if !ok {
+			return errorResult("unknown tool %q: direct-mode tools are named server__tool; list them with tools/list", r.Params.Name)
+		}
+		rt = route{server, tool}
+	}
+	args := r.Params.Arguments
+	if len(args) == 0 || string(args) == "null" {
+		args = []byte("{}")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(args, &obj); err != nil {
+		return errorResult("arguments: want a JSON object matching the tool's input schema (%v)", err)
+	}
+	return s.call(ctx, r, rt.server, rt.tool, args, directSep)
+}
+
 // directMiddleware answers tools/list and tools/call on /mcp/all from the
 // catalog's current set, so the tool list is an atomic load and a change of
 // one upstream does not re-register thousands of tools with the SDK.
@@ -25,23 +46,7 @@ func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 			if !ok || r.Params == nil {
 				break
 			}
-			rt, ok := s.cat.set.Load().routes[r.Params.Name]
-			if !ok {
-				server, tool, ok := splitID(r.Params.Name, directSep)
-				if !ok {
-					return errorResult("unknown tool %q: direct-mode tools are named server__tool; list them with tools/list", r.Params.Name), nil
-				}
-				rt = route{server, tool}
-			}
-			args := r.Params.Arguments
-			if len(args) == 0 || string(args) == "null" {
-				args = []byte("{}")
-			}
-			var obj map[string]json.RawMessage
-			if err := json.Unmarshal(args, &obj); err != nil {
-				return errorResult("arguments: want a JSON object matching the tool's input schema (%v)", err), nil
-			}
-			return s.call(ctx, r, rt.server, rt.tool, args, directSep), nil
+			return s.directCall(ctx, r), nil
 		}
 		return next(ctx, method, req)
 	}

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -388,7 +389,14 @@ type clientOptions struct {
 	mcp    *mcp.ClientOptions
 	header http.Header
 	sse    bool // legacy SSE transport instead of streamable HTTP
+	// protocol is the MCP version the client asks for; default the SDK's
+	// latest.
+	protocol string
 }
+
+// testProtocol is the MCP version test clients ask for unless they say
+// otherwise; "" is the SDK's latest.
+var testProtocol = os.Getenv("MCPPROXY_TEST_PROTOCOL")
 
 // dial connects a go-sdk client to path on the proxy.
 func (p *proxy) dial(ctx context.Context, path string, o clientOptions) (*mcp.ClientSession, error) {
@@ -402,7 +410,7 @@ func (p *proxy) dial(ctx context.Context, path string, o clientOptions) (*mcp.Cl
 		impl = &mcp.Implementation{Name: "test-client", Version: "1"}
 	}
 	c := mcp.NewClient(impl, o.mcp)
-	return c.Connect(ctx, t, nil)
+	return c.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: cmp.Or(o.protocol, testProtocol)})
 }
 
 // connect is dial that fails the test on error and closes the session at

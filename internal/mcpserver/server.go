@@ -89,6 +89,8 @@ type Server struct {
 	direct *mcp.Server
 	cat    *catalog
 	mux    *http.ServeMux
+	// Answer plain tools/call requests in front of the SDK (fastcall.go).
+	fastSmart, fastDirect *fastPath
 
 	sessions sync.WaitGroup // pass-through session watchers
 
@@ -121,6 +123,9 @@ func New(opts Options) *Server {
 		Instructions: instructions,
 		Logger:       discardLogger,
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
+			s.watchFast(s.fastSmart, req.Session)
+		},
 	})
 	s.addBuiltinTools()
 	s.addStoreTools()
@@ -129,6 +134,9 @@ func New(opts Options) *Server {
 		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",
 		Logger:       discardLogger,
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
+			s.watchFast(s.fastDirect, req.Session)
+		},
 	})
 	s.direct.AddReceivingMiddleware(s.directMiddleware)
 	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics)
@@ -136,14 +144,27 @@ func New(opts Options) *Server {
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
+	s.fastSmart = newFastPath(smartHTTP, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, bool) {
+		if req.Params.Name != "call_tool" {
+			return nil, false
+		}
+		res, err := s.callToolBuiltin(ctx, req)
+		if err != nil {
+			res = errorResult("%v", err)
+		}
+		return res, true
+	})
+	s.fastDirect = newFastPath(directHTTP, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, bool) {
+		return s.directCall(ctx, req), true
+	})
 
 	s.mux = http.NewServeMux()
-	s.mux.Handle("/mcp", s.auth(smartHTTP))
-	s.mux.Handle("/mcp/", s.auth(smartHTTP))
+	s.mux.Handle("/mcp", s.auth(s.fastSmart))
+	s.mux.Handle("/mcp/", s.auth(s.fastSmart))
 	s.mux.Handle("/sse", s.auth(smartSSE))
 	s.mux.Handle("/sse/", s.auth(smartSSE))
-	s.mux.Handle("/mcp/all", s.auth(directHTTP))
-	s.mux.Handle("/mcp/all/", s.auth(directHTTP))
+	s.mux.Handle("/mcp/all", s.auth(s.fastDirect))
+	s.mux.Handle("/mcp/all/", s.auth(s.fastDirect))
 	s.mux.Handle("/mcp/server/{name}", s.auth(s.passthroughHandler()))
 	return s
 }
@@ -156,6 +177,21 @@ var streamOpts = &mcp.StreamableHTTPOptions{SessionTimeout: 30 * time.Minute}
 
 // ServeHTTP serves /mcp, /sse and /mcp/all.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// watchFast lets f answer calls of a session the SDK just initialized,
+// until the session ends.
+func (s *Server) watchFast(f *fastPath, ss *mcp.ServerSession) {
+	if f == nil {
+		return
+	}
+	if watch := f.initialized(ss); watch != nil {
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			watch()
+		}()
+	}
+}
 
 // Close ends every MCP session and stops the catalog goroutine.
 func (s *Server) Close() error {

@@ -367,13 +367,27 @@ func TestCallTool_Cancel(t *testing.T) {
 		{"name": "custom", "url": customUpstream(t, up), "protocol": "streamable-http"},
 	}})
 	p.waitCatalog(t, "custom")
-	for _, tc := range []struct{ name, path, tool string }{
-		{"Smart", "/mcp", "call_tool"},
-		{"SSE", "/sse", "call_tool"},
-		{"Direct", "/mcp/all", "custom__sleep"},
+	for _, tc := range []struct{ name, path, tool, protocol string }{
+		{"Smart", "/mcp", "call_tool", ""},
+		{"SSE", "/sse", "call_tool", ""},
+		{"Direct", "/mcp/all", "custom__sleep", ""},
+		// Sessions whose plain calls are answered in front of the SDK
+		// (fastcall.go), which must cancel them on the client's notice.
+		{"SmartFast", "/mcp", "call_tool", fastProtocol},
+		{"DirectFast", "/mcp/all", "custom__sleep", fastProtocol},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := p.connect(t, tc.path, clientOptions{sse: tc.path == "/sse"})
+			cs := p.connect(t, tc.path, clientOptions{sse: tc.path == "/sse", protocol: tc.protocol})
+			if tc.protocol != "" {
+				f := p.srv.fastSmart
+				if tc.path == "/mcp/all" {
+					f = p.srv.fastDirect
+				}
+				waitFast(t, f, cs)
+				served := f.served.Load()
+				defer waitFor(t, 5*time.Second, func() bool { return f.served.Load() == served+1 },
+					"the call was not answered in front of the SDK")
+			}
 			args := map[string]any{"name": "custom:sleep", "args": map[string]any{"ms": 10000}}
 			if tc.tool != "call_tool" {
 				args = map[string]any{"ms": 10000}

@@ -1,0 +1,148 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// fastProtocol is a protocol version whose sessions the fast path serves.
+const fastProtocol = "2025-11-25"
+
+// Plain tools/call requests on /mcp and /mcp/all are answered in front of
+// the SDK, with the same results the SDK path gives; everything else goes
+// to the SDK.
+func TestFastPath_AnswersPlainCalls(t *testing.T) {
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{stdio("alpha", testupstream.ModeOK)}})
+	p.waitCatalog(t, "alpha")
+	smart := p.connect(t, "/mcp", clientOptions{protocol: fastProtocol})
+	direct := p.connect(t, "/mcp/all", clientOptions{protocol: fastProtocol})
+	waitFast(t, p.srv.fastSmart, smart)
+	waitFast(t, p.srv.fastDirect, direct)
+	fs, fd := &p.srv.fastSmart.served, &p.srv.fastDirect.served
+
+	wantOK(t, call(t, smart, "call_tool", map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "hi"}}), "hi")
+	wantOK(t, call(t, direct, "alpha__echo", map[string]any{"message": "hi"}), "hi")
+	if fs.Load() != 1 || fd.Load() != 1 {
+		t.Fatalf("served here: smart %d, direct %d; want 1 and 1", fs.Load(), fd.Load())
+	}
+
+	// The same answers, refusals and errors as through the SDK.
+	for _, tc := range []struct {
+		cs   *mcp.ClientSession
+		f    *fastPath
+		tool string
+		args any
+	}{
+		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "same"}}},
+		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpha:echo", "args_json": `{"message":"as json"}`}},
+		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpah:echo", "args": map[string]any{}}},
+		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpha:ech", "args": map[string]any{}}},
+		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "no-colon"}},
+		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpha:echo", "args": "not an object"}},
+		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpha:fail", "args": map[string]any{}}},
+		{direct, p.srv.fastDirect, "alpha__echo", map[string]any{"message": "same"}},
+		{direct, p.srv.fastDirect, "alpha__nope", map[string]any{}},
+		{direct, p.srv.fastDirect, "nonsense", map[string]any{}},
+		{direct, p.srv.fastDirect, "alpha__fail", nil},
+	} {
+		got := call(t, tc.cs, tc.tool, tc.args)
+		tc.f.off.Store(true)
+		want := call(t, tc.cs, tc.tool, tc.args)
+		tc.f.off.Store(false)
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if string(gb) != string(wb) {
+			t.Errorf("%s %v:\n fast %s\n  sdk %s", tc.tool, tc.args, gb, wb)
+		}
+	}
+	if fs.Load() != 8 || fd.Load() != 5 {
+		t.Errorf("served here: smart %d, direct %d; want 8 and 5", fs.Load(), fd.Load())
+	}
+
+	// Not plain: another tool, a progress token.
+	before := fs.Load()
+	if res := call(t, smart, "retrieve_tools", map[string]any{"query": "echo"}); res.IsError {
+		t.Errorf("retrieve_tools: %s", textOf(res))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := smart.CallTool(ctx, &mcp.CallToolParams{Name: "call_tool", Meta: mcp.Meta{"progressToken": "tok"},
+		Arguments: map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "with progress"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOK(t, res, "with progress")
+	if fs.Load() != before {
+		t.Errorf("retrieve_tools or a call with a progress token was answered in front of the SDK")
+	}
+}
+
+// Requests the SDK must see, refuse or answer differently still reach it.
+func TestFastPath_LeavesTheRestToTheSDK(t *testing.T) {
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{stdio("alpha", testupstream.ModeOK)}})
+	p.waitCatalog(t, "alpha")
+	cs := p.connect(t, "/mcp", clientOptions{protocol: fastProtocol})
+	waitFast(t, p.srv.fastSmart, cs)
+	served := &p.srv.fastSmart.served
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{"Mcp-Session-Id": {cs.ID()}, "Mcp-Protocol-Version": {fastProtocol}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	const callBody = `{"jsonrpc":"2.0","id":"raw-1","method":"tools/call","params":{"name":"call_tool","arguments":{"name":"alpha:echo","args":{"message":"raw"}}}}`
+
+	// The plain request itself, to show the rest differs only in what is
+	// named.
+	code, body := rawPost(t, p.URL+"/mcp", "", hdr(), callBody)
+	if code != http.StatusOK || !strings.Contains(body, `"id":"raw-1"`) || !strings.Contains(body, `"text":"raw"`) || served.Load() != 1 {
+		t.Fatalf("plain call: %d %s (served %d)", code, body, served.Load())
+	}
+	for _, tc := range []struct {
+		name, host string
+		hdr        http.Header
+		body       string
+		code       int
+		fragment   string
+	}{
+		{"DNSRebinding", "evil.example:80", hdr(), callBody, http.StatusForbidden, "invalid Host"},
+		{"UnknownSession", "", hdr("Mcp-Session-Id", "no-such-session"), callBody, http.StatusNotFound, ""},
+		{"UnsupportedVersion", "", hdr("Mcp-Protocol-Version", "1999-01-01"), callBody, http.StatusBadRequest, "Unsupported protocol version"},
+		{"Batch", "", hdr(), "[" + callBody + "]", http.StatusBadRequest, "batching"},
+		{"Meta", "", hdr(), strings.Replace(callBody, `"name":"call_tool"`, `"_meta":{"k":"v"},"name":"call_tool"`, 1), http.StatusOK, `"text":"raw"`},
+		{"OtherVersion", "", hdr("Mcp-Protocol-Version", "2025-06-18"), callBody, http.StatusOK, `"text":"raw"`},
+		{"OtherTool", "", hdr(), `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"tools_stat","arguments":{}}}`, http.StatusOK, `"result"`},
+		{"NotJSON", "", hdr(), `{"jsonrpc":`, http.StatusBadRequest, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := served.Load()
+			code, body := rawPost(t, p.URL+"/mcp", tc.host, tc.hdr, tc.body)
+			if code != tc.code || !strings.Contains(body, tc.fragment) {
+				t.Errorf("got %d %q, want %d with %q", code, body, tc.code, tc.fragment)
+			}
+			if served.Load() != before {
+				t.Errorf("answered in front of the SDK")
+			}
+		})
+	}
+}
+
+// waitFast waits until f serves cs: the SDK tells it of a session once it
+// has handled the client's notifications/initialized, which the client
+// does not wait for.
+func waitFast(tb testing.TB, f *fastPath, cs *mcp.ClientSession) {
+	tb.Helper()
+	waitFor(tb, 5*time.Second, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.sessions[cs.ID()] != nil
+	}, "session %s is not served in front of the SDK", cs.ID())
+}
