@@ -91,5 +91,33 @@ check "/mcp/server/everything-http tools/call echo" \
 	"$text and .content[0].text == \"Echo: http passed through\"" \
 	"$PROXY_URL/mcp/server/everything-http" --transport http --method tools/call --tool-name echo --tool-arg message=http\ passed\ through
 
+# tsclient NAME JQ_FILTER ARGS... runs test/mcp-peers/tsclient.mjs (the TypeScript SDK's
+# client, many calls on one session) and asserts JQ_FILTER of its output.
+tsclient() {
+	local name=$1 filter=$2 rc=0
+	shift 2
+	(cd "$PEERS" && node tsclient.mjs "$@") >"$TMP/out.json" 2>"$TMP/err.txt" || rc=$?
+	if ((rc == 0)) && jq -e "$filter" "$TMP/out.json" >/dev/null 2>&1; then
+		echo "ok   $name: $(cat "$TMP/out.json")"
+		PASSED=$((PASSED + 1))
+		return
+	fi
+	echo "FAIL $name (exit $rc; want $filter)"
+	head -c 2000 "$TMP/out.json" | sed 's/^/  stdout: /'
+	head -c 2000 "$TMP/err.txt" | sed 's/^/  stderr: /'
+	FAILED=$((FAILED + 1))
+}
+
+# Every call right; after the session's first moments (the proxy learns of a
+# session once it has handled the client's initialized notice), plain calls
+# are answered as JSON in front of the SDK.
+allOK='.ok == .calls and .types["application/json"] >= (.calls - 2)'
+tsclient "TypeScript client: /mcp call_tool everything:echo, 30 calls" "$allOK" \
+	"$PROXY_URL/mcp" call_tool '{"name":"everything:echo","args":{"message":"ts"}}' "Echo: ts" 30
+tsclient "TypeScript client: /mcp call_tool everything-http:echo, 30 calls" "$allOK" \
+	"$PROXY_URL/mcp" call_tool '{"name":"everything-http:echo","args":{"message":"ts http"}}' "Echo: ts http" 30
+tsclient "TypeScript client: /mcp/all everything__echo, 30 calls" "$allOK" \
+	"$PROXY_URL/mcp/all" everything__echo '{"message":"ts direct"}' "Echo: ts direct" 30
+
 echo "inspector: $PASSED passed, $FAILED failed"
 ((FAILED == 0))
