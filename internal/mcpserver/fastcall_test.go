@@ -19,8 +19,10 @@ const fastProtocol = "2025-11-25"
 // the SDK, with the same results the SDK path gives; everything else goes
 // to the SDK.
 func TestFastPath_AnswersPlainCalls(t *testing.T) {
-	p := newProxy(t, proxyOptions{Servers: []map[string]any{stdio("alpha", testupstream.ModeOK)}})
-	p.waitCatalog(t, "alpha")
+	long := stdio("long", testupstream.ModeOK)
+	long["call_timeout"] = "30m" // longer than the SDK's idle clock may run unwatched
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{stdio("alpha", testupstream.ModeOK), long}})
+	p.waitCatalog(t, "alpha", "long")
 	smart := p.connect(t, "/mcp", clientOptions{protocol: fastProtocol})
 	direct := p.connect(t, "/mcp/all", clientOptions{protocol: fastProtocol})
 	waitFast(t, p.srv.fastSmart, smart)
@@ -66,8 +68,14 @@ func TestFastPath_AnswersPlainCalls(t *testing.T) {
 		t.Errorf("served here: smart %d, direct %d; want 8 and 5", fs.Load(), fd.Load())
 	}
 
-	// Not plain: another tool, a progress token.
-	before := fs.Load()
+	// Not plain: another tool, a progress token, a call that may outlast
+	// the SDK's idle clock.
+	before, beforeDirect := fs.Load(), fd.Load()
+	wantOK(t, call(t, smart, "call_tool", map[string]any{"name": "long:echo", "args": map[string]any{"message": "long"}}), "long")
+	wantOK(t, call(t, direct, "long__echo", map[string]any{"message": "long"}), "long")
+	if fs.Load() != before || fd.Load() != beforeDirect {
+		t.Errorf("a call with a 30-minute timeout was answered in front of the SDK")
+	}
 	if res := call(t, smart, "retrieve_tools", map[string]any{"query": "echo"}); res.IsError {
 		t.Errorf("retrieve_tools: %s", textOf(res))
 	}

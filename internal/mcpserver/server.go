@@ -11,6 +11,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -145,7 +146,7 @@ func New(opts Options) *Server {
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
 	s.fastSmart = newFastPath(smartHTTP, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, bool) {
-		if req.Params.Name != "call_tool" {
+		if req.Params.Name != "call_tool" || !s.fastFits(callToolServer(req.Params.Arguments)) {
 			return nil, false
 		}
 		res, err := s.callToolBuiltin(ctx, req)
@@ -155,6 +156,13 @@ func New(opts Options) *Server {
 		return res, true
 	})
 	s.fastDirect = newFastPath(directHTTP, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, bool) {
+		server, _, _ := splitID(req.Params.Name, directSep)
+		if rt, ok := s.cat.set.Load().routes[req.Params.Name]; ok {
+			server = rt.server
+		}
+		if !s.fastFits(server) {
+			return nil, false
+		}
 		return s.directCall(ctx, req), true
 	})
 
@@ -177,6 +185,25 @@ var streamOpts = &mcp.StreamableHTTPOptions{SessionTimeout: 30 * time.Minute}
 
 // ServeHTTP serves /mcp, /sse and /mcp/all.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// fastMaxCall is the longest call timeout of a call answered in front of
+// the SDK: the SDK's idle clock for the session runs meanwhile, and must not
+// run out (streamOpts.SessionTimeout, less fastIdle, less a margin).
+const fastMaxCall = 20 * time.Minute
+
+// fastFits reports whether a call to server may be answered in front of
+// the SDK, by its call timeout.
+func (s *Server) fastFits(server string) bool { return s.callTimeout(server) <= fastMaxCall }
+
+// callToolServer returns the server a call_tool's arguments name, or "".
+func callToolServer(args json.RawMessage) string {
+	var in struct {
+		Name string `json:"name"`
+	}
+	json.Unmarshal(args, &in)
+	server, _, _ := splitID(in.Name, ":")
+	return server
+}
 
 // watchFast lets f answer calls of a session the SDK just initialized,
 // until the session ends.
