@@ -55,17 +55,10 @@ func stdioEntry(name, mode string, extra map[string]string) (map[string]any, err
 // same command mcpproxy runs for a stdio entry, and opens a session on it.
 // Closing the session ends the process.
 func connectStdio(ctx context.Context, extra map[string]string) (*mcp.ClientSession, error) {
-	exe, err := os.Executable()
+	cmd, err := childCommand(testupstream.ModeOK, extra)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = os.Environ()
-	for k, v := range stdioEnv(testupstream.ModeOK, extra) {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stderr = io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cs, err := newClient().Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
 	if err != nil {
 		if cmd.Process != nil {
@@ -80,17 +73,10 @@ func connectStdio(ctx context.Context, extra map[string]string) (*mcp.ClientSess
 // startHTTPChild starts this binary as a streamable-HTTP test upstream in
 // a process of its own and returns its URL; stop ends the process.
 func startHTTPChild(ctx context.Context) (url string, stop func() error, err error) {
-	exe, err := os.Executable()
+	cmd, err := childCommand(testupstream.ModeHTTP, nil)
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = os.Environ()
-	for k, v := range stdioEnv(testupstream.ModeHTTP, nil) {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stderr = io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return "", nil, err
@@ -126,6 +112,23 @@ func startHTTPChild(ctx context.Context) (url string, stop func() error, err err
 		return "", nil, fmt.Errorf("HTTP upstream (pid %d) did not say its URL", cmd.Process.Pid)
 	}
 	return url, stop, nil
+}
+
+// childCommand returns this binary as a test upstream in mode, dying with
+// mcpbench, its stderr discarded.
+func childCommand(mode string, extra map[string]string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = os.Environ()
+	for k, v := range stdioEnv(mode, extra) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stderr = io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd, nil
 }
 
 // closeAll closes sessions, ignoring nils.

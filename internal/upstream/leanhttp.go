@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -49,13 +48,9 @@ type traffic struct {
 const cancelNoticeTimeout = 2 * time.Second
 
 func (l *leanHTTP) CallTool(ctx context.Context, params *mcp.CallToolParams) (*mcp.CallToolResult, error) {
-	if params.Arguments == nil {
-		params.Arguments = map[string]any{}
-	}
-	id := leanPrefix + strconv.FormatUint(l.next.Add(1), 10)
-	body, err := json.Marshal(&leanRequest{JSONRPC: "2.0", ID: id, Method: "tools/call", Params: params})
+	id, body, err := encodeCall(&l.next, params)
 	if err != nil {
-		return nil, fmt.Errorf("encode tools/call: %w", err)
+		return nil, err
 	}
 	res, err := l.call(ctx, id, body)
 	if err != nil && ctx.Err() != nil {
@@ -222,12 +217,7 @@ func (l *leanHTTP) answer(ctx context.Context, req *leanEnvelope) error {
 func (l *leanHTTP) cancelRequest(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelNoticeTimeout)
 	defer cancel()
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/cancelled",
-		"params": map[string]any{"requestId": id, "reason": "the client cancelled the call"}})
-	if err != nil {
-		return
-	}
-	resp, err := l.post(ctx, body)
+	resp, err := l.post(ctx, cancelNotice(id, "the client cancelled the call"))
 	if err != nil {
 		return
 	}

@@ -3,9 +3,33 @@ package upstream
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
+
+// encodeCall encodes a tools/call request of mcpproxy's own, numbered from
+// next, and returns its id.
+func encodeCall(next *atomic.Uint64, params *mcp.CallToolParams) (id string, body []byte, err error) {
+	if params.Arguments == nil {
+		params.Arguments = map[string]any{} // as the SDK sends it
+	}
+	id = leanPrefix + strconv.FormatUint(next.Add(1), 10)
+	body, err = json.Marshal(&leanRequest{JSONRPC: "2.0", ID: id, Method: "tools/call", Params: params})
+	if err != nil {
+		return "", nil, fmt.Errorf("encode tools/call: %w", err)
+	}
+	return id, body, nil
+}
+
+// cancelNotice encodes the notifications/cancelled of one of mcpproxy's own
+// requests.
+func cancelNotice(id, reason string) []byte {
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/cancelled",
+		"params": map[string]any{"requestId": id, "reason": reason}})
+	return b
+}
 
 // leanResult is a tools/call result as decoded without the SDK: what nearly
 // every tool returns, text content and perhaps structured content.

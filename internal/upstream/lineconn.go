@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -284,13 +283,9 @@ type leanRequest struct {
 // ctx ends first, the child is told the request is cancelled, as the SDK
 // would.
 func (c *lineConn) CallTool(ctx context.Context, params *mcp.CallToolParams) (*mcp.CallToolResult, error) {
-	if params.Arguments == nil {
-		params.Arguments = map[string]any{}
-	}
-	id := leanPrefix + strconv.FormatUint(c.next.Add(1), 10)
-	data, err := json.Marshal(&leanRequest{JSONRPC: "2.0", ID: id, Method: "tools/call", Params: params})
+	id, data, err := encodeCall(&c.next, params)
 	if err != nil {
-		return nil, fmt.Errorf("encode tools/call: %w", err)
+		return nil, err
 	}
 	ch := make(chan leanReply, 1)
 	c.mu.Lock()
@@ -327,12 +322,5 @@ func (c *lineConn) forget(id string) {
 // cancelRequest sends notifications/cancelled for one of mcpproxy's own
 // requests.
 func (c *lineConn) cancelRequest(id string, why error) {
-	data, err := json.Marshal(&leanRequest{JSONRPC: "2.0", Method: "notifications/cancelled",
-		Params: map[string]any{"requestId": id, "reason": why.Error()}})
-	if err != nil {
-		return
-	}
-	// A notification has no id: drop the empty one Marshal wrote.
-	data = bytes.Replace(data, []byte(`"id":"",`), nil, 1)
-	c.writeLine(data) // best effort: the child may be gone
+	c.writeLine(cancelNotice(id, why.Error())) // best effort: the child may be gone
 }
