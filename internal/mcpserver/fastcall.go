@@ -117,12 +117,17 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.toSDK(w, r, fs)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxFastBody+1))
+	orig := r.Body
+	body, err := io.ReadAll(io.LimitReader(orig, maxFastBody+1))
 	if err != nil {
 		http.Error(w, "failed to read body", http.StatusBadRequest)
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body)) // for the SDK, if it gets the request
+	// For the SDK, if it gets the request: what was read, then the rest.
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), orig), orig}
 	var m fastMessage
 	if trimmed := bytes.TrimSpace(body); len(body) > maxFastBody || len(trimmed) == 0 || trimmed[0] != '{' ||
 		json.Unmarshal(body, &m) != nil || m.JSONRPC != "2.0" {

@@ -76,6 +76,15 @@ func TestFastPath_AnswersPlainCalls(t *testing.T) {
 	if fs.Load() != before || fd.Load() != beforeDirect {
 		t.Errorf("a call with a 30-minute timeout was answered in front of the SDK")
 	}
+	// A request larger than the fast path reads goes to the SDK whole.
+	big := strings.Repeat("x", maxFastBody+1000)
+	res := call(t, direct, "alpha__echo", map[string]any{"message": big})
+	if res.IsError || !strings.HasPrefix(textOf(res), "xxxx") {
+		t.Errorf("a %d-byte call: isError %v, text %.100q", len(big), res.IsError, textOf(res))
+	}
+	if fd.Load() != beforeDirect {
+		t.Errorf("a %d-byte call was answered in front of the SDK", len(big))
+	}
 	if res := call(t, smart, "retrieve_tools", map[string]any{"query": "echo"}); res.IsError {
 		t.Errorf("retrieve_tools: %s", textOf(res))
 	}
