@@ -117,7 +117,8 @@ func waitLoggedIn(ctx context.Context, c *client.Client, name string, since time
 			return st, mcpproxy.ServerStatus{}, fmt.Errorf("login to %s failed: %s", name, st.LastError)
 		}
 		if st.LoggedIn && st.ObtainedAt != nil && !st.ObtainedAt.Before(since) {
-			srv, err := c.Server(ctx, name)
+			d, err := c.Server(ctx, name)
+			srv := d.ServerStatus
 			if err != nil {
 				return st, srv, waitErr(ctx, err)
 			}

@@ -55,6 +55,14 @@ func (a *app) quarantineListCmd() *cobra.Command {
 				if err := t.flush(); err != nil {
 					return err
 				}
+				for _, s := range list {
+					if s.Review != nil {
+						fmt.Fprintf(w, "\nserver %s (quarantined: not started until approved)\n", s.Server)
+						if err := printReview(w, s.Review); err != nil {
+							return err
+						}
+					}
+				}
 				fmt.Fprintln(w, "\nInspect a tool with: mcpproxy tools list --server SERVER -o json")
 				return nil
 			})
@@ -63,16 +71,28 @@ func (a *app) quarantineListCmd() *cobra.Command {
 }
 
 func (a *app) quarantineApproveCmd() *cobra.Command {
-	var tools []string
+	var (
+		tools       []string
+		fingerprint string
+	)
 	cmd := &cobra.Command{
-		Use:   "approve NAME [--tool TOOL]...",
+		Use:   "approve NAME [--fingerprint FP] [--tool TOOL[@FP]]...",
 		Short: "Approve a quarantined server, or a server's new and changed tools",
-		Long: `Without --tool: release the server from quarantine, approving the tools it
-lists now (tools a person blocked stay blocked); a server that is not
-quarantined has its pending and changed tools approved.
-With --tool: approve those tools as they are listed now (a blocked tool too).`,
-		Example: "  mcpproxy quarantine approve github\n  mcpproxy quarantine approve github --tool create_issue --tool list_issues",
-		Args:    args(cobra.ExactArgs(1)),
+		Long: `An approval names exactly what was reviewed, by fingerprint: what changed
+after the review is refused (exit 1, with what changed) and nothing is approved.
+
+Without --tool: approve a quarantined server's spec (command, args, env, url,
+headers…) and start it. The command prints the spec it approves; pass
+--fingerprint with the one you reviewed (mcpproxy servers get NAME shows it),
+else the spec printed now is approved. The first tools of a server that never
+ran approved are approved with it; a server with approved tools keeps them,
+and its new or changed tools wait. On a server that is not quarantined,
+approve its pending and changed tools as listed now (printed).
+With --tool: approve those tools, each as listed now or, as TOOL@FP, the
+definition with that fingerprint (mcpproxy tools list --server NAME -o json).`,
+		Example: "  mcpproxy quarantine approve github --fingerprint 3f9c0e…\n" +
+			"  mcpproxy quarantine approve github --tool create_issue --tool list_issues@9ab1…",
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			name := argv[0]
 			c, err := a.client()
@@ -86,22 +106,49 @@ With --tool: approve those tools as they are listed now (a blocked tool too).`,
 					return err
 				}
 				if srv.Quarantined {
-					r, err := c.SetQuarantined(ctx, name, false)
+					if srv.Review == nil {
+						return fmt.Errorf("server %q: the daemon showed no spec to review", name)
+					}
+					fp := fingerprint
+					if fp == "" {
+						fp = srv.Review.Fingerprint
+					}
+					if !a.json() {
+						fmt.Fprintf(w, "approving server %q:\n", name)
+						if err := printReview(w, srv.Review); err != nil {
+							return err
+						}
+					}
+					r, err := c.Unquarantine(ctx, name, fp)
 					if err != nil {
 						return err
 					}
 					if a.json() {
 						return printJSON(w, r)
 					}
-					fmt.Fprintf(w, "released server %q from quarantine; the tools it lists now are approved\n", name)
+					fmt.Fprintf(w, "approved server %q (fingerprint %s); it starts now\n", name, fp)
 					return nil
 				}
-				for _, t := range srv.Tools {
+				if fingerprint != "" {
+					return usageError("--fingerprint: server %q is not quarantined; approve its tools with --tool TOOL@FP", name)
+				}
+			}
+			listed, err := c.ServerTools(ctx, name)
+			if err != nil {
+				return err
+			}
+			byName := map[string]client.ToolView{}
+			for _, t := range listed {
+				byName[t.Name] = t
+			}
+			var refs []mcpproxy.ToolRef
+			if len(tools) == 0 {
+				for _, t := range listed {
 					if t.Approval == mcpproxy.ApprovalPending || t.Approval == mcpproxy.ApprovalChanged {
-						tools = append(tools, t.Name)
+						refs = append(refs, mcpproxy.ToolRef{Name: t.Name, Fingerprint: t.Fingerprint})
 					}
 				}
-				if len(tools) == 0 {
+				if len(refs) == 0 {
 					if a.json() {
 						return printJSON(w, map[string]any{"server": name, "approved": []string{}})
 					}
@@ -109,7 +156,23 @@ With --tool: approve those tools as they are listed now (a blocked tool too).`,
 					return nil
 				}
 			}
-			d, err := c.ApproveTools(ctx, name, tools, false)
+			for _, spec := range tools {
+				tool, fp, pinned := strings.Cut(spec, "@")
+				if !pinned {
+					t, ok := byName[tool]
+					if !ok {
+						return fmt.Errorf("server %q lists no tool %q", name, tool)
+					}
+					fp = t.Fingerprint
+				}
+				refs = append(refs, mcpproxy.ToolRef{Name: tool, Fingerprint: fp})
+			}
+			if !a.json() {
+				for _, r := range refs {
+					fmt.Fprintf(w, "approving %s:%s (fingerprint %s)\n", name, r.Name, r.Fingerprint)
+				}
+			}
+			d, err := c.ApproveTools(ctx, name, refs)
 			if err != nil {
 				return err
 			}
@@ -120,7 +183,8 @@ With --tool: approve those tools as they are listed now (a blocked tool too).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&tools, "tool", nil, "a tool to approve (repeatable)")
+	cmd.Flags().StringArrayVar(&tools, "tool", nil, "a tool to approve, TOOL or TOOL@FINGERPRINT (repeatable)")
+	cmd.Flags().StringVar(&fingerprint, "fingerprint", "", "the fingerprint of the server spec you reviewed")
 	return cmd
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,18 +150,19 @@ func toolCount(s mcpproxy.ServerStatus) string {
 func (a *app) serversGetCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "get NAME",
-		Short:   "Show one server's status and tools",
+		Short:   "Show one server's status, spec (for review) and tools",
 		Example: "  mcpproxy servers get github\n  mcpproxy servers get github -o json",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) (mcpproxy.ServerStatus, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.ServerDetail, error) {
 				return c.Server(ctx, argv[0])
 			}, printServer)
 		},
 	}
 }
 
-func printServer(w io.Writer, s mcpproxy.ServerStatus) error {
+func printServer(w io.Writer, d client.ServerDetail) error {
+	s := d.ServerStatus
 	t := newTable(w)
 	t.row("name:", s.Name)
 	t.row("state:", string(s.State))
@@ -184,6 +187,12 @@ func printServer(w io.Writer, s mcpproxy.ServerStatus) error {
 	t.row("tools:", toolCount(s))
 	if err := t.flush(); err != nil {
 		return err
+	}
+	if d.Review != nil {
+		fmt.Fprintln(w)
+		if err := printReview(w, d.Review); err != nil {
+			return err
+		}
 	}
 	if len(s.Tools) == 0 {
 		return nil
@@ -474,4 +483,65 @@ func newLines(prev, cur []string) []string {
 		}
 	}
 	return cur
+}
+
+// printReview prints a server's spec as a person reviews it before an
+// approval: every field (placeholders kept, literal secrets as ***), the
+// fingerprint an approval names, what changed since the spec last
+// approved, and warnings.
+func printReview(w io.Writer, rv *mcpproxy.ServerReview) error {
+	t := newTable(w)
+	sp := rv.Spec
+	t.row("spec:", "")
+	t.row("  protocol:", string(sp.Protocol))
+	if sp.Command != "" {
+		t.row("  command:", sp.Command)
+	}
+	if len(sp.Args) > 0 {
+		b, _ := json.Marshal(sp.Args)
+		t.row("  args:", string(b))
+	}
+	for _, k := range sortedKeys(sp.Env) {
+		t.row("  env."+k+":", sp.Env[k])
+	}
+	if sp.WorkingDir != "" {
+		t.row("  working_dir:", sp.WorkingDir)
+	}
+	if sp.URL != "" {
+		t.row("  url:", sp.URL)
+	}
+	for _, k := range sortedKeys(sp.Headers) {
+		t.row("  headers."+k+":", sp.Headers[k])
+	}
+	if sp.OAuth != nil {
+		b, _ := json.Marshal(sp.OAuth)
+		t.row("  oauth:", string(b))
+	}
+	t.row("fingerprint:", rv.Fingerprint)
+	switch {
+	case rv.ApprovedAt == nil:
+		t.row("approved:", "never (a new server)")
+	case len(rv.Diff) == 0:
+		t.row("approved:", rv.ApprovedAt.Local().Format(time.DateTime)+" (unchanged since)")
+	default:
+		t.row("approved:", rv.ApprovedAt.Local().Format(time.DateTime)+" (changed since:)")
+		for _, c := range rv.Diff {
+			t.row("  "+c.Field+":", fmt.Sprintf("%s -> %s", orNone(c.Before), orNone(c.After)))
+		}
+	}
+	for _, wn := range rv.Warnings {
+		t.row("warning:", wn.Field+" "+wn.Detail)
+	}
+	return t.flush()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return strconv.Quote(s)
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
 }

@@ -182,8 +182,8 @@ func (c *Client) Servers(ctx context.Context, state mcpproxy.ServerState) ([]mcp
 }
 
 // Server returns one server's status with its tools.
-func (c *Client) Server(ctx context.Context, name string) (mcpproxy.ServerStatus, error) {
-	var st mcpproxy.ServerStatus
+func (c *Client) Server(ctx context.Context, name string) (ServerDetail, error) {
+	var st ServerDetail
 	err := c.do(ctx, http.MethodGet, serverPath(name), nil, nil, &st)
 	return st, err
 }
@@ -249,22 +249,36 @@ func (c *Client) Restart(ctx context.Context, name string) (Restarted, error) {
 	return r, err
 }
 
-// SetQuarantined quarantines a server, or approves it and the tools it
-// lists now and releases it.
-func (c *Client) SetQuarantined(ctx context.Context, name string, quarantined bool) (Quarantined, error) {
-	op := "unquarantine"
-	if quarantined {
-		op = "quarantine"
-	}
+// QuarantineServer quarantines a server: it is stopped until a person
+// approves it again.
+func (c *Client) QuarantineServer(ctx context.Context, name string) (Quarantined, error) {
 	var r Quarantined
-	err := c.do(ctx, http.MethodPost, serverPath(name, op), nil, nil, &r)
+	err := c.do(ctx, http.MethodPost, serverPath(name, "quarantine"), nil, nil, &r)
 	return r, err
 }
 
-// ApproveTools approves the named tools of a server as listed now, or
-// every listed tool (blocked ones included) with all.
-func (c *Client) ApproveTools(ctx context.Context, name string, tools []string, all bool) (ToolDecision, error) {
-	return c.decideTools(ctx, name, "approve", tools, all)
+// Unquarantine approves a quarantined server's spec, the one with the
+// fingerprint the person reviewed (ServerDetail.Review.Fingerprint), and
+// releases it. A spec that changed since is refused with a conflict.
+func (c *Client) Unquarantine(ctx context.Context, name, fingerprint string) (Quarantined, error) {
+	body := struct {
+		Fingerprint string `json:"fingerprint"`
+	}{fingerprint}
+	var r Quarantined
+	err := c.do(ctx, http.MethodPost, serverPath(name, "unquarantine"), nil, body, &r)
+	return r, err
+}
+
+// ApproveTools approves tool definitions of a server, each named with the
+// fingerprint the person reviewed; a definition that changed since is
+// refused with a conflict and nothing is approved.
+func (c *Client) ApproveTools(ctx context.Context, name string, tools []mcpproxy.ToolRef) (ToolDecision, error) {
+	body := struct {
+		Tools []mcpproxy.ToolRef `json:"tools"`
+	}{tools}
+	var d ToolDecision
+	err := c.do(ctx, http.MethodPost, serverPath(name, "tools", "approve"), nil, body, &d)
+	return d, err
 }
 
 // BlockTools blocks the named tools of a server, or all of them.

@@ -191,19 +191,22 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		if r, err := c.Restart(ctx, "a"); err != nil || r != (client.Restarted{Server: "a", Restarting: true}) {
 			t.Errorf("Restart = %+v, %v", r, err)
 		}
-		if r, err := c.SetQuarantined(ctx, "a", true); err != nil || r != (client.Quarantined{Server: "a", Quarantined: true}) {
-			t.Errorf("SetQuarantined(true) = %+v, %v", r, err)
+		if r, err := c.QuarantineServer(ctx, "a"); err != nil || r != (client.Quarantined{Server: "a", Quarantined: true}) {
+			t.Errorf("QuarantineServer = %+v, %v", r, err)
 		}
-		if r, err := c.SetQuarantined(ctx, "a", false); err != nil || r != (client.Quarantined{Server: "a"}) {
-			t.Errorf("SetQuarantined(false) = %+v, %v", r, err)
+		if r, err := c.Unquarantine(ctx, "a", "fp1"); err != nil || r != (client.Quarantined{Server: "a"}) {
+			t.Errorf("Unquarantine = %+v, %v", r, err)
+		}
+		if r := d.last(t); r.Body != `{"fingerprint":"fp1"}` {
+			t.Errorf("unquarantine body %s", r.Body)
 		}
 	})
 	t.Run("ToolDecisions", func(t *testing.T) {
-		d1, err := c.ApproveTools(ctx, "a", []string{"t"}, false)
+		d1, err := c.ApproveTools(ctx, "a", []mcpproxy.ToolRef{{Name: "t", Fingerprint: "f"}})
 		if err != nil || !reflect.DeepEqual(d1.Approved, []string{"t"}) {
 			t.Errorf("ApproveTools = %+v, %v", d1, err)
 		}
-		if r := d.last(t); r.Body != `{"tools":["t"]}` {
+		if r := d.last(t); r.Body != `{"tools":[{"name":"t","fingerprint":"f"}]}` {
 			t.Errorf("approve body %s", r.Body)
 		}
 		d2, err := c.BlockTools(ctx, "a", nil, true)

@@ -69,6 +69,13 @@ func EntryOf(s mcpproxy.ServerSpec) ServerEntry {
 	return e
 }
 
+// ServerDetail is the body of GET /api/v1/servers/{name}: the server's
+// status and tools, and its spec for review.
+type ServerDetail struct {
+	mcpproxy.ServerStatus
+	Review *mcpproxy.ServerReview `json:"review,omitempty"`
+}
+
 // ToolView is a tool as GET /api/v1/servers/{name}/tools shows it for
 // review: the current definition with its approval and warnings and, for a
 // changed tool, the approved definition and a line diff.
@@ -126,6 +133,8 @@ type Waiting struct {
 	State       mcpproxy.ServerState `json:"state"`
 	LastError   string               `json:"last_error,omitempty"`
 	Tools       []ToolView           `json:"tools"`
+	// Review is the spec of a quarantined server, for review.
+	Review *mcpproxy.ServerReview `json:"review,omitempty"`
 }
 
 // ActivityFilter selects activity records; empty fields match everything.

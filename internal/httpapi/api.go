@@ -127,7 +127,7 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusMethodNotAllowed, struct {
 			Success bool      `json:"success"`
 			Error   errorBody `json:"error"`
-		}{false, errorBody{mcpproxy.EINVALID, fmt.Sprintf("%s %s: method not allowed (use %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))}})
+		}{false, errorBody{Code: mcpproxy.EINVALID, Message: fmt.Sprintf("%s %s: method not allowed (use %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))}})
 		return nil
 	}
 	return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path)
@@ -293,6 +293,7 @@ func statusCode(code string) int {
 type errorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, err error) {
@@ -304,10 +305,15 @@ func writeError(w http.ResponseWriter, err error) {
 			slog.Error("api: internal error", "error", err)
 		}
 	}
+	body := errorBody{Code: code, Message: msg}
+	var e *mcpproxy.Error
+	if errors.As(err, &e) {
+		body.Details = e.Details
+	}
 	writeJSON(w, statusCode(code), struct {
 		Success bool      `json:"success"`
 		Error   errorBody `json:"error"`
-	}{false, errorBody{code, msg}})
+	}{false, body})
 }
 
 func writeOK(w http.ResponseWriter, status int, data any) {
@@ -430,12 +436,25 @@ func (a *API) lookup(r *http.Request) (*stateview.Server, error) {
 	return srv, nil
 }
 
+// ServerDetail is GET /api/v1/servers/{name}: the server's status and, for
+// the person reviewing it, its spec with the fingerprint an approval names,
+// the diff from the spec last approved and warnings.
+type ServerDetail struct {
+	mcpproxy.ServerStatus
+	Review *mcpproxy.ServerReview `json:"review,omitempty"`
+}
+
 func (a *API) server(w http.ResponseWriter, r *http.Request) error {
 	srv, err := a.lookup(r)
 	if err != nil {
 		return err
 	}
-	writeOK(w, http.StatusOK, srv.ServerStatus)
+	d := ServerDetail{ServerStatus: srv.ServerStatus}
+	if spec, ok := a.b.Config().Server(srv.Name); ok && a.opts.Approvals != nil {
+		rv := a.opts.Approvals.ReviewServer(spec)
+		d.Review = &rv
+	}
+	writeOK(w, http.StatusOK, d)
 	return nil
 }
 

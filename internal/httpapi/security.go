@@ -17,10 +17,14 @@ import (
 // no MCP tool reaches them.
 type Approver interface {
 	Quarantine(ctx context.Context, name string) error
-	Unquarantine(ctx context.Context, name string) error
-	ApproveTools(name string, tools []string, all bool) ([]string, error)
+	// Unquarantine approves the server's spec with the given fingerprint.
+	Unquarantine(ctx context.Context, name, fingerprint string) error
+	// ApproveTools approves each named tool definition by fingerprint.
+	ApproveTools(name string, tools []mcpproxy.ToolRef) ([]string, error)
 	BlockTools(name string, tools []string, all bool) ([]string, error)
 	ApprovedTool(server, tool string) (pinning.Pin, bool)
+	// ReviewServer returns what a person approving spec should read.
+	ReviewServer(spec *mcpproxy.ServerSpec) mcpproxy.ServerReview
 }
 
 func (a *API) securityRoutes(m *http.ServeMux) {
@@ -48,7 +52,16 @@ func (a *API) quarantine(on bool) handlerFunc {
 		if on {
 			err = ap.Quarantine(r.Context(), name)
 		} else {
-			err = ap.Unquarantine(r.Context(), name)
+			var body struct {
+				Fingerprint string `json:"fingerprint"`
+			}
+			if err := decodeBody(w, r, &body); err != nil {
+				if mcpproxy.ErrorMessage(err) == emptyBody {
+					return mcpproxy.Errorf(mcpproxy.EINVALID, "body.fingerprint: required: approve the spec you reviewed (GET /api/v1/servers/%s gives its fingerprint)", name)
+				}
+				return err
+			}
+			err = ap.Unquarantine(r.Context(), name, body.Fingerprint)
 		}
 		if err != nil {
 			return err
@@ -58,11 +71,19 @@ func (a *API) quarantine(on bool) handlerFunc {
 	}
 }
 
-// toolsBody is the body of tools/approve and tools/block.
+// toolsBody is the body of tools/block.
 type toolsBody struct {
 	Tools []string `json:"tools"`
 	All   bool     `json:"all"`
 }
+
+// approveBody is the body of tools/approve: each tool with the fingerprint
+// of the definition the person reviewed.
+type approveBody struct {
+	Tools []mcpproxy.ToolRef `json:"tools"`
+}
+
+const emptyBody = "body: empty, want a JSON object"
 
 // decodeBody reads a small JSON body strictly: unknown fields and trailing
 // data are errors that name what is wrong.
@@ -75,7 +96,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.Is(err, io.EOF):
-			return mcpproxy.Errorf(mcpproxy.EINVALID, "body: empty, want a JSON object")
+			return mcpproxy.Errorf(mcpproxy.EINVALID, emptyBody)
 		case errors.As(err, &mbe):
 			return mcpproxy.Errorf(mcpproxy.ETOOLARGE, "body: larger than %d bytes", mbe.Limit)
 		case errors.As(err, &te) && te.Field != "":
@@ -95,15 +116,22 @@ func (a *API) decideTools(approve bool) handlerFunc {
 		if err != nil {
 			return err
 		}
-		var body toolsBody
-		if err := decodeBody(w, r, &body); err != nil {
-			return err
-		}
 		name := r.PathValue("name")
 		var done []string
 		if approve {
-			done, err = ap.ApproveTools(name, body.Tools, body.All)
+			var body approveBody
+			if err := decodeBody(w, r, &body); err != nil {
+				if mcpproxy.ErrorCode(err) == mcpproxy.EINVALID && strings.HasPrefix(mcpproxy.ErrorMessage(err), "body.tools") {
+					return mcpproxy.Errorf(mcpproxy.EINVALID, "body.tools: want [{\"name\": …, \"fingerprint\": …}]: approval names the definition you reviewed (GET /api/v1/servers/%s/tools)", name)
+				}
+				return err
+			}
+			done, err = ap.ApproveTools(name, body.Tools)
 		} else {
+			var body toolsBody
+			if err := decodeBody(w, r, &body); err != nil {
+				return err
+			}
 			done, err = ap.BlockTools(name, body.Tools, body.All)
 		}
 		if err != nil {
@@ -126,6 +154,16 @@ func (a *API) pinLookup() pinning.PinLookup {
 }
 
 func (a *API) quarantineList(w http.ResponseWriter, r *http.Request) error {
-	writeOK(w, http.StatusOK, pinning.WaitingList(a.b.View().Load(), a.pinLookup(), ""))
+	list := pinning.WaitingList(a.b.View().Load(), a.pinLookup(), "")
+	if a.opts.Approvals != nil {
+		cfg := a.b.Config()
+		for i := range list {
+			if spec, ok := cfg.Server(list[i].Server); ok && list[i].Quarantined {
+				rv := a.opts.Approvals.ReviewServer(spec)
+				list[i].Review = &rv
+			}
+		}
+	}
+	writeOK(w, http.StatusOK, list)
 	return nil
 }

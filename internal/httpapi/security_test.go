@@ -46,20 +46,25 @@ func (f *fakeApprover) Quarantine(_ context.Context, name string) error {
 	return f.err
 }
 
-func (f *fakeApprover) Unquarantine(_ context.Context, name string) error {
-	f.record("unquarantine %s", name)
+func (f *fakeApprover) Unquarantine(_ context.Context, name, fingerprint string) error {
+	f.record("unquarantine %s %s", name, fingerprint)
 	return f.err
 }
 
-func (f *fakeApprover) ApproveTools(name string, tools []string, all bool) ([]string, error) {
-	f.record("approve %s %v %v", name, tools, all)
+func (f *fakeApprover) ApproveTools(name string, tools []mcpproxy.ToolRef) ([]string, error) {
+	f.record("approve %s %v", name, tools)
 	if f.err != nil {
 		return nil, f.err
 	}
-	if all {
-		return []string{"every", "tool"}, nil
+	names := []string{}
+	for _, t := range tools {
+		names = append(names, t.Name)
 	}
-	return append([]string{}, tools...), nil
+	return names, nil
+}
+
+func (f *fakeApprover) ReviewServer(spec *mcpproxy.ServerSpec) mcpproxy.ServerReview {
+	return pinning.ReviewSpec(spec, pinning.SpecRecord{}, false)
 }
 
 func (f *fakeApprover) BlockTools(name string, tools []string, all bool) ([]string, error) {
@@ -161,13 +166,12 @@ func TestAPI_SecurityBodyValidation(t *testing.T) {
 		status int    // default 400
 		code   string // default invalid
 	}{
-		{"UnknownField", `{"tools":["echo"],"approve_everything":true}`, []string{"approve_everything"}, 0, ""},
+		{"UnknownField", `{"approve_everything":true}`, []string{"approve_everything"}, 0, ""},
 		{"ToolsNotArray", `{"tools":"x"}`, []string{"body.tools"}, 0, ""},
 		{"ToolNotString", `{"tools":[1]}`, []string{"body.tools"}, 0, ""},
-		{"AllNotBool", `{"all":"yes"}`, []string{"body.all"}, 0, ""},
 		{"Empty", ``, []string{"body", "empty"}, 0, ""},
 		{"NotJSON", `tools=echo`, []string{"body"}, 0, ""},
-		{"Trailing", `{"tools":["echo"]} {"all":true}`, []string{"body", "after"}, 0, ""},
+		{"Trailing", `{"tools":[]} {"all":true}`, []string{"body", "after"}, 0, ""},
 		{"TooLarge", `{"tools":["` + strings.Repeat("x", 2<<20) + `"]}`, []string{"body", "larger"}, http.StatusRequestEntityTooLarge, mcpproxy.ETOOLARGE},
 	} {
 		wantStatus, wantCode := cmp.Or(tc.status, http.StatusBadRequest), cmp.Or(tc.code, mcpproxy.EINVALID)
@@ -185,8 +189,32 @@ func TestAPI_SecurityBodyValidation(t *testing.T) {
 			})
 		}
 	}
-	if calls := ap.recorded(); len(calls) != 0 {
-		t.Errorf("invalid bodies reached the approver: %v", calls)
+	// Approval names fingerprints: bare names (what a stale view would
+	// send) and all are refused, block still takes them.
+	for _, body := range []string{`{"tools":["echo"]}`, `{"all":true}`} {
+		code, env := post(t, ts.URL+"/api/v1/servers/a/tools/approve", body)
+		if code != http.StatusBadRequest || env.Error == nil || !strings.Contains(env.Error.Message, "body") {
+			t.Errorf("approve %s: %d %+v, want 400", body, code, env.Error)
+		}
+	}
+	if code, env := post(t, ts.URL+"/api/v1/servers/a/tools/block", `{"all":"yes"}`); code != http.StatusBadRequest || !strings.Contains(env.Error.Message, "body.all") {
+		t.Errorf("block all=yes: %d %+v", code, env.Error)
+	}
+	for _, body := range []string{``, `{}`} {
+		code, env := post(t, ts.URL+"/api/v1/servers/a/unquarantine", body)
+		if body == `{}` {
+			// The approver refuses an empty fingerprint (the fake
+			// records it; the supervisor's test covers the refusal).
+			continue
+		}
+		if code != http.StatusBadRequest || env.Error == nil || !strings.Contains(env.Error.Message, "fingerprint") {
+			t.Errorf("unquarantine %q: %d %+v, want 400 naming fingerprint", body, code, env.Error)
+		}
+	}
+	for _, c := range ap.recorded() {
+		if !strings.HasPrefix(c, "unquarantine a ") {
+			t.Errorf("an invalid body reached the approver: %v", c)
+		}
 	}
 }
 
@@ -194,7 +222,7 @@ func TestAPI_SecurityUnavailable(t *testing.T) {
 	ts := newSecurityAPI(t, nil, srv("a", mcpproxy.StateReady, "echo"))
 	for _, path := range []string{"quarantine", "unquarantine", "tools/approve", "tools/block"} {
 		t.Run(path, func(t *testing.T) {
-			code, env := post(t, ts.URL+"/api/v1/servers/a/"+path, `{"tools":["echo"]}`)
+			code, env := post(t, ts.URL+"/api/v1/servers/a/"+path, bodyFor(path))
 			if code != http.StatusServiceUnavailable || env.Error == nil || env.Error.Code != mcpproxy.EUNAVAILABLE {
 				t.Errorf("%d %+v, want 503 unavailable", code, env)
 			}
@@ -222,13 +250,12 @@ func TestAPI_SecurityPassesThrough(t *testing.T) {
 		data       string
 	}{
 		{"quarantine", "", "quarantine a", `{"quarantined":true,"server":"a"}`},
-		{"unquarantine", "", "unquarantine a", `{"quarantined":false,"server":"a"}`},
-		{"tools/approve", `{"tools":["echo","add"]}`, "approve a [echo add] false", `{"approved":["echo","add"],"server":"a"}`},
-		{"tools/approve", `{"all":true}`, "approve a [] true", `{"approved":["every","tool"],"server":"a"}`},
+		{"unquarantine", `{"fingerprint":"fp1"}`, "unquarantine a fp1", `{"quarantined":false,"server":"a"}`},
+		{"tools/approve", `{"tools":[{"name":"echo","fingerprint":"f1"},{"name":"add","fingerprint":"f2"}]}`, "approve a [{echo f1} {add f2}]", `{"approved":["echo","add"],"server":"a"}`},
 		{"tools/block", `{"tools":["add"]}`, "block a [add] false", `{"blocked":["add"],"server":"a"}`},
 		{"tools/block", `{"all":true,"tools":[]}`, "block a [] true", `{"blocked":["every","tool"],"server":"a"}`},
 		// The approver decides what a body that names nothing means.
-		{"tools/approve", `{}`, "approve a [] false", `{"approved":[],"server":"a"}`},
+		{"tools/approve", `{}`, "approve a []", `{"approved":[],"server":"a"}`},
 	} {
 		t.Run(tc.path+tc.body, func(t *testing.T) {
 			mark := len(ap.recorded())
@@ -257,7 +284,7 @@ func TestAPI_SecurityPassesThrough(t *testing.T) {
 		} {
 			ap.err = err
 			for _, path := range []string{"quarantine", "unquarantine", "tools/approve", "tools/block"} {
-				got, env := post(t, ts.URL+"/api/v1/servers/zz/"+path, `{"tools":["x"]}`)
+				got, env := post(t, ts.URL+"/api/v1/servers/zz/"+path, bodyFor(path))
 				if got != code || env.Error == nil || env.Error.Message != mcpproxy.ErrorMessage(err) {
 					t.Errorf("%s with %v: %d %+v, want %d", path, err, got, env.Error, code)
 				}
@@ -287,6 +314,17 @@ func TestAPI_SecurityPassesThrough(t *testing.T) {
 			t.Errorf("GET approve: %d %s", code, body)
 		}
 	})
+}
+
+// bodyFor returns a valid body for a security endpoint.
+func bodyFor(path string) string {
+	switch path {
+	case "unquarantine":
+		return `{"fingerprint":"x"}`
+	case "tools/approve":
+		return `{"tools":[{"name":"x","fingerprint":"y"}]}`
+	}
+	return `{"tools":["x"]}`
 }
 
 func mustMarshal(v any) []byte {

@@ -3,6 +3,7 @@ package mcpproxy
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. Each maps once to an HTTP status (httpapi) and once to an MCP
@@ -22,6 +23,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Details, if not nil, is shown to the caller with the message: what
+	// a refused approval would have approved instead, for instance.
+	Details any
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -55,4 +59,51 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return err.Error()
+}
+
+// MaxShortError is the most characters ShortError keeps.
+const MaxShortError = 300
+
+// ShortError reduces an upstream's error text to what a person or an agent
+// needs to see: its first non-empty line and, when that line does not say
+// what failed, the first later line that does (the "Error: …" line of a
+// Node stack, say), cut to MaxShortError characters. An upstream's output
+// is never passed on whole: a server that prints a file, or answers with a
+// 4 MB HTML page, must not get it into every status read and event.
+func ShortError(msg string) string {
+	first, rest := "", msg
+	for rest != "" && first == "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		first = strings.TrimSpace(line)
+	}
+	if !hasErrorWord(first) {
+		for rest != "" {
+			var line string
+			line, rest, _ = strings.Cut(rest, "\n")
+			if line = strings.TrimSpace(line); hasErrorWord(line) {
+				first += ": " + line
+				break
+			}
+		}
+	}
+	return cutRunes(first, MaxShortError)
+}
+
+// hasErrorWord reports whether a line names an error ("Error: …",
+// "TypeError: …", "error: …").
+func hasErrorWord(line string) bool {
+	i := strings.Index(strings.ToLower(line), "error")
+	return i >= 0 && strings.Contains(line[i:], ":")
+}
+
+func cutRunes(s string, n int) string {
+	count := 0
+	for i := range s {
+		if count == n {
+			return s[:i] + "…"
+		}
+		count++
+	}
+	return s
 }

@@ -131,10 +131,13 @@ const (
 	// refresh was refused). The actor waits for a login; it does not retry
 	// on its own.
 	StateNeedsAuth ServerState = "needs_auth"
+	// StateQuarantined: the server waits for a person's approval and is
+	// not started: no process, no connection, no ${env:…} expansion.
+	StateQuarantined ServerState = "quarantined"
 )
 
 // AllStates lists every state in display order.
-var AllStates = []ServerState{StateReady, StateConnecting, StateNeedsAuth, StateError, StateDisabled, StateStopping}
+var AllStates = []ServerState{StateReady, StateConnecting, StateNeedsAuth, StateError, StateQuarantined, StateDisabled, StateStopping}
 
 // Tool is one tool an upstream server offers. Schemas and annotations are kept
 // as raw JSON so that a published Tool is never a shared mutable map.

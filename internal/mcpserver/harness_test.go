@@ -307,15 +307,15 @@ func (w tbWriter) Write(b []byte) (int, error) {
 
 // waitState waits until the named server is in state st.
 // waitQuarantined waits until the named server is quarantined; with
-// connected, also until it is connected (a quarantined server still
-// connects, for inspection).
-func (p *proxy) waitQuarantined(tb testing.TB, name string, connected bool) *stateview.Server {
+// settled, also until its actor (if it ran) is gone: a quarantined server
+// is not started.
+func (p *proxy) waitQuarantined(tb testing.TB, name string, settled bool) *stateview.Server {
 	tb.Helper()
 	var srv *stateview.Server
 	waitFor(tb, 15*time.Second, func() bool {
 		srv = p.view.Load().Get(name)
-		return srv != nil && srv.Quarantined && (!connected || srv.State == mcpproxy.StateReady)
-	}, "server %q to be quarantined (connected %v)", name, connected)
+		return srv != nil && srv.Quarantined && (!settled || srv.State == mcpproxy.StateQuarantined)
+	}, "server %q to be quarantined (settled %v)", name, settled)
 	return srv
 }
 

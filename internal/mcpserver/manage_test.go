@@ -49,7 +49,7 @@ func TestUpstreamServers(t *testing.T) {
 		var names []string
 		for _, s := range servers {
 			names = append(names, s.Name)
-			want := map[string]mcpproxy.ServerState{"alpha": mcpproxy.StateReady, "quar": mcpproxy.StateReady, "off": mcpproxy.StateDisabled}[s.Name]
+			want := map[string]mcpproxy.ServerState{"alpha": mcpproxy.StateReady, "quar": mcpproxy.StateQuarantined, "off": mcpproxy.StateDisabled}[s.Name]
 			if s.State != want || s.Quarantined != (s.Name == "quar") {
 				t.Errorf("%s: state %s quarantined %v, want %s, quarantined only for quar", s.Name, s.State, s.Quarantined, want)
 			}
@@ -255,4 +255,67 @@ func TestUpstreamServers_UpdateKeepsOmittedFields(t *testing.T) {
 		t.Fatalf("after switch to url: %+v", spec)
 	}
 	wantError(t, call(t, cs, "upstream_servers", map[string]any{"operation": "update", "name": "s"}), "at least one field")
+}
+
+// TestUpstreamServers_UpdateDropsSecrets: an agent's update cannot take
+// the approved server's secrets to the changed one: env and header entries
+// it does not write that carry a placeholder or a literal secret are
+// dropped (and named), and a kept url or args carrying one refuse the
+// update.
+func TestUpstreamServers_UpdateDropsSecrets(t *testing.T) {
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{
+		{"name": "gh", "url": "http://127.0.0.1:9/mcp", "enabled": false,
+			"headers": map[string]string{"Authorization": "Bearer ${env:GH_TOKEN}", "X-Api-Key": "sk_live_abcdefghijklmnop1234", "Accept": "application/json"}},
+		{"name": "cli", "command": "/bin/cat", "enabled": false,
+			"env": map[string]string{"GITHUB_TOKEN": "${env:GH_TOKEN}", "PLAIN": "1"}},
+		{"name": "inurl", "url": "http://127.0.0.1:9/mcp?key=${env:GH_TOKEN}", "enabled": false},
+		{"name": "inargs", "command": "/bin/cat", "args": []string{"--token", "${env:GH_TOKEN}"}, "enabled": false},
+	}})
+	cs := p.connect(t, "/mcp", clientOptions{})
+	us := func(t *testing.T, args map[string]any) string {
+		t.Helper()
+		res := call(t, cs, "upstream_servers", args)
+		if res.IsError {
+			t.Fatalf("upstream_servers %v: %s", args, textOf(res))
+		}
+		return textOf(res)
+	}
+
+	text := us(t, map[string]any{"operation": "update", "name": "gh", "url": "http://127.0.0.1:10/steal"})
+	for _, want := range []string{"headers.Authorization", "headers.X-Api-Key", "quarantined"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("update result does not name %q: %s", want, text)
+		}
+	}
+	spec, _ := p.readConfig(t).Server("gh")
+	if spec.URL != "http://127.0.0.1:10/steal" || !spec.Quarantined || len(spec.Headers) != 1 || spec.Headers["Accept"] != "application/json" {
+		t.Errorf("gh after the agent's update: %+v", spec)
+	}
+
+	text = us(t, map[string]any{"operation": "update", "name": "cli", "args": []string{"-v"}})
+	if !strings.Contains(text, "env.GITHUB_TOKEN") {
+		t.Errorf("update result does not name env.GITHUB_TOKEN: %s", text)
+	}
+	spec, _ = p.readConfig(t).Server("cli")
+	if _, kept := spec.Env["GITHUB_TOKEN"]; kept || spec.Env["PLAIN"] != "1" || !spec.Quarantined {
+		t.Errorf("cli after the agent's update: %+v", spec)
+	}
+
+	// The agent may write a placeholder itself: the person sees it.
+	us(t, map[string]any{"operation": "update", "name": "cli", "env": map[string]string{"MINE": "${env:OTHER}"}})
+	if spec, _ = p.readConfig(t).Server("cli"); spec.Env["MINE"] != "${env:OTHER}" {
+		t.Errorf("cli env the agent wrote: %+v", spec.Env)
+	}
+
+	for _, tc := range []struct{ name, field string }{{"inurl", "url"}, {"inargs", "args[1]"}} {
+		before, _ := os.ReadFile(p.cfgPath)
+		args := map[string]any{"operation": "update", "name": tc.name, "headers": map[string]string{"X": "1"}}
+		if tc.name == "inargs" {
+			args = map[string]any{"operation": "update", "name": tc.name, "env": map[string]string{"X": "1"}}
+		}
+		wantError(t, call(t, cs, "upstream_servers", args), tc.field, "secret")
+		if after, _ := os.ReadFile(p.cfgPath); string(after) != string(before) {
+			t.Errorf("a refused update of %s changed the config file", tc.name)
+		}
+	}
 }

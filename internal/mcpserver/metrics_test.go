@@ -68,7 +68,8 @@ func TestMetrics(t *testing.T) {
 			server, tool, outcome string
 		}{
 			{"alpha", "echo", activity.StatusOK},
-			{"quar", "echo", activity.StatusBlocked},
+			// Not started, so its tools are unknown.
+			{"quar", "(unknown)", activity.StatusBlocked},
 			{"(unknown)", "(unknown)", activity.StatusError}, // not found
 		} {
 			got := p.metricValue(t, "mcpproxy_tool_calls_total", "server="+c.server, "tool="+c.tool, "outcome="+c.outcome)

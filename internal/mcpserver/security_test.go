@@ -247,7 +247,15 @@ func TestSecurity_RugPull(t *testing.T) {
 	})
 
 	t.Run("ApproveRestores", func(t *testing.T) {
-		got, err := p.sup.ApproveTools("rug", []string{"echo"}, false)
+		// The definition the person reviewed before the pull is not what
+		// is listed now: approving it by its fingerprint is refused.
+		if _, err := p.sup.ApproveTools("rug", []mcpproxy.ToolRef{{Name: "echo", Fingerprint: first.Fingerprint}}); mcpproxy.ErrorCode(err) != mcpproxy.ECONFLICT {
+			t.Fatalf("ApproveTools with the pre-pull fingerprint = %v, want conflict", err)
+		}
+		if a := p.view.Load().Get("rug"); a.PendingTools == 0 {
+			t.Fatal("a refused approval approved something")
+		}
+		got, err := p.sup.ApproveTools("rug", []mcpproxy.ToolRef{{Name: "echo", Fingerprint: cur.Fingerprint}})
 		if err != nil || !slices.Equal(got, []string{"echo"}) {
 			t.Fatalf("ApproveTools = %v, %v", got, err)
 		}
@@ -309,16 +317,14 @@ func TestSecurity_HostileWarnings(t *testing.T) {
 		return nil
 	}
 	hostile := streamable(t, "hostile", testupstream.Options{Hostile: true}, nil)
-	quar := streamable(t, "quar", testupstream.Options{Hostile: true}, map[string]any{"quarantined": true})
 	want := map[string]int{"add_numbers": 1, "daily_quote": 0, "fetch_report": 0, "echo": 0}
-	urls := map[string]string{"hostile": hostile["url"].(string), "quar": quar["url"].(string)}
+	urls := map[string]string{"hostile": hostile["url"].(string)}
 
 	t.Run("WithScan", func(t *testing.T) {
-		p := newProxy(t, proxyOptions{Pins: true, Scan: scan, Servers: []map[string]any{hostile, quar}})
+		p := newProxy(t, proxyOptions{Pins: true, Scan: scan, Servers: []map[string]any{hostile}})
 		p.waitCatalog(t, "hostile")
-		p.waitQuarantined(t, "quar", true)
 		for name, n := range want {
-			for _, server := range []string{"hostile", "quar"} {
+			for _, server := range []string{"hostile"} {
 				tl, ok := p.toolOf(server, name)
 				if !ok || len(tl.Warnings) != n {
 					t.Errorf("%s:%s warnings %+v, want %d", server, name, tl.Warnings, n)
@@ -336,13 +342,6 @@ func TestSecurity_HostileWarnings(t *testing.T) {
 		cs := p.connect(t, "/mcp", clientOptions{})
 		if tv, ok := toolView(inspect(t, cs, "hostile"), "add_numbers"); !ok || len(tv.Warnings) != 1 {
 			t.Errorf("inspect hostile add_numbers: %+v", tv)
-		}
-		w, ok := findWaiting(waiting(t, cs), "quar")
-		if !ok {
-			t.Fatal("quarantine_security list lacks quar")
-		}
-		if tv, ok := toolView(w, "add_numbers"); !ok || len(tv.Warnings) != 1 || tv.Approval != mcpproxy.ApprovalPending {
-			t.Errorf("quar add_numbers under review: %+v", tv)
 		}
 	})
 	t.Run("NoScan", func(t *testing.T) {
@@ -445,6 +444,10 @@ func TestSecurity_AgentCannotApprove(t *testing.T) {
 		if _, ok := p.srv.cat.set.Load().routes["quar__echo"]; ok {
 			t.Error("quar__echo is in the catalog")
 		}
+		// Never started: not one request reached it.
+		if n := quarUp.Requests(); n != 0 {
+			t.Errorf("the quarantined upstream got %d requests", n)
+		}
 	}
 	// Config edits are applied before upstream_servers returns; restart
 	// reconnects asynchronously, so wait for both servers to be back.
@@ -464,34 +467,25 @@ func TestSecurity_AgentCannotApprove(t *testing.T) {
 			t.Fatalf("add: %s", textOf(res))
 		}
 		p.waitQuarantined(t, "quar", true)
-		waitFor(t, 10*time.Second, func() bool { return p.view.Load().Get("quar").ToolCount > 0 }, "quar to list its tools")
 		check(t)
 	})
 }
 
 // ---- a quarantined server ----
 
-// TestSecurity_QuarantinedServer: a quarantined server connects so a
-// person can inspect it, but offers nothing; approving it releases its
-// tools on the same connection.
+// TestSecurity_QuarantinedServer: a quarantined server is not started (no
+// request reaches it) and offers nothing; a person's approval of its spec
+// starts it, and quarantining it again stops it.
 func TestSecurity_QuarantinedServer(t *testing.T) {
+	up := testupstream.StartStreamable(t, testupstream.Options{})
 	p := newProxy(t, proxyOptions{Pins: true, Servers: []map[string]any{
-		streamable(t, "quar", testupstream.Options{}, map[string]any{"quarantined": true}),
+		{"name": "quar", "url": up.URL, "protocol": "streamable-http", "quarantined": true},
 		streamable(t, "alpha", testupstream.Options{}, nil),
 	}})
 	p.waitCatalog(t, "alpha")
-	p.waitQuarantined(t, "quar", true)
-	waitFor(t, 10*time.Second, func() bool { return p.view.Load().Get("quar").ToolCount > 0 }, "quar to list its tools")
-	srv := p.view.Load().Get("quar")
-	connectedAt := *srv.ConnectedAt
-	session := srv.Session
-	for _, tl := range srv.Tools {
-		if tl.Approval != mcpproxy.ApprovalPending {
-			t.Errorf("quar:%s is %s, want pending", tl.Name, tl.Approval)
-		}
-	}
-	if srv.PendingTools != srv.ToolCount {
-		t.Errorf("quar: %d pending of %d", srv.PendingTools, srv.ToolCount)
+	srv := p.waitQuarantined(t, "quar", true)
+	if srv.PID != 0 || srv.Session != nil || srv.ToolCount != 0 {
+		t.Fatalf("quar started: session %v, %d tools", srv.Session != nil, srv.ToolCount)
 	}
 	cs := p.connect(t, "/mcp", clientOptions{})
 	direct := p.connect(t, "/mcp/all", clientOptions{})
@@ -506,37 +500,40 @@ func TestSecurity_QuarantinedServer(t *testing.T) {
 			}
 		}
 		wantError(t, call(t, cs, "call_tool", map[string]any{"name": "quar:echo", "args": map[string]any{"message": "x"}}), "quarantined")
+		wantError(t, call(t, cs, "upstream_servers", map[string]any{"operation": "restart", "name": "quar"}), "quarantined")
 		code, body := rawPost(t, p.URL+"/mcp/server/quar", "", nil, initializeBody)
 		if code != http.StatusForbidden || !strings.Contains(body, "quarantined") {
 			t.Errorf("pass-through initialize: %d %s, want 403 naming the quarantine", code, body)
 		}
+		if n := up.Requests(); n != 0 {
+			t.Errorf("the quarantined upstream got %d requests", n)
+		}
 	})
-	t.Run("Inspectable", func(t *testing.T) {
+	t.Run("Listed", func(t *testing.T) {
 		w, ok := findWaiting(waiting(t, cs), "quar")
-		if !ok || !w.Quarantined || w.State != mcpproxy.StateReady || len(w.Tools) != srv.ToolCount {
+		if !ok || !w.Quarantined || w.State != mcpproxy.StateQuarantined || len(w.Tools) != 0 {
 			t.Fatalf("quarantine_security list entry for quar: %+v", w)
 		}
-		if tv, ok := toolView(w, "echo"); !ok || tv.Approval != mcpproxy.ApprovalPending || tv.Description == "" || tv.Fingerprint == "" {
-			t.Errorf("quar echo under review: %+v", tv)
-		}
-		if ins := inspect(t, cs, "quar"); !ins.Quarantined || len(ins.Tools) != srv.ToolCount {
+		if ins := inspect(t, cs, "quar"); !ins.Quarantined {
 			t.Errorf("inspect quar: %+v", ins)
 		}
 		wantError(t, call(t, cs, "quarantine_security", map[string]any{"operation": "inspect", "name": "quarr"}), "quarr", "quar")
 		wantError(t, call(t, cs, "quarantine_security", map[string]any{"operation": "inspect"}), "name")
 		wantError(t, call(t, cs, "quarantine_security", map[string]any{}), "operation")
 	})
+	spec, _ := p.readConfig(t).Server("quar")
 	t.Run("Unquarantine", func(t *testing.T) {
-		if err := p.sup.Unquarantine(context.Background(), "quar"); err != nil {
+		if err := p.sup.Unquarantine(context.Background(), "quar", "stale"); mcpproxy.ErrorCode(err) != mcpproxy.ECONFLICT {
+			t.Fatalf("Unquarantine with a stale fingerprint = %v, want conflict", err)
+		}
+		if err := p.sup.Unquarantine(context.Background(), "quar", pinning.SpecFingerprint(spec)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, func() bool { s := p.view.Load().Get("quar"); return !s.Quarantined && s.PendingTools == 0 },
-			"quar to be released with its tools approved")
+		waitFor(t, 10*time.Second, func() bool {
+			s := p.view.Load().Get("quar")
+			return !s.Quarantined && s.State == mcpproxy.StateReady && s.ToolCount > 0 && s.PendingTools == 0
+		}, "quar to start with its first tools approved")
 		p.waitRoute(t, "quar__echo", true)
-		now := p.view.Load().Get("quar")
-		if now.ConnectedAt == nil || !now.ConnectedAt.Equal(connectedAt) || now.Session != session || now.State != mcpproxy.StateReady {
-			t.Errorf("unquarantine reconnected: connected_at %v (was %v), same session %v", now.ConnectedAt, connectedAt, now.Session == session)
-		}
 		if spec, _ := p.readConfig(t).Server("quar"); spec == nil || spec.Quarantined {
 			t.Errorf("config file: quar = %+v", spec)
 		}
@@ -552,9 +549,6 @@ func TestSecurity_QuarantinedServer(t *testing.T) {
 		if w := waiting(t, cs); len(w) != 0 {
 			t.Errorf("still waiting: %+v", w)
 		}
-		if pin, ok := p.sup.ApprovedTool("quar", "echo"); !ok || pin.Auto {
-			t.Errorf("quar:echo pin %+v, %v; want a person's approval", pin, ok)
-		}
 	})
 	t.Run("QuarantineAgain", func(t *testing.T) {
 		if err := p.sup.Quarantine(context.Background(), "quar"); err != nil {
@@ -563,8 +557,8 @@ func TestSecurity_QuarantinedServer(t *testing.T) {
 		p.waitQuarantined(t, "quar", true)
 		p.waitRoute(t, "quar__echo", false)
 		wantError(t, call(t, cs, "call_tool", map[string]any{"name": "quar:echo", "args": map[string]any{"message": "x"}}), "quarantined")
-		if s := p.view.Load().Get("quar"); !s.ConnectedAt.Equal(connectedAt) {
-			t.Error("quarantining reconnected")
+		if s := p.view.Load().Get("quar"); s.Session != nil || s.State != mcpproxy.StateQuarantined {
+			t.Errorf("quarantining again left it running: state %s", s.State)
 		}
 	})
 }

@@ -404,41 +404,79 @@ func (a *serverArgs) spec() mcpproxy.ServerSpec {
 // overlay returns cur with the connection fields the agent passed. A new
 // command makes it a stdio server (its URL and headers go); a new URL makes
 // it an HTTP server (its command, args, env and working_dir go).
-func (a *serverArgs) overlay(cur mcpproxy.ServerSpec) mcpproxy.ServerSpec {
+//
+// The result is the agent's definition, which runs only once a person
+// approves it, and it must not take secrets along that the agent did not
+// write: env and header entries it keeps from cur that carry a secret (a
+// ${env:…} placeholder, or a literal that looks like one) are dropped and
+// named in removed. A kept url or args that carry one cannot be split off,
+// so such an update is refused.
+func (a *serverArgs) overlay(cur mcpproxy.ServerSpec) (next mcpproxy.ServerSpec, removed []string, err error) {
+	next = cur
 	if a.Command != "" && a.URL == "" {
-		cur.URL, cur.Headers = "", nil
+		next.URL, next.Headers = "", nil
 		if a.Protocol == "" {
-			cur.Protocol = ""
+			next.Protocol = ""
 		}
 	}
 	if a.URL != "" && a.Command == "" {
-		cur.Command, cur.Args, cur.Env, cur.WorkingDir = "", nil, nil, ""
+		next.Command, next.Args, next.Env, next.WorkingDir = "", nil, nil, ""
 		if a.Protocol == "" {
-			cur.Protocol = ""
+			next.Protocol = ""
 		}
 	}
 	if a.Protocol != "" {
-		cur.Protocol = mcpproxy.Protocol(a.Protocol)
+		next.Protocol = mcpproxy.Protocol(a.Protocol)
 	}
 	if a.Command != "" {
-		cur.Command = a.Command
+		next.Command = a.Command
 	}
 	if a.Args != nil {
-		cur.Args = a.Args
+		next.Args = a.Args
 	}
 	if a.Env != nil {
-		cur.Env = a.Env
+		next.Env = a.Env
 	}
 	if a.WorkingDir != "" {
-		cur.WorkingDir = a.WorkingDir
+		next.WorkingDir = a.WorkingDir
 	}
 	if a.URL != "" {
-		cur.URL = a.URL
+		next.URL = a.URL
 	}
 	if a.Headers != nil {
-		cur.Headers = a.Headers
+		next.Headers = a.Headers
 	}
-	return cur
+	if next.SameConnection(&cur) {
+		return next, nil, nil
+	}
+	if a.URL == "" && next.URL != "" && pinning.CarriesSecret("url", next.URL) {
+		return cur, nil, fmt.Errorf("its url carries a secret, which an agent cannot take to a changed server; pass a url without it (a person can add it back)")
+	}
+	if a.Args == nil {
+		for i, arg := range next.Args {
+			if pinning.CarriesSecret("", arg) {
+				return cur, nil, fmt.Errorf("args[%d] carries a secret, which an agent cannot take to a changed server; pass args without it (a person can add it back)", i)
+			}
+		}
+	}
+	strip := func(field string, m map[string]string, passed bool) map[string]string {
+		if passed || len(m) == 0 {
+			return m
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			if pinning.CarriesSecret(k, v) {
+				removed = append(removed, field+"."+k)
+				continue
+			}
+			out[k] = v
+		}
+		return out
+	}
+	next.Env = strip("env", next.Env, a.Env != nil)
+	next.Headers = strip("headers", next.Headers, a.Headers != nil)
+	slices.Sort(removed)
+	return next, removed, nil
 }
 
 func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -513,6 +551,7 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 			return r, nil
 		}
 		spec := in.spec()
+		var removed []string
 		if in.Operation == "update" {
 			// Fields the agent leaves out keep their values (timeouts
 			// included, which the tool's arguments do not carry).
@@ -524,7 +563,11 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 				in.WorkingDir == "" && in.URL == "" && in.Headers == nil {
 				return errorResult("update %s: pass at least one field to change (protocol, command, args, env, working_dir, url, headers)", in.Name), nil
 			}
-			spec = in.overlay(*cur)
+			var refuse error
+			spec, removed, refuse = in.overlay(*cur)
+			if refuse != nil {
+				return errorResult("update %s: %v", in.Name, refuse), nil
+			}
 		}
 		if err := config.ValidateServer(&spec, "arguments"); err != nil {
 			return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
@@ -558,11 +601,16 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		res := map[string]any{"server": in.Name, "updated": changed}
 		if changed {
 			res["quarantined"] = true
-			res["message"] = "Updated and quarantined: a person must approve the changed server before its tools can be used again."
+			res["message"] = "Updated and quarantined: the server is stopped until a person approves the changed server."
+			if len(removed) > 0 {
+				res["removed_secrets"] = removed
+				res["message"] = res["message"].(string) + " Secrets of the approved server were not carried over to the changed one (" +
+					strings.Join(removed, ", ") + "); a person can add them back."
+			}
 		}
 		if in.Operation == "add" {
 			res = map[string]any{"server": in.Name, "added": true, "quarantined": true,
-				"message": "Added and quarantined: a person must approve it in the mcpproxy UI, CLI or REST API before its tools can be used."}
+				"message": "Added and quarantined: it is not started until a person approves it in the mcpproxy UI, CLI or REST API."}
 		}
 		return jsonResult(res), nil
 	case "":

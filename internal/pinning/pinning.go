@@ -36,6 +36,7 @@ import (
 var (
 	bucketPins    = []byte("tool_pins")
 	bucketServers = []byte("approved_servers")
+	bucketSpecs   = []byte("approved_specs")
 )
 
 // Pin states stored for a tool.
@@ -63,6 +64,15 @@ type serverRecord struct {
 	FirstUse bool `json:"first_use,omitempty"`
 }
 
+// SpecRecord is the spec of a server as it last ran approved: approved by
+// a person, or written by one in the config file or through the REST API.
+// Literal secrets in it are sealed (see Seal); placeholders are kept.
+type SpecRecord struct {
+	Spec        mcpproxy.ServerSpec `json:"spec"`
+	Fingerprint string              `json:"fingerprint"`
+	At          time.Time           `json:"at"`
+}
+
 // Options configures Pins.
 type Options struct {
 	// Publish receives tool.changed events; it must not block.
@@ -81,6 +91,7 @@ type Pins struct {
 	mu       sync.Mutex
 	pins     map[string]map[string]Pin // guarded by mu: server → tool → pin
 	known    map[string]serverRecord   // guarded by mu: servers a person approved, or trusted on first use
+	specs    map[string]SpecRecord     // guarded by mu: the spec each server last ran approved with
 	auto     map[string]bool           // guarded by mu: servers with auto_approve_tool_changes
 	notified map[string]string         // guarded by mu: server\x00tool → fingerprint already announced
 	closed   bool                      // guarded by mu
@@ -102,7 +113,7 @@ func Open(db *bolt.DB, opts Options) (*Pins, error) {
 	}
 	p := &Pins{
 		db: db, opts: opts, log: opts.Logger,
-		pins: map[string]map[string]Pin{}, known: map[string]serverRecord{},
+		pins: map[string]map[string]Pin{}, known: map[string]serverRecord{}, specs: map[string]SpecRecord{},
 		auto: map[string]bool{}, notified: map[string]string{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -112,6 +123,22 @@ func Open(db *bolt.DB, opts Options) (*Pins, error) {
 			return err
 		}
 		sb, err := tx.CreateBucketIfNotExists(bucketServers)
+		if err != nil {
+			return err
+		}
+		specs, err := tx.CreateBucketIfNotExists(bucketSpecs)
+		if err != nil {
+			return err
+		}
+		err = specs.ForEach(func(k, v []byte) error {
+			var rec SpecRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				p.log.Warn("pinning: unreadable approved spec ignored", "server", string(k), "error", err)
+				return nil
+			}
+			p.specs[string(k)] = rec
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -505,6 +532,13 @@ func (p *Pins) Prune(keep func(server string) bool) {
 			gone = append(gone, name)
 		}
 	}
+	for name := range p.specs {
+		_, dup1 := p.pins[name]
+		_, dup2 := p.known[name]
+		if !dup1 && !dup2 && !keep(name) {
+			gone = append(gone, name)
+		}
+	}
 	p.mu.Unlock()
 	for _, name := range gone {
 		p.Forget(name)
@@ -569,6 +603,7 @@ func (p *Pins) Forget(server string) {
 	defer p.mu.Unlock()
 	delete(p.pins, server)
 	delete(p.known, server)
+	delete(p.specs, server)
 	delete(p.auto, server)
 	for k := range p.notified {
 		if s, _, _ := bytes.Cut([]byte(k), []byte{0}); string(s) == server {
@@ -584,6 +619,47 @@ func (p *Pins) Forget(server string) {
 				return err
 			}
 		}
+		if err := tx.Bucket(bucketSpecs).Delete([]byte(server)); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketServers).Delete([]byte(server))
 	}, false)
+}
+
+// RecordSpec remembers spec as the server's approved spec: the supervisor
+// calls it when it starts a server that is not quarantined. It works on
+// memory and writes behind, so it may run under the supervisor's lock.
+func (p *Pins) RecordSpec(spec mcpproxy.ServerSpec) {
+	fp := SpecFingerprint(&spec)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	if cur, ok := p.specs[spec.Name]; ok && cur.Fingerprint == fp {
+		return
+	}
+	rec := SpecRecord{Spec: Seal(spec), Fingerprint: fp, At: time.Now().UTC()}
+	rec.Spec.Enabled, rec.Spec.Quarantined = true, false
+	p.specs[spec.Name] = rec
+	b, _ := json.Marshal(rec)
+	p.enqueueLocked(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSpecs).Put([]byte(spec.Name), b)
+	}, false)
+}
+
+// ApprovedSpec returns the spec the server last ran approved with.
+func (p *Pins) ApprovedSpec(server string) (SpecRecord, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec, ok := p.specs[server]
+	return rec, ok
+}
+
+// HasPins reports whether any tool of the server was ever approved or
+// blocked.
+func (p *Pins) HasPins(server string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pins[server]) > 0
 }

@@ -49,6 +49,9 @@ type Waiting struct {
 	State       mcpproxy.ServerState `json:"state"`
 	LastError   string               `json:"last_error,omitempty"`
 	Tools       []ToolView           `json:"tools"`
+	// Review is filled in by the REST API for a quarantined server: its
+	// spec, fingerprint, diff and warnings. Agents never get it.
+	Review *mcpproxy.ServerReview `json:"review,omitempty"`
 }
 
 // WaitingList lists every quarantined server (with all its tools) and every

@@ -2,6 +2,7 @@ package supervisor_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,20 @@ func allApproval(m map[string]mcpproxy.Approval, want mcpproxy.Approval) bool {
 	return len(m) > 0
 }
 
+// refs names the listed tools of a server with their current fingerprints.
+func refs(h *harness, server string, tools ...string) []mcpproxy.ToolRef {
+	var out []mcpproxy.ToolRef
+	srv := h.get(server)
+	for _, name := range tools {
+		for _, t := range srv.Tools {
+			if t.Name == name {
+				out = append(out, mcpproxy.ToolRef{Name: name, Fingerprint: t.Fingerprint})
+			}
+		}
+	}
+	return out
+}
+
 func quarantineNew(servers ...mcpproxy.ServerSpec) *config.Config {
 	cfg := configOf(servers...)
 	cfg.QuarantineNewServers = true
@@ -98,31 +113,50 @@ func TestSupervisor_QuarantineNewServers(t *testing.T) {
 	h := newSupervisor(t, withPins(ps))
 	a := stdioServer("a", ok, nil)
 	h.sup.Apply(quarantineNew(a))
-	if srv := h.get("a"); srv == nil || !srv.Quarantined {
+	if srv := h.get("a"); srv == nil || !srv.Quarantined || srv.State != mcpproxy.StateQuarantined {
 		t.Fatalf("a = %v, want quarantined at once although its config does not say so", srv)
 	}
-	if got := h.waitTools(t, "a"); !allApproval(got, mcpproxy.ApprovalPending) {
-		t.Errorf("a's tools %v, want all pending", got)
+	// Not started: no process, no tools, nothing known.
+	time.Sleep(300 * time.Millisecond)
+	if srv := h.get("a"); srv.PID != 0 || srv.Session != nil || len(srv.Tools) != 0 || srv.State != mcpproxy.StateQuarantined {
+		t.Fatalf("a quarantined but started: state %s, pid %d, %d tools", srv.State, srv.PID, len(srv.Tools))
 	}
-	if !h.get("a").Quarantined || ps.pins.Known("a") {
-		t.Fatal("a was released or became Known on connecting")
+	if ps.pins.Known("a") {
+		t.Fatal("a became Known while quarantined")
 	}
-	pid := h.get("a").PID
+	fp := pinning.SpecFingerprint(&a)
 
-	if err := h.sup.Unquarantine(context.Background(), "a"); err != nil {
+	err := h.sup.Unquarantine(context.Background(), "a", strings.Repeat("0", 64))
+	var e *mcpproxy.Error
+	if !errors.As(err, &e) || e.Code != mcpproxy.ECONFLICT || e.Details == nil {
+		t.Fatalf("Unquarantine with a stale fingerprint = %v, want a conflict with the new review", err)
+	}
+	if rv, ok := e.Details.(mcpproxy.ServerReview); !ok || rv.Fingerprint != fp {
+		t.Errorf("conflict details %+v, want the review with fingerprint %s", e.Details, fp)
+	}
+	if h.get("a").State != mcpproxy.StateQuarantined {
+		t.Fatal("a stale approval released a")
+	}
+	if err := h.sup.Unquarantine(context.Background(), "a", ""); mcpproxy.ErrorCode(err) != mcpproxy.EINVALID || !strings.Contains(err.Error(), "fingerprint") {
+		t.Errorf("Unquarantine without a fingerprint = %v, want invalid naming fingerprint", err)
+	}
+	if err := h.sup.Unquarantine(context.Background(), "a", fp); err != nil {
 		t.Fatal(err)
 	}
-	// The decision is applied before Unquarantine returns.
-	srv := h.get("a")
-	if srv.Quarantined || srv.PendingTools != 0 || srv.PID != pid {
-		t.Fatalf("after Unquarantine: quarantined %v, %d pending, pid %d (was %d)", srv.Quarantined, srv.PendingTools, srv.PID, pid)
+	// Approved before it listed anything: its first listing is approved.
+	if got := h.waitTools(t, "a"); h.get("a").Quarantined || !allApproval(got, mcpproxy.ApprovalApproved) {
+		t.Fatalf("after Unquarantine: quarantined %v, tools %v", h.get("a").Quarantined, got)
 	}
-	if pin, ok := h.sup.ApprovedTool("a", "echo"); !ok || pin.Auto {
-		t.Errorf("echo pin %+v, %v; want a person's approval", pin, ok)
+	if _, ok := h.sup.ApprovedTool("a", "echo"); !ok {
+		t.Error("echo has no pin after the approved server listed it")
 	}
 	if !ps.pins.Known("a") {
 		t.Error("a is not Known after Unquarantine")
 	}
+	if rec, ok := ps.pins.ApprovedSpec("a"); !ok || rec.Fingerprint != fp {
+		t.Errorf("approved spec %+v, %v; want fingerprint %s", rec, ok, fp)
+	}
+	pid := h.get("a").PID
 
 	t.Run("ReApply", func(t *testing.T) {
 		h.sup.Apply(quarantineNew(a))
@@ -146,8 +180,8 @@ func TestSupervisor_QuarantineNewServers(t *testing.T) {
 		if !h.get("b").Quarantined || h.get("a").Quarantined {
 			t.Fatalf("a quarantined %v, b quarantined %v; want only b", h.get("a").Quarantined, h.get("b").Quarantined)
 		}
-		if got := h.waitTools(t, "b"); !allApproval(got, mcpproxy.ApprovalPending) {
-			t.Errorf("b's tools %v", got)
+		if srv := h.get("b"); srv.State != mcpproxy.StateQuarantined || srv.PID != 0 {
+			t.Errorf("b: state %s, pid %d; want quarantined and not started", srv.State, srv.PID)
 		}
 	})
 	t.Run("AcrossRestart", func(t *testing.T) {
@@ -162,6 +196,9 @@ func TestSupervisor_QuarantineNewServers(t *testing.T) {
 		}
 		if got := h2.waitTools(t, "a"); !allApproval(got, mcpproxy.ApprovalApproved) {
 			t.Errorf("a's tools after restart %v", got)
+		}
+		if srv := h2.get("b"); srv.State != mcpproxy.StateQuarantined || srv.PID != 0 {
+			t.Errorf("b after restart: state %s, pid %d; want quarantined and not started", srv.State, srv.PID)
 		}
 	})
 }
@@ -206,8 +243,8 @@ func TestSupervisor_RemoveForgetsPins(t *testing.T) {
 		if !h.get("a").Quarantined {
 			t.Error("a re-added server is not quarantined: its approval outlived its removal")
 		}
-		if got := h.waitTools(t, "a"); !allApproval(got, mcpproxy.ApprovalPending) {
-			t.Errorf("re-added a's tools %v, want pending", got)
+		if srv := h.get("a"); srv.State != mcpproxy.StateQuarantined || srv.PID != 0 {
+			t.Errorf("re-added a: state %s, pid %d; want quarantined and not started", srv.State, srv.PID)
 		}
 	})
 }
@@ -227,12 +264,19 @@ func TestSupervisor_ApprovalErrors(t *testing.T) {
 		code  string
 		words []string
 	}{
-		{"UnknownServer", func() error { _, err := h.sup.ApproveTools("zzz", []string{"echo"}, false); return err }, mcpproxy.ENOTFOUND, []string{"zzz"}},
-		{"UnknownTool", func() error { _, err := h.sup.ApproveTools("a", []string{"echo", "nope"}, false); return err }, mcpproxy.EINVALID, []string{"tools[1]", "nope"}},
+		{"UnknownServer", func() error { _, err := h.sup.ApproveTools("zzz", refs(h, "a", "echo")); return err }, mcpproxy.ENOTFOUND, []string{"zzz"}},
+		{"UnknownTool", func() error {
+			_, err := h.sup.ApproveTools("a", append(refs(h, "a", "echo"), mcpproxy.ToolRef{Name: "nope", Fingerprint: "x"}))
+			return err
+		}, mcpproxy.EINVALID, []string{"tools[1]", "nope"}},
+		{"NoFingerprint", func() error { _, err := h.sup.ApproveTools("a", []mcpproxy.ToolRef{{Name: "echo"}}); return err }, mcpproxy.EINVALID, []string{"tools[0].fingerprint"}},
+		{"StaleFingerprint", func() error {
+			_, err := h.sup.ApproveTools("a", []mcpproxy.ToolRef{{Name: "echo", Fingerprint: strings.Repeat("0", 64)}})
+			return err
+		}, mcpproxy.ECONFLICT, []string{"echo", "changed"}},
 		{"ToolsAndAll", func() error { _, err := h.sup.BlockTools("a", []string{"echo"}, true); return err }, mcpproxy.EINVALID, []string{"all"}},
-		{"Neither", func() error { _, err := h.sup.ApproveTools("a", nil, false); return err }, mcpproxy.EINVALID, []string{"all"}},
-		{"AllWithoutTools", func() error { _, err := h.sup.ApproveTools("off", nil, true); return err }, mcpproxy.ECONFLICT, []string{"off"}},
-		{"UnquarantineUnknown", func() error { return h.sup.Unquarantine(context.Background(), "zzz") }, mcpproxy.ENOTFOUND, []string{"zzz"}},
+		{"Neither", func() error { _, err := h.sup.ApproveTools("a", nil); return err }, mcpproxy.EINVALID, []string{"tools"}},
+		{"UnquarantineUnknown", func() error { return h.sup.Unquarantine(context.Background(), "zzz", "x") }, mcpproxy.ENOTFOUND, []string{"zzz"}},
 		{"QuarantineWithoutWriter", func() error { return h.sup.Quarantine(context.Background(), "a") }, mcpproxy.EUNAVAILABLE, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,7 +294,7 @@ func TestSupervisor_ApprovalErrors(t *testing.T) {
 	t.Run("NoPins", func(t *testing.T) {
 		h2 := newSupervisor(t, nil)
 		h2.sup.Apply(configOf(stdioServer("b", ok, nil)))
-		if _, err := h2.sup.ApproveTools("b", []string{"echo"}, false); mcpproxy.ErrorCode(err) != mcpproxy.EUNAVAILABLE {
+		if _, err := h2.sup.ApproveTools("b", []mcpproxy.ToolRef{{Name: "echo", Fingerprint: "x"}}); mcpproxy.ErrorCode(err) != mcpproxy.EUNAVAILABLE {
 			t.Errorf("ApproveTools without pins = %v, want unavailable", err)
 		}
 		if _, ok := h2.sup.ApprovedTool("b", "echo"); ok {
@@ -274,10 +318,10 @@ func TestSupervisor_RemovedWhileStoppedForgetsPins(t *testing.T) {
 	func() {
 		h := newSupervisor(t, withPins(ps))
 		h.sup.Apply(quarantineNew(a))
-		h.waitTools(t, "a")
-		if err := h.sup.Unquarantine(context.Background(), "a"); err != nil {
+		if err := h.sup.Unquarantine(context.Background(), "a", pinning.SpecFingerprint(&a)); err != nil {
 			t.Fatal(err)
 		}
+		h.waitTools(t, "a")
 		if h.get("a").Quarantined {
 			t.Fatal("a still quarantined")
 		}

@@ -221,8 +221,8 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 		switch {
 		case e.spec.Equal(&spec):
 			// quarantine_new_servers may still have changed.
-			s.refreshLocked(e, cfg, false)
-		case e.actor != nil && spec.Enabled && e.spec.SameConnection(&spec):
+			s.reconsiderLocked(e, cfg, false)
+		case e.actor != nil && spec.Enabled && !s.quarantined(&spec, cfg) && e.spec.SameConnection(&spec):
 			// Quarantine and auto-approval change what is usable, not
 			// the connection: keep it and re-stamp the tools.
 			e.spec = spec
@@ -243,6 +243,18 @@ func (s *Supervisor) quarantined(spec *mcpproxy.ServerSpec, cfg *config.Config) 
 		return true
 	}
 	return cfg != nil && cfg.QuarantineNewServers && s.opts.Pins != nil && !s.opts.Pins.Known(spec.Name)
+}
+
+// reconsiderLocked starts or stops e's actor when whether it should run
+// changed (a quarantine decided by something other than e.spec, such as
+// quarantine_new_servers and a person's approval), else refreshes it.
+func (s *Supervisor) reconsiderLocked(e *entry, cfg *config.Config, force bool) {
+	want := e.spec.Enabled && !s.quarantined(&e.spec, cfg)
+	if want != (e.actor != nil) {
+		s.startLocked(e, cfg)
+		return
+	}
+	s.refreshLocked(e, cfg, force)
 }
 
 // refreshLocked publishes e's quarantine flag and re-stamps its tools'
@@ -281,6 +293,11 @@ func secretsOf(cfg *config.Config) *secret.Redactor {
 	}
 	for i := range cfg.Servers {
 		spec := &cfg.Servers[i]
+		if spec.Quarantined {
+			// Not started, so never expanded: an agent must not get
+			// a value read for it just by writing a placeholder.
+			continue
+		}
 		for _, v := range spec.Env {
 			add(v)
 		}
@@ -356,10 +373,14 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 		Quarantined: s.quarantined(&e.spec, cfg),
 	}
 	switch {
-	case !e.spec.Enabled:
-		// A quarantined server still connects (so a person can inspect
-		// its tools before approving it); a disabled one does not.
+	case !e.spec.Enabled || st.Quarantined:
+		// A quarantined server is not started at all: no process, no
+		// connection, no DNS lookup, no ${env:…} expansion, until a
+		// person approves exactly the spec they reviewed.
 		st.State = mcpproxy.StateDisabled
+		if st.Quarantined && e.spec.Enabled {
+			st.State = mcpproxy.StateQuarantined
+		}
 		if !hadActor {
 			s.view.Put(&stateview.Server{ServerStatus: st, Generation: e.gen})
 			break
@@ -390,6 +411,9 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 		opts.Logger = s.log
 		if s.opts.Pins != nil {
 			opts.Gate = s.opts.Pins
+			// What runs unquarantined is approved: a later change by an
+			// agent is shown to the person as a diff from this.
+			s.opts.Pins.RecordSpec(e.spec)
 		}
 		if opts.ConnectTimeout <= 0 && cfg != nil {
 			opts.ConnectTimeout = cfg.ConnectTimeout.D()
@@ -442,6 +466,9 @@ func (s *Supervisor) Restart(name string) error {
 		return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "server %q not found", name)
 	}
 	if e.actor == nil {
+		if s.quarantined(&e.spec, s.cfg.Load()) {
+			return mcpproxy.Errorf(mcpproxy.ECONFLICT, "server %q is quarantined: it does not run until a person approves it", name)
+		}
 		return mcpproxy.Errorf(mcpproxy.ECONFLICT, "server %q is disabled; enable it first", name)
 	}
 	e.actor.Restart()

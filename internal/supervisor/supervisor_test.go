@@ -137,19 +137,19 @@ func TestSupervisor_Lifecycle(t *testing.T) {
 		}
 	})
 	t.Run("Quarantine", func(t *testing.T) {
-		// A quarantined server stays connected, so that a person can
-		// inspect its tools; only the flag (and what it withholds) changes.
+		// A quarantined server is stopped: nothing of it runs until a
+		// person approves it.
 		before := h.get("a")
 		q := a
 		q.Quarantined = true
 		h.sup.Apply(configOf(q))
-		waitFor(t, 10*time.Second, func() bool { return h.get("a").Quarantined }, "a to be quarantined (now %s)", lazyState{h, "a"})
-		srv := h.get("a")
-		if srv.State != mcpproxy.StateReady || srv.Session == nil || srv.PID != before.PID || !srv.ConnectedAt.Equal(*before.ConnectedAt) {
-			t.Errorf("quarantining reconnected or dropped the server: state %s, session %v, pid %d (was %d)", srv.State, srv.Session != nil, srv.PID, before.PID)
+		srv := h.waitState(t, 10*time.Second, "a", mcpproxy.StateQuarantined)
+		if !srv.Quarantined || srv.Session != nil || srv.PID != 0 {
+			t.Errorf("quarantined server: quarantined %v, session %v, pid %d", srv.Quarantined, srv.Session != nil, srv.PID)
 		}
-		if err := h.sup.Restart("a"); err != nil {
-			t.Errorf("Restart(quarantined) = %v, want a reconnect", err)
+		waitFor(t, 5*time.Second, func() bool { return processGone(before.PID) }, "the quarantined server's process to die")
+		if err := h.sup.Restart("a"); mcpproxy.ErrorCode(err) != mcpproxy.ECONFLICT || !strings.Contains(err.Error(), "quarantined") {
+			t.Errorf("Restart(quarantined) = %v, want a conflict naming the quarantine", err)
 		}
 		h.sup.Apply(configOf(a))
 		waitFor(t, 10*time.Second, func() bool { s := h.get("a"); return !s.Quarantined && s.State == mcpproxy.StateReady },
@@ -159,15 +159,26 @@ func TestSupervisor_Lifecycle(t *testing.T) {
 		q := stdioServer("q", ok, nil)
 		q.Quarantined = true
 		h.sup.Apply(configOf(q))
-		if srv := h.get("q"); srv == nil || !srv.Quarantined || srv.State == mcpproxy.StateDisabled {
-			t.Fatalf("q = %v, want quarantined and connecting at once", srv)
+		if srv := h.get("q"); srv == nil || !srv.Quarantined || srv.State != mcpproxy.StateQuarantined {
+			t.Fatalf("q = %v, want quarantined and not started", srv)
 		}
 		if h.get("a") != nil {
 			t.Error("a is still in the view")
 		}
-		srv := h.waitState(t, 20*time.Second, "q", mcpproxy.StateReady)
-		if !srv.Quarantined || srv.ToolCount == 0 {
-			t.Errorf("q ready: quarantined %v, %d tools; want quarantined with its tools listed for inspection", srv.Quarantined, srv.ToolCount)
+		time.Sleep(200 * time.Millisecond)
+		if srv := h.get("q"); srv.State != mcpproxy.StateQuarantined || srv.PID != 0 || srv.ToolCount != 0 {
+			t.Errorf("q: state %s, pid %d, %d tools; want not started", srv.State, srv.PID, srv.ToolCount)
+		}
+		// Disabling and enabling it again does not start it either.
+		q.Enabled = false
+		h.sup.Apply(configOf(q))
+		if srv := h.get("q"); srv.State != mcpproxy.StateDisabled {
+			t.Errorf("disabled quarantined q: state %s", srv.State)
+		}
+		q.Enabled = true
+		h.sup.Apply(configOf(q))
+		if srv := h.get("q"); srv.State != mcpproxy.StateQuarantined || srv.PID != 0 {
+			t.Errorf("re-enabled quarantined q: state %s, pid %d", srv.State, srv.PID)
 		}
 	})
 }

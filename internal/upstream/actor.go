@@ -252,7 +252,7 @@ func (a *Actor) run(ctx context.Context) {
 		delay := a.opts.Backoff.Delay(attempt, nil)
 		now := time.Now().UTC()
 		next := now.Add(delay)
-		msg := a.redactor.Load().Redact(err.Error())
+		msg := mcpproxy.ShortError(a.redactor.Load().Redact(err.Error()))
 		a.log.Warn("upstream failed", "error", msg, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
 		a.update(func(s *stateview.Server) {
 			s.State = mcpproxy.StateError
@@ -283,7 +283,7 @@ var errRestart = errors.New("restart requested")
 // login asks for one). It reports false when the actor is stopped.
 func (a *Actor) waitForLogin(ctx context.Context, na *NeedsAuthError) bool {
 	now := time.Now().UTC()
-	msg := a.redactor.Load().Redact(na.Error())
+	msg := mcpproxy.ShortError(a.redactor.Load().Redact(na.Error()))
 	a.log.Warn("upstream needs an OAuth login", "reason", a.redactor.Load().Redact(na.Reason))
 	a.update(func(s *stateview.Server) {
 		s.State = mcpproxy.StateNeedsAuth

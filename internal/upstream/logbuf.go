@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,6 +132,26 @@ func (b *LogBuffer) Last() string {
 		return ""
 	}
 	return t[0]
+}
+
+// Telling returns the stderr line that best says why a process failed: of
+// the last 30 lines, the last that names an error ("Error: Cannot find
+// module 'ajv'" in a Node stack, above its "at …" frames and the trailing
+// "Node.js v20…"), else the last line that is not a stack frame.
+func (b *LogBuffer) Telling() string {
+	tail := b.Tail(30)
+	fallback := ""
+	for i := len(tail) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(tail[i])
+		switch {
+		case line == "":
+		case strings.Contains(strings.ToLower(line), "error") && strings.Contains(line, ":"):
+			return line
+		case fallback == "" && !strings.HasPrefix(line, "at ") && !strings.HasPrefix(line, "Node.js v"):
+			fallback = line
+		}
+	}
+	return fallback
 }
 
 // Path returns the log file path ("" when memory only).

@@ -127,7 +127,7 @@ func (p *process) exitError() error {
 	if errors.As(p.waitErr, &ee) {
 		msg = "process exited: " + ee.ProcessState.String()
 	}
-	if last := p.logs.Last(); last != "" {
+	if last := p.logs.Telling(); last != "" {
 		msg += "; stderr: " + last
 	}
 	return errors.New(msg)

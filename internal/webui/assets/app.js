@@ -17,7 +17,7 @@
   // Relative to /ui/, so the app also works behind a path prefix.
   const API = '../api/v1';
   const EVENTS = '../events';
-  const STATES = ['ready', 'connecting', 'needs_auth', 'error', 'disabled', 'stopping'];
+  const STATES = ['ready', 'connecting', 'needs_auth', 'error', 'quarantined', 'disabled', 'stopping'];
   const ACTIVITY_STATUSES = ['ok', 'tool_error', 'error', 'blocked', 'timeout', 'cancelled'];
   const ACTIVITY_KINDS = ['tool_call', 'management'];
   const ATTENTION_MAX = 20; // servers listed under "Needs attention"
@@ -486,7 +486,9 @@
     }
   }
 
-  async function serverAction(name, action, btn) {
+  // serverAction posts one action on a server; body, if given, is its JSON
+  // body (the fingerprint an approval names).
+  async function serverAction(name, action, btn, body) {
     if (action === 'login') return login(name, btn);
     if (action === 'remove') {
       const ok = await confirmDialog('Remove server "' + name + '"? It is deleted from the config file and its tool approvals are forgotten.', 'Remove');
@@ -495,7 +497,7 @@
     if (btn) btn.disabled = true;
     try {
       if (action === 'remove') await api('DELETE', '/servers/' + enc(name));
-      else await api('POST', '/servers/' + enc(name) + '/' + action);
+      else await api('POST', '/servers/' + enc(name) + '/' + action, body);
       const done = { enable: 'enabled', disable: 'disabled', restart: 'restarting', remove: 'removed', quarantine: 'quarantined', unquarantine: 'approved', logout: 'logged out' }[action];
       toast(name + ': ' + (done || action));
       return true;
@@ -507,8 +509,13 @@
     }
   }
 
+  // toolDecision approves or blocks tools. An approval names each tool's
+  // definition by the fingerprint shown (tools are {name, fingerprint}), so
+  // a definition that changed since the page showed it is refused.
   async function toolDecision(server, tools, approve) {
-    const body = tools === 'all' ? { all: true } : { tools };
+    let body;
+    if (approve) body = { tools: tools.map((t) => ({ name: t.name, fingerprint: t.fingerprint })) };
+    else body = tools === 'all' ? { all: true } : { tools: tools.map((t) => t.name) };
     const data = await api('POST', '/servers/' + enc(server) + '/tools/' + (approve ? 'approve' : 'block'), body);
     const done = (approve ? data.approved : data.blocked) || [];
     toast(server + ': ' + (approve ? 'approved ' : 'blocked ') + (done.length ? done.join(', ') : 'nothing'));
@@ -529,6 +536,37 @@
     if (!warnings || !warnings.length) return null;
     return el('ul', { class: 'warnings' }, warnings.map((w) =>
       el('li', null, el('strong', { text: w.kind }), ' in ', el('code', { text: w.field }), ': ', w.detail)));
+  }
+
+  // specView shows a server's spec as a person reviews it before approving:
+  // every field (placeholders kept, literal secrets as ***), the
+  // fingerprint an approval names, what changed since the last approval,
+  // and warnings.
+  function specView(rv) {
+    const sp = rv.spec || {};
+    const rows = [['Protocol', sp.protocol]];
+    if (sp.command) rows.push(['Command', sp.command]);
+    if (sp.args && sp.args.length) rows.push(['Args', JSON.stringify(sp.args)]);
+    for (const k of Object.keys(sp.env || {}).sort()) rows.push(['env.' + k, sp.env[k]]);
+    if (sp.working_dir) rows.push(['Working dir', sp.working_dir]);
+    if (sp.url) rows.push(['URL', sp.url]);
+    for (const k of Object.keys(sp.headers || {}).sort()) rows.push(['headers.' + k, sp.headers[k]]);
+    if (sp.oauth) rows.push(['OAuth', JSON.stringify(sp.oauth)]);
+    rows.push(['Fingerprint', rv.fingerprint]);
+    rows.push(['Approved', rv.approved_at ? fmtTime(rv.approved_at) + (rv.diff && rv.diff.length ? ' (changed since)' : ' (unchanged since)') : 'never: a new server']);
+    const box = el('div', { class: 'spec', dataset: { fingerprint: rv.fingerprint } },
+      el('dl', { class: 'info' }, rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', null, el('code', { text: String(v) }))])));
+    if (rv.diff && rv.diff.length) {
+      const pre = el('pre', { class: 'diff spec-diff' });
+      for (const c of rv.diff) {
+        if (c.before) pre.append(el('span', { class: 'del', text: '- ' + c.field + ': ' + c.before + '\n' }));
+        if (c.after) pre.append(el('span', { class: 'add', text: '+ ' + c.field + ': ' + c.after + '\n' }));
+      }
+      box.append(el('div', { class: 'diff-head muted', text: 'Changed since the spec last approved:' }), pre);
+    }
+    const w = warningsView(rv.warnings);
+    if (w) box.append(w);
+    return box;
   }
 
   // toolCard shows one tool under review. opts.actions adds Approve/Block;
@@ -556,7 +594,7 @@
       const decide = (approve) => async (e) => {
         e.target.disabled = true;
         try {
-          await toolDecision(server, [t.name], approve);
+          await toolDecision(server, [t], approve);
           if (opts.onDone) opts.onDone();
         } catch (err) {
           showError(err);
@@ -1098,9 +1136,11 @@
     const logs = el('pre', { class: 'logs', id: 'logs', text: 'Loading…' });
     const logsNote = el('p', { class: 'muted small' });
     const missing = el('p', { class: 'banner error', hidden: true, text: 'No server named "' + name + '".' });
+    const specBox = el('div', { id: 'spec' }, el('p', { class: 'muted', text: 'Loading…' }));
     const root = el('div', { class: 'page server' },
       el('div', { class: 'title-row' }, title, badges), missing, actions,
       section('Connection', info),
+      section('Spec', specBox),
       el('section', null,
         el('div', { class: 'title-row' }, el('h2', { text: 'Tools' }), toolsNote,
           el('button', { type: 'button', dataset: { action: 'approve-all' }, text: 'Approve all waiting', onclick: (e) => decideAll(e, true) })),
@@ -1128,6 +1168,7 @@
         s.enabled ? btn('disable', 'Disable') : btn('enable', 'Enable'),
         btn('restart', 'Restart'),
         s.quarantined ? btn('unquarantine', 'Approve server', 'primary') : btn('quarantine', 'Quarantine'),
+        
         http && s.state !== 'needs_auth' ? btn('logout', 'Log out') : null,
         btn('remove', 'Remove', 'danger'));
       const now = Date.now();
@@ -1148,23 +1189,48 @@
         [el('dt', { text: k }), el('dd', { class: k === 'Last error' ? 'err' : '', text: v })]));
     }
 
+    // review is the spec shown in specBox: Approve server approves exactly
+    // that one, by its fingerprint.
+    let review = null;
+    let specSeq = 0;
+    async function loadSpec() {
+      const my = ++specSeq;
+      try {
+        const d = await api('GET', '/servers/' + enc(name));
+        if (my !== specSeq) return;
+        review = d.review || null;
+        fill(specBox, review ? specView(review) : el('p', { class: 'muted', text: 'Not available.' }));
+      } catch (e) {
+        if (my === specSeq && e.status !== 404) showError(e);
+      }
+    }
+
     async function act(action, btn) {
-      const ok = await serverAction(name, action, btn);
+      if (action === 'unquarantine' && !review) {
+        toast('The spec is still loading; approve once it is shown.', 'error');
+        return;
+      }
+      const ok = await serverAction(name, action, btn, action === 'unquarantine' ? { fingerprint: review.fingerprint } : undefined);
+      if (!ok && action === 'unquarantine') loadSpec();
       if (ok && action === 'remove') location.hash = '#/servers';
       if (ok && (action === 'unquarantine' || action === 'quarantine')) loadToolsSoon();
+      if (ok) loadSpec();
     }
 
     let toolsSeq = 0;
+    let shownTools = [];
     async function loadTools() {
       const my = ++toolsSeq;
       try {
         const list = await api('GET', '/servers/' + enc(name) + '/tools');
         if (my !== toolsSeq) return;
+        shownTools = list;
         const open = openDetails(toolsBox);
         const s = servers.get(name);
         const canDecide = !(s && s.quarantined);
         if (!list.length) {
-          fill(toolsBox, el('p', { class: 'muted', text: s && s.state === 'ready' ? 'This server lists no tools.' : 'No tools yet: tools are listed once the server is ready.' }));
+          fill(toolsBox, el('p', { class: 'muted', text: s && s.state === 'ready' ? 'This server lists no tools.' :
+            s && s.quarantined ? 'Not started: a quarantined server runs only once you approve its spec above.' : 'No tools yet: tools are listed once the server is ready.' }));
         } else {
           fill(toolsBox, ...list.map((t) => toolCard(name, t, { actions: canDecide, onDone: loadToolsSoon })));
           restoreDetails(toolsBox, open);
@@ -1188,7 +1254,7 @@
     async function decideAll(e, approve) {
       e.target.disabled = true;
       try {
-        await toolDecision(name, 'all', approve);
+        await toolDecision(name, approve ? shownTools.filter((t) => t.approval === 'pending' || t.approval === 'changed') : 'all', approve);
         loadToolsSoon();
       } catch (err) {
         showError(err);
@@ -1211,6 +1277,7 @@
 
     let last = servers.get(name);
     renderHead();
+    loadSpec();
     loadTools();
     loadLogs();
     const tick = setInterval(() => {
@@ -1226,6 +1293,7 @@
         const s = servers.get(name);
         renderHead();
         if (!last || !s || last.state !== s.state || last.quarantined !== s.quarantined || last.pending_tools !== s.pending_tools) loadToolsSoon();
+        if (!last || !s || last.quarantined !== s.quarantined) loadSpec();
         last = s;
       },
       onTools(server) {
@@ -1264,14 +1332,16 @@
           const card = el('div', { class: 'waiting card-box', dataset: { server: w.server } }, head);
           if (w.last_error) card.append(el('p', { class: 'err', text: w.last_error }));
           if (w.quarantined) {
-            card.append(el('p', { class: 'muted', text: 'The whole server is quarantined. Approving it approves the tools it lists now (tools you blocked stay blocked).' }),
-              el('div', { class: 'actions' }, el('button', {
-                type: 'button', class: 'primary', dataset: { action: 'unquarantine' }, text: 'Approve server',
-                onclick: async (e) => {
-                  if (await serverAction(w.server, 'unquarantine', e.target)) loadSoon();
-                },
-              })));
-            if (!w.tools.length) card.append(el('p', { class: 'muted', text: 'It lists no tools yet (it is ' + w.state + ').' }));
+            card.append(el('p', { class: 'muted', text: 'The whole server is quarantined: it is not started until you approve the spec below. ' +
+              'Approving starts it; a server that never ran approved has its first tools approved with it, one with approved tools keeps them and its new or changed tools wait.' }));
+            if (w.review) card.append(specView(w.review));
+            card.append(el('div', { class: 'actions' }, el('button', {
+              type: 'button', class: 'primary', dataset: { action: 'unquarantine' }, text: 'Approve server', disabled: !w.review,
+              onclick: async (e) => {
+                await serverAction(w.server, 'unquarantine', e.target, { fingerprint: w.review.fingerprint });
+                loadSoon();
+              },
+            })));
           }
           for (const t of w.tools) card.append(toolCard(w.server, t, { actions: !w.quarantined, onDone: loadSoon }));
           return card;
