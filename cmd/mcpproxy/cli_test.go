@@ -114,7 +114,7 @@ func TestCLI_Commands(t *testing.T) {
 	quar["quarantined"] = true
 	p := startProxy(t, configJSON(t, []map[string]any{stdio("echo", testupstream.ModeOK), quar}))
 	p.waitState(t, "echo", 30*time.Second, "ready")
-	p.waitState(t, "quar", 30*time.Second, "ready")
+	p.waitState(t, "quar", 30*time.Second, "quarantined")
 
 	t.Run("DaemonFile", func(t *testing.T) {
 		path := filepath.Join(p.DataDir, "daemon.json")
@@ -142,7 +142,7 @@ func TestCLI_Commands(t *testing.T) {
 		for _, want := range [][]string{
 			{"daemon:", p.Base + " (mcpproxy dev)"},
 			{"config:", p.ConfigPath},
-			{"servers:", "2 (2 ready)"},
+			{"servers:", "2 (1 ready, 1 quarantined)"},
 			{"quarantined:", "1 server"},
 		} {
 			if !hasRow(out, want...) {
@@ -173,7 +173,7 @@ func TestCLI_Commands(t *testing.T) {
 		out := p.ok(t, "servers", "list")
 		if !hasRow(out, "NAME", "STATE", "QUARANTINED", "PROTOCOL", "TOOLS", "LAST ERROR") ||
 			!hasRow(out, "echo", "ready", "no", "stdio", "6", "-") ||
-			!hasRow(out, "quar", "ready", "yes", "stdio") {
+			!hasRow(out, "quar", "quarantined", "yes", "stdio", "0") {
 			t.Errorf("servers list:\n%s", out)
 		}
 		var list []serverStatus
@@ -191,7 +191,7 @@ func TestCLI_Commands(t *testing.T) {
 		if out := p.ok(t, "servers", "list", "--state", "disabled"); out != "No server is disabled.\n" {
 			t.Errorf("servers list --state disabled: %q", out)
 		}
-		wantExit(t, p.cli(t, "servers", "list", "--state", "sleepy"), 2, `--state: want one of ready, connecting, needs_auth, error, disabled, stopping, got "sleepy"`)
+		wantExit(t, p.cli(t, "servers", "list", "--state", "sleepy"), 2, `--state: want one of ready, connecting, needs_auth, error, quarantined, disabled, stopping, got "sleepy"`)
 	})
 
 	t.Run("ServersGet", func(t *testing.T) {
@@ -343,7 +343,8 @@ func TestCLI_Commands(t *testing.T) {
 
 	t.Run("ToolsList", func(t *testing.T) {
 		out := p.ok(t, "tools", "list")
-		if !hasRow(out, "echo:echo", "approved", "-", "Returns the message unchanged.") || !hasRow(out, "quar:echo", "pending") {
+		// quar is quarantined, so not started: its tools are unknown.
+		if !hasRow(out, "echo:echo", "approved", "-", "Returns the message unchanged.") || strings.Contains(out, "quar:") {
 			t.Errorf("tools list:\n%s", out)
 		}
 		var tools []struct {
@@ -431,15 +432,30 @@ func TestCLI_Commands(t *testing.T) {
 
 	t.Run("QuarantineApproveServer", func(t *testing.T) {
 		out := p.ok(t, "quarantine", "list")
-		if !hasRow(out, "SERVER", "QUARANTINED", "STATE", "TOOL", "APPROVAL", "WARNINGS") || !hasRow(out, "quar", "yes", "ready", "echo", "pending") {
+		if !hasRow(out, "SERVER", "QUARANTINED", "STATE", "TOOL", "APPROVAL", "WARNINGS") || !hasRow(out, "quar", "yes", "quarantined") ||
+			!strings.Contains(out, "fingerprint:") || !hasRow(out, "approved:", "never (a new server)") {
 			t.Errorf("quarantine list:\n%s", out)
 		}
 		var waiting []client.Waiting
 		p.okJSON(t, &waiting, "quarantine", "list")
-		if len(waiting) != 1 || waiting[0].Server != "quar" || !waiting[0].Quarantined || len(waiting[0].Tools) != 6 {
-			t.Errorf("quarantine list -o json: %+v", waiting)
+		if len(waiting) != 1 || waiting[0].Server != "quar" || !waiting[0].Quarantined || len(waiting[0].Tools) != 0 || waiting[0].Review == nil {
+			t.Fatalf("quarantine list -o json: %+v", waiting)
 		}
-		if out := p.ok(t, "quarantine", "approve", "quar"); !strings.Contains(out, `released server "quar" from quarantine`) {
+		fp := waiting[0].Review.Fingerprint
+		var d client.ServerDetail
+		p.okJSON(t, &d, "servers", "get", "quar")
+		if d.Review == nil || d.Review.Fingerprint != fp || d.Review.Spec.Command == "" {
+			t.Errorf("servers get quar -o json: review %+v", d.Review)
+		}
+		if out := p.ok(t, "servers", "get", "quar"); !strings.Contains(out, fp) || !strings.Contains(out, "command:") {
+			t.Errorf("servers get quar does not show the spec and its fingerprint:\n%s", out)
+		}
+		// An approval of a spec other than the current one is refused.
+		wantExit(t, p.cli(t, "quarantine", "approve", "quar", "--fingerprint", strings.Repeat("0", 64)), 1, "changed since it was reviewed")
+		if st := p.servers(t)["quar"]; st.State != "quarantined" {
+			t.Fatalf("a refused approval released quar: %+v", st)
+		}
+		if out := p.ok(t, "quarantine", "approve", "quar", "--fingerprint", fp); !strings.Contains(out, `approved server "quar" (fingerprint `+fp+`)`) {
 			t.Errorf("quarantine approve quar: %q", out)
 		}
 		var st struct {
@@ -490,7 +506,7 @@ func TestCLI_Commands(t *testing.T) {
 			}
 			return nil
 		})
-		if out := p.ok(t, "quarantine", "approve", "echo"); out != "approved 1 tool of server \"echo\": extra\n" {
+		if out := p.ok(t, "quarantine", "approve", "echo"); !strings.HasPrefix(out, "approving echo:extra (fingerprint ") || !strings.HasSuffix(out, "approved 1 tool of server \"echo\": extra\n") {
 			t.Errorf("quarantine approve echo: %q", out)
 		}
 		approval := map[string]string{}
@@ -509,6 +525,7 @@ func TestCLI_Commands(t *testing.T) {
 			t.Errorf("second quarantine approve echo: %q", out)
 		}
 		wantExit(t, p.cli(t, "quarantine", "block", "echo", "--tool", "x", "--all"), 2, "not both")
+		wantExit(t, p.cli(t, "quarantine", "approve", "echo", "--tool", "add@"+strings.Repeat("0", 64)), 1, "changed since reviewed")
 	})
 }
 

@@ -97,6 +97,7 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 			}
 		}
 	}()
+	addFP := p.reviewed(t, "good", "add").Fingerprint
 	var approvalAcked, approvalSent []string // "approved" or "blocked"
 	approvalLastAck := -1
 	wg.Add(1)
@@ -106,7 +107,8 @@ func TestReliability_Kill9DuringWrites(t *testing.T) {
 			decision := []string{"blocked", "approved"}[i%2]
 			approvalSent = append(approvalSent, decision)
 			path := map[string]string{"blocked": "/api/v1/servers/good/tools/block", "approved": "/api/v1/servers/good/tools/approve"}[decision]
-			if code, err := p.post(client, path, `{"tools":["add"]}`); err == nil && code == 200 {
+			body := map[string]string{"blocked": `{"tools":["add"]}`, "approved": `{"tools":[{"name":"add","fingerprint":"` + addFP + `"}]}`}[decision]
+			if code, err := p.post(client, path, body); err == nil && code == 200 {
 				approvalAcked = append(approvalAcked, decision)
 				approvalLastAck = i
 			}

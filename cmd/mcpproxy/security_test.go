@@ -165,7 +165,7 @@ func TestServe_RugPull(t *testing.T) {
 		t.Errorf("GET /api/v1/quarantine = %+v, want rug", waiting)
 	}
 
-	if code, body := p.postJSON(t, "/api/v1/servers/rug/tools/approve", `{"tools":["echo"]}`); code != 200 || !strings.Contains(body, `"approved":["echo"]`) {
+	if code, body := p.postJSON(t, "/api/v1/servers/rug/tools/approve", `{"tools":[{"name":"echo","fingerprint":"`+p.reviewed(t, "rug", "echo").Fingerprint+`"}]}`); code != 200 || !strings.Contains(body, `"approved":["echo"]`) {
 		t.Fatalf("approve: %d %s", code, body)
 	}
 	p.waitApproval(t, "rug", "echo", "approved")

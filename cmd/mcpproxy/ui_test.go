@@ -301,7 +301,7 @@ func TestUI_Browser(t *testing.T) {
 
 	t.Log("dashboard")
 	b.waitText("#live", "live")
-	b.waitText("[data-card=ready] .num", "4") // everything, alpha, suspect, rug
+	b.waitText("[data-card=ready] .num", "3") // everything, alpha, rug; suspect is quarantined, not started
 	b.waitText("[data-card=error] .num", "1")
 	b.waitText("#attention li[data-name=broken]", "executable file not found")
 	b.waitText("#attention li[data-name=suspect]", "quarantined")
@@ -371,6 +371,10 @@ func TestUI_Browser(t *testing.T) {
 	t.Log("quarantine: approve the quarantined server, then the changed tool")
 	b.click(`#nav a[data-route=quarantine]`)
 	b.waitText(`[data-server=suspect]`, "Approve server")
+	// The spec under review, with the fingerprint the button approves.
+	b.waitText(`[data-server=suspect] .spec`, "Fingerprint")
+	b.waitText(`[data-server=suspect] .spec`, suspect["command"].(string))
+	b.waitText(`[data-server=suspect] .spec`, "never: a new server")
 	b.waitText(`[data-server=rug] [data-tool=echo]`, "changed")
 	b.waitJS("the diff", `document.querySelector('[data-server=rug] .diff .del') && document.querySelector('[data-server=rug] .diff .add')`)
 	b.waitText(`[data-server=rug] .diff .add`, testupstream.RugPulledDescription)
@@ -403,6 +407,8 @@ func TestUI_Browser(t *testing.T) {
 	t.Log("server detail")
 	b.do("open everything", chromedp.Evaluate[chromedp.Void](`location.hash = "#/servers/everything"`))
 	b.waitText(`dl.info`, "stdio")
+	b.waitText(`#spec`, everything)
+	b.waitText(`#spec`, "Fingerprint")
 	b.waitText(`#tools`, "echo")
 	b.waitText(`#tools [data-tool=echo]`, "approved")
 	b.click(`#tools [data-tool=echo] details.schema summary`)
