@@ -88,3 +88,28 @@ func TestLogBuffer_WriterRunsOnlyWhileLinesCome(t *testing.T) {
 		}
 	})
 }
+
+func TestLogBuffer_Telling(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"NodeStack", []string{"node:internal/modules/cjs/loader:1228", "  throw err;", "Error: Cannot find module 'ajv'", "Require stack:", "    at Module._load (node:x:1)", "", "Node.js v20.20.2"}, "Error: Cannot find module 'ajv'"},
+		{"PythonTraceback", []string{"Traceback (most recent call last):", `  File "x.py", line 1`, "ModuleNotFoundError: No module named 'mcp'"}, "ModuleNotFoundError: No module named 'mcp'"},
+		{"NoErrorWord", []string{"starting", "listening failed on port 3000"}, "listening failed on port 3000"},
+		{"OnlyFrames", []string{"    at a (x:1)", "Node.js v20"}, ""},
+		{"Empty", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewLogBuffer("", 0)
+			defer b.Close()
+			for _, l := range tc.lines {
+				b.Append(l)
+			}
+			if got := b.Telling(); got != tc.want {
+				t.Errorf("Telling = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
