@@ -88,6 +88,9 @@ type Pins struct {
 	opts Options
 	log  *slog.Logger
 
+	// mu is the last lock of supervisor.mu → View.mu → Pins.mu: it is
+	// taken under both, so nothing is called with it held but memory work
+	// and a non-blocking kick of the writer.
 	mu       sync.Mutex
 	pins     map[string]map[string]Pin // guarded by mu: server → tool → pin
 	known    map[string]serverRecord   // guarded by mu: servers a person approved, or trusted on first use

@@ -155,7 +155,10 @@ type View struct {
 	cur atomic.Pointer[Snapshot]
 	Bus *Bus
 
-	mu sync.Mutex // serialises writers; never held across I/O
+	// mu serialises writers; never held across I/O. It is taken under the
+	// supervisor's lock, and update functions run under it may take the
+	// pins' lock (Pins.Stamp): supervisor.mu → View.mu → Pins.mu.
+	mu sync.Mutex
 	// Inside Batch: the entries as the batch has left them (nil until
 	// its first write) and the events it has held back. Guarded by mu.
 	batching int

@@ -79,6 +79,10 @@ type Supervisor struct {
 	editSeq atomic.Uint64 // numbers command edits in the order the file is written
 	secrets atomic.Pointer[secret.Redactor]
 
+	// Lock order: mu, then the view's writer lock (View.Update, Put,
+	// Remove, Batch), then the pins' lock (Pins.Stamp and RecordSpec,
+	// called inside a view update or under mu). None of the three is
+	// held across I/O, and nothing takes them in another order.
 	mu       sync.Mutex
 	entries  map[string]*entry // guarded by mu
 	gen      uint64            // guarded by mu
