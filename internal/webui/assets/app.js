@@ -434,7 +434,9 @@
     for (const st of STATES) c[st] = 0;
     for (const s of servers.values()) {
       c.total++;
-      c[s.state] = (c[s.state] || 0) + 1;
+      // A quarantined server's state is 'quarantined' too: count it once,
+      // by the flag, which also covers a quarantined server that is disabled.
+      if (s.state !== 'quarantined') c[s.state] = (c[s.state] || 0) + 1;
       if (s.state !== 'disabled') c.enabled++;
       if (s.quarantined) c.quarantined++;
       else c.pending += s.pending_tools || 0;
