@@ -208,6 +208,7 @@ func (m *Main) Run(ctx context.Context) error {
 	listen := ln.Addr().String()
 
 	view := stateview.New()
+	view.SetConfigWarnings(warnings)
 	pins, err := pinning.Open(st.DB(), pinning.Options{Publish: view.Bus.Publish, Scan: scan.Warnings, Logger: log})
 	if err != nil {
 		ln.Close()

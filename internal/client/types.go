@@ -13,19 +13,20 @@ import (
 
 // Status is the body of GET /api/v1/status.
 type Status struct {
-	Version       string                       `json:"version"`
-	StartedAt     time.Time                    `json:"started_at"`
-	UptimeSeconds float64                      `json:"uptime_seconds"`
-	Listen        string                       `json:"listen"`
-	ConfigPath    string                       `json:"config_path"`
-	ConfigVersion uint64                       `json:"config_version"`
-	ConfigError   string                       `json:"config_error,omitempty"`
-	ConfigErrorAt *time.Time                   `json:"config_error_at,omitempty"`
-	Servers       int                          `json:"servers"`
-	Counts        map[mcpproxy.ServerState]int `json:"counts"`
-	TotalTools    int                          `json:"total_tools"`
-	Quarantined   int                          `json:"quarantined"`
-	PendingTools  int                          `json:"pending_tools"`
+	Version        string                       `json:"version"`
+	StartedAt      time.Time                    `json:"started_at"`
+	UptimeSeconds  float64                      `json:"uptime_seconds"`
+	Listen         string                       `json:"listen"`
+	ConfigPath     string                       `json:"config_path"`
+	ConfigVersion  uint64                       `json:"config_version"`
+	ConfigError    string                       `json:"config_error,omitempty"`
+	ConfigErrorAt  *time.Time                   `json:"config_error_at,omitempty"`
+	ConfigWarnings []string                     `json:"config_warnings,omitempty"`
+	Servers        int                          `json:"servers"`
+	Counts         map[mcpproxy.ServerState]int `json:"counts"`
+	TotalTools     int                          `json:"total_tools"`
+	Quarantined    int                          `json:"quarantined"`
+	PendingTools   int                          `json:"pending_tools"`
 }
 
 // ServerEntry is the body of POST /api/v1/servers: one config entry. Empty

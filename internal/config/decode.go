@@ -35,6 +35,9 @@ var knownServerFields = []string{
 type decoder struct {
 	errs     []error
 	warnings []string
+	// strict makes unknown keys errors (mcpproxy's own file) rather than
+	// warnings (other clients' files, read by import).
+	strict bool
 }
 
 func (dc *decoder) fail(field, format string, args ...any) {
@@ -45,9 +48,24 @@ func (dc *decoder) warn(field, format string, args ...any) {
 	dc.warnings = append(dc.warnings, field+": "+fmt.Sprintf(format, args...))
 }
 
+// unknown reports an unknown key with what it probably meant.
+func (dc *decoder) unknown(field, key string, known []string) {
+	hint := unknownHint(key, known)
+	switch {
+	case dc.strict && hint != "":
+		dc.fail(field, "unknown field; %s", hint)
+	case dc.strict:
+		dc.fail(field, "unknown field (keys of your own start with \"_\" or \"x_\")")
+	case hint != "":
+		dc.warn(field, "unknown field, ignored; %s", hint)
+	default:
+		dc.warn(field, "unknown field, ignored")
+	}
+}
+
 func decodeConfig(root *node) (*Config, []string, error) {
 	cfg := Default()
-	dc := &decoder{}
+	dc := &decoder{strict: true}
 	dc.fields(root, "", knownTopLevel, func(key, field string, v *node) {
 		switch key {
 		case "listen":
@@ -88,8 +106,9 @@ func decodeConfig(root *node) (*Config, []string, error) {
 }
 
 // fields calls fn for each key of obj in file order, skipping nulls (which
-// mean "absent", as with encoding/json) and warning about unknown and
-// repeated keys.
+// mean "absent", as with encoding/json), warning about repeated keys and
+// reporting unknown ones (see unknown.go). Keys reserved for the owner
+// (isUserKey) pass silently.
 func (dc *decoder) fields(obj *node, prefix string, known []string, fn func(key, field string, v *node)) {
 	seen := make(map[string]bool, len(obj.keys))
 	for i, key := range obj.keys {
@@ -97,8 +116,9 @@ func (dc *decoder) fields(obj *node, prefix string, known []string, fn func(key,
 		switch {
 		case seen[key]:
 			dc.warn(field, "repeated key, the last one is used")
+		case isUserKey(key):
 		case !slices.Contains(known, key):
-			dc.warn(field, "unknown field, ignored")
+			dc.unknown(field, key, known)
 		}
 		seen[key] = true
 		if v := obj.vals[i]; !v.isNull() {

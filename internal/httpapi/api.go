@@ -346,17 +346,20 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Status is the body of GET /api/v1/status.
 type Status struct {
-	Version       string                       `json:"version"`
-	StartedAt     time.Time                    `json:"started_at"`
-	UptimeSeconds float64                      `json:"uptime_seconds"`
-	Listen        string                       `json:"listen"`
-	ConfigPath    string                       `json:"config_path"`
-	ConfigVersion uint64                       `json:"config_version"`
-	ConfigError   string                       `json:"config_error,omitempty"`
-	ConfigErrorAt *time.Time                   `json:"config_error_at,omitempty"`
-	Servers       int                          `json:"servers"`
-	Counts        map[mcpproxy.ServerState]int `json:"counts"`
-	TotalTools    int                          `json:"total_tools"`
+	Version       string     `json:"version"`
+	StartedAt     time.Time  `json:"started_at"`
+	UptimeSeconds float64    `json:"uptime_seconds"`
+	Listen        string     `json:"listen"`
+	ConfigPath    string     `json:"config_path"`
+	ConfigVersion uint64     `json:"config_version"`
+	ConfigError   string     `json:"config_error,omitempty"`
+	ConfigErrorAt *time.Time `json:"config_error_at,omitempty"`
+	// ConfigWarnings are what the running config's file says that is not
+	// an error (a repeated key, say).
+	ConfigWarnings []string                     `json:"config_warnings,omitempty"`
+	Servers        int                          `json:"servers"`
+	Counts         map[mcpproxy.ServerState]int `json:"counts"`
+	TotalTools     int                          `json:"total_tools"`
 	// Quarantined counts quarantined servers; PendingTools the tools of
 	// approved servers waiting for approval (new or changed).
 	Quarantined  int `json:"quarantined"`
@@ -367,16 +370,17 @@ func (a *API) statusBody() Status {
 	snap := a.b.View().Load()
 	counts, tools := snap.Counts()
 	st := Status{
-		Version:       a.opts.Version,
-		StartedAt:     a.started.UTC(),
-		UptimeSeconds: time.Since(a.started).Seconds(),
-		Listen:        a.opts.Listen,
-		ConfigPath:    a.opts.ConfigPath,
-		ConfigVersion: a.b.ConfigVersion(),
-		ConfigError:   snap.ConfigError,
-		Servers:       snap.Len(),
-		Counts:        counts,
-		TotalTools:    tools,
+		Version:        a.opts.Version,
+		StartedAt:      a.started.UTC(),
+		UptimeSeconds:  time.Since(a.started).Seconds(),
+		Listen:         a.opts.Listen,
+		ConfigPath:     a.opts.ConfigPath,
+		ConfigVersion:  a.b.ConfigVersion(),
+		ConfigError:    snap.ConfigError,
+		ConfigWarnings: snap.ConfigWarnings,
+		Servers:        snap.Len(),
+		Counts:         counts,
+		TotalTools:     tools,
 	}
 	for srv := range snap.All() {
 		if srv.Quarantined {

@@ -347,6 +347,7 @@ func (s *Supervisor) ApplyFile(data []byte, readErr error) {
 	for _, w := range warnings {
 		s.log.Warn("config: " + w)
 	}
+	s.view.SetConfigWarnings(warnings)
 	ch := s.Apply(cfg)
 	if !ch.Empty() {
 		s.log.Info("config reloaded", "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)

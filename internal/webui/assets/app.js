@@ -382,6 +382,10 @@
       if (status) status.config_error = '';
       if (page && page.onStatus) page.onStatus();
     });
+    on('config.warnings', (ev) => {
+      if (status) status.config_warnings = (ev.data && ev.data.warnings) || [];
+      if (page && page.onStatus) page.onStatus();
+    });
     on('config.error', (ev) => {
       const msg = (ev.data && ev.data.error) || 'invalid config';
       if (status) status.config_error = msg;
@@ -676,6 +680,7 @@
     const progressText = el('span');
     const progress = el('div', { class: 'progress', id: 'progress', hidden: true }, el('span', { text: 'Starting upstreams: ' }), progressText, progressBar);
     const configErr = el('div', { class: 'banner error', hidden: true });
+    const configWarn = el('div', { class: 'banner warn', id: 'config-warnings', hidden: true });
     const attention = el('ul', { class: 'attention', id: 'attention' });
     const attentionMore = el('p', { class: 'more', id: 'attention-more', hidden: true }, el('a', { href: '#/servers?state=attention' }));
     const attentionNone = el('p', { class: 'muted', hidden: true });
@@ -683,7 +688,7 @@
     const recentEmpty = el('p', { class: 'muted', text: 'No activity yet.', hidden: true });
     const meta = el('p', { class: 'muted small' });
     const root = el('div', { class: 'page dashboard' },
-      el('h1', { text: 'Dashboard' }), configErr, progress, cards,
+      el('h1', { text: 'Dashboard' }), configErr, configWarn, progress, cards,
       section('Needs attention', attention, attentionNone, attentionMore),
       section('Recent activity', activityTable(recentBody), recentEmpty,
         el('p', null, el('a', { href: '#/activity', text: 'All activity →' }))),
@@ -759,6 +764,9 @@
       const err = status && status.config_error;
       configErr.hidden = !err;
       configErr.textContent = err ? 'The last config edit was rejected and the previous config is still running: ' + err : '';
+      const warnings = (status && status.config_warnings) || [];
+      configWarn.hidden = warnings.length === 0;
+      configWarn.textContent = warnings.length ? 'The config file runs, with warnings: ' + warnings.join('; ') : '';
       if (status) {
         setText(meta, 'mcpproxy ' + (status.version || '') + ' · listening on ' + (status.listen || '') + ' · config ' + (status.config_path || ''));
       }
