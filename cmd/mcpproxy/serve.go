@@ -305,6 +305,8 @@ func (m *Main) Run(ctx context.Context) error {
 	root.Handle("/ui", webui.Handler())
 	root.Handle("/ui/", webui.Handler())
 	root.Handle("/metrics", mets.Handler(listen, func() string { return m.sup.Config().APIKey }))
+	// The address a person types into a browser leads to the UI.
+	root.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	root.Handle("/", api)
 	m.srv = &http.Server{
 		Handler:           mets.Middleware(root),
