@@ -37,18 +37,46 @@ var (
 
 func childEnv(extra map[string]string) []string {
 	env := make([]string, 0, len(inheritedEnv)+len(extra))
-	for _, k := range inheritedEnv {
-		if _, override := extra[k]; override {
-			continue
-		}
-		if v, ok := os.LookupEnv(k); ok {
+	add := func(k, v string) {
+		if _, override := extra[k]; !override {
 			env = append(env, k+"="+v)
+		}
+	}
+	for _, k := range inheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			add(k, v)
+		}
+	}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && networkEnv(k) {
+			add(k, v)
 		}
 	}
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}
 	return env
+}
+
+// networkEnv reports whether an environment variable says how to reach the
+// network or a package registry, which package runners (npx, uvx, pip)
+// need behind a corporate proxy: the proxy variables in either case, and
+// npm's, pip's and uv's settings, except credentials.
+func networkEnv(k string) bool {
+	switch strings.ToUpper(k) {
+	case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+		return true
+	}
+	lower := strings.ToLower(k)
+	if !strings.HasPrefix(lower, "npm_config_") && !strings.HasPrefix(lower, "pip_") && !strings.HasPrefix(lower, "uv_") {
+		return false
+	}
+	for _, cred := range []string{"auth", "token", "password", "secret", "key"} {
+		if strings.Contains(lower, cred) {
+			return false
+		}
+	}
+	return true
 }
 
 // lookPath resolves command against the PATH the child will see.

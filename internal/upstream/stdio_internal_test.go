@@ -92,3 +92,33 @@ func alive(pid int) bool {
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
+
+// TestChildEnv_NetworkSettingsPass: behind a corporate proxy, npx and uvx
+// need the proxy variables and the registry settings; credentials and the
+// rest of mcpproxy's environment stay behind, and the server's own env wins.
+func TestChildEnv_NetworkSettingsPass(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+	t.Setenv("no_proxy", "localhost,.corp")
+	t.Setenv("npm_config_registry", "https://npm.corp/")
+	t.Setenv("PIP_INDEX_URL", "https://pypi.corp/simple")
+	t.Setenv("npm_config__authToken", "npm-canary")
+	t.Setenv("UV_INDEX_PASSWORD", "uv-canary")
+	t.Setenv("MCPPROXY_TEST_SECRET", "secret-canary")
+	t.Setenv("HTTP_PROXY", "http://ignored:1")
+
+	env := strings.Join(childEnv(map[string]string{"HTTP_PROXY": "http://mine:2"}), "\n") + "\n"
+	for _, want := range []string{
+		"HTTPS_PROXY=http://proxy.corp:3128\n", "no_proxy=localhost,.corp\n",
+		"npm_config_registry=https://npm.corp/\n", "PIP_INDEX_URL=https://pypi.corp/simple\n",
+		"HTTP_PROXY=http://mine:2\n",
+	} {
+		if !strings.Contains(env, want) {
+			t.Errorf("child env lacks %q:\n%s", want, env)
+		}
+	}
+	for _, canary := range []string{"npm-canary", "uv-canary", "secret-canary", "http://ignored:1"} {
+		if strings.Contains(env, canary) {
+			t.Errorf("child env has %q:\n%s", canary, env)
+		}
+	}
+}
