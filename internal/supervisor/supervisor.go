@@ -169,6 +169,15 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	}
 	changes := config.Diff(old, cfg)
 	s.cfg.Store(cfg)
+	if cfg.ConnectTimeout != old.ConnectTimeout && s.opts.Actor.ConnectTimeout <= 0 {
+		// Servers without their own connect_timeout use the new default
+		// from their next connection attempt.
+		for _, e := range s.entries {
+			if e.actor != nil {
+				e.actor.SetDefaultConnectTimeout(cfg.ConnectTimeout.D())
+			}
+		}
+	}
 	s.secrets.Store(secretsOf(cfg))
 	s.version.Add(1)
 	s.view.SetConfigError("")

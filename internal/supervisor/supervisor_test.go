@@ -601,3 +601,40 @@ func TestSupervisor_ManyHangingServers(t *testing.T) {
 		t.Errorf("%d processes survived Close: %v", len(got), got)
 	}
 }
+
+// TestSupervisor_GlobalConnectTimeoutReachesRunningServers: a changed
+// top-level connect_timeout applies to servers without their own from their
+// next connection attempt (here a restart), without re-creating them; a
+// server with its own keeps it.
+func TestSupervisor_GlobalConnectTimeoutReachesRunningServers(t *testing.T) {
+	checkLeaks(t)
+	h := newSupervisor(t, func(o *supervisor.Options) { o.Actor.ConnectTimeout = 0 })
+	own := stdioServer("own", testupstream.ModeHang, nil)
+	own.ConnectTimeout = mcpproxy.Duration(time.Minute)
+	servers := map[string]any{"connect_timeout": "1m", "mcpServers": []mcpproxy.ServerSpec{stdioServer("hang", testupstream.ModeHang, nil), own}}
+	file := func(timeout string) []byte {
+		servers["connect_timeout"] = timeout
+		b, err := json.Marshal(servers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	h.sup.ApplyFile(file("1m"), nil)
+	h.waitState(t, 5*time.Second, "hang", mcpproxy.StateConnecting)
+	h.waitState(t, 5*time.Second, "own", mcpproxy.StateConnecting)
+
+	h.sup.ApplyFile(file("300ms"), nil)
+	for _, name := range []string{"hang", "own"} {
+		if err := h.sup.Restart(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := h.waitState(t, 10*time.Second, "hang", mcpproxy.StateError)
+	if !strings.Contains(s.LastError, "timed out after 300ms") {
+		t.Errorf("hang: last error %q, want the new 300ms deadline", s.LastError)
+	}
+	if s := h.get("own"); s.State != mcpproxy.StateConnecting {
+		t.Errorf("own (connect_timeout 1m of its own) is %s: %q", s.State, s.LastError)
+	}
+}

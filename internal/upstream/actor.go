@@ -28,7 +28,8 @@ type Options struct {
 	Logs       *LogBuffer
 	Logger     *slog.Logger
 
-	// ConnectTimeout applies when the spec has none. Default 30s.
+	// ConnectTimeout applies when the spec has none. Default 30s. The
+	// owner may change it later with SetDefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// PingInterval between keep-alive pings while ready; default 30s.
 	PingInterval time.Duration
@@ -80,12 +81,15 @@ type Actor struct {
 	done    chan struct{}
 	// redactor masks the secret values of the current connection attempt.
 	redactor atomic.Pointer[secret.Redactor]
+	// connectTimeout is the deadline of the next connection attempt, in
+	// nanoseconds: the spec's own, else the default it was given last.
+	connectTimeout atomic.Int64
 }
 
 // Start starts an actor's goroutine; it connects at once.
 func Start(opts Options) *Actor {
 	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = 30 * time.Second
+		opts.ConnectTimeout = defaultConnectTimeout
 	}
 	if opts.Spec.ConnectTimeout > 0 {
 		opts.ConnectTimeout = opts.Spec.ConnectTimeout.D()
@@ -115,8 +119,31 @@ func Start(opts Options) *Actor {
 		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
+	a.connectTimeout.Store(int64(opts.ConnectTimeout))
 	go a.run(ctx)
 	return a
+}
+
+// defaultConnectTimeout applies when neither the spec nor the owner gives one.
+const defaultConnectTimeout = 30 * time.Second
+
+// SetDefaultConnectTimeout changes the connection deadline of a server
+// whose spec has none, from its next connection attempt on (a restart, a
+// reconnect or the next retry): a changed global connect_timeout reaches
+// running servers without restarting them. d <= 0 means the default, 30s.
+func (a *Actor) SetDefaultConnectTimeout(d time.Duration) {
+	if a.opts.Spec.ConnectTimeout > 0 {
+		return
+	}
+	if d <= 0 {
+		d = defaultConnectTimeout
+	}
+	a.connectTimeout.Store(int64(d))
+}
+
+// connectTimeoutNow is the deadline of a connection attempt starting now.
+func (a *Actor) connectTimeoutNow() time.Duration {
+	return time.Duration(a.connectTimeout.Load())
 }
 
 // Restart asks the actor to drop its connection (or its wait for a retry)
@@ -316,7 +343,7 @@ func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 	stopOnCancel := context.AfterFunc(ctx, lifeCancel)
 	defer stopOnCancel()
 	var timedOut atomic.Bool
-	timer := time.AfterFunc(a.opts.ConnectTimeout, func() {
+	timer := time.AfterFunc(a.connectTimeoutNow(), func() {
 		timedOut.Store(true)
 		lifeCancel()
 	})
@@ -350,7 +377,7 @@ func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		}
 		lifeCancel()
 		if timedOut.Load() && ctx.Err() == nil && !errors.Is(err, errRestart) {
-			err = fmt.Errorf("connect: timed out after %s (%w)", a.opts.ConnectTimeout, err)
+			err = fmt.Errorf("connect: timed out after %s (%w)", a.connectTimeoutNow(), err)
 		}
 		return nil, nil, err
 	}
@@ -724,7 +751,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			return nil
 		case <-refreshC:
 			refreshC = nil
-			rctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+			rctx, cancel := context.WithTimeout(ctx, a.connectTimeoutNow())
 			err := c.gate.refresh(rctx)
 			cancel()
 			if ctx.Err() != nil {
@@ -758,7 +785,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			}
 			return fmt.Errorf("connection lost: %w", err)
 		case <-a.changed:
-			lctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+			lctx, cancel := context.WithTimeout(ctx, a.connectTimeoutNow())
 			tools, err := listTools(lctx, c.session)
 			cancel()
 			if err != nil {
@@ -773,7 +800,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			tools = a.prepare(tools)
 			a.update(func(s *stateview.Server) { a.setTools(s, tools) })
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, min(a.opts.ConnectTimeout, 10*time.Second))
+			pctx, cancel := context.WithTimeout(ctx, min(a.connectTimeoutNow(), 10*time.Second))
 			err := c.session.Ping(pctx, nil)
 			cancel()
 			if err != nil {
@@ -793,7 +820,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				// decoded. Give it one patient second ping before
 				// dropping a session that may only be slow.
 				a.log.Warn("upstream ping timed out; trying once more with a longer deadline", "error", err)
-				pctx, cancel = context.WithTimeout(ctx, max(a.opts.ConnectTimeout, patientPing))
+				pctx, cancel = context.WithTimeout(ctx, max(a.connectTimeoutNow(), patientPing))
 				err = c.session.Ping(pctx, nil)
 				cancel()
 				if err != nil {
