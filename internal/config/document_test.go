@@ -162,10 +162,10 @@ func TestDocument_SetServerField(t *testing.T) {
 	})
 	t.Run("NoOpKeepsMapForm", func(t *testing.T) {
 		d := mustDoc(t, mapFile)
-		must(t, d.SetServerField("github", "enabled", true))           // absent means true
-		must(t, d.SetServerField("github", "quarantined", nil))        // absent already
+		must(t, d.SetServerField("github", "enabled", true))             // absent means true
+		must(t, d.SetServerField("github", "quarantined", nil))          // absent already
 		must(t, d.SetServerField("files", "x_custom", json.Number("1"))) // same value
-		must(t, d.SetServerField("github", "protocol", "http"))        // type already says so
+		must(t, d.SetServerField("github", "protocol", "http"))          // type already says so
 		if got := string(d.Bytes()); got != mapFile {
 			t.Errorf("no-op edits changed the document:\n%s", got)
 		}
