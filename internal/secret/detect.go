@@ -176,7 +176,9 @@ func matchAt(s string, i int) (Span, bool) {
 			}
 		}
 		if strings.HasPrefix(r, "sk-") {
-			if n := run(r[3:], isDashTokenChar); n >= 20 && mixed(r[3:3+n]) {
+			// Without a digit, only a known key prefix tells a key from
+			// a slug such as "sk-learn-tutorial-for-beginners".
+			if n := run(r[3:], isDashTokenChar); n >= 20 && (mixed(r[3:3+n]) || hasKeyPrefix(r[3:3+n])) {
 				return Span{i, i + 3 + n, KindAPIKey}, true
 			}
 		}
@@ -220,6 +222,17 @@ func matchAt(s string, i int) (Span, bool) {
 		}
 	}
 	return Span{}, false
+}
+
+// hasKeyPrefix reports whether what follows "sk-" starts as the keys of
+// OpenAI (proj-, svcacct-, admin-) and Anthropic (ant-) do.
+func hasKeyPrefix(r string) bool {
+	for _, p := range []string{"proj-", "svcacct-", "admin-", "ant-"} {
+		if strings.HasPrefix(r, p) && len(r) >= len(p)+16 {
+			return true
+		}
+	}
+	return false
 }
 
 // jwtLen returns the length of the JWT r starts with ("eyJ…"), or 0.

@@ -25,6 +25,7 @@ func TestFind(t *testing.T) {
 		{"StripeLive", "STRIPE=sk_live_51HxYzAbCdEf", KindStripeKey, "sk_live_51HxYzAbCdEf"},
 		{"StripeRestricted", "rk_test_abcdefghij12", KindStripeKey, "rk_test_abcdefghij12"},
 		{"OpenAI", `"sk-proj-Abc123Def456Ghi789Jkl012"`, KindAPIKey, "sk-proj-Abc123Def456Ghi789Jkl012"},
+		{"OpenAIProjectLetters", "k=sk-proj-abcdefghijklmnopqrstuv", KindAPIKey, "sk-proj-abcdefghijklmnopqrstuv"},
 		{"Anthropic", "x-api-key: sk-ant-api03-abcDEF123456789012345678", KindAPIKey, "sk-ant-api03-abcDEF123456789012345678"},
 		{"JWT", "id eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end", KindJWT, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"},
 		{"Bearer", "Authorization: Bearer 4f9a2c0e-1b7d", KindAuthHeader, "4f9a2c0e-1b7d"},
