@@ -175,3 +175,34 @@ func TestGuardResult_ScanLimit(t *testing.T) {
 		t.Errorf("redact changed the upstream's result: %q", textOf(near))
 	}
 }
+
+// BenchmarkSensitive_Guard measures what detection adds to one call on the
+// caller's goroutine: scanning the arguments and the result (flag mode,
+// nothing found, the common case), for an echo-sized call and for a result
+// of tool_response_limit's default size.
+//
+//	go test -run '^$' -bench 'Sensitive_Guard' ./internal/mcpserver/
+func BenchmarkSensitive_Guard(b *testing.B) {
+	args := json.RawMessage(`{"message":"hello world"}`)
+	var big strings.Builder
+	for big.Len() < 20000 {
+		big.WriteString(`{"id": 12345, "name": "example-repository", "url": "https://github.com/octo/example", "stars": 42}, `)
+	}
+	for _, c := range []struct {
+		name string
+		text string
+	}{{"Echo", "hello world"}, {"Result20KB", big.String()}} {
+		res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: c.text}}}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if scanArgs(args) != nil {
+					b.Fatal("found something in clean arguments")
+				}
+				if _, kinds := guardResult("flag", res, "s", ":", "t"); kinds != nil {
+					b.Fatal("found something in a clean result")
+				}
+			}
+		})
+	}
+}

@@ -49,6 +49,12 @@ func Find(s string) []Span {
 	prevWord := false // s[i-1] is a word character
 	for i := 0; i < len(s); {
 		c := s[i]
+		if prevWord && wordByte[c] {
+			// Inside a word nothing starts, and ':' and '=' end words.
+			for i++; i < len(s) && wordByte[s[i]]; i++ {
+			}
+			continue
+		}
 		if !interesting[c] {
 			prevWord = wordByte[c]
 			i++
