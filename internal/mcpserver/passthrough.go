@@ -212,7 +212,8 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			if err != nil {
 				if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
 					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(req.GetSession()),
-						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err})
+						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
+						sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
 				}
 				return nil, err
 			}
