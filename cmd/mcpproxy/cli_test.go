@@ -430,6 +430,31 @@ func TestCLI_Commands(t *testing.T) {
 		if r := p.cli(t, "activity", "list", "--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--kind", "tool_call"); r.code != 0 || !hasRow(r.stdout, call.ID) {
 			t.Errorf("activity list --since RFC3339: %s", r)
 		}
+
+		// A call carrying a secret is marked by kind in list and show,
+		// and --sensitive finds only it.
+		const awsKey = "AKIAIOSFODNN7EXAMPLE"
+		p.ok(t, "tools", "call", "echo:echo", "--args", `{"message":"key `+awsKey+`"}`)
+		var sens client.ActivityPage
+		eventually(t, 10*time.Second, func() error {
+			p.okJSON(t, &sens, "activity", "list", "--sensitive")
+			if len(sens.Records) != 1 {
+				return fmt.Errorf("activity list --sensitive: %d records, want 1", len(sens.Records))
+			}
+			return nil
+		})
+		rec := sens.Records[0]
+		if s := rec.Sensitive; s == nil || !slices.Equal(s.Arguments, []string{"aws_access_key"}) ||
+			!slices.Equal(s.Result, []string{"aws_access_key"}) || s.Action != "flag" {
+			t.Errorf("record of the call with a key: %+v", rec.Sensitive)
+		}
+		if out := p.ok(t, "activity", "list", "--sensitive"); !strings.Contains(out, "SENSITIVE") || !hasRow(out, rec.ID) || !strings.Contains(out, "aws_access_key") {
+			t.Errorf("activity list --sensitive:\n%s", out)
+		}
+		out = p.ok(t, "activity", "show", rec.ID)
+		if !hasRow(out, "sensitive in arguments:", "aws_access_key") || !hasRow(out, "sensitive data:", "flagged") || strings.Contains(out, awsKey) {
+			t.Errorf("activity show of the call with a key:\n%s", out)
+		}
 	})
 
 	t.Run("QuarantineApproveServer", func(t *testing.T) {

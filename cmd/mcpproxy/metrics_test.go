@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +79,36 @@ func metricValue(body, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestServe_MetricsHost: on the daemon's loopback listener, a request
+// whose Host is not loopback (a DNS-rebinding page) is refused by /metrics
+// as by the MCP endpoints, and a loopback Host is served by both.
+func TestServe_MetricsHost(t *testing.T) {
+	p := startProxy(t, configJSON(t, nil))
+	status := func(path, host string) int {
+		req, err := http.NewRequest(http.MethodGet, p.Base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s with Host %s: %v", path, host, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, host := range []string{"evil.example", "evil.example:80"} {
+		if got := status("/metrics", host); got != http.StatusForbidden {
+			t.Errorf("/metrics with Host %s: %d, want 403", host, got)
+		}
+		if got := status("/mcp", host); got != http.StatusForbidden {
+			t.Errorf("/mcp with Host %s: %d, want 403 (the rule /metrics follows)", host, got)
+		}
+	}
+	if got := status("/metrics", "localhost"); got != http.StatusOK {
+		t.Errorf("/metrics with Host localhost: %d, want 200", got)
+	}
 }

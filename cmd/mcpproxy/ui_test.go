@@ -368,6 +368,22 @@ func TestUI_Browser(t *testing.T) {
 	b.click(`.page.activity tbody tr[data-id] td.what`)
 	b.waitText(`#activity-args`, "hello from the e2e test")
 
+	t.Log("activity: a call carrying a secret is marked, and its details name the kind, never the value")
+	const token = "ghp_0123456789abcdefghijABCDEFGHIJ0123"
+	wantCall(t, cs, "everything:echo", map[string]any{"message": "use " + token}, "Echo: use "+token)
+	b.do("sensitive only", chromedp.Evaluate[chromedp.Void](`location.hash = "#/activity?sensitive=1"`))
+	b.waitJS("the sensitive badge", `document.querySelector('#filter-sensitive').checked && document.querySelector('.page.activity tbody tr[data-id] .badge.sensitive') !== null`)
+	if n := b.eval(`String(document.querySelectorAll('.page.activity tbody tr[data-id]').length)`); n != "1" {
+		t.Errorf("sensitive filter shows %s records, want 1", n)
+	}
+	b.screenshot("activity-sensitive")
+	b.click(`.page.activity tbody tr[data-id] td.what`)
+	b.waitText(`.page.activity-detail dl`, "github_token")
+	b.waitText(`#activity-args`, "use ***")
+	if shown := b.eval(`document.querySelector('.page.activity-detail').textContent.includes("ghp_") ? "yes" : "no"`); shown != "no" {
+		t.Errorf("the activity details show the token")
+	}
+
 	t.Log("quarantine: approve the quarantined server, then the changed tool")
 	b.click(`#nav a[data-route=quarantine]`)
 	b.waitText(`[data-server=suspect]`, "Approve server")

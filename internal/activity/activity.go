@@ -69,6 +69,19 @@ type Record struct {
 	DurationMS float64         `json:"duration_ms"`
 	ResultSize int             `json:"result_size"` // bytes of the result content
 	Error      string          `json:"error,omitempty"`
+	// Sensitive names the kinds of sensitive data (secret.Kind values)
+	// found in the call's arguments and in its result; nil if none.
+	Sensitive *Sensitive `json:"sensitive,omitempty"`
+}
+
+// Sensitive is what sensitive-data detection found in one tool call: the
+// kinds, never the data.
+type Sensitive struct {
+	Arguments []string `json:"arguments,omitempty"`
+	Result    []string `json:"result,omitempty"`
+	// Action is what the proxy did about it: "flag", "redact" or "block"
+	// (the sensitive_data setting at the time of the call).
+	Action string `json:"action"`
 }
 
 // Client identifies who made the request.

@@ -317,6 +317,9 @@ func (c *Client) Activity(ctx context.Context, f ActivityFilter) (ActivityPage, 
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
+	if f.Sensitive {
+		q.Set("sensitive", "1")
+	}
 	var p ActivityPage
 	err := c.do(ctx, http.MethodGet, "/api/v1/activity", q, nil, &p)
 	return p, err

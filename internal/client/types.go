@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -145,6 +146,8 @@ type ActivityFilter struct {
 	Since  string
 	Limit  int
 	Cursor string
+	// Sensitive keeps only records in which sensitive data was found.
+	Sensitive bool
 }
 
 // ActivityPage is one page of GET /api/v1/activity, newest first.
@@ -168,6 +171,31 @@ type ActivityRecord struct {
 	DurationMS float64         `json:"duration_ms"`
 	ResultSize int             `json:"result_size"`
 	Error      string          `json:"error,omitempty"`
+	// Sensitive is set when sensitive data was found in the call.
+	Sensitive *ActivitySensitive `json:"sensitive,omitempty"`
+}
+
+// ActivitySensitive names the kinds of sensitive data found in a call's
+// arguments and result, and what the proxy did (flag, redact, block).
+type ActivitySensitive struct {
+	Arguments []string `json:"arguments,omitempty"`
+	Result    []string `json:"result,omitempty"`
+	Action    string   `json:"action"`
+}
+
+// Kinds returns the distinct kinds in arguments and result, in order.
+func (s *ActivitySensitive) Kinds() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range append(append([]string(nil), s.Arguments...), s.Result...) {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ActivityClient identifies who made a request.

@@ -58,10 +58,26 @@ type Config struct {
 	// oldest beyond the count, are pruned.
 	ActivityRetentionDays int `json:"activity_retention_days"`
 	ActivityMaxRecords    int `json:"activity_max_records"`
+	// SensitiveData says what the proxy does with credentials, keys and
+	// card numbers it finds in tool-call arguments and results: one of
+	// SensitiveFlag (default), SensitiveRedact, SensitiveBlock.
+	SensitiveData string `json:"sensitive_data"`
 	// ServersAsMap records that the file used the {"name": {...}} form, so
 	// that error messages can point at mcpServers.name instead of an index.
 	ServersAsMap bool `json:"-"`
 }
+
+// The values of sensitive_data.
+const (
+	// SensitiveFlag records the kinds found in the activity log.
+	SensitiveFlag = "flag"
+	// SensitiveRedact also replaces what was found in results with
+	// [redacted:KIND] before they reach the client.
+	SensitiveRedact = "redact"
+	// SensitiveBlock refuses calls whose arguments carry sensitive data
+	// and replaces results that carry it with an error naming the kinds.
+	SensitiveBlock = "block"
+)
 
 const (
 	defaultListen            = "127.0.0.1:8080"
@@ -87,6 +103,7 @@ func Default() *Config {
 
 		ActivityRetentionDays: defaultActivityDays,
 		ActivityMaxRecords:    defaultActivityRecords,
+		SensitiveData:         SensitiveFlag,
 	}
 }
 

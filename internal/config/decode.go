@@ -18,7 +18,7 @@ var knownTopLevel = []string{
 	"call_tool_timeout", "connect_timeout", "mcpServers",
 	"require_mcp_auth", "read_only", "disable_management", "allow_server_add",
 	"allow_server_remove", "quarantine_new_servers", "enable_direct_mode",
-	"activity_retention_days", "activity_max_records",
+	"activity_retention_days", "activity_max_records", "sensitive_data",
 }
 
 // knownServerFields lists the per-server keys that are not reported as
@@ -100,6 +100,8 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.int(v, field, &cfg.ActivityRetentionDays)
 		case "activity_max_records":
 			dc.int(v, field, &cfg.ActivityMaxRecords)
+		case "sensitive_data":
+			dc.str(v, field, &cfg.SensitiveData)
 		}
 	})
 	return cfg, dc.warnings, errors.Join(dc.errs...)

@@ -40,6 +40,11 @@ func (c *Config) Validate() error {
 	if c.ActivityMaxRecords < 1 {
 		errs = append(errs, invalidf("activity_max_records: must be at least 1, got %d", c.ActivityMaxRecords))
 	}
+	switch c.SensitiveData {
+	case SensitiveFlag, SensitiveRedact, SensitiveBlock:
+	default:
+		errs = append(errs, invalidf("sensitive_data: unknown mode %q: use flag, redact or block", c.SensitiveData))
+	}
 	first := make(map[string]string, len(c.Servers))
 	for i := range c.Servers {
 		s := &c.Servers[i]

@@ -44,6 +44,33 @@ func CheckOrigin(r *http.Request) error {
 	return nil
 }
 
+// CheckHost refuses a request that arrived on a loopback address under a
+// Host that does not name this machine: the mark of a DNS-rebinding page,
+// whose own name now resolves to 127.0.0.1. It is the rule the MCP SDK's
+// handlers apply to the MCP endpoints, for endpoints that serve without a
+// key on loopback (/metrics). A request on any other address passes: there
+// the Host is whatever name the daemon is reached by.
+func CheckHost(r *http.Request) error {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || local == nil || !loopbackHostPort(local.String()) || loopbackHostPort(r.Host) {
+		return nil
+	}
+	return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "invalid Host header %q: a request to this daemon on a loopback address must name localhost or a loopback IP", r.Host)
+}
+
+// loopbackHostPort reports whether host[:port] names this machine.
+func loopbackHostPort(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // ownOrigin reports whether origin is one of the daemon's own for r.
 func ownOrigin(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)

@@ -20,6 +20,8 @@ type callRecord struct {
 	res      *mcp.CallToolResult
 	status   string
 	err      error // a protocol error, when there is no result
+	// sensitive is what detection found in the arguments and result.
+	sensitive *activity.Sensitive
 }
 
 // recordCall hands a call to the activity log. It never waits: the log
@@ -41,6 +43,7 @@ func (s *Server) recordCall(c callRecord) {
 		Tool:       c.tool,
 		Status:     c.status,
 		DurationMS: float64(d.Microseconds()) / 1000,
+		Sensitive:  c.sensitive,
 	}
 	if len(c.args) > 0 {
 		// Record takes ownership of Arguments; the caller's bytes are

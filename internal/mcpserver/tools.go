@@ -14,6 +14,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -230,28 +231,34 @@ func (s *Server) callToolBuiltin(ctx context.Context, req *mcp.CallToolRequest) 
 // published. It waits only on that upstream.
 func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) *mcp.CallToolResult {
 	start := time.Now()
-	res, status := s.doCall(ctx, req, server, tool, args, sep)
+	mode := s.sensitiveMode()
+	argKinds := scanArgs(args)
+	res, status, resKinds := s.doCall(ctx, req, server, tool, args, sep, mode, argKinds)
 	var sess mcp.Session
 	if req != nil {
 		sess = req.Session
 	}
 	s.recordCall(callRecord{
 		endpoint: endpointFor(sep), client: clientOf(sess), server: server, tool: tool,
-		args: args, start: start, res: res, status: status,
+		args: args, start: start, res: res, status: status, sensitive: sensitiveRecord(mode, argKinds, resKinds),
 	})
 	return res
 }
 
-// doCall is call without the activity record; it returns the result and
-// the record's status.
-func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) (*mcp.CallToolResult, string) {
+// doCall is call without the activity record; it returns the result, the
+// record's status and the kinds of sensitive data found in the result.
+// mode is the sensitive_data setting and argKinds what was found in args.
+func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep, mode string, argKinds []secret.Kind) (*mcp.CallToolResult, string, []secret.Kind) {
 	snap := s.b.View().Load()
 	srv, err := serverReady(snap, server)
 	if err == nil {
 		err = toolUsable(srv, tool, sep)
 	}
 	if err != nil {
-		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)
+		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err), nil
+	}
+	if len(argKinds) > 0 && mode == config.SensitiveBlock {
+		return refuseArgs(server, sep, tool, argKinds), activity.StatusBlocked, nil
 	}
 	timeout := s.callTimeout(server)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -280,18 +287,24 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool), activity.StatusCancelled
+			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool), activity.StatusCancelled, nil
 		case errors.Is(cctx.Err(), context.DeadlineExceeded):
-			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout), activity.StatusTimeout
+			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout), activity.StatusTimeout, nil
 		}
-		return errorResult("upstream %q returned an error for %s: %v", server, tool, err), activity.StatusError
+		return errorResult("upstream %q returned an error for %s: %v", server, tool, err), activity.StatusError, nil
 	}
 	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
 	status := activity.StatusOK
 	if res.IsError {
 		status = activity.StatusToolError
 	}
-	return s.limitResult(server+":"+tool, res), status
+	// Before the result is truncated and cached, so that read_cache serves
+	// what the mode lets through.
+	res, resKinds := guardResult(mode, res, server, sep, tool)
+	if len(resKinds) > 0 && mode == config.SensitiveBlock {
+		status = activity.StatusBlocked
+	}
+	return s.limitResult(server+":"+tool, res), status, resKinds
 }
 
 // toolUsable says why a tool of a ready server cannot be called, or nil.

@@ -168,12 +168,18 @@ func (m *Metrics) OnConnect(server string, reconnect bool, err error) {
 // Handler serves the metrics in the Prometheus text format. On a loopback
 // listen address it needs no key (like the MCP endpoints); elsewhere it
 // needs the API key that key returns, sent as the API takes it. Browsers
-// acting for a page of another origin are refused either way.
+// acting for a page of another origin are refused either way, and so is a
+// request on a loopback address whose Host is not loopback (DNS
+// rebinding), as the MCP endpoints refuse it.
 func (m *Metrics) Handler(listen string, key func() string) http.Handler {
 	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	loopback := httpapi.IsLoopback(listen)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := httpapi.CheckOrigin(r); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		if err := httpapi.CheckHost(r); err != nil {
 			httpapi.WriteError(w, err)
 			return
 		}

@@ -634,9 +634,23 @@
       el('td', { class: 'nowrap' }, el('a', { href: '#/activity/' + enc(r.id), text: fmtTime(r.time) })),
       el('td', { text: r.kind === 'tool_call' ? 'tool call' : r.kind }),
       el('td', { class: 'what', text: activityWhat(r) }),
-      el('td', null, el('span', { class: 'badge status-' + r.status, text: r.status })),
+      el('td', null, el('span', { class: 'badge status-' + r.status, text: r.status }), sensitiveBadge(r)),
       el('td', { class: 'num', text: r.duration_ms != null ? r.duration_ms.toFixed(1) + ' ms' : '' }),
       el('td', { class: 'muted', text: (r.client && r.client.name) || r.endpoint || '' }));
+  }
+
+  // sensitiveKinds lists the kinds of sensitive data a record names.
+  function sensitiveKinds(r) {
+    const s = r.sensitive;
+    if (!s) return [];
+    return [...new Set([...(s.arguments || []), ...(s.result || [])])].sort();
+  }
+
+  // sensitiveBadge marks a record in which sensitive data was found.
+  function sensitiveBadge(r) {
+    const kinds = sensitiveKinds(r);
+    if (!kinds.length) return null;
+    return el('span', { class: 'badge warn sensitive', title: 'Sensitive data: ' + kinds.join(', ') + ' (' + r.sensitive.action + ')', text: 'sensitive' });
   }
 
   function activityTable(tbody) {
@@ -1434,21 +1448,24 @@
 
   function activityPage(params) {
     const f = {};
-    for (const k of ['server', 'tool', 'status', 'kind']) f[k] = params.get(k) || '';
+    for (const k of ['server', 'tool', 'status', 'kind', 'sensitive']) f[k] = params.get(k) || '';
     const serverIn = el('input', { type: 'text', name: 'server', placeholder: 'server', value: f.server, list: 'activity-servers', autocomplete: 'off' });
     const toolIn = el('input', { type: 'text', name: 'tool', placeholder: 'tool', value: f.tool, autocomplete: 'off' });
     const statusSel = el('select', { name: 'status' }, el('option', { value: '', text: 'any status' }), ACTIVITY_STATUSES.map((s) => el('option', { value: s, text: s })));
     const kindSel = el('select', { name: 'kind' }, el('option', { value: '', text: 'any kind' }), ACTIVITY_KINDS.map((s) => el('option', { value: s, text: s.replace('_', ' ') })));
+    const sensitiveIn = el('input', { type: 'checkbox', name: 'sensitive', id: 'filter-sensitive' });
+    sensitiveIn.checked = f.sensitive === '1';
     statusSel.value = f.status;
     kindSel.value = f.kind;
     const names = el('datalist', { id: 'activity-servers' }, [...servers.keys()].sort().map((n) => el('option', { value: n })));
     const form = el('form', { class: 'toolbar' }, serverIn, names, toolIn, statusSel, kindSel,
+      el('label', { class: 'check' }, sensitiveIn, ' sensitive only'),
       el('button', { type: 'submit', class: 'primary', text: 'Filter' }),
       el('a', { href: '#/activity', class: 'button', text: 'Clear' }));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const p = new URLSearchParams();
-      for (const [k, v] of [['server', serverIn.value], ['tool', toolIn.value], ['status', statusSel.value], ['kind', kindSel.value]]) {
+      for (const [k, v] of [['server', serverIn.value], ['tool', toolIn.value], ['status', statusSel.value], ['kind', kindSel.value], ['sensitive', sensitiveIn.checked ? '1' : '']]) {
         if (v.trim()) p.set(k, v.trim());
       }
       const qs = p.toString();
@@ -1456,6 +1473,7 @@
     });
     statusSel.addEventListener('change', () => form.requestSubmit());
     kindSel.addEventListener('change', () => form.requestSubmit());
+    sensitiveIn.addEventListener('change', () => form.requestSubmit());
     const tbody = el('tbody');
     const ids = new Set();
     const more = el('button', { type: 'button', id: 'load-more', text: 'Load more', hidden: true, onclick: () => loadPage() });
@@ -1497,7 +1515,11 @@
       route: 'activity',
       onActivity(r) {
         if (ids.has(r.id)) return;
-        for (const [k, v] of Object.entries(f)) if (v && r[k] !== v) return;
+        for (const [k, v] of Object.entries(f)) {
+          if (k === 'sensitive') {
+            if (v && !r.sensitive) return;
+          } else if (v && r[k] !== v) return;
+        }
         ids.add(r.id);
         tbody.prepend(activityRow(r, true));
         empty.hidden = true;
@@ -1524,6 +1546,9 @@
         ['Session', c.session_id || ''],
         ['Duration', r.duration_ms != null ? r.duration_ms.toFixed(1) + ' ms' : ''],
         ['Result size', r.result_size ? r.result_size + ' bytes' : ''],
+        ['Sensitive in arguments', r.sensitive && r.sensitive.arguments ? r.sensitive.arguments.join(', ') : ''],
+        ['Sensitive in result', r.sensitive && r.sensitive.result ? r.sensitive.result.join(', ') : ''],
+        ['Sensitive data', r.sensitive ? { flag: 'flagged', redact: 'redacted in what reached the client', block: 'blocked' }[r.sensitive.action] || r.sensitive.action : ''],
       ];
       fill(box,
         el('dl', { class: 'info' }, rowsOut.filter(([, v]) => v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
