@@ -73,6 +73,8 @@ type Record struct {
 
 // Client identifies who made the request.
 type Client struct {
+	// Token is the name of the agent token the client came with, if any.
+	Token     string `json:"token,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	// Name is clientInfo.name from MCP initialize, or "rest" / the
 	// User-Agent for REST requests.

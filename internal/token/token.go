@@ -164,9 +164,18 @@ type Tokens struct {
 	saved  map[string]time.Time // guarded by mu: last-used time last persisted, by name
 }
 
+// Options tunes Open.
+type Options struct {
+	// Now is the clock that decides expiry; default time.Now.
+	Now func() time.Time
+}
+
 // Open loads the tokens from db, creating their bucket if needed.
-func Open(db *bolt.DB) (*Tokens, error) {
-	t := &Tokens{db: db, now: time.Now, byHash: map[string]*Token{}, saved: map[string]time.Time{}}
+func Open(db *bolt.DB, opts Options) (*Tokens, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	t := &Tokens{db: db, now: opts.Now, byHash: map[string]*Token{}, saved: map[string]time.Time{}}
 	err := db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {

@@ -25,7 +25,7 @@ func openDB(tb testing.TB) (*bolt.DB, string) {
 func openTokens(tb testing.TB) *Tokens {
 	tb.Helper()
 	db, _ := openDB(tb)
-	tk, err := Open(db)
+	tk, err := Open(db, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestTokens_Expired(t *testing.T) {
 
 func TestTokens_Persisted(t *testing.T) {
 	db, _ := openDB(t)
-	tk, err := Open(db)
+	tk, err := Open(db, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestTokens_Persisted(t *testing.T) {
 	if _, err := tk.Verify(c.Secret); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Open(db)
+	again, err := Open(db, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
