@@ -60,7 +60,7 @@ type Record struct {
 	Tool     string `json:"tool,omitempty"`
 	// Action is the management action: "add", "remove", "update", "enable",
 	// "disable", "restart", "quarantine", "unquarantine", "approve_tools",
-	// "block_tools".
+	// "block_tools", "create_token", "revoke_token".
 	Action string `json:"action,omitempty"`
 	// Arguments are stored redacted and truncated (see Options.MaxArgBytes).
 	// Record takes ownership: the caller must not modify them afterwards.

@@ -54,11 +54,11 @@ type fastPath struct {
 
 type fastSession struct {
 	ss      *mcp.ServerSession
-	version string       // the protocol version the client asked for and uses
+	version string // the protocol version the client asked for and uses
 	// identity is the caller that created the session (see identity in
 	// scope.go); a request from another goes to the SDK, which refuses it.
 	identity string
-	lastSDK atomic.Int64 // unix nanoseconds: the end of the last POST the SDK handled
+	lastSDK  atomic.Int64 // unix nanoseconds: the end of the last POST the SDK handled
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // guarded by mu; by raw request id
