@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -108,5 +110,60 @@ func TestCLI_Token(t *testing.T) {
 	wantExit(t, p.cli(t, "token", "revoke", "bot"), 1, `token "bot" not found`)
 	if out := p.ok(t, "token", "list"); !strings.Contains(out, "No agent tokens") {
 		t.Errorf("list after revoke:\n%s", out)
+	}
+}
+
+// TestUI_Tokens drives the Tokens page in headless Chromium: create a
+// token (its secret is shown once and works against /mcp), see it listed,
+// revoke it through the confirmation dialog.
+func TestUI_Tokens(t *testing.T) {
+	p := startProxy(t, configJSON(t, []map[string]any{stdio("echo", testupstream.ModeOK)}))
+	p.waitState(t, "echo", 30*time.Second, "ready")
+	b := newBrowser(t)
+	defer b.checkConsole()
+	link := p.Base + "/ui/?apikey=" + url.QueryEscape(p.Key)
+	b.do("open "+link, chromedp.Navigate(link))
+	b.waitText("#live", "live")
+	b.click(`#nav a[data-route=tokens]`)
+	b.waitText("#main h1", "Agent tokens")
+	b.waitJS("the empty list", `!document.querySelector("main .empty").hidden`)
+
+	b.setValue("#token-name", "ui-bot")
+	b.setValue("#token-servers", "echo, other")
+	b.setValue("#token-expires", "7d")
+	b.click("#token-read-only")
+	b.click(`#token-form button[type=submit]`)
+	b.waitText("#token-secret", "mcpp_")
+	secret := b.eval(`document.querySelector("#token-secret").textContent`)
+	b.waitText(`tr[data-token="ui-bot"]`, "echo, other")
+	row := b.eval(`document.querySelector('tr[data-token="ui-bot"]').innerText`)
+	if !strings.Contains(row, "yes") || !strings.Contains(row, "never") || strings.Contains(row, "mcpp_") {
+		t.Errorf("token row = %q, want read-only yes, last used never, no secret", row)
+	}
+	b.screenshot("tokens")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := p.tokenSession(ctx, secret)
+	if err != nil {
+		t.Fatalf("the secret the UI showed does not connect: %v", err)
+	}
+	cs.Close()
+
+	// Leaving the page forgets the secret.
+	b.click(`#nav a[data-route=activity]`)
+	b.click(`#nav a[data-route=tokens]`)
+	b.waitText(`tr[data-token="ui-bot"]`, "ui-bot")
+	if got := b.eval(`document.body.innerText.includes(` + js(secret) + `) ? "shown" : ""`); got != "" {
+		t.Error("the secret is shown again after leaving the page")
+	}
+
+	b.click(`tr[data-token="ui-bot"] button[data-action=revoke-token]`)
+	b.click("#confirm-ok")
+	b.waitJS("the token to go", `document.querySelector('tr[data-token="ui-bot"]') === null`)
+	var list []client.Token
+	p.okJSON(t, &list, "token", "list")
+	if len(list) != 0 {
+		t.Errorf("tokens after revoking in the UI: %+v", list)
 	}
 }
