@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -107,6 +108,79 @@ func bindIdentity(h http.Handler) http.Handler {
 		inner.ServeHTTP(w, r)
 	})
 }
+
+// bindSSE does for legacy SSE sessions what the SDK's TokenInfo check does
+// for streamable ones, which the SDK's SSE handler lacks: it learns a
+// session's id from the endpoint event of the GET that opens it, and
+// refuses a POST to that session from another identity.
+func (s *Server) bindSSE(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := identityOf(r.Context())
+		switch r.Method {
+		case http.MethodPost:
+			s.mu.Lock()
+			owner, known := s.sse[r.URL.Query().Get("sessionid")]
+			s.mu.Unlock()
+			if known && owner != id {
+				httpapi.WriteError(w, mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "this MCP session was opened with another credential"))
+				return
+			}
+		case http.MethodGet:
+			sw := &sseSniffer{ResponseWriter: w, bind: func(sid string) {
+				s.mu.Lock()
+				s.sse[sid] = id
+				s.mu.Unlock()
+			}}
+			defer func() {
+				if sw.sid != "" {
+					s.mu.Lock()
+					delete(s.sse, sw.sid)
+					s.mu.Unlock()
+				}
+			}()
+			w = sw
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sseSniffer finds the session id in the first bytes of an SSE stream (the
+// endpoint event, "…?sessionid=ID") and binds it before the client can
+// read it.
+type sseSniffer struct {
+	http.ResponseWriter
+	bind func(sid string)
+	head []byte // what was written before the id was found, at most 1 KiB
+	sid  string
+	done bool
+}
+
+func (w *sseSniffer) Write(p []byte) (int, error) {
+	if !w.done {
+		w.head = append(w.head, p[:min(len(p), 1024-len(w.head))]...)
+		if _, rest, ok := bytes.Cut(w.head, []byte("sessionid=")); ok {
+			end := bytes.IndexFunc(rest, func(r rune) bool {
+				return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+			})
+			if end > 0 {
+				w.sid, w.done, w.head = string(rest[:end]), true, nil
+				w.bind(w.sid)
+			}
+		}
+		if len(w.head) >= 1024 {
+			w.done, w.head = true, nil
+		}
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *sseSniffer) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *sseSniffer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // scopeError is the refusal of a server or tool the caller's token does
 // not allow. It reads the same whether or not the server exists.

@@ -100,6 +100,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	servers map[*mcp.Server]struct{} // guarded by mu: per-session pass-through servers
+	sse     map[string]string        // guarded by mu: legacy SSE session id → identity that opened it
 }
 
 // track remembers a per-session server so Close can end its sessions.
@@ -121,7 +122,7 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}}
+	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}, sse: map[string]string{}}
 	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
 	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: instructions,
@@ -172,8 +173,9 @@ func New(opts Options) *Server {
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/mcp", s.auth(s.fastSmart))
 	s.mux.Handle("/mcp/", s.auth(s.fastSmart))
-	s.mux.Handle("/sse", s.auth(smartSSE))
-	s.mux.Handle("/sse/", s.auth(smartSSE))
+	boundSSE := s.bindSSE(smartSSE)
+	s.mux.Handle("/sse", s.auth(boundSSE))
+	s.mux.Handle("/sse/", s.auth(boundSSE))
 	s.mux.Handle("/mcp/all", s.auth(s.fastDirect))
 	s.mux.Handle("/mcp/all/", s.auth(s.fastDirect))
 	s.mux.Handle("/mcp/server/{name}", s.auth(s.passthroughHandler()))

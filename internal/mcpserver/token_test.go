@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -307,6 +308,52 @@ func TestToken_SessionBound(t *testing.T) {
 			t.Errorf("%s on token a's session: %d %s, want 403", name, code, body)
 		}
 	}
+}
+
+// TestToken_SSESessionBound: the same for a legacy SSE session, whose
+// messages are POSTs naming the session in the query.
+func TestToken_SSESessionBound(t *testing.T) {
+	p := tokenProxy(t, nil)
+	a := p.newToken(t, token.Spec{Name: "a", Servers: []string{"alpha"}})
+	var mu sync.Mutex
+	var sid string
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+a)
+		if id := r.URL.Query().Get("sessionid"); id != "" {
+			mu.Lock()
+			sid = id
+			mu.Unlock()
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "bound", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.SSEClientTransport{Endpoint: p.URL + "/sse", HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	wantOK(t, call(t, cs, "call_tool", map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "own"}}), "own")
+	mu.Lock()
+	id := sid
+	mu.Unlock()
+	if id == "" {
+		t.Fatal("no session id")
+	}
+	callBeta := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"call_tool","arguments":{"name":"beta:echo","args":{"message":"stolen"}}}}`
+	for name, hdr := range map[string]http.Header{
+		"APIKey":  {"X-Api-Key": {testAPIKey}},
+		"Keyless": {},
+	} {
+		code, body := rawPost(t, p.URL+"/sse?sessionid="+id, "", hdr, callBeta)
+		if code != http.StatusForbidden || !strings.Contains(body, "another credential") {
+			t.Errorf("%s on token a's SSE session: %d %s, want 403", name, code, body)
+		}
+	}
+	// Its own client still gets through.
+	wantOK(t, call(t, cs, "call_tool", map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "still"}}), "still")
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
