@@ -87,7 +87,11 @@ func TestToken_Scope(t *testing.T) {
 			if got := retrieve(t, cs, "echo message", 20).servers(); !slices.Equal(got, []string{"alpha"}) {
 				t.Errorf("retrieve_tools servers = %v, want only alpha", got)
 			}
+			served := p.srv.fastSmart.served.Load()
 			wantOK(t, call(t, cs, "call_tool", map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "hi"}}), "hi")
+			if !tc.o.sse && p.srv.fastSmart.served.Load() == served {
+				t.Error("a token's plain call_tool was not answered by the fast path")
+			}
 			wantError(t, call(t, cs, "call_tool", map[string]any{"name": "beta:echo", "args": map[string]any{"message": "hi"}}),
 				`agent token "alpha-bot" may not use server "beta"`)
 			// An unknown server reads the same as a forbidden one.
