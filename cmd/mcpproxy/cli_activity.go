@@ -63,7 +63,7 @@ match than --limit, the next page's --cursor is printed on stderr.`,
 				if what == "" {
 					what = r.Action
 				}
-				t.row(r.ID, r.Time.Local().Format(time.DateTime), r.Kind, r.Server, what, r.Status, duration(r.DurationMS), r.Client.Name,
+				t.row(r.ID, r.Time.Local().Format(time.DateTime), r.Kind, r.Server, what, r.Status, duration(r.DurationMS), clientLabel(r.Client),
 					strings.Join(r.Sensitive.Kinds(), ","))
 			}
 			if err := t.flush(); err != nil {
@@ -114,6 +114,18 @@ func checkActivityFilter(f client.ActivityFilter, now time.Time) error {
 	return nil
 }
 
+// clientLabel is the client column: its name, and the agent token it came
+// with.
+func clientLabel(c client.ActivityClient) string {
+	if c.Token == "" {
+		return c.Name
+	}
+	if c.Name == "" {
+		return "token " + c.Token
+	}
+	return c.Name + " (token " + c.Token + ")"
+}
+
 func duration(ms float64) string {
 	d := time.Duration(ms * float64(time.Millisecond))
 	switch {
@@ -153,6 +165,9 @@ func printRecord(w io.Writer, r client.ActivityRecord) error {
 		client += " from " + r.Client.Remote
 	}
 	t.row("client:", client)
+	if r.Client.Token != "" {
+		t.row("agent token:", r.Client.Token)
+	}
 	t.row("server:", r.Server)
 	if r.Tool != "" {
 		t.row("tool:", r.Tool)

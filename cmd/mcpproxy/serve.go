@@ -31,6 +31,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
+	"github.com/mcpproxy/mcpproxy/internal/token"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/mcpproxy/mcpproxy/internal/webui"
 	"github.com/spf13/cobra"
@@ -267,7 +268,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.activity = act
+	tokens, err := token.Open(st.DB(), token.Options{})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	m.mcp = mcpserver.New(mcpserver.Options{
+		Tokens:   tokens,
 		Backend:  m.sup,
 		Index:    idx,
 		Progress: progress,
@@ -288,6 +295,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Approvals:  m.sup,
 		Activity:   act,
 		Auth:       auth,
+		Tokens:     tokens,
 		Version:    version,
 		ConfigPath: m.ConfigPath,
 		Listen:     listen,

@@ -60,7 +60,7 @@ type Record struct {
 	Tool     string `json:"tool,omitempty"`
 	// Action is the management action: "add", "remove", "update", "enable",
 	// "disable", "restart", "quarantine", "unquarantine", "approve_tools",
-	// "block_tools".
+	// "block_tools", "create_token", "revoke_token".
 	Action string `json:"action,omitempty"`
 	// Arguments are stored redacted and truncated (see Options.MaxArgBytes).
 	// Record takes ownership: the caller must not modify them afterwards.
@@ -86,6 +86,8 @@ type Sensitive struct {
 
 // Client identifies who made the request.
 type Client struct {
+	// Token is the name of the agent token the client came with, if any.
+	Token     string `json:"token,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	// Name is clientInfo.name from MCP initialize, or "rest" / the
 	// User-Agent for REST requests.

@@ -343,3 +343,25 @@ func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]Fo
 	err := c.do(ctx, http.MethodGet, "/api/v1/tools/search", q, nil, &found)
 	return found, err
 }
+
+// CreateToken creates an agent token; the answer holds its secret, shown
+// this once.
+func (c *Client) CreateToken(ctx context.Context, spec TokenSpec) (CreatedToken, error) {
+	var t CreatedToken
+	err := c.do(ctx, http.MethodPost, "/api/v1/tokens", nil, spec, &t)
+	return t, err
+}
+
+// Tokens lists the agent tokens, without their secrets.
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var list []Token
+	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, nil, &list)
+	return list, err
+}
+
+// RevokeToken revokes an agent token; it stops working at once.
+func (c *Client) RevokeToken(ctx context.Context, name string) (RevokedToken, error) {
+	var r RevokedToken
+	err := c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil, &r)
+	return r, err
+}

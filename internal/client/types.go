@@ -200,6 +200,8 @@ func (s *ActivitySensitive) Kinds() []string {
 
 // ActivityClient identifies who made a request.
 type ActivityClient struct {
+	// Token is the name of the agent token the client came with.
+	Token     string `json:"token,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	Name      string `json:"name,omitempty"`
 	Version   string `json:"version,omitempty"`
@@ -215,4 +217,39 @@ type FoundTool struct {
 	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 	Annotations json.RawMessage `json:"annotations,omitempty"`
 	Score       float64         `json:"score"`
+}
+
+// TokenSpec is the body of POST /api/v1/tokens.
+type TokenSpec struct {
+	Name     string   `json:"name"`
+	Servers  []string `json:"servers"`
+	ReadOnly bool     `json:"read_only,omitempty"`
+	Manage   bool     `json:"manage,omitempty"`
+	// Expires is a lifetime: 30d, 12h, 90m; "" for none.
+	Expires string `json:"expires,omitempty"`
+}
+
+// Token is an agent token as GET /api/v1/tokens lists it.
+type Token struct {
+	Name      string    `json:"name"`
+	Servers   []string  `json:"servers"`
+	ReadOnly  bool      `json:"read_only"`
+	Manage    bool      `json:"manage"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+	Expired   bool      `json:"expired"`
+}
+
+// CreatedToken is the answer to POST /api/v1/tokens: the token and its
+// secret, which the daemon never shows again.
+type CreatedToken struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// RevokedToken is the answer to DELETE /api/v1/tokens/{name}.
+type RevokedToken struct {
+	Token   string `json:"token"`
+	Revoked bool   `json:"revoked"`
 }

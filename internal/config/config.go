@@ -44,8 +44,8 @@ type Config struct {
 	ConnectTimeout    mcpproxy.Duration     `json:"connect_timeout"`
 	Servers           []mcpproxy.ServerSpec `json:"mcpServers"`
 
-	// RequireMCPAuth makes the MCP endpoints ask for the API key even on a
-	// loopback listen address.
+	// RequireMCPAuth makes the MCP endpoints ask for the API key or an
+	// agent token even on a loopback listen address.
 	RequireMCPAuth bool `json:"require_mcp_auth,omitempty"`
 	// Management policy for every surface that changes servers; see Allow.
 	ReadOnly          bool `json:"read_only,omitempty"`

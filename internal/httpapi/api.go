@@ -63,6 +63,8 @@ type Options struct {
 	Activity *activity.Log
 	// Auth runs OAuth logins; nil answers unavailable.
 	Auth Authenticator
+	// Tokens manages agent tokens; nil answers unavailable.
+	Tokens TokenAdmin
 }
 
 // API is the HTTP handler.
@@ -101,6 +103,7 @@ func New(opts Options) *API {
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
 	a.securityRoutes(m)
 	a.authRoutes(m)
+	a.tokenRoutes(m)
 	m.Handle("GET /api/v1/activity", a.auth(a.activityList))
 	m.Handle("GET /api/v1/activity/{id}", a.auth(a.activityGet))
 	m.Handle("GET /events", a.auth(a.events))
@@ -235,6 +238,13 @@ func (a *API) recordAction(r *http.Request, body []byte, start time.Time, status
 		action = parts[len(parts)-1] + "_tools" // approve_tools, block_tools
 	case parts[0] == "servers" && len(parts) <= 2:
 		action = map[string]string{http.MethodPost: "add", http.MethodPatch: "update", http.MethodDelete: "remove"}[r.Method]
+	case parts[0] == "tokens":
+		// The token's name goes in the arguments; it is not a server.
+		action = map[string]string{http.MethodPost: "create_token", http.MethodDelete: "revoke_token"}[r.Method]
+		server = ""
+		if name := r.PathValue("name"); name != "" {
+			body, _ = json.Marshal(map[string]string{"name": name})
+		}
 	}
 	if action == "" {
 		action = strings.ToLower(r.Method)
@@ -247,7 +257,7 @@ func (a *API) recordAction(r *http.Request, body []byte, start time.Time, status
 	}
 	if len(body) > 0 && json.Valid(body) {
 		rec.Arguments = body
-		if rec.Server == "" {
+		if rec.Server == "" && parts[0] != "tokens" {
 			var named struct {
 				Name string `json:"name"`
 			}

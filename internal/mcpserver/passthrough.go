@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -111,7 +112,11 @@ func (s *Server) passthroughHandler() http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if _, err := serverReady(s.b.View().Load(), name); err != nil {
+		err := allowCall(callerToken(r.Context()), name, nil, "")
+		if err == nil {
+			_, err = serverReady(s.b.View().Load(), name)
+		}
+		if err != nil {
 			code := mcpproxy.ErrorCode(err)
 			status := http.StatusServiceUnavailable
 			switch code {
@@ -211,7 +216,7 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			srv, err := serverReady(s.b.View().Load(), name)
 			if err != nil {
 				if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
-					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(req.GetSession()),
+					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
 						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
 						sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
 				}
@@ -232,7 +237,11 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 				if err != nil {
 					return nil, err
 				}
-				return usableList(srv, res), nil
+				res = usableList(srv, res)
+				if tok := callerToken(ctx); tok != nil {
+					res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
+				}
+				return res, nil
 			case *mcp.CallToolParamsRaw:
 				return s.passCall(ctx, req, name, srv, p)
 			case *mcp.ListPromptsParams:
@@ -296,11 +305,15 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 
 // passCall forwards one pass-through tools/call and records it.
 func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
-	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
+	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
 	mode := s.sensitiveMode()
 	argKinds := scanArgs(p.Arguments)
 	rec.sensitive = sensitiveRecord(mode, argKinds, nil)
-	if err := toolUsable(srv, p.Name, ":"); err != nil {
+	err := toolUsable(srv, p.Name, ":")
+	if err == nil {
+		err = allowCall(callerToken(ctx), name, srv, p.Name)
+	}
+	if err != nil {
 		rec.res, rec.status = errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)
 		s.recordCall(rec)
 		return rec.res, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/token"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -83,9 +84,13 @@ func (s *Server) quarantineSecurity(ctx context.Context, req *mcp.CallToolReques
 		return errorResult("%v", err), nil
 	}
 	snap := s.b.View().Load()
+	tok := callerToken(ctx)
 	switch in.Operation {
 	case "list":
 		list := pinning.WaitingList(snap, s.opts.Pins, "")
+		if tok != nil {
+			list = slices.DeleteFunc(list, func(w pinning.Waiting) bool { return !tok.AllowsServer(w.Server) })
+		}
 		res := map[string]any{"waiting": list, "total": len(list)}
 		if len(list) == 0 {
 			res["message"] = "Nothing waits for approval."
@@ -96,6 +101,9 @@ func (s *Server) quarantineSecurity(ctx context.Context, req *mcp.CallToolReques
 	case "inspect":
 		if in.Name == "" {
 			return errorResult("argument name: required for operation inspect"), nil
+		}
+		if tok != nil && !tok.AllowsServer(in.Name) {
+			return errorResult("%s", mcpproxy.ErrorMessage(scopeError(tok, in.Name))), nil
 		}
 		if snap.Get(in.Name) == nil {
 			return errorResult("unknown server %q%s", in.Name, closestHint(in.Name, snap.Names, "")), nil
@@ -152,13 +160,22 @@ type FoundTool struct {
 // Search runs a tool search as retrieve_tools does; limit <= 0 uses the
 // configured default.
 func (s *Server) Search(ctx context.Context, query string, limit int) ([]FoundTool, error) {
+	return s.search(ctx, query, limit, nil)
+}
+
+// search is Search over the tools tok allows (all when tok is nil).
+func (s *Server) search(ctx context.Context, query string, limit int, tok *token.Token) ([]FoundTool, error) {
 	if limit <= 0 {
 		limit = s.b.Config().ToolsLimit
 	}
 	if limit > maxSearchLimit {
 		return nil, mcpproxy.Errorf(mcpproxy.EINVALID, "limit: at most %d, got %d", maxSearchLimit, limit)
 	}
-	hits, err := s.opts.Index.Search(ctx, query, limit)
+	var keep func(string, *mcpproxy.Tool) bool
+	if tok != nil {
+		keep = func(server string, t *mcpproxy.Tool) bool { return tok.AllowsTool(server, t.Annotations) }
+	}
+	hits, err := s.opts.Index.SearchKeep(ctx, query, limit, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +201,7 @@ func (s *Server) retrieveTools(ctx context.Context, req *mcp.CallToolRequest) (*
 	if in.Limit < 0 {
 		return errorResult("argument limit: must be between 1 and %d, got %d", maxSearchLimit, in.Limit), nil
 	}
-	found, err := s.Search(ctx, in.Query, in.Limit)
+	found, err := s.search(ctx, in.Query, in.Limit, callerToken(ctx))
 	if err != nil {
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 	}
@@ -239,7 +256,7 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 		sess = req.Session
 	}
 	s.recordCall(callRecord{
-		endpoint: endpointFor(sep), client: clientOf(sess), server: server, tool: tool,
+		endpoint: endpointFor(sep), client: clientOf(ctx, sess), server: server, tool: tool,
 		args: args, start: start, res: res, status: status, sensitive: sensitiveRecord(mode, argKinds, resKinds),
 	})
 	return res
@@ -250,9 +267,19 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 // mode is the sensitive_data setting and argKinds what was found in args.
 func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep, mode string, argKinds []secret.Kind) (*mcp.CallToolResult, string, []secret.Kind) {
 	snap := s.b.View().Load()
-	srv, err := serverReady(snap, server)
+	tok := callerToken(ctx)
+	// A token's scope is checked first, so that a server it may not use
+	// reads the same whether it exists or not.
+	err := allowCall(tok, server, nil, tool)
+	var srv *stateview.Server
+	if err == nil {
+		srv, err = serverReady(snap, server)
+	}
 	if err == nil {
 		err = toolUsable(srv, tool, sep)
+	}
+	if err == nil {
+		err = allowCall(tok, server, srv, tool)
 	}
 	if err != nil {
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err), nil
@@ -501,7 +528,7 @@ func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) 
 	}
 	_ = json.Unmarshal(req.Params.Arguments, &in)
 	if err == nil && in.Operation != "list" && in.Operation != "" {
-		s.recordManagement(req, in.Operation, in.Name, req.Params.Arguments, start, res)
+		s.recordManagement(ctx, req, in.Operation, in.Name, req.Params.Arguments, start, res)
 	}
 	return res, err
 }
@@ -521,9 +548,21 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		}
 		return errorResult("%s", msg), nil
 	}
+	tok := callerToken(ctx)
+	if tok != nil {
+		if !tok.Manage {
+			return errorResult("agent token %q may not use upstream_servers; a person can create a token with --manage", tok.Name), nil
+		}
+		if tok.ReadOnly && in.Operation != "list" && in.Operation != "" {
+			return errorResult("agent token %q is read-only: only operation list is allowed", tok.Name), nil
+		}
+	}
 	needName := func() *mcp.CallToolResult {
 		if in.Name == "" {
 			return errorResult("argument name: required for operation %s", in.Operation)
+		}
+		if tok != nil && !tok.AllowsServer(in.Name) {
+			return errorResult("%s", mcpproxy.ErrorMessage(scopeError(tok, in.Name)))
 		}
 		return nil
 	}
@@ -532,7 +571,9 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		snap := s.b.View().Load()
 		list := make([]json.RawMessage, 0, len(snap.Names))
 		for _, n := range snap.Names {
-			list = append(list, snap.Get(n).SummaryJSON())
+			if tok == nil || tok.AllowsServer(n) {
+				list = append(list, snap.Get(n).SummaryJSON())
+			}
 		}
 		return jsonResult(map[string]any{"servers": list, "total": len(list)}), nil
 	case "enable", "disable":

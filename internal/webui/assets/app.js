@@ -629,6 +629,15 @@
     return (r.action || r.kind) + (r.server ? ' ' + r.server : '');
   }
 
+  // clientText names who made a request: the client's name, and the agent
+  // token it came with.
+  function clientText(r) {
+    const c = r.client || {};
+    const name = c.name || r.endpoint || '';
+    if (!c.token) return name;
+    return name ? name + ' (token ' + c.token + ')' : 'token ' + c.token;
+  }
+
   function activityRow(r, fresh) {
     return el('tr', { class: 'clickable' + (fresh ? ' fresh' : ''), dataset: { id: r.id } },
       el('td', { class: 'nowrap' }, el('a', { href: '#/activity/' + enc(r.id), text: fmtTime(r.time) })),
@@ -636,7 +645,7 @@
       el('td', { class: 'what', text: activityWhat(r) }),
       el('td', null, el('span', { class: 'badge status-' + r.status, text: r.status }), sensitiveBadge(r)),
       el('td', { class: 'num', text: r.duration_ms != null ? r.duration_ms.toFixed(1) + ' ms' : '' }),
-      el('td', { class: 'muted', text: (r.client && r.client.name) || r.endpoint || '' }));
+      el('td', { class: 'muted', text: clientText(r) }));
   }
 
   // sensitiveKinds lists the kinds of sensitive data a record names.
@@ -1542,6 +1551,7 @@
         ['Action', r.action || ''],
         ['Endpoint', r.endpoint || ''],
         ['Client', [c.name, c.version].filter(Boolean).join(' ')],
+        ['Agent token', c.token || ''],
         ['Remote', c.remote || ''],
         ['Session', c.session_id || ''],
         ['Duration', r.duration_ms != null ? r.duration_ms.toFixed(1) + ' ms' : ''],
@@ -1558,6 +1568,89 @@
       fill(box, el('p', { class: 'banner error', text: e.status === 404 ? 'No activity record ' + id + '.' : e.message }));
     });
     return { el: root, title: 'Activity ' + id, route: 'activity' };
+  }
+
+  // tokensPage lists agent tokens, creates one (its secret is shown once,
+  // on this page, until the person leaves it) and revokes them.
+  function tokensPage() {
+    const tbody = el('tbody');
+    const empty = el('p', { class: 'empty', hidden: true, text: 'No agent tokens yet.' });
+    const created = el('div', { id: 'token-created' });
+    const nameIn = el('input', { type: 'text', name: 'name', id: 'token-name', placeholder: 'name, e.g. ci-bot', required: true, autocomplete: 'off' });
+    const serversIn = el('input', { type: 'text', name: 'servers', id: 'token-servers', placeholder: 'servers: github,gitlab or *', required: true, autocomplete: 'off' });
+    const expiresIn = el('input', { type: 'text', name: 'expires', id: 'token-expires', placeholder: 'expires, e.g. 30d (empty: never)', autocomplete: 'off' });
+    const readOnlyIn = el('input', { type: 'checkbox', name: 'read_only', id: 'token-read-only' });
+    const manageIn = el('input', { type: 'checkbox', name: 'manage', id: 'token-manage' });
+    const form = el('form', { class: 'toolbar', id: 'token-form' }, nameIn, serversIn, expiresIn,
+      el('label', null, readOnlyIn, ' read-only tools only'),
+      el('label', null, manageIn, ' may manage servers'),
+      el('button', { type: 'submit', class: 'primary', text: 'Create token' }));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const spec = {
+        name: nameIn.value.trim(),
+        servers: serversIn.value.split(',').map((x) => x.trim()).filter(Boolean),
+        read_only: readOnlyIn.checked,
+        manage: manageIn.checked,
+        expires: expiresIn.value.trim(),
+      };
+      try {
+        const t = await api('POST', '/tokens', spec);
+        form.reset();
+        fill(created, el('div', { class: 'banner' },
+          el('p', null, 'Created agent token ', el('strong', { text: t.name }), '. Copy the secret now: it is not shown again.'),
+          el('pre', { id: 'token-secret', text: t.secret }),
+          el('p', { class: 'muted', text: 'MCP clients send it as the header Authorization: Bearer <secret>.' })));
+        load();
+      } catch (err) {
+        showError(err);
+      }
+    });
+    const root = el('div', { class: 'page tokens' },
+      el('h1', { text: 'Agent tokens' }),
+      el('p', { class: 'muted', text: 'An agent token names an MCP client and limits it to some servers, optionally to read-only tools, and to managing servers only when allowed. Only its hash is stored.' }),
+      form, created,
+      el('table', { class: 'grid', id: 'tokens' },
+        el('thead', null, el('tr', null, ['Name', 'Servers', 'Read-only', 'Manage', 'Created', 'Expires', 'Last used', ''].map((h) => el('th', { text: h })))),
+        tbody),
+      empty);
+
+    function row(t) {
+      const revoke = el('button', { type: 'button', class: 'danger', dataset: { action: 'revoke-token' }, text: 'Revoke' });
+      revoke.addEventListener('click', async () => {
+        if (!(await confirmDialog('Revoke agent token ' + t.name + '? Clients using it are refused from their next request.', 'Revoke'))) return;
+        revoke.disabled = true;
+        try {
+          await api('DELETE', '/tokens/' + enc(t.name));
+          load();
+        } catch (err) {
+          showError(err);
+          revoke.disabled = false;
+        }
+      });
+      const expires = t.expires_at ? (t.expired ? 'expired ' : '') + fmtTime(t.expires_at) : 'never';
+      return el('tr', { dataset: { token: t.name } },
+        el('td', { text: t.name }),
+        el('td', { text: (t.servers || []).join(', ') }),
+        el('td', { text: t.read_only ? 'yes' : 'no' }),
+        el('td', { text: t.manage ? 'yes' : 'no' }),
+        el('td', { class: 'nowrap', text: fmtTime(t.created_at) }),
+        el('td', { class: 'nowrap' + (t.expired ? ' bad' : ''), text: expires }),
+        el('td', { class: 'nowrap', text: t.last_used ? fmtTime(t.last_used) : 'never' }),
+        el('td', null, revoke));
+    }
+
+    async function load() {
+      try {
+        const list = await api('GET', '/tokens');
+        fill(tbody, list.map(row));
+        empty.hidden = list.length > 0;
+      } catch (err) {
+        showError(err);
+      }
+    }
+    load();
+    return { el: root, title: 'Agent tokens', route: 'tokens' };
   }
 
   function notFoundPage() {
@@ -1644,6 +1737,9 @@
         break;
       case 'activity':
         p = parts.length > 1 ? activityDetailPage(parts[1]) : activityPage(params);
+        break;
+      case 'tokens':
+        p = tokensPage();
         break;
       default:
         p = notFoundPage();
