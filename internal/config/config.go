@@ -35,14 +35,18 @@ import (
 
 // Config is the parsed configuration file.
 type Config struct {
-	Listen            string                `json:"listen"`
-	DataDir           string                `json:"data_dir,omitempty"`
-	APIKey            string                `json:"api_key,omitempty"`
-	ToolsLimit        int                   `json:"tools_limit"`
-	ToolResponseLimit int                   `json:"tool_response_limit"` // 0 = unlimited
-	CallToolTimeout   mcpproxy.Duration     `json:"call_tool_timeout"`
-	ConnectTimeout    mcpproxy.Duration     `json:"connect_timeout"`
-	Servers           []mcpproxy.ServerSpec `json:"mcpServers"`
+	Listen            string            `json:"listen"`
+	DataDir           string            `json:"data_dir,omitempty"`
+	APIKey            string            `json:"api_key,omitempty"`
+	ToolsLimit        int               `json:"tools_limit"`
+	ToolResponseLimit int               `json:"tool_response_limit"` // 0 = unlimited
+	CallToolTimeout   mcpproxy.Duration `json:"call_tool_timeout"`
+	ConnectTimeout    mcpproxy.Duration `json:"connect_timeout"`
+	// InstallTimeout replaces ConnectTimeout, when longer, for a server run
+	// by a package runner (npx, uvx, docker, …) until it has been ready
+	// once: its first start may download and install the package.
+	InstallTimeout mcpproxy.Duration     `json:"install_timeout"`
+	Servers        []mcpproxy.ServerSpec `json:"mcpServers"`
 
 	// RequireMCPAuth makes the MCP endpoints ask for the API key or an
 	// agent token even on a loopback listen address.
@@ -85,6 +89,7 @@ const (
 	defaultToolResponseLimit = 20000
 	defaultCallToolTimeout   = 2 * time.Minute
 	defaultConnectTimeout    = 30 * time.Second
+	defaultInstallTimeout    = 5 * time.Minute
 	defaultActivityDays      = 30
 	defaultActivityRecords   = 100000
 )
@@ -98,6 +103,7 @@ func Default() *Config {
 		ToolResponseLimit: defaultToolResponseLimit,
 		CallToolTimeout:   mcpproxy.Duration(defaultCallToolTimeout),
 		ConnectTimeout:    mcpproxy.Duration(defaultConnectTimeout),
+		InstallTimeout:    mcpproxy.Duration(defaultInstallTimeout),
 		AllowServerAdd:    true,
 		AllowServerRemove: true,
 

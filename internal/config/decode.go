@@ -15,7 +15,7 @@ import (
 // that a valid file never produces a warning.
 var knownTopLevel = []string{
 	"listen", "data_dir", "api_key", "tools_limit", "tool_response_limit",
-	"call_tool_timeout", "connect_timeout", "mcpServers",
+	"call_tool_timeout", "connect_timeout", "install_timeout", "mcpServers",
 	"require_mcp_auth", "read_only", "disable_management", "allow_server_add",
 	"allow_server_remove", "quarantine_new_servers", "enable_direct_mode",
 	"activity_retention_days", "activity_max_records", "sensitive_data",
@@ -82,6 +82,8 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.duration(v, field, &cfg.CallToolTimeout)
 		case "connect_timeout":
 			dc.duration(v, field, &cfg.ConnectTimeout)
+		case "install_timeout":
+			dc.duration(v, field, &cfg.InstallTimeout)
 		case "mcpServers":
 			cfg.Servers, cfg.ServersAsMap = dc.servers(v, field)
 		case "require_mcp_auth":

@@ -34,6 +34,9 @@ func (c *Config) Validate() error {
 	if c.ConnectTimeout <= 0 {
 		errs = append(errs, invalidf("connect_timeout: must be positive, got %s", c.ConnectTimeout.D()))
 	}
+	if c.InstallTimeout <= 0 {
+		errs = append(errs, invalidf("install_timeout: must be positive, got %s", c.InstallTimeout.D()))
+	}
 	if c.ActivityRetentionDays < 1 {
 		errs = append(errs, invalidf("activity_retention_days: must be at least 1, got %d", c.ActivityRetentionDays))
 	}

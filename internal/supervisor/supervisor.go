@@ -169,12 +169,13 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	}
 	changes := config.Diff(old, cfg)
 	s.cfg.Store(cfg)
-	if cfg.ConnectTimeout != old.ConnectTimeout && s.opts.Actor.ConnectTimeout <= 0 {
-		// Servers without their own connect_timeout use the new default
-		// from their next connection attempt.
+	if cfg.ConnectTimeout != old.ConnectTimeout || cfg.InstallTimeout != old.InstallTimeout {
+		// Running servers use the new defaults from their next connection
+		// attempt.
+		connect, install := s.timeouts(cfg)
 		for _, e := range s.entries {
 			if e.actor != nil {
-				e.actor.SetDefaultConnectTimeout(cfg.ConnectTimeout.D())
+				e.actor.SetTimeouts(connect, install)
 			}
 		}
 	}
@@ -429,14 +430,25 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 			// agent is shown to the person as a diff from this.
 			s.opts.Pins.RecordSpec(e.spec)
 		}
-		if opts.ConnectTimeout <= 0 && cfg != nil {
-			opts.ConnectTimeout = cfg.ConnectTimeout.D()
-		}
+		opts.ConnectTimeout, opts.InstallTimeout = s.timeouts(cfg)
 		if s.hold != nil {
 			opts.Hold = s.hold
 		}
 		e.actor = upstream.Start(opts)
 	}
+}
+
+// timeouts are the connection deadlines actors get: the supervisor's own
+// options (tests) over the config's.
+func (s *Supervisor) timeouts(cfg *config.Config) (connect, install time.Duration) {
+	connect, install = s.opts.Actor.ConnectTimeout, s.opts.Actor.InstallTimeout
+	if connect <= 0 && cfg != nil {
+		connect = cfg.ConnectTimeout.D()
+	}
+	if install <= 0 && cfg != nil {
+		install = cfg.InstallTimeout.D()
+	}
+	return connect, install
 }
 
 // stopLocked asks e's actor to stop and has a reaper wait for it, then run

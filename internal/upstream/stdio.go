@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,7 +159,39 @@ func (p *process) exitError() error {
 	if last := p.logs.Telling(); last != "" {
 		msg += "; stderr: " + last
 	}
+	if dir := brokenNpxCache(p.logs.Tail(60)); dir != "" {
+		// First, so that the short error keeps it.
+		msg = "npx's cache of this package is broken (a module is missing): delete " + dir + " and restart the server; " + msg
+	}
 	return errors.New(msg)
+}
+
+// npxCacheDir matches the directory npx installs one package set into:
+// ~/.npm/_npx/HASH, or %LocalAppData%\npm-cache\_npx\HASH.
+var npxCacheDir = regexp.MustCompile(`(?:[A-Za-z]:)?[^\s'"():]*[/\\]_npx[/\\][0-9a-f]+`)
+
+// brokenNpxCache returns the npx cache directory a failed start names when
+// its stderr says a module is missing there, the mark of an install that
+// was interrupted (npx does not repair it; every start fails the same way
+// until the directory is deleted), or "".
+func brokenNpxCache(stderr []string) string {
+	missing := false
+	for _, line := range stderr {
+		if strings.Contains(line, "MODULE_NOT_FOUND") || strings.Contains(line, "Cannot find module") ||
+			strings.Contains(line, "ERR_MODULE_NOT_FOUND") {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return ""
+	}
+	for _, line := range stderr {
+		if dir := npxCacheDir.FindString(line); dir != "" {
+			return dir
+		}
+	}
+	return ""
 }
 
 // exitedWithin waits up to d for the process to end by itself. If it did,

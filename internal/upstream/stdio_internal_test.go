@@ -122,3 +122,34 @@ func TestChildEnv_NetworkSettingsPass(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenNpxCache: the stderr of npx run from an interrupted install
+// names the directory to delete; other failures name none.
+func TestBrokenNpxCache(t *testing.T) {
+	unix := []string{
+		"node:internal/modules/cjs/loader:1228",
+		"  throw err;",
+		"Error: Cannot find module 'ajv'",
+		"Require stack:",
+		"- /home/ana/.npm/_npx/3b5e0a1f9c2d4e6f/node_modules/ajv-formats/dist/index.js",
+		"  code: 'MODULE_NOT_FOUND',",
+	}
+	if got, want := brokenNpxCache(unix), "/home/ana/.npm/_npx/3b5e0a1f9c2d4e6f"; got != want {
+		t.Errorf("unix: %q, want %q", got, want)
+	}
+	windows := []string{
+		"Error: Cannot find module 'zod'",
+		`- C:\Users\ana\AppData\Local\npm-cache\_npx\9f8e7d6c5b4a3921\node_modules\pkg\index.js`,
+	}
+	if got, want := brokenNpxCache(windows), `C:\Users\ana\AppData\Local\npm-cache\_npx\9f8e7d6c5b4a3921`; got != want {
+		t.Errorf("windows: %q, want %q", got, want)
+	}
+	for _, other := range [][]string{
+		{"Error: listen EADDRINUSE", "at /home/ana/.npm/_npx/3b5e0a1f9c2d4e6f/node_modules/x.js"},
+		{"Error: Cannot find module '/srv/app/index.js'", "  code: 'MODULE_NOT_FOUND'"},
+	} {
+		if got := brokenNpxCache(other); got != "" {
+			t.Errorf("%q: %q, want none", other, got)
+		}
+	}
+}
