@@ -101,6 +101,7 @@ func TestParse_Errors(t *testing.T) {
 		{"ToolResponseLimitNegative", `{"tool_response_limit": -1}`, `tool_response_limit: must not be negative, got -1`},
 		{"CallToolTimeoutZero", `{"call_tool_timeout": "0s"}`, `call_tool_timeout: must be positive, got 0s`},
 		{"ConnectTimeoutNegative", `{"connect_timeout": "-5s"}`, `connect_timeout: must be positive, got -5s`},
+		{"InstallTimeoutZero", `{"install_timeout": "0s"}`, `install_timeout: must be positive, got 0s`},
 		{"SensitiveDataUnknown", `{"sensitive_data": "mask"}`, `sensitive_data: unknown mode "mask": use flag, redact or block`},
 		{"SensitiveDataEmpty", `{"sensitive_data": ""}`, `sensitive_data: unknown mode "": use flag, redact or block`},
 		{"SensitiveDataType", `{"sensitive_data": true}`, `sensitive_data: want string`},
@@ -143,6 +144,7 @@ func TestParse_Defaults(t *testing.T) {
 		want := &Config{
 			Listen: "127.0.0.1:8080", ToolsLimit: 15, ToolResponseLimit: 20000,
 			CallToolTimeout: mcpproxy.Duration(2 * time.Minute), ConnectTimeout: mcpproxy.Duration(30 * time.Second),
+			InstallTimeout: mcpproxy.Duration(5 * time.Minute),
 			AllowServerAdd: true, AllowServerRemove: true,
 			ActivityRetentionDays: 30, ActivityMaxRecords: 100000, SensitiveData: "flag",
 		}
@@ -159,7 +161,7 @@ func TestParse_Defaults(t *testing.T) {
 	t.Run("AllFields", func(t *testing.T) {
 		cfg := mustParse(t, `{
 			"listen": ":9000", "data_dir": "/d", "api_key": "k", "tools_limit": 100,
-			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5,
+			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5, "install_timeout": "10m",
 			"require_mcp_auth": true, "read_only": true, "disable_management": true,
 			"allow_server_add": false, "allow_server_remove": false, "quarantine_new_servers": true,
 			"activity_retention_days": 7, "activity_max_records": 500, "sensitive_data": "block",
@@ -172,6 +174,7 @@ func TestParse_Defaults(t *testing.T) {
 		want := &Config{
 			Listen: ":9000", DataDir: "/d", APIKey: "k", ToolsLimit: 100, ToolResponseLimit: 0,
 			CallToolTimeout: mcpproxy.Duration(10 * time.Second), ConnectTimeout: mcpproxy.Duration(5 * time.Second),
+			InstallTimeout: mcpproxy.Duration(10 * time.Minute),
 			RequireMCPAuth: true, ReadOnly: true, DisableManagement: true, QuarantineNewServers: true,
 			ActivityRetentionDays: 7, ActivityMaxRecords: 500, SensitiveData: "block",
 			Servers: []mcpproxy.ServerSpec{
