@@ -168,7 +168,7 @@ func TestCLI_Commands(t *testing.T) {
 		}
 		r = p.cli(t, "--url", strings.TrimPrefix(p.Base, "http://"), "--api-key", "wrong", "servers", "list")
 		wantExit(t, r, 1, "missing or wrong API key")
-		wantExit(t, r, 1, "(the CLI's key came from --api-key)")
+		wantExit(t, r, 1, "(the CLI reached "+p.Base+" with the key from --api-key;")
 	})
 
 	t.Run("ServersList", func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/memtune"
@@ -406,7 +407,7 @@ const minExposedKeyLen = 16
 // with a weak API key: there the key is all that stands between the
 // network and starting processes through the REST API or MCP.
 func checkExposure(listen, key string) error {
-	if httpapi.IsLoopback(listen) || utf8.RuneCountInString(key) >= minExposedKeyLen {
+	if httpauth.IsLoopback(listen) || utf8.RuneCountInString(key) >= minExposedKeyLen {
 		return nil
 	}
 	return fmt.Errorf("listen %s is not a loopback address: set an api_key of at least %d characters (or MCPPROXY_API_KEY) before exposing mcpproxy",

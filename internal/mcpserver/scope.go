@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/token"
@@ -65,15 +65,15 @@ func identityOf(ctx context.Context) string {
 // authenticate finds who a request comes from, or the 401 to answer.
 func (s *Server) authenticate(r *http.Request) (tok *token.Token, apiKey bool, err error) {
 	cfg := s.b.Config()
-	cred := httpapi.APIKeyFrom(r)
+	cred := httpauth.APIKeyFrom(r)
 	switch {
 	case cred == "":
-		if cfg.RequireMCPAuth || !httpapi.IsLoopback(s.opts.Listen) {
+		if cfg.RequireMCPAuth || !httpauth.IsLoopback(s.opts.Listen) {
 			return nil, false, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED,
 				"this MCP endpoint needs the API key or an agent token: X-API-Key header, Authorization: Bearer, or ?apikey=")
 		}
 		return nil, false, nil
-	case httpapi.KeyMatches(cred, cfg.APIKey):
+	case httpauth.KeyMatches(cred, cfg.APIKey):
 		return nil, true, nil
 	case token.LooksLike(cred) && s.opts.Tokens != nil:
 		tok, err := s.opts.Tokens.Verify(cred)
@@ -122,7 +122,7 @@ func (s *Server) bindSSE(h http.Handler) http.Handler {
 			owner, known := s.sse[r.URL.Query().Get("sessionid")]
 			s.mu.Unlock()
 			if known && owner != id {
-				httpapi.WriteError(w, mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "this MCP session was opened with another credential"))
+				httpauth.WriteError(w, mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "this MCP session was opened with another credential"))
 				return
 			}
 		case http.MethodGet:

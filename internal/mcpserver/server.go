@@ -20,7 +20,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
-	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
@@ -244,7 +244,7 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// auth refuses cross-origin browser requests (httpapi.CheckOrigin; the
+// auth refuses cross-origin browser requests (httpauth.CheckOrigin; the
 // SDK's handlers add their DNS-rebinding check behind it), then finds the
 // caller (see scope.go): an agent token, the API key, or, on a loopback
 // listen address without require_mcp_auth, nobody (what desktop MCP clients
@@ -252,13 +252,13 @@ func (s *Server) Close() error {
 func (s *Server) auth(h http.Handler) http.Handler {
 	bound := bindIdentity(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := httpapi.CheckOrigin(r); err != nil {
-			httpapi.WriteError(w, err)
+		if err := httpauth.CheckOrigin(r); err != nil {
+			httpauth.WriteError(w, err)
 			return
 		}
 		tok, apiKey, err := s.authenticate(r)
 		if err != nil {
-			httpapi.WriteError(w, err)
+			httpauth.WriteError(w, err)
 			return
 		}
 		ctx := context.WithValue(r.Context(), identityKey{}, identity(tok, apiKey))

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,18 +173,18 @@ func (m *Metrics) OnConnect(server string, reconnect bool, err error) {
 // rebinding), as the MCP endpoints refuse it.
 func (m *Metrics) Handler(listen string, key func() string) http.Handler {
 	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-	loopback := httpapi.IsLoopback(listen)
+	loopback := httpauth.IsLoopback(listen)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := httpapi.CheckOrigin(r); err != nil {
-			httpapi.WriteError(w, err)
+		if err := httpauth.CheckOrigin(r); err != nil {
+			httpauth.WriteError(w, err)
 			return
 		}
-		if err := httpapi.CheckHost(r); err != nil {
-			httpapi.WriteError(w, err)
+		if err := httpauth.CheckHost(r); err != nil {
+			httpauth.WriteError(w, err)
 			return
 		}
-		if !loopback && !httpapi.KeyMatches(httpapi.APIKeyFrom(r), key()) {
-			httpapi.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header, Authorization: Bearer or ?apikey="))
+		if !loopback && !httpauth.KeyMatches(httpauth.APIKeyFrom(r), key()) {
+			httpauth.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header, Authorization: Bearer or ?apikey="))
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -1,9 +1,20 @@
-package httpapi
+// Package httpauth holds what every HTTP surface of the daemon (the REST
+// API, the MCP endpoints, /metrics) checks before it serves a request —
+// the Origin and Host a browser sends, the API key, whether the listen
+// address is loopback — and the JSON error envelope in which they refuse,
+// so that each surface refuses the same things in the same words. It has
+// no state; everything here is safe for concurrent use.
+package httpauth
 
 import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -120,7 +131,96 @@ func IsLoopback(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// WriteError writes err in the API's error envelope with its HTTP status,
-// for handlers outside this package (the MCP endpoints' auth) that answer
-// as the API does.
-func WriteError(w http.ResponseWriter, err error) { writeError(w, err) }
+// APIKeyFrom returns the key a request presents: X-API-Key, a bearer token,
+// or the apikey query parameter.
+func APIKeyFrom(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return k
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		if k, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	return r.URL.Query().Get("apikey")
+}
+
+// KeyMatches compares keys in constant time. An empty expected key never
+// matches.
+func KeyMatches(got, want string) bool {
+	if want == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// statusCode maps an application error code to an HTTP status, once.
+func statusCode(code string) int {
+	switch code {
+	case mcpproxy.ENOTFOUND:
+		return http.StatusNotFound
+	case mcpproxy.EINVALID:
+		return http.StatusBadRequest
+	case mcpproxy.ECONFLICT:
+		return http.StatusConflict
+	case mcpproxy.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case mcpproxy.EFORBIDDEN:
+		return http.StatusForbidden
+	case mcpproxy.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	case mcpproxy.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the "error" member of the envelope.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+// WriteError writes err in the API's error envelope,
+// {"success":false,"error":{"code","message","details"}}, with the HTTP
+// status of its code.
+func WriteError(w http.ResponseWriter, err error) {
+	WriteErrorStatus(w, statusCode(mcpproxy.ErrorCode(err)), err)
+}
+
+// WriteErrorStatus is WriteError with a status of the caller's choosing
+// (405 for a known path with another method, say).
+func WriteErrorStatus(w http.ResponseWriter, status int, err error) {
+	code := mcpproxy.ErrorCode(err)
+	msg := mcpproxy.ErrorMessage(err)
+	if code == mcpproxy.EINTERNAL {
+		var e *mcpproxy.Error
+		if !errors.As(err, &e) {
+			slog.Error("api: internal error", "error", err)
+		}
+	}
+	body := ErrorBody{Code: code, Message: msg}
+	var e *mcpproxy.Error
+	if errors.As(err, &e) {
+		body.Details = e.Details
+	}
+	WriteJSON(w, status, struct {
+		Success bool      `json:"success"`
+		Error   ErrorBody `json:"error"`
+	}{false, body})
+}
+
+// WriteJSON writes v as the JSON body of a response with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"success":false,"error":{"code":"internal","message":"encoding response failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}
