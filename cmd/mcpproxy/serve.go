@@ -443,10 +443,17 @@ func (m *Main) overlay(c *config.Config) {
 }
 
 // Close stops serving, stops every upstream and waits, within a few
-// seconds even when upstreams hang.
+// seconds even when upstreams hang. It returns what failed to close, each
+// error named by its part; the rest is still closed.
 func (m *Main) Close() error {
+	var errs []error
+	closed := func(part string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", part, err))
+		}
+	}
 	if m.watcher != nil {
-		m.watcher.Close()
+		closed("config watcher", m.watcher.Close())
 	}
 	if m.srv != nil && m.served != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -459,28 +466,28 @@ func (m *Main) Close() error {
 	}
 	removeDaemonFile(m.daemonFile)
 	if m.mcp != nil {
-		m.mcp.Close()
+		closed("mcp", m.mcp.Close())
 	}
 	if m.sup != nil {
-		m.sup.Close()
+		closed("supervisor", m.sup.Close())
 	}
 	if m.oauth != nil {
-		m.oauth.Close()
+		closed("oauth", m.oauth.Close())
 	}
 	if m.idx != nil {
-		m.idx.Close()
+		closed("tool index", m.idx.Close())
 	}
 	if m.pins != nil {
-		m.pins.Close()
+		closed("approvals", m.pins.Close())
 	}
 	if m.activity != nil {
-		m.activity.Close()
+		closed("activity log", m.activity.Close())
 	}
 	if m.store != nil {
-		m.store.Close()
+		closed("store", m.store.Close())
 	}
 	if m.writer != nil {
-		m.writer.Close()
+		closed("config writer", m.writer.Close())
 	}
 	if m.tuner != nil {
 		m.tuner.Stop()
@@ -488,5 +495,5 @@ func (m *Main) Close() error {
 	if m.log != nil && m.srv != nil {
 		m.log.Info("stopped")
 	}
-	return nil
+	return errors.Join(errs...)
 }

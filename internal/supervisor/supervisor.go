@@ -40,8 +40,6 @@ type Options struct {
 	// Overlay is applied to every config before use (environment overrides).
 	Overlay func(*config.Config)
 	Logger  *slog.Logger
-	// Tick is the interval of the periodic reconcile; default 30s.
-	Tick time.Duration
 	// Actor tunes the actors (tests shorten intervals). Spec, Generation,
 	// View, Logs, Logger and Gate are filled in by the supervisor.
 	Actor upstream.Options
@@ -73,8 +71,6 @@ type Supervisor struct {
 	cfg     atomic.Pointer[config.Config]
 	version atomic.Uint64
 	reapers sync.WaitGroup
-	stop    chan struct{}
-	ticker  sync.WaitGroup
 
 	editSeq atomic.Uint64 // numbers command edits in the order the file is written
 	secrets atomic.Pointer[secret.Redactor]
@@ -100,9 +96,6 @@ func New(opts Options) *Supervisor {
 	if opts.View == nil {
 		opts.View = stateview.New()
 	}
-	if opts.Tick <= 0 {
-		opts.Tick = 30 * time.Second
-	}
 	if opts.Actor.Starts == nil {
 		opts.Actor.Starts = upstream.NewStartLimit(StartsPerCPU*runtime.GOMAXPROCS(0), StartHold)
 	}
@@ -111,13 +104,10 @@ func New(opts Options) *Supervisor {
 		view:    opts.View,
 		log:     opts.Logger,
 		entries: map[string]*entry{},
-		stop:    make(chan struct{}),
 	}
 	// Readers may come before the first Apply: they see no servers and an
 	// empty API key (which matches nothing), never a nil config.
 	s.cfg.Store(config.Default())
-	s.ticker.Add(1)
-	go s.tickLoop()
 	return s
 }
 
@@ -551,42 +541,6 @@ func (s *Supervisor) Logs(name string, n int) ([]string, error) {
 	return e.logs.Tail(n), nil
 }
 
-func (s *Supervisor) tickLoop() {
-	defer s.ticker.Done()
-	t := time.NewTicker(s.opts.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.reconcile()
-		}
-	}
-}
-
-// reconcile restarts any actor that ended without being asked to. Actors
-// only end when stopped, so this is a safety net, not a control path.
-func (s *Supervisor) reconcile() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	for _, e := range s.entries {
-		if e.actor == nil {
-			continue
-		}
-		select {
-		case <-e.actor.Done():
-			s.log.Error("actor ended unexpectedly; restarting", "server", e.spec.Name)
-			e.actor = nil
-			s.startLocked(e, s.cfg.Load())
-		default:
-		}
-	}
-}
-
 // Close stops every actor and waits for them, their child processes and
 // the supervisor's own goroutines. Actors stop in parallel, so this is
 // bounded by the slowest single stop, not their sum.
@@ -597,7 +551,6 @@ func (s *Supervisor) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.stop)
 	for _, e := range s.entries {
 		if e.actor != nil {
 			s.view.Update(e.spec.Name, e.gen, func(srv *stateview.Server) {
@@ -610,7 +563,6 @@ func (s *Supervisor) Close() error {
 		s.stopLocked(e, logs.Close)
 	}
 	s.mu.Unlock()
-	s.ticker.Wait()
 	s.reapers.Wait()
 	return nil
 }
