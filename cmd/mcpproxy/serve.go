@@ -142,10 +142,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.log = log
 	slog.SetDefault(log)
 	upstream.Version = version
-	if exe, err := os.Executable(); err == nil {
-		upstream.Shim = []string{exe, upstream.ShimArg, "--"}
-	} else {
+	if exe, err := os.Executable(); err != nil {
 		log.Warn("cannot find own executable; stdio servers' children may outlive a kill -9", "error", err)
+	} else if upstream.ShimSupported {
+		upstream.Shim = []string{exe, upstream.ShimArg, "--"}
 	}
 
 	if m.ConfigPath == "" {

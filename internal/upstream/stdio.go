@@ -302,7 +302,7 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 	cmd.Env = env
 	cmd.Dir = spec.WorkingDir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death}
+	cmd.SysProcAttr = childAttr(death)
 	err = cmd.Start()
 	// The child has its own copies now; ours must go so EOFs propagate.
 	inR.Close()
