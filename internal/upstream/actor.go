@@ -178,10 +178,14 @@ func (c *conn) close() {
 		t := time.AfterFunc(closeGrace, c.cancel)
 		defer t.Stop()
 	}
-	c.session.Close()
 	if c.proc != nil {
+		// Stop the child first: that ends the session's reads, which
+		// retires the calls it has in flight. The SDK's Close waits for
+		// those, however long their own deadlines, and for a write
+		// blocked on a child that stopped reading.
 		c.proc.stop()
 	}
+	c.session.Close()
 	if c.cancel != nil {
 		c.cancel()
 	}

@@ -292,10 +292,17 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 const MaxMessageBytes = 128 << 20
 
 // stdinCloser makes closing the connection stop the process.
-// Writes are serialized by lineConn.
+// Writes are serialized by lineConn; the pipe is non-blocking (os.Pipe), so
+// a deadline or closing it ends a write blocked on a child that does not
+// read.
 type stdinCloser struct{ p *process }
 
-func (s stdinCloser) Write(b []byte) (int, error) { return s.p.stdin.Write(b) }
+func (s stdinCloser) Write(b []byte) (int, error)        { return s.p.stdin.Write(b) }
+func (s stdinCloser) SetWriteDeadline(t time.Time) error { return s.p.stdin.SetWriteDeadline(t) }
+
+// CloseWrite closes the child's stdin only; stop still ends the child.
+func (s stdinCloser) CloseWrite() error { return s.p.stdin.Close() }
+
 func (s stdinCloser) Close() error {
 	s.p.stop()
 	return nil
