@@ -12,6 +12,7 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -95,6 +96,10 @@ type Server struct {
 
 	sessions sync.WaitGroup // pass-through session watchers
 
+	// closing ends with EndCalls: every request's context ends with it.
+	closing  context.Context
+	endCalls context.CancelCauseFunc
+
 	mu      sync.Mutex
 	servers map[*mcp.Server]struct{} // guarded by mu: per-session pass-through servers
 }
@@ -119,6 +124,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}}
+	s.closing, s.endCalls = context.WithCancelCause(context.Background())
 	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
 	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: instructions,
@@ -130,7 +136,7 @@ func New(opts Options) *Server {
 	})
 	s.addBuiltinTools()
 	s.addStoreTools()
-	s.smart.AddReceivingMiddleware(s.policyMiddleware)
+	s.smart.AddReceivingMiddleware(s.endOnClose, s.policyMiddleware)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",
 		Logger:       discardLogger,
@@ -139,7 +145,7 @@ func New(opts Options) *Server {
 			s.watchFast(s.fastDirect, req.Session)
 		},
 	})
-	s.direct.AddReceivingMiddleware(s.directMiddleware)
+	s.direct.AddReceivingMiddleware(s.endOnClose, s.directMiddleware)
 	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics)
 
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
@@ -149,6 +155,8 @@ func New(opts Options) *Server {
 		if req.Params.Name != "call_tool" || !s.fastFits(callToolServer(req.Params.Arguments)) {
 			return nil, false
 		}
+		ctx, done := s.untilClose(ctx)
+		defer done()
 		res, err := s.callToolBuiltin(ctx, req)
 		if err != nil {
 			res = errorResult("%v", err)
@@ -163,6 +171,8 @@ func New(opts Options) *Server {
 		if !s.fastFits(server) {
 			return nil, false
 		}
+		ctx, done := s.untilClose(ctx)
+		defer done()
 		return s.directCall(ctx, req), true
 	})
 
@@ -222,6 +232,7 @@ func (s *Server) watchFast(f *fastPath, ss *mcp.ServerSession) {
 
 // Close ends every MCP session and stops the catalog goroutine.
 func (s *Server) Close() error {
+	s.EndCalls()
 	s.mu.Lock()
 	servers := make([]*mcp.Server, 0, len(s.servers)+2)
 	for ps := range s.servers {
@@ -237,6 +248,38 @@ func (s *Server) Close() error {
 	s.sessions.Wait()
 	s.cat.close()
 	return nil
+}
+
+// errShutdown is why calls in flight end when the daemon stops.
+var errShutdown = errors.New("mcpproxy is shutting down")
+
+// EndCalls cancels every request in flight on every endpoint, and every
+// request that starts later, with an error saying mcpproxy is shutting
+// down; it does not wait. Close calls it; the daemon calls it before it
+// shuts its HTTP server down, so that the shutdown does not wait on tool
+// calls (the SDK closes a session only once its handlers have returned).
+// It is safe to call more than once and concurrently.
+func (s *Server) EndCalls() { s.endCalls(errShutdown) }
+
+// untilClose returns ctx, also ended by EndCalls, and the function that
+// releases it.
+func (s *Server) untilClose(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.closing, func() { cancel(context.Cause(s.closing)) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// endOnClose is the outermost middleware of every MCP server: the
+// request's context ends with EndCalls.
+func (s *Server) endOnClose(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		ctx, done := s.untilClose(ctx)
+		defer done()
+		return next(ctx, method, req)
+	}
 }
 
 // auth refuses cross-origin browser requests (httpapi.CheckOrigin; the

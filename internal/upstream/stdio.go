@@ -33,6 +33,9 @@ var (
 	stdinGrace  = 250 * time.Millisecond
 	termGrace   = 2 * time.Second
 	stderrGrace = 500 * time.Millisecond
+	// hurryGrace replaces longer grace periods once the stop is hurried
+	// (the daemon is exiting; see Actor.Shutdown).
+	hurryGrace = 500 * time.Millisecond
 )
 
 func childEnv(extra map[string]string) []string {
@@ -88,7 +91,8 @@ type process struct {
 	waitErr    error         // set before exited is closed
 
 	stopOnce sync.Once
-	shim     bool // the process is the shim, not the server itself
+	shim     bool            // the process is the shim, not the server itself
+	hurry    <-chan struct{} // closed when stop must be quick; may be nil
 }
 
 // pid returns the server's process id: under the shim, the shim's child.
@@ -159,13 +163,27 @@ func (p *process) stop() {
 		p.stdin.Close()
 		pgid := p.cmd.Process.Pid
 		wait := func(d time.Duration) bool {
+			hurry := p.hurry
+			select {
+			case <-hurry:
+				d = min(d, hurryGrace)
+				hurry = nil
+			default:
+			}
 			t := time.NewTimer(d)
 			defer t.Stop()
-			select {
-			case <-p.exited:
-				return true
-			case <-t.C:
-				return false
+			for {
+				select {
+				case <-p.exited:
+					return true
+				case <-t.C:
+					return false
+				case <-hurry:
+					hurry = nil
+					if d > hurryGrace {
+						t.Reset(hurryGrace)
+					}
+				}
 			}
 		}
 		if !wait(stdinGrace) {
@@ -273,6 +291,7 @@ type stdioTransport struct {
 	progress *ProgressRouter // may be nil
 	proc     *process        // set by Connect
 	conn     *lineConn       // set by Connect
+	hurry    <-chan struct{} // see process.hurry
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
@@ -280,6 +299,7 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.hurry = t.hurry
 	t.proc = p
 	t.conn = newLineConn(tapProgress(ctx, p.stdout, t.progress, false), stdinCloser{p}, MaxMessageBytes)
 	return t.conn, nil
