@@ -125,12 +125,16 @@ func (w *Writer) edit(fn func(d *Document) error) (*Config, error) {
 	for attempt := 1; ; attempt++ {
 		doc, err := ParseDocument(data)
 		if err != nil {
-			if data, doc = w.settle(data); doc == nil {
-				if changed {
+			var moved bool
+			if data, doc, moved = w.settle(data); doc == nil {
+				if changed || moved {
 					return nil, mcpproxy.Errorf(mcpproxy.ECONFLICT,
 						"the config file changed while saving and does not parse: %v; your change was not saved", err)
 				}
-				return nil, fmt.Errorf("edit config %s: %w", w.path, err)
+				// Not the request's fault: the file on disk is broken, or
+				// still being written by hand.
+				return nil, mcpproxy.Errorf(mcpproxy.ECONFLICT,
+					"the config file %s does not parse: %v; fix it (or let its save finish) and retry; your change was not saved", w.path, err)
 			}
 		}
 		before := doc.Bytes()
@@ -167,20 +171,21 @@ func (w *Writer) edit(fn func(d *Document) error) (*Config, error) {
 
 // settle reads the file again after short pauses until it parses; it
 // returns the last content read, and its document, or nil if it never
-// parsed.
-func (w *Writer) settle(data []byte) ([]byte, *Document) {
+// parsed, and whether the content changed meanwhile (someone is writing it).
+func (w *Writer) settle(data []byte) (last []byte, doc *Document, changed bool) {
 	for _, d := range settleDelays {
 		time.Sleep(d)
 		fresh, err := os.ReadFile(w.path)
 		if err != nil {
-			return data, nil
+			return data, nil, changed
 		}
+		changed = changed || !bytes.Equal(fresh, data)
 		data = fresh
 		if doc, err := ParseDocument(data); err == nil {
-			return data, doc
+			return data, doc, changed
 		}
 	}
-	return data, nil
+	return data, nil, changed
 }
 
 // Merged reports how many times an edit found the file changed by someone
@@ -289,7 +294,7 @@ func replaceIfUnchanged(path string, old, data []byte) (current []byte, err erro
 		}
 		if !bytes.Equal(replaced, old) {
 			// A save landed between the check and the swap: put it back.
-			return restore(path, tmp, data, replaced)
+			return restore(path, tmp, data)
 		}
 	}
 	if err := syncDir(dir); err != nil {
@@ -298,26 +303,28 @@ func replaceIfUnchanged(path string, old, data []byte) (current []byte, err erro
 	return nil, nil
 }
 
-// restore swaps back a save (now at tmp, with content saved) that an
-// exchange replaced with ours (now at path), and returns the content of the
-// newest save. If yet another save landed at path meanwhile, it comes back
-// from the swap instead of ours; it is newer, so it is swapped in in turn.
-func restore(path, tmp string, ours, saved []byte) ([]byte, error) {
-	expect, newest := ours, saved // what path holds, what tmp holds
-	for range maxEditAttempts {
+// restore swaps back a save (now at tmp) that an exchange replaced with
+// ours (now at path), and returns what the file holds then. A save may have
+// reached path meanwhile too, by a rename over ours or by writing ours in
+// place; it is the newer one, so it comes back to path instead.
+func restore(path, tmp string, ours []byte) ([]byte, error) {
+	if _, err := exchange(tmp, path); err != nil {
+		return nil, fmt.Errorf("write %s: restore a concurrent save: %w", path, err)
+	}
+	out, err := os.ReadFile(tmp) // what path held just before
+	if err != nil {
+		return nil, fmt.Errorf("write %s: restore a concurrent save: %w", path, err)
+	}
+	if !bytes.Equal(out, ours) {
 		if _, err := exchange(tmp, path); err != nil {
 			return nil, fmt.Errorf("write %s: restore a concurrent save: %w", path, err)
 		}
-		out, err := os.ReadFile(tmp) // what path held just before
-		if err != nil {
-			return nil, fmt.Errorf("write %s: restore a concurrent save: %w", path, err)
-		}
-		if bytes.Equal(out, expect) {
-			return newest, nil
-		}
-		expect, newest = newest, out
 	}
-	return nil, fmt.Errorf("write %s: the file kept changing while a concurrent save was restored", path)
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return cur, nil
 }
 
 // syncDir makes a rename in dir durable. Windows cannot open directories for
