@@ -4,7 +4,8 @@
 //
 // Concurrency contract: handlers read the state view's current snapshot and
 // the tool index; a tool call waits only on the one upstream it names, with
-// that server's call timeout and the caller's cancellation. The catalog
+// that server's call timeout and the caller's cancellation, and ends at once
+// when the daemon shuts down (EndCalls, called by Close). The catalog
 // goroutine (started by New, stopped by Close) is the only writer of the
 // index and of the direct endpoint's tool list.
 package mcpserver
