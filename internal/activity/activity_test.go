@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -699,7 +700,9 @@ func TestRedactor_LongText(t *testing.T) {
 	t.Run("ShrunkBySecrets", func(t *testing.T) {
 		s := strings.Repeat("Bearer abcdefghijklmnopqrstuvwxyz0123 ", 1000)
 		got := strings.TrimSuffix(rd.text(s), truncatedNote(len(s)))
-		if strings.Trim(got, "* ") != "" {
+		// Only the word Bearer (maybe cut), spaces and redactions: no
+		// fragment of a token.
+		if !regexp.MustCompile(`^(\s|\*\*\*|B(e(a(r(e(r)?)?)?)?)?)*$`).MatchString(got) {
 			t.Errorf("kept more than redactions: %q", got)
 		}
 	})
