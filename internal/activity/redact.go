@@ -147,7 +147,7 @@ func (rd redactor) scrub(s string) string {
 
 // scrubMargin is how much more than it keeps text scrubs of a long
 // string, so that a credential crossing the cut is still recognised by its
-// start; it is longer than the shortest text secretPattern matches.
+// start; it is longer than the shortest credential scrubSecrets recognises.
 const scrubMargin = 256
 
 // text scrubs s and truncates it to maxBytes. Of a long string only the
