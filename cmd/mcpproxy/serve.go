@@ -458,6 +458,11 @@ func (m *Main) Close() error {
 	if m.srv != nil && m.served != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		m.cancel() // ends /events streams so Shutdown does not wait on them
+		if m.mcp != nil {
+			// Ends tool calls in flight: their requests would hold
+			// Shutdown, and the SDK's sessions Close, up to the call timeout.
+			m.mcp.EndCalls()
+		}
 		if err := m.srv.Shutdown(ctx); err != nil {
 			m.srv.Close()
 		}
