@@ -248,20 +248,20 @@ func (p *process) stop() {
 			}
 		}
 		if !wait(stdinGrace) {
-			syscall.Kill(-pgid, syscall.SIGTERM)
+			terminateGroup(pgid)
 			if !wait(termGrace) {
 				if p.shim {
 					// The shim ends everything below it, including what
 					// left its group, before it exits.
-					syscall.Kill(pgid, shimDeathSignal)
+					signalKeeper(pgid)
 					wait(termGrace)
 				}
-				syscall.Kill(-pgid, syscall.SIGKILL)
+				killGroup(pgid)
 				wait(termGrace)
 			}
 		}
 		// The leader is gone; anything it left behind in its group goes too.
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		killLeftovers(pgid)
 		p.stdout.Close()
 		// Let the copier read the group's last words up to EOF: the last
 		// stderr line usually says why the process died. Closing stderr
