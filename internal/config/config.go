@@ -58,6 +58,9 @@ type Config struct {
 	// oldest beyond the count, are pruned.
 	ActivityRetentionDays int `json:"activity_retention_days"`
 	ActivityMaxRecords    int `json:"activity_max_records"`
+	// ResultCacheMaxBytes caps the files of truncated results kept for
+	// read_cache; the oldest are removed to make room. 0 caches nothing.
+	ResultCacheMaxBytes int64 `json:"result_cache_max_bytes"`
 	// ServersAsMap records that the file used the {"name": {...}} form, so
 	// that error messages can point at mcpServers.name instead of an index.
 	ServersAsMap bool `json:"-"`
@@ -71,6 +74,7 @@ const (
 	defaultConnectTimeout    = 30 * time.Second
 	defaultActivityDays      = 30
 	defaultActivityRecords   = 100000
+	defaultResultCacheBytes  = 256 << 20
 )
 
 // Default returns a configuration with every default applied and no servers.
@@ -87,6 +91,7 @@ func Default() *Config {
 
 		ActivityRetentionDays: defaultActivityDays,
 		ActivityMaxRecords:    defaultActivityRecords,
+		ResultCacheMaxBytes:   defaultResultCacheBytes,
 	}
 }
 

@@ -101,6 +101,8 @@ func TestParse_Errors(t *testing.T) {
 		{"ToolResponseLimitNegative", `{"tool_response_limit": -1}`, `tool_response_limit: must not be negative, got -1`},
 		{"CallToolTimeoutZero", `{"call_tool_timeout": "0s"}`, `call_tool_timeout: must be positive, got 0s`},
 		{"ConnectTimeoutNegative", `{"connect_timeout": "-5s"}`, `connect_timeout: must be positive, got -5s`},
+		{"ResultCacheNegative", `{"result_cache_max_bytes": -1}`, `result_cache_max_bytes: must not be negative, got -1`},
+		{"ResultCacheNotInteger", `{"result_cache_max_bytes": "1GB"}`, `result_cache_max_bytes: want integer`},
 
 		// All problems are reported, one per line.
 		{"Several", `{"tools_limit": 0, "mcpServers": [{"name": "a b", "protocol": "sse"}, {"name": "ok", "url": "ftp://h"}]}`,
@@ -141,7 +143,7 @@ func TestParse_Defaults(t *testing.T) {
 			Listen: "127.0.0.1:8080", ToolsLimit: 15, ToolResponseLimit: 20000,
 			CallToolTimeout: mcpproxy.Duration(2 * time.Minute), ConnectTimeout: mcpproxy.Duration(30 * time.Second),
 			AllowServerAdd: true, AllowServerRemove: true,
-			ActivityRetentionDays: 30, ActivityMaxRecords: 100000,
+			ActivityRetentionDays: 30, ActivityMaxRecords: 100000, ResultCacheMaxBytes: 256 << 20,
 		}
 		if !reflect.DeepEqual(Default(), want) {
 			t.Errorf("Default() = %+v, want %+v", Default(), want)
@@ -159,7 +161,7 @@ func TestParse_Defaults(t *testing.T) {
 			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5,
 			"require_mcp_auth": true, "read_only": true, "disable_management": true,
 			"allow_server_add": false, "allow_server_remove": false, "quarantine_new_servers": true,
-			"activity_retention_days": 7, "activity_max_records": 500,
+			"activity_retention_days": 7, "activity_max_records": 500, "result_cache_max_bytes": 5000000000,
 			"mcpServers": [
 				{"name": "a", "protocol": "stdio", "command": "npx", "args": ["-y", "pkg"],
 				 "env": {"K": "V"}, "working_dir": "/w", "enabled": false, "quarantined": true,
@@ -170,7 +172,7 @@ func TestParse_Defaults(t *testing.T) {
 			Listen: ":9000", DataDir: "/d", APIKey: "k", ToolsLimit: 100, ToolResponseLimit: 0,
 			CallToolTimeout: mcpproxy.Duration(10 * time.Second), ConnectTimeout: mcpproxy.Duration(5 * time.Second),
 			RequireMCPAuth: true, ReadOnly: true, DisableManagement: true, QuarantineNewServers: true,
-			ActivityRetentionDays: 7, ActivityMaxRecords: 500,
+			ActivityRetentionDays: 7, ActivityMaxRecords: 500, ResultCacheMaxBytes: 5_000_000_000,
 			Servers: []mcpproxy.ServerSpec{
 				{Name: "a", Protocol: "stdio", Command: "npx", Args: []string{"-y", "pkg"},
 					Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,

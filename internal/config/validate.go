@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 	if c.ActivityMaxRecords < 1 {
 		errs = append(errs, invalidf("activity_max_records: must be at least 1, got %d", c.ActivityMaxRecords))
 	}
+	if c.ResultCacheMaxBytes < 0 {
+		errs = append(errs, invalidf("result_cache_max_bytes: must not be negative, got %d", c.ResultCacheMaxBytes))
+	}
 	first := make(map[string]string, len(c.Servers))
 	for i := range c.Servers {
 		s := &c.Servers[i]
