@@ -44,12 +44,12 @@ const FileName = "mcpproxy.db"
 
 // Store is the open database.
 type Store struct {
-	db    *bolt.DB
-	path  string
+	db      *bolt.DB
+	path    string
 	every   time.Duration
 	results *resultCache
 	stop    chan struct{}
-	done  chan struct{}
+	done    chan struct{}
 
 	mu      sync.Mutex
 	pending map[string]*ToolStat // guarded by mu: counts not yet flushed
