@@ -175,12 +175,12 @@ func header() string {
 // returns, also on error.
 func runAll(ctx context.Context, o options) (report, bigReport string, err error) {
 	if o.scenarios["bigresult"] {
-		load0 := loadAvg()
+		head, load0 := header(), loadAvg()
 		r, err := runBigResult(ctx, o)
 		if err != nil {
 			return "", "", fmt.Errorf("bigresult: %w", err)
 		}
-		bigReport = header() + fmt.Sprintf("\nLoad average %s → %s.\n\n", load0, loadAvg()) + r
+		bigReport = head + fmt.Sprintf("\nLoad average %s → %s.\n\n", load0, loadAvg()) + r
 	}
 	if !o.scenarios["startup"] && !o.scenarios["calls"] && !o.scenarios["search"] && !o.scenarios["soak"] {
 		return "", bigReport, nil
