@@ -49,10 +49,10 @@ const leanPrefix = "mcpproxy-"
 // as a JSON string.
 var leanMarker = []byte(`"` + leanPrefix)
 
-// leanReply is the response to one of mcpproxy's own requests, or why
-// none can come.
+// leanReply is the result of one of mcpproxy's own requests, or why there
+// is none.
 type leanReply struct {
-	env leanEnvelope
+	res *mcp.CallToolResult
 	err error
 }
 
@@ -72,18 +72,30 @@ func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
 // read decodes one JSON value after another: the MCP stdio transport puts
 // one message on a line, but a value may be split over lines, as the SDK
 // also accepts.
+//
+// A decoder keeps its buffer, grown to the largest value it has read, for
+// as long as it lives; after a value of more than keepDecoderBytes the
+// reader starts a new decoder on what the old one had read ahead, so that
+// one large result does not stay in memory until the child reconnects.
 func (c *lineConn) read(r io.Reader, maxMessage int64) {
 	lim := &budgetReader{r: r}
 	dec := json.NewDecoder(lim)
+	var base int64 // bytes read by decoders before dec
 	var err error
 	for {
-		lim.left = maxMessage + int64(dec.InputOffset()) // budget for the next value (approximately: the decoder reads ahead)
+		start := base + dec.InputOffset()
+		lim.left = maxMessage + start // budget for the next value (approximately: the decoder reads ahead)
 		var raw json.RawMessage
 		if err = dec.Decode(&raw); err != nil {
 			if lim.over {
 				err = fmt.Errorf("upstream message exceeds %d bytes", maxMessage)
 			}
 			break
+		}
+		if base+dec.InputOffset()-start > keepDecoderBytes {
+			ahead, _ := io.ReadAll(dec.Buffered()) // a copy: the old buffer goes
+			base += dec.InputOffset()
+			dec = json.NewDecoder(io.MultiReader(bytes.NewReader(ahead), lim))
 		}
 		if err = c.dispatch(raw); err != nil {
 			break
@@ -93,6 +105,9 @@ func (c *lineConn) read(r io.Reader, maxMessage int64) {
 	c.fail(fmt.Errorf("connection closed: %w", err))
 	close(c.readDone)
 }
+
+// keepDecoderBytes is the largest value after which read keeps its decoder.
+const keepDecoderBytes = 1 << 20
 
 // budgetReader fails once more than left bytes have been read in total.
 type budgetReader struct {
@@ -146,12 +161,13 @@ func (c *lineConn) dispatch(raw json.RawMessage) error {
 	}
 }
 
-// leanEnvelope is a JSON-RPC message as mcpproxy's own requests read it.
+// leanEnvelope is a JSON-RPC message as mcpproxy's own requests read it,
+// without its result: decoding it skips a result of many megabytes without
+// copying it, and callResult then decodes the result from the message.
 type leanEnvelope struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
 	Error  *jsonrpc.Error  `json:"error"`
 }
 
@@ -172,17 +188,41 @@ func (e *leanEnvelope) answers(id string) bool {
 	return ok && got == id
 }
 
-// result returns the tools/call result e carries, or its error.
-func (e *leanEnvelope) result() (*mcp.CallToolResult, error) {
-	if e.Error != nil {
-		return nil, e.Error
+// callResult returns the tools/call result the response msg carries, or
+// its error. Text content, the common case, is decoded straight from msg,
+// without first copying the result out of it.
+func callResult(msg []byte) (*mcp.CallToolResult, error) {
+	var r struct {
+		Error  *jsonrpc.Error `json:"error"`
+		Result *leanResult    `json:"result"`
 	}
-	return decodeCallResult(e.Result)
+	if err := json.Unmarshal(msg, &r); err == nil {
+		switch {
+		case r.Error != nil:
+			return nil, r.Error
+		case r.Result == nil:
+			return nil, fmt.Errorf("tools/call: the upstream's response has no result")
+		case r.Result.simple():
+			return r.Result.callToolResult(), nil
+		}
+	}
+	var whole struct {
+		Error  *jsonrpc.Error  `json:"error"`
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(msg, &whole); err != nil {
+		return nil, fmt.Errorf("tools/call: decode the upstream's result: %w", err)
+	}
+	if whole.Error != nil {
+		return nil, whole.Error
+	}
+	return decodeCallResult(whole.Result)
 }
 
 // claim delivers raw to the call waiting for it, if raw is the response to
 // one of mcpproxy's own requests. A response whose call has given up is
-// dropped: the SDK did not send that request.
+// dropped undecoded: the SDK did not send that request. The result is
+// decoded here, so that raw is garbage as soon as claim returns.
 func (c *lineConn) claim(raw []byte) bool {
 	var env leanEnvelope
 	if json.Unmarshal(raw, &env) != nil {
@@ -197,7 +237,8 @@ func (c *lineConn) claim(raw []byte) bool {
 	delete(c.waiting, id)
 	c.mu.Unlock()
 	if ch != nil {
-		ch <- leanReply{env: env} // buffered
+		res, err := callResult(raw)
+		ch <- leanReply{res: res, err: err} // buffered
 	}
 	return true
 }
@@ -302,10 +343,7 @@ func (c *lineConn) CallTool(ctx context.Context, params *mcp.CallToolParams) (*m
 	}
 	select {
 	case r := <-ch:
-		if r.err != nil {
-			return nil, r.err
-		}
-		return r.env.result()
+		return r.res, r.err
 	case <-ctx.Done():
 		c.forget(id)
 		c.cancelRequest(id, ctx.Err())
