@@ -498,8 +498,9 @@ func heapAlloc() uint64 {
 }
 
 // A large result reaches its call whole, what the child wrote right behind
-// it (in the same write, a message split over lines) still arrives, and the
-// reader's buffer, grown for the large message, is not kept afterwards.
+// it (in the same write, a message split over lines; then two messages on
+// one line) still arrives, and nothing of the large message is kept
+// afterwards.
 func TestLineConn_BigResultLeavesNoBuffer(t *testing.T) {
 	const size = 8 << 20
 	big := strings.Repeat("0123456789abcdef", size/16)
@@ -508,7 +509,9 @@ func TestLineConn_BigResultLeavesNoBuffer(t *testing.T) {
 			return `{"jsonrpc":"2.0","id":"` + id + `","result":{"content":[{"type":"text","text":"` + big + `"}]}}` + "\n" +
 				"{\"jsonrpc\":\"2.0\",\n\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"after\"}}\n"
 		}
-		return `{"jsonrpc":"2.0","id":"` + id + `","result":{"content":[{"type":"text","text":"small"}]}}` + "\n"
+		// Two values on one line.
+		return `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"same line"}} ` +
+			`{"jsonrpc":"2.0","id":"` + id + `","result":{"content":[{"type":"text","text":"small"}]}}` + "\n"
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -531,8 +534,16 @@ func TestLineConn_BigResultLeavesNoBuffer(t *testing.T) {
 	if grown := int64(heapAlloc()) - int64(before); grown > size/2 {
 		t.Errorf("after an %d MiB result the heap is %.1f MiB larger: the reader kept its buffer", size>>20, float64(grown)/(1<<20))
 	}
+	got := make(chan jsonrpc.Message, 1)
+	go func() {
+		m, _ := lc.Read(ctx)
+		got <- m
+	}()
 	res, err = lc.CallTool(ctx, &mcp.CallToolParams{Name: "small"})
 	if err != nil || resultText(t, res) != "small" {
 		t.Fatalf("call after the big result: %v", err)
+	}
+	if r, ok := (<-got).(*jsonrpc.Request); !ok || r.Method != "notifications/message" {
+		t.Fatalf("the value before the response on the same line: %#v", r)
 	}
 }

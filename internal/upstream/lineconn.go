@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -69,65 +70,104 @@ func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
 	return c
 }
 
-// read decodes one JSON value after another: the MCP stdio transport puts
-// one message on a line, but a value may be split over lines, as the SDK
-// also accepts.
+// read reads one message after another: the MCP stdio transport puts one
+// message on a line. A line that is not one complete JSON value (a value
+// split over lines, or several values on a line, as the SDK also accepts)
+// is decoded value by value, the rest of it kept for the next line.
 //
-// A decoder keeps its buffer, grown to the largest value it has read, for
-// as long as it lives; after a value of more than keepDecoderBytes the
-// reader starts a new decoder on what the old one had read ahead, so that
-// one large result does not stay in memory until the child reconnects.
+// A line is read into a slice of its own, of its exact size: a large result
+// costs its size once here (a growing buffer would cost twice that, and a
+// decoder kept for the connection would keep its buffer, grown to the
+// largest message, until the child reconnects).
 func (c *lineConn) read(r io.Reader, maxMessage int64) {
-	lim := &budgetReader{r: r}
-	dec := json.NewDecoder(lim)
-	var base int64 // bytes read by decoders before dec
+	br := bufio.NewReaderSize(r, lineChunk)
+	var pending []byte // the start of a value that goes on on the next line
 	var err error
-	for {
-		start := base + dec.InputOffset()
-		lim.left = maxMessage + start // budget for the next value (approximately: the decoder reads ahead)
-		var raw json.RawMessage
-		if err = dec.Decode(&raw); err != nil {
-			if lim.over {
-				err = fmt.Errorf("upstream message exceeds %d bytes", maxMessage)
+	for err == nil {
+		var line []byte
+		line, err = readLine(br, maxMessage-int64(len(pending)))
+		if errors.Is(err, errLineTooLong) {
+			err = fmt.Errorf("upstream message exceeds %d bytes", maxMessage)
+			break
+		}
+		if len(pending) == 0 && json.Valid(line) {
+			if derr := c.dispatch(line); derr != nil {
+				err = derr
 			}
-			break
+			continue
 		}
-		if base+dec.InputOffset()-start > keepDecoderBytes {
-			ahead, _ := io.ReadAll(dec.Buffered()) // a copy: the old buffer goes
-			base += dec.InputOffset()
-			dec = json.NewDecoder(io.MultiReader(bytes.NewReader(ahead), lim))
+		if len(bytes.TrimSpace(line)) == 0 && len(pending) == 0 {
+			continue
 		}
-		if err = c.dispatch(raw); err != nil {
-			break
+		pending = append(append(pending, line...), '\n')
+		var derr error
+		if pending, derr = c.dispatchValues(pending); derr != nil {
+			err = derr
 		}
+	}
+	if errors.Is(err, io.EOF) && len(bytes.TrimSpace(pending)) > 0 {
+		err = io.ErrUnexpectedEOF
 	}
 	c.readErr = err
 	c.fail(fmt.Errorf("connection closed: %w", err))
 	close(c.readDone)
 }
 
-// keepDecoderBytes is the largest value after which read keeps its decoder.
-const keepDecoderBytes = 1 << 20
-
-// budgetReader fails once more than left bytes have been read in total.
-type budgetReader struct {
-	r    io.Reader
-	read int64
-	left int64 // the total the reader may reach
-	over bool
+// dispatchValues dispatches every complete value in data and returns what
+// is left of it: the start of a value not yet complete.
+func (c *lineConn) dispatchValues(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var done int64
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		switch {
+		case err == io.EOF:
+			return nil, nil
+		case err == io.ErrUnexpectedEOF:
+			return append([]byte(nil), data[done:]...), nil
+		case err != nil:
+			return nil, err
+		}
+		done = dec.InputOffset()
+		if err := c.dispatch(raw); err != nil {
+			return nil, err
+		}
+	}
 }
 
-func (b *budgetReader) Read(p []byte) (int, error) {
-	if b.read >= b.left {
-		b.over = true
-		return 0, errors.New("message too large")
+// lineChunk is the size of the reader's buffer, and of the pieces a long
+// line is gathered in.
+const lineChunk = 64 << 10
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next line, without its newline, in a slice of its
+// own; errLineTooLong if it has more than limit bytes. A line cut short by
+// the end of the stream is returned with io.EOF.
+func readLine(br *bufio.Reader, limit int64) ([]byte, error) {
+	var pieces [][]byte
+	var n int64
+	for {
+		b, err := br.ReadSlice('\n')
+		n += int64(len(b))
+		if n > limit+1 { // +1: the newline
+			return nil, errLineTooLong
+		}
+		if err == bufio.ErrBufferFull {
+			pieces = append(pieces, append([]byte(nil), b...))
+			continue
+		}
+		b = bytes.TrimSuffix(b, []byte{'\n'})
+		if pieces == nil {
+			return append([]byte(nil), b...), err
+		}
+		line := make([]byte, 0, n)
+		for _, p := range pieces {
+			line = append(line, p...)
+		}
+		return append(line, b...), err
 	}
-	if rem := b.left - b.read; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	n, err := b.r.Read(p)
-	b.read += int64(n)
-	return n, err
 }
 
 // dispatch hands one value read (a message or, in older protocol versions,
