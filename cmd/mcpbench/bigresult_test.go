@@ -30,18 +30,21 @@ func TestBigResult_Bounded(t *testing.T) {
 		size     = 20 << 20
 		cacheMax = 64 << 20
 	)
-	bin := filepath.Join(t.TempDir(), "mcpproxy")
-	build := exec.Command("go", "build", "-o", bin, "github.com/mcpproxy/mcpproxy/cmd/mcpproxy")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
+	// The upstream is mcpbench built without the race detector too: a
+	// race-enabled child takes minutes over 16 large results.
+	dir := t.TempDir()
+	bin, upBin := filepath.Join(dir, "mcpproxy"), filepath.Join(dir, "mcpbench")
+	for out, pkg := range map[string]string{bin: "github.com/mcpproxy/mcpproxy/cmd/mcpproxy", upBin: "github.com/mcpproxy/mcpproxy/cmd/mcpbench"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			t.Fatalf("go build %s: %v", pkg, err)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	entry, err := stdioEntry("big", testupstream.ModeBigResult, map[string]string{testupstream.EnvBigBytes: strconv.Itoa(size)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	entry := map[string]any{"name": "big", "command": upBin,
+		"env": stdioEnv(testupstream.ModeBigResult, map[string]string{testupstream.EnvBigBytes: strconv.Itoa(size)})}
 	d, err := startDaemon(ctx, bin, []map[string]any{entry}, map[string]any{"call_tool_timeout": "5m", "result_cache_max_bytes": cacheMax})
 	if err != nil {
 		t.Fatal(err)
