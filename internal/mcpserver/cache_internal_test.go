@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // charOffset agrees with a walk over the string's characters, for ASCII,
@@ -24,6 +26,24 @@ func TestCharOffset(t *testing.T) {
 			if got := charOffset(text, chars, n); got != want {
 				t.Errorf("charOffset(%q, %d, %d) = %d, want %d", text, chars, n, got, want)
 			}
+		}
+	}
+}
+
+// The error text an activity record keeps is bounded, cut on a character
+// boundary, whatever the size of the tool's error result.
+func TestFirstText_Bounded(t *testing.T) {
+	for _, text := range []string{"short error", strings.Repeat("x", 10<<20), "a" + strings.Repeat("é", maxRecordedError)} {
+		res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+		got := firstText(res)
+		if len(text) <= maxRecordedError {
+			if got != text {
+				t.Errorf("firstText(%q) = %q", text, got)
+			}
+			continue
+		}
+		if len(got) > maxRecordedError+len("…") || !utf8.ValidString(got) || !strings.HasPrefix(text, strings.TrimSuffix(got, "…")) {
+			t.Errorf("firstText of %d bytes = %d bytes, valid UTF-8 %v", len(text), len(got), utf8.ValidString(got))
 		}
 	}
 }
