@@ -47,3 +47,22 @@ func TestFirstText_Bounded(t *testing.T) {
 		}
 	}
 }
+
+// charRange, which reads a cached result's file, agrees with charOffset,
+// which walks a string.
+func TestCharRange(t *testing.T) {
+	for _, text := range []string{"", "plain ascii", "ünïcödé — 日本語", "a\xffb\xc3(c", strings.Repeat("é", 70000)} {
+		chars := utf8.RuneCountInString(text)
+		for _, r := range [][2]int{{0, 0}, {0, 1}, {1, 3}, {2, chars}, {chars / 2, chars}, {chars, chars}, {0, chars}} {
+			if r[0] > chars || r[1] > chars || r[0] > r[1] {
+				continue
+			}
+			from, to, err := charRange(strings.NewReader(text), int64(len(text)), chars, r[0], r[1])
+			wantFrom := charOffset(text, chars, r[0])
+			wantTo := wantFrom + charOffset(text[wantFrom:], chars-r[0], r[1]-r[0])
+			if err != nil || from != int64(wantFrom) || to != int64(wantTo) {
+				t.Errorf("charRange(%.20q, %v) = %d, %d, %v; want %d, %d", text, r, from, to, err, wantFrom, wantTo)
+			}
+		}
+	}
+}

@@ -252,6 +252,42 @@ func (c *resultCache) get(key string, now time.Time) (*CachedResult, error) {
 	return r, nil
 }
 
+// open opens a result for reading its text in parts.
+func (c *resultCache) open(key string, now time.Time) (*CachedResult, *ResultText, error) {
+	notFound := mcpproxy.Errorf(mcpproxy.ENOTFOUND, "no cached result %q (results are kept for %s, and the oldest are dropped when the cache is full)", key, c.ttl)
+	c.mu.Lock()
+	e := c.entries[key]
+	c.mu.Unlock()
+	if e == nil || !now.Before(e.expires) {
+		return nil, nil, notFound
+	}
+	f, err := os.Open(filepath.Join(c.dir, key))
+	if err != nil {
+		return nil, nil, notFound // evicted meanwhile
+	}
+	r, head, err := readResultMeta(bufio.NewReaderSize(f, 512))
+	if err != nil || r.Key != key {
+		f.Close()
+		return nil, nil, notFound
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != head+r.Bytes {
+		f.Close()
+		return nil, nil, notFound // cut short
+	}
+	return r, &ResultText{f: f, SectionReader: io.NewSectionReader(f, head, r.Bytes)}, nil
+}
+
+// ResultText is the text of a cached result, open for reading in parts
+// (a page of a result of many megabytes need not read all of it). It stays
+// readable even if the result is evicted meanwhile. Close it when done.
+type ResultText struct {
+	*io.SectionReader
+	f *os.File
+}
+
+// Close closes the result's file.
+func (t *ResultText) Close() error { return t.f.Close() }
+
 // readResultHeader reads the metadata of a result file and checks the
 // file's length against it.
 func readResultHeader(path string) (*CachedResult, int64, error) {
@@ -314,6 +350,13 @@ func (s *Store) PutResult(tool, text string, chars int) (string, error) {
 // expired, was dropped to make room, or cannot be read whole.
 func (s *Store) GetResult(key string) (*CachedResult, error) {
 	return s.results.get(key, time.Now())
+}
+
+// OpenResult returns a cached result's metadata (without Text) and its
+// text open for reading in parts, or not_found as GetResult does. The
+// caller closes the text.
+func (s *Store) OpenResult(key string) (*CachedResult, *ResultText, error) {
+	return s.results.open(key, time.Now())
 }
 
 // ResultCacheSize returns the bytes on disk and the number of cached

@@ -73,6 +73,16 @@ func TestStore_Cache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, ResultsDir, key)); err != nil {
 		t.Fatalf("result file: %v", err)
 	}
+	// In parts: the text is the file's section after the header.
+	m, body, err := s.OpenResult(key)
+	if err != nil || m.Chars != 99 || m.Bytes != int64(len(text)) || body.Size() != int64(len(text)) {
+		t.Fatalf("open: %+v %v", m, err)
+	}
+	part := make([]byte, 7)
+	if _, err := body.ReadAt(part, 6); err != nil || string(part) != text[6:13] {
+		t.Errorf("ReadAt(6) = %q, %v; want %q", part, err, text[6:13])
+	}
+	body.Close()
 	for _, k := range []string{"nope", "../mcpproxy.db", strings.Repeat("0", 24)} {
 		if _, err := s.GetResult(k); mcpproxy.ErrorCode(err) != mcpproxy.ENOTFOUND {
 			t.Fatalf("key %q: %v", k, err)
