@@ -18,14 +18,21 @@ peers: $(PEERS)/node_modules/.package-lock.json
 $(PEERS)/node_modules/.package-lock.json: $(PEERS)/package.json $(PEERS)/package-lock.json
 	cd $(PEERS) && npm ci --no-audit --no-fund --loglevel=error
 
-# Debian's Chromium for the web UI's browser test (cmd/mcpproxy/ui_test.go),
-# installed only when missing.
+# A browser for the web UI's browser test (cmd/mcpproxy/ui_test.go), which
+# finds Chromium or Chrome on PATH or at $$CHROME_PATH. Installed with apt-get
+# (Debian's Chromium) only when none is found and apt-get exists; elsewhere
+# it says what to install.
+BROWSERS := chromium chromium-browser google-chrome google-chrome-stable chrome
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ -n "$$CHROME_PATH" ]; then exit 0; fi; \
+	for b in $(BROWSERS); do command -v $$b >/dev/null 2>&1 && exit 0; done; \
+	if command -v apt-get >/dev/null 2>&1; then \
 		echo "installing chromium (apt-get)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "no Chromium or Chrome found: install one (macOS: brew install --cask chromium; Windows: winget install Google.Chrome) or set CHROME_PATH; the UI tests need it" >&2; \
 	fi
 
 test: peers browser

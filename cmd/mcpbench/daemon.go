@@ -59,7 +59,7 @@ func startDaemon(ctx context.Context, bin string, servers []map[string]any, extr
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	// If mcpbench dies without stopping it, the daemon dies too (and its
 	// children with it).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	d := &daemon{dir: dir, cmd: cmd, exited: make(chan struct{}), client: &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64},

@@ -29,13 +29,16 @@ type app struct {
 	configPath string // -c, "" for the default
 	url        string // --url
 	apiKey     string // --api-key
+	dataDir    string // --data-dir: where a running daemon's daemon.json is
 	output     string // -o: table or json
+	stderr     io.Writer
 
 	// started is set once a command's own code runs: an error before that
 	// is cobra's (unknown command or flag, wrong number of arguments).
 	started bool
-	// keySource says where the API key came from, for the hint on 401.
-	keySource string
+	// keySource says where the API key came from, and reached the daemon's
+	// URL, for the hint on 401.
+	keySource, reached string
 }
 
 // usageError is an error in how a command was invoked: exit status 2.
@@ -55,10 +58,12 @@ type daemonTarget struct {
 }
 
 // target finds the daemon: --url, else the daemon.json a running daemon
-// wrote in the data directory, else the config's listen address; the API
-// key is --api-key, else MCPPROXY_API_KEY, else the config's api_key. The
-// config file is read leniently (only listen, api_key and data_dir) so that
-// a file with a bad server entry does not lock the CLI out.
+// wrote in the data directory (--data-dir, else the config's), else the
+// config's listen address; the API key is --api-key, else MCPPROXY_API_KEY,
+// else the config's api_key. The config file is read leniently (only
+// listen, api_key and data_dir), and when it does not parse at all (a hand
+// edit in progress) those keys are picked out of it as text, with a
+// warning: a broken file is when `status` is needed most.
 // A config file named with -c must exist unless allowMissing.
 func (a *app) target(allowMissing bool) (daemonTarget, error) {
 	t := daemonTarget{configPath: a.configPath}
@@ -75,7 +80,10 @@ func (a *app) target(allowMissing bool) (daemonTarget, error) {
 		switch {
 		case err == nil:
 			if err := readDaemonKeys(data, cfg); err != nil {
-				return t, fmt.Errorf("read %s: %w (or pass --url and --api-key)", t.configPath, err)
+				scanDaemonKeys(data, cfg)
+				if a.stderr != nil {
+					fmt.Fprintf(a.stderr, "warning: %s does not parse (%v); read listen, api_key and data_dir from it as text\n", t.configPath, err)
+				}
 			}
 			if cfg.APIKey != "" {
 				keySource = fmt.Sprintf("%s (\"api_key\")", t.configPath)
@@ -90,6 +98,9 @@ func (a *app) target(allowMissing bool) (daemonTarget, error) {
 		keySource = "environment variable MCPPROXY_API_KEY"
 	}
 	(&Main{}).overlay(cfg)
+	if a.dataDir != "" {
+		cfg.DataDir = a.dataDir
+	}
 	t.url, t.key = localURL(cfg.Listen), cfg.APIKey
 	if d, ok := readDaemonFile(filepath.Join(cfg.DataDir, daemonFileName)); ok && processAlive(d.PID) {
 		t.url = d.URL
@@ -104,8 +115,78 @@ func (a *app) target(allowMissing bool) (daemonTarget, error) {
 	if a.apiKey != "" {
 		t.key, keySource = a.apiKey, "--api-key"
 	}
-	a.keySource = keySource
+	a.keySource, a.reached = keySource, t.url
 	return t, nil
+}
+
+// scanDaemonKeys picks listen, api_key and data_dir out of a config file
+// that does not parse: the first string value of each at the top level of
+// the outermost object, up to where the file breaks.
+func scanDaemonKeys(data []byte, cfg *config.Config) {
+	dst := map[string]*string{"listen": &cfg.Listen, "api_key": &cfg.APIKey, "data_dir": &cfg.DataDir}
+	seen := map[string]bool{}
+	depth := 0
+	var key string // the last top-level string, while it may be a key
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{', '[':
+			depth++
+			key = ""
+		case '}', ']':
+			depth--
+			key = ""
+		case ':':
+			// key stays set: the next string is its value.
+		case '"':
+			end := stringEnd(data, i)
+			if end < 0 {
+				return
+			}
+			var str string
+			if json.Unmarshal(data[i:end+1], &str) != nil {
+				return
+			}
+			if depth == 1 {
+				if p, ok := dst[key]; ok && key != "" && !seen[key] && precededByColon(data[:i]) {
+					*p, seen[key] = str, true
+					key = ""
+				} else {
+					key = str
+				}
+			}
+			i = end
+		case ',':
+			key = ""
+		}
+	}
+}
+
+// stringEnd returns the index of the quote closing the JSON string that
+// starts at data[start], or -1.
+func stringEnd(data []byte, start int) int {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		case '\n':
+			return -1
+		}
+	}
+	return -1
+}
+
+// precededByColon reports whether the last non-space byte of b is ':'.
+func precededByColon(b []byte) bool {
+	for i := len(b) - 1; i >= 0; i-- {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return b[i] == ':'
+	}
+	return false
 }
 
 // readDaemonKeys reads listen, api_key and data_dir from a config file.
@@ -161,7 +242,7 @@ func (a *app) explain(err error) error {
 		if src == "" {
 			src = "nowhere: no api_key in the config, no MCPPROXY_API_KEY, no --api-key"
 		}
-		return fmt.Errorf("%w (the CLI's key came from %s)", err, src)
+		return fmt.Errorf("%w (the CLI reached %s with the key from %s; a daemon started with another data dir is found with --data-dir)", err, a.reached, src)
 	}
 	return err
 }

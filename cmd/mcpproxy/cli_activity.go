@@ -35,7 +35,7 @@ func (a *app) activityListCmd() *cobra.Command {
 		Long: `List activity records, newest first. Filters combine; --since takes a
 duration back from now (1h, 30m) or an RFC 3339 time. When more records
 match than --limit, the next page's --cursor is printed on stderr.`,
-		Example: "  mcpproxy activity list\n  mcpproxy activity list --server github --status tool_error --since 24h\n  mcpproxy activity list --kind management -o json",
+		Example: "  mcpproxy activity list\n  mcpproxy activity list --server github --status tool_error --since 24h\n  mcpproxy activity list --sensitive\n  mcpproxy activity list --kind management -o json",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkActivityFilter(f, time.Now()); err != nil {
@@ -57,13 +57,14 @@ match than --limit, the next page's --cursor is printed on stderr.`,
 				fmt.Fprintln(w, "No activity recorded.")
 				return nil
 			}
-			t := newTable(w, "ID", "TIME", "KIND", "SERVER", "TOOL/ACTION", "STATUS", "DURATION", "CLIENT")
+			t := newTable(w, "ID", "TIME", "KIND", "SERVER", "TOOL/ACTION", "STATUS", "DURATION", "CLIENT", "SENSITIVE")
 			for _, r := range page.Records {
 				what := r.Tool
 				if what == "" {
 					what = r.Action
 				}
-				t.row(r.ID, r.Time.Local().Format(time.DateTime), r.Kind, r.Server, what, r.Status, duration(r.DurationMS), r.Client.Name)
+				t.row(r.ID, r.Time.Local().Format(time.DateTime), r.Kind, r.Server, what, r.Status, duration(r.DurationMS), clientLabel(r.Client),
+					strings.Join(r.Sensitive.Kinds(), ","))
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -82,6 +83,7 @@ match than --limit, the next page's --cursor is printed on stderr.`,
 	fl.StringVar(&f.Since, "since", "", "only records since this time: a duration back from now (1h) or RFC 3339")
 	fl.IntVar(&f.Limit, "limit", 0, "most records (default 50, at most 1000)")
 	fl.StringVar(&f.Cursor, "cursor", "", "continue a listing after this record id")
+	fl.BoolVar(&f.Sensitive, "sensitive", false, "only records in which sensitive data was found")
 	return cmd
 }
 
@@ -110,6 +112,18 @@ func checkActivityFilter(f client.ActivityFilter, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// clientLabel is the client column: its name, and the agent token it came
+// with.
+func clientLabel(c client.ActivityClient) string {
+	if c.Token == "" {
+		return c.Name
+	}
+	if c.Name == "" {
+		return "token " + c.Token
+	}
+	return c.Name + " (token " + c.Token + ")"
 }
 
 func duration(ms float64) string {
@@ -151,6 +165,9 @@ func printRecord(w io.Writer, r client.ActivityRecord) error {
 		client += " from " + r.Client.Remote
 	}
 	t.row("client:", client)
+	if r.Client.Token != "" {
+		t.row("agent token:", r.Client.Token)
+	}
 	t.row("server:", r.Server)
 	if r.Tool != "" {
 		t.row("tool:", r.Tool)
@@ -165,6 +182,19 @@ func printRecord(w io.Writer, r client.ActivityRecord) error {
 	}
 	if r.Error != "" {
 		t.row("error:", r.Error)
+	}
+	if s := r.Sensitive; s != nil {
+		if len(s.Arguments) > 0 {
+			t.row("sensitive in arguments:", strings.Join(s.Arguments, ", "))
+		}
+		if len(s.Result) > 0 {
+			t.row("sensitive in result:", strings.Join(s.Result, ", "))
+		}
+		action := map[string]string{"flag": "flagged", "redact": "redacted in what reached the client", "block": "blocked"}[s.Action]
+		if action == "" {
+			action = s.Action
+		}
+		t.row("sensitive data:", action)
 	}
 	if err := t.flush(); err != nil {
 		return err

@@ -54,6 +54,9 @@ usable tools, and what waits for approval.`,
 			if st.ConfigError != "" {
 				t.row("config error:", st.ConfigError)
 			}
+			for _, w := range st.ConfigWarnings {
+				t.row("config warning:", w)
+			}
 			t.row("servers:", servers)
 			t.row("tools:", fmt.Sprintf("%d usable", st.TotalTools))
 			t.row("quarantined:", plural(st.Quarantined, "server"))

@@ -10,10 +10,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -166,7 +168,7 @@ func TestCLI_Commands(t *testing.T) {
 		}
 		r = p.cli(t, "--url", strings.TrimPrefix(p.Base, "http://"), "--api-key", "wrong", "servers", "list")
 		wantExit(t, r, 1, "missing or wrong API key")
-		wantExit(t, r, 1, "(the CLI's key came from --api-key)")
+		wantExit(t, r, 1, "(the CLI reached "+p.Base+" with the key from --api-key;")
 	})
 
 	t.Run("ServersList", func(t *testing.T) {
@@ -427,6 +429,31 @@ func TestCLI_Commands(t *testing.T) {
 		wantExit(t, p.cli(t, "activity", "list", "--since", "yesterday"), 2, `--since: want a duration like 1h or 30m, or an RFC 3339 time`)
 		if r := p.cli(t, "activity", "list", "--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--kind", "tool_call"); r.code != 0 || !hasRow(r.stdout, call.ID) {
 			t.Errorf("activity list --since RFC3339: %s", r)
+		}
+
+		// A call carrying a secret is marked by kind in list and show,
+		// and --sensitive finds only it.
+		const awsKey = "AKIAIOSFODNN7EXAMPLE"
+		p.ok(t, "tools", "call", "echo:echo", "--args", `{"message":"key `+awsKey+`"}`)
+		var sens client.ActivityPage
+		eventually(t, 10*time.Second, func() error {
+			p.okJSON(t, &sens, "activity", "list", "--sensitive")
+			if len(sens.Records) != 1 {
+				return fmt.Errorf("activity list --sensitive: %d records, want 1", len(sens.Records))
+			}
+			return nil
+		})
+		rec := sens.Records[0]
+		if s := rec.Sensitive; s == nil || !slices.Equal(s.Arguments, []string{"aws_access_key"}) ||
+			!slices.Equal(s.Result, []string{"aws_access_key"}) || s.Action != "flag" {
+			t.Errorf("record of the call with a key: %+v", rec.Sensitive)
+		}
+		if out := p.ok(t, "activity", "list", "--sensitive"); !strings.Contains(out, "SENSITIVE") || !hasRow(out, rec.ID) || !strings.Contains(out, "aws_access_key") {
+			t.Errorf("activity list --sensitive:\n%s", out)
+		}
+		out = p.ok(t, "activity", "show", rec.ID)
+		if !hasRow(out, "sensitive in arguments:", "aws_access_key") || !hasRow(out, "sensitive data:", "flagged") || strings.Contains(out, awsKey) {
+			t.Errorf("activity show of the call with a key:\n%s", out)
 		}
 	})
 
@@ -895,4 +922,68 @@ func TestCLI_ImportToDaemon(t *testing.T) {
 			t.Errorf("servers after all imports: %v", got)
 		}
 	})
+}
+
+// TestCLI_FindsTheDaemon: the CLI reaches a daemon started with -d through
+// --data-dir, keeps working while the config file is broken mid-edit (when
+// `status` is needed most), says which URL and key a 401 came from, and
+// `version` needs no daemon.
+func TestCLI_FindsTheDaemon(t *testing.T) {
+	p := startProxy(t, `{"mcpServers": []}`)
+
+	// A config file that names neither the daemon's port nor its data dir:
+	// only --data-dir leads to the daemon.json, and --api-key to the key.
+	other := filepath.Join(t.TempDir(), "other.json")
+	if err := os.WriteFile(other, []byte(`{"listen": "`+freeAddr(t)+`", "api_key": "wrong-key-0123456789"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, p.Dir, nil, "-c", other, "status")
+	wantExit(t, r, 1, "no mcpproxy daemon is running")
+	r = runCLI(t, p.Dir, nil, "-c", other, "--data-dir", p.DataDir, "status")
+	wantExit(t, r, 1, "the CLI reached "+p.Base+" with the key from "+other)
+	if !strings.Contains(r.stderr, "--data-dir") {
+		t.Errorf("a 401 does not point at --data-dir: %s", r)
+	}
+	r = runCLI(t, p.Dir, nil, "-c", other, "--data-dir", p.DataDir, "--api-key", p.Key, "status")
+	if r.code != 0 || !strings.Contains(r.stdout, p.Base) {
+		t.Errorf("status through --data-dir: %s", r)
+	}
+
+	// The daemon's own file, broken by a hand edit in progress.
+	good, err := os.ReadFile(p.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(good), `"mcpServers": []`, `"mcpServers": [ {"name": half`, 1)
+	if broken == string(good) {
+		t.Fatalf("the config has no empty mcpServers to break:\n%s", good)
+	}
+	if err := os.WriteFile(p.ConfigPath, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = p.cli(t, "status")
+	if r.code != 0 || !strings.Contains(r.stdout, p.Base) || !strings.Contains(r.stderr, "does not parse") {
+		t.Errorf("status with a broken config: %s", r)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if r := p.cli(t, "status"); !strings.Contains(r.stdout, "config error:") {
+			return fmt.Errorf("status does not show the rejected edit: %s", r)
+		}
+		return nil
+	})
+
+	r = runCLI(t, p.Dir, nil, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "mcpproxy ") || !strings.Contains(r.stdout, runtime.GOOS+"/"+runtime.GOARCH) {
+		t.Errorf("version: %s", r)
+	}
+
+	// The address a person types leads to the UI.
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(p.Base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET / = %d Location %q, want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
@@ -93,6 +94,7 @@ Exit status: 0 success, 1 failure (including "no daemon is running"),
 			return usageError("-o/--output: want table or json, got %q", a.output)
 		}
 		a.started = true
+		a.stderr = cmd.ErrOrStderr()
 		return nil
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -102,17 +104,42 @@ Exit status: 0 success, 1 failure (including "no daemon is running"),
 	pf.StringVarP(&a.configPath, "config", "c", "", "config file (default ~/.mcpproxy/mcp_config.json)")
 	pf.StringVar(&a.url, "url", "", "daemon URL, such as http://127.0.0.1:8080 (default: found through the config)")
 	pf.StringVar(&a.apiKey, "api-key", "", "API key (default: the config's api_key or MCPPROXY_API_KEY)")
+	pf.StringVar(&a.dataDir, "data-dir", "", "data directory of the daemon to reach, as given to serve -d (default: the config's data_dir)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(
 		newServeCmd(),
+		a.versionCmd(),
 		a.statusCmd(),
 		a.serversCmd(),
 		a.toolsCmd(),
 		a.quarantineCmd(),
 		a.activityCmd(),
+		a.tokenCmd(),
 		a.authCmd(),
 		a.importCmd(),
 		a.upstreamCmd(),
 	)
 	return root
+}
+
+// versionCmd prints this binary's version; it needs no daemon.
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print mcpproxy's version, Go version and platform",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := struct {
+				Version string `json:"version"`
+				Go      string `json:"go"`
+				OS      string `json:"os"`
+				Arch    string `json:"arch"`
+			}{version, runtime.Version(), runtime.GOOS, runtime.GOARCH}
+			if a.json() {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "mcpproxy %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+			return err
+		},
+	}
 }

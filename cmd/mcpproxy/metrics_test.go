@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -39,9 +41,13 @@ func TestServe_Metrics(t *testing.T) {
 	if got := metricValue(string(body), `mcpproxy_http_requests_total{code="404",route="/api/v1/"}`); got != nf404+1 {
 		t.Errorf("404s on /api/v1/ went from %v to %v over one request, want +1", nf404, got)
 	}
+	// broken fails and retries on its own clock: between the wait above
+	// and the scrape it may have gone back to connecting.
+	if n := max(0, metricValue(string(body), `mcpproxy_servers{state="error"}`)) + max(0, metricValue(string(body), `mcpproxy_servers{state="connecting"}`)); n != 1 {
+		t.Errorf("servers in error or connecting: %v, want 1 (broken)", n)
+	}
 	for _, want := range []string{
 		`mcpproxy_servers{state="ready"} 1`,
-		`mcpproxy_servers{state="error"} 1`,
 		`mcpproxy_upstream_connect_attempts_total{server="good"} 1`,
 		`mcpproxy_upstream_connect_failures_total{server="broken"} `, // it retries
 		fmt.Sprintf("mcpproxy_tools_usable %d\n", tools),
@@ -77,4 +83,36 @@ func metricValue(body, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestServe_MetricsHost: on the daemon's loopback listener, a request
+// whose Host is not loopback (a DNS-rebinding page) is refused by /metrics
+// as by the MCP endpoints, and a loopback Host is served by both.
+func TestServe_MetricsHost(t *testing.T) {
+	p := startProxy(t, configJSON(t, nil))
+	status := func(path, host string) int {
+		req, err := http.NewRequest(http.MethodGet, p.Base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s with Host %s: %v", path, host, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, host := range []string{"evil.example", "evil.example:80"} {
+		if got := status("/metrics", host); got != http.StatusForbidden {
+			t.Errorf("/metrics with Host %s: %d, want 403", host, got)
+		}
+		if got := status("/mcp", host); got != http.StatusForbidden {
+			t.Errorf("/mcp with Host %s: %d, want 403 (the rule /metrics follows)", host, got)
+		}
+	}
+	if got := status("/metrics", "localhost"); got != http.StatusOK {
+		t.Errorf("/metrics with Host localhost: %d, want 200", got)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/oauth/oauthtest"
 )
@@ -187,7 +188,7 @@ func TestOAuth_LoginEndToEnd(t *testing.T) {
 	if out := p.ok(t, "tools", "call", "cfg:whoami"); !strings.Contains(out, "hello, authorized client") {
 		t.Fatalf("tools call: %s", out)
 	}
-	var statuses []oauth.Status
+	var statuses []mcpproxy.AuthStatus
 	p.okJSON(t, &statuses, "auth", "status")
 	if len(statuses) != 2 || !statuses[0].LoggedIn || !statuses[1].LoggedIn || statuses[0].ExpiresAt == nil {
 		t.Fatalf("auth status: %+v", statuses)
@@ -208,7 +209,7 @@ func TestOAuth_LoginEndToEnd(t *testing.T) {
 		if n := as.Rejected(); n != 0 {
 			t.Errorf("%d requests refused for an expired token: refresh came too late", n)
 		}
-		var s oauth.Status
+		var s mcpproxy.AuthStatus
 		get("/api/v1/servers/remote/auth", &s)
 		if s.LastRefresh == nil {
 			t.Errorf("auth status after refresh: %+v", s)
@@ -246,7 +247,7 @@ func TestOAuth_LoginEndToEnd(t *testing.T) {
 			t.Fatalf("PATCH: %d %s", code, body)
 		}
 		p.waitState(t, "cfg", 15*time.Second, "needs_auth")
-		var s oauth.Status
+		var s mcpproxy.AuthStatus
 		get("/api/v1/servers/cfg/auth", &s)
 		if s.LoggedIn {
 			t.Fatalf("still logged in after the URL changed: %+v", s)
@@ -258,7 +259,7 @@ func TestOAuth_LoginEndToEnd(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "Logged out of remote.") {
 			t.Fatalf("%s", r)
 		}
-		var s oauth.Status
+		var s mcpproxy.AuthStatus
 		get("/api/v1/servers/remote/auth", &s)
 		if s.LoggedIn {
 			t.Fatalf("logged in after logout: %+v", s)

@@ -21,6 +21,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/memtune"
@@ -31,6 +32,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
+	"github.com/mcpproxy/mcpproxy/internal/token"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/mcpproxy/mcpproxy/internal/webui"
 	"github.com/spf13/cobra"
@@ -212,6 +214,7 @@ func (m *Main) Run(ctx context.Context) error {
 	listen := ln.Addr().String()
 
 	view := stateview.New()
+	view.SetConfigWarnings(warnings)
 	pins, err := pinning.Open(st.DB(), pinning.Options{Publish: view.Bus.Publish, Scan: scan.Warnings, Logger: log})
 	if err != nil {
 		ln.Close()
@@ -270,7 +273,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.activity = act
+	tokens, err := token.Open(st.DB(), token.Options{})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	m.mcp = mcpserver.New(mcpserver.Options{
+		Tokens:   tokens,
 		Backend:  m.sup,
 		Index:    idx,
 		Progress: progress,
@@ -291,6 +300,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Approvals:  m.sup,
 		Activity:   act,
 		Auth:       auth,
+		Tokens:     tokens,
 		Version:    version,
 		ConfigPath: m.ConfigPath,
 		Listen:     listen,
@@ -308,6 +318,8 @@ func (m *Main) Run(ctx context.Context) error {
 	root.Handle("/ui", webui.Handler())
 	root.Handle("/ui/", webui.Handler())
 	root.Handle("/metrics", mets.Handler(listen, func() string { return m.sup.Config().APIKey }))
+	// The address a person types into a browser leads to the UI.
+	root.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	root.Handle("/", api)
 	m.srv = &http.Server{
 		Handler:           mets.Middleware(root),
@@ -399,7 +411,7 @@ const minExposedKeyLen = 16
 // with a weak API key: there the key is all that stands between the
 // network and starting processes through the REST API or MCP.
 func checkExposure(listen, key string) error {
-	if httpapi.IsLoopback(listen) || utf8.RuneCountInString(key) >= minExposedKeyLen {
+	if httpauth.IsLoopback(listen) || utf8.RuneCountInString(key) >= minExposedKeyLen {
 		return nil
 	}
 	return fmt.Errorf("listen %s is not a loopback address: set an api_key of at least %d characters (or MCPPROXY_API_KEY) before exposing mcpproxy",
@@ -435,10 +447,17 @@ func (m *Main) overlay(c *config.Config) {
 }
 
 // Close stops serving, stops every upstream and waits, within a few
-// seconds even when upstreams hang.
+// seconds even when upstreams hang. It returns what failed to close, each
+// error named by its part; the rest is still closed.
 func (m *Main) Close() error {
+	var errs []error
+	closed := func(part string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", part, err))
+		}
+	}
 	if m.watcher != nil {
-		m.watcher.Close()
+		closed("config watcher", m.watcher.Close())
 	}
 	if m.srv != nil && m.served != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -451,28 +470,28 @@ func (m *Main) Close() error {
 	}
 	removeDaemonFile(m.daemonFile)
 	if m.mcp != nil {
-		m.mcp.Close()
+		closed("mcp", m.mcp.Close())
 	}
 	if m.sup != nil {
-		m.sup.Close()
+		closed("supervisor", m.sup.Close())
 	}
 	if m.oauth != nil {
-		m.oauth.Close()
+		closed("oauth", m.oauth.Close())
 	}
 	if m.idx != nil {
-		m.idx.Close()
+		closed("tool index", m.idx.Close())
 	}
 	if m.pins != nil {
-		m.pins.Close()
+		closed("approvals", m.pins.Close())
 	}
 	if m.activity != nil {
-		m.activity.Close()
+		closed("activity log", m.activity.Close())
 	}
 	if m.store != nil {
-		m.store.Close()
+		closed("store", m.store.Close())
 	}
 	if m.writer != nil {
-		m.writer.Close()
+		closed("config writer", m.writer.Close())
 	}
 	if m.tuner != nil {
 		m.tuner.Stop()
@@ -480,5 +499,5 @@ func (m *Main) Close() error {
 	if m.log != nil && m.srv != nil {
 		m.log.Info("stopped")
 	}
-	return nil
+	return errors.Join(errs...)
 }

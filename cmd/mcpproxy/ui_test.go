@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,8 +21,32 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 )
 
-// chromiumPath is Debian's Chromium, which `make browser` installs.
-const chromiumPath = "/usr/bin/chromium"
+// chromiumPath finds the browser for UI tests: $CHROME_PATH, else the first
+// of Chromium's and Chrome's usual names on PATH, else their usual places on
+// macOS and Windows. `make browser` installs Debian's Chromium where it can.
+func chromiumPath() (string, error) {
+	if p := os.Getenv("CHROME_PATH"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("CHROME_PATH: %w", err)
+		}
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	for _, p := range []string{
+		"/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+		"/Applications/Chromium.app/Contents/MacOS/Chromium",
+		`C:\Program Files\Google\Chrome\Application\chrome.exe`,
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("no Chromium or Chrome on PATH; install one (on Debian: make browser) or set CHROME_PATH")
+}
 
 // browser is one headless Chromium tab driven over the DevTools protocol.
 // It records console errors and uncaught exceptions from the start of the
@@ -60,8 +86,9 @@ func artifactsDir(tb testing.TB) string {
 // cleanup, before the daemon (registered earlier) is stopped.
 func newBrowser(tb testing.TB) *browser {
 	tb.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		tb.Fatalf("Chromium is not installed (%v): run `make browser` (apt-get install chromium chromium-driver)", err)
+	chromium, err := chromiumPath()
+	if err != nil {
+		tb.Fatal(err)
 	}
 	// One directory per test, emptied first, so that each run's
 	// screenshots stand alone.
@@ -74,7 +101,7 @@ func newBrowser(tb testing.TB) *browser {
 	}
 	b := &browser{tb: tb, artifacts: dir}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
+		chromedp.ExecPath(chromium),
 		chromedp.NoSandbox, // tests run as root in CI
 		chromedp.Flag("disable-gpu", true),
 		chromedp.WindowSize(1360, 900),
@@ -89,7 +116,7 @@ func newBrowser(tb testing.TB) *browser {
 	})
 	// Start the browser now, with a context that lives as long as the test.
 	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("start %s: %v", chromiumPath, err)
+		tb.Fatalf("start %s: %v", chromium, err)
 	}
 	return b
 }
@@ -367,6 +394,22 @@ func TestUI_Browser(t *testing.T) {
 	b.waitJS("the server filter", `![...document.querySelectorAll('.page.activity td.what')].some(td => td.textContent.startsWith("rug"))`)
 	b.click(`.page.activity tbody tr[data-id] td.what`)
 	b.waitText(`#activity-args`, "hello from the e2e test")
+
+	t.Log("activity: a call carrying a secret is marked, and its details name the kind, never the value")
+	const token = "ghp_0123456789abcdefghijABCDEFGHIJ0123"
+	wantCall(t, cs, "everything:echo", map[string]any{"message": "use " + token}, "Echo: use "+token)
+	b.do("sensitive only", chromedp.Evaluate[chromedp.Void](`location.hash = "#/activity?sensitive=1"`))
+	b.waitJS("the sensitive badge", `document.querySelector('#filter-sensitive').checked && document.querySelector('.page.activity tbody tr[data-id] .badge.sensitive') !== null`)
+	if n := b.eval(`String(document.querySelectorAll('.page.activity tbody tr[data-id]').length)`); n != "1" {
+		t.Errorf("sensitive filter shows %s records, want 1", n)
+	}
+	b.screenshot("activity-sensitive")
+	b.click(`.page.activity tbody tr[data-id] td.what`)
+	b.waitText(`.page.activity-detail dl`, "github_token")
+	b.waitText(`#activity-args`, "use ***")
+	if shown := b.eval(`document.querySelector('.page.activity-detail').textContent.includes("ghp_") ? "yes" : "no"`); shown != "no" {
+		t.Errorf("the activity details show the token")
+	}
 
 	t.Log("quarantine: approve the quarantined server, then the changed tool")
 	b.click(`#nav a[data-route=quarantine]`)

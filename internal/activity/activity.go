@@ -60,7 +60,7 @@ type Record struct {
 	Tool     string `json:"tool,omitempty"`
 	// Action is the management action: "add", "remove", "update", "enable",
 	// "disable", "restart", "quarantine", "unquarantine", "approve_tools",
-	// "block_tools".
+	// "block_tools", "create_token", "revoke_token".
 	Action string `json:"action,omitempty"`
 	// Arguments are stored redacted and truncated (see Options.MaxArgBytes).
 	// Record takes ownership: the caller must not modify them afterwards.
@@ -69,10 +69,25 @@ type Record struct {
 	DurationMS float64         `json:"duration_ms"`
 	ResultSize int             `json:"result_size"` // bytes of the result content
 	Error      string          `json:"error,omitempty"`
+	// Sensitive names the kinds of sensitive data (secret.Kind values)
+	// found in the call's arguments and in its result; nil if none.
+	Sensitive *Sensitive `json:"sensitive,omitempty"`
+}
+
+// Sensitive is what sensitive-data detection found in one tool call: the
+// kinds, never the data.
+type Sensitive struct {
+	Arguments []string `json:"arguments,omitempty"`
+	Result    []string `json:"result,omitempty"`
+	// Action is what the proxy did about it: "flag", "redact" or "block"
+	// (the sensitive_data setting at the time of the call).
+	Action string `json:"action"`
 }
 
 // Client identifies who made the request.
 type Client struct {
+	// Token is the name of the agent token the client came with, if any.
+	Token     string `json:"token,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	// Name is clientInfo.name from MCP initialize, or "rest" / the
 	// User-Agent for REST requests.

@@ -393,7 +393,7 @@ func TestLog_Redaction(t *testing.T) {
 	want := `{"query":"find repos","password":"***","accessToken":"***",` +
 		`"config":{"client_secret":"***","Set-Cookie":"***","x-api-key":"***","credentials":"***"},` +
 		`"list":["***","***","***"],"note":"uses [known] inside","openai":"***","aws":"***","slack":"***",` +
-		`"header":"Authorization: ***","max_tokens":100,"author":"ann","n":1.50,"ok":true,"nil":null}`
+		`"header":"Authorization: Bearer ***","max_tokens":100,"author":"ann","n":1.50,"ok":true,"nil":null}`
 	if string(got.Arguments) != want {
 		t.Errorf("arguments\n got %s\nwant %s", got.Arguments, want)
 	}
@@ -439,7 +439,7 @@ func TestLog_Truncation(t *testing.T) {
 			}
 		}},
 		{"NotJSONSecret", `Bearer abcdefghijklmnop`, func(t *testing.T, got string) {
-			if got != `"***"` {
+			if got != `"Bearer ***"` {
 				t.Fatalf("got %s", got)
 			}
 		}},
@@ -594,51 +594,27 @@ func TestNewID_Sorts(t *testing.T) {
 	}
 }
 
-func TestLooksSecretKey(t *testing.T) {
-	for k, want := range map[string]bool{
-		"token": true, "access_token": true, "accessToken": true, "api_key": true, "apiKey": true,
-		"APIKey": true, "x-api-key": true, "apikey": true, "secret": true, "client_secret": true,
-		"clientSecret": true, "password": true, "PASSWORD": true, "db.passwd": true, "Authorization": true,
-		"cookie": true, "Set-Cookie": true, "private_key": true, "privateKeyPem": true,
-		"credentials": true, "gcpCredentials": true,
-		"max_tokens": false, "tokenizer": false, "author": false, "key": false, "keyboard": false,
-		"primary_key": false, "query": false, "secretary": false, "": false,
+// TestRedactor_OneDetector checks that the log hides what the secret
+// package's detector finds and keeps what it does not: the two used to
+// disagree (passphrase keys, sk_live_ values, Basic credentials were kept;
+// token_count and next_token were hidden).
+func TestRedactor_OneDetector(t *testing.T) {
+	rd := redactor{maxBytes: 4096}
+	for _, tc := range []struct{ in, want string }{
+		{`{"passphrase":"correct horse"}`, `{"passphrase":"***"}`},
+		{`{"key":"sk_live_51HxYzAbCdEf"}`, `{"key":"***"}`},
+		{`{"h":"Authorization: Basic dXNlcjpwYXNz"}`, `{"h":"Authorization: Basic ***"}`},
+		{`{"token_count":12,"next_token":"abc123","max_tokens":5,"page_token":"Q2hBS0VnZ0lBUkFBR0FBZ0FBPT0K"}`,
+			`{"token_count":12,"next_token":"abc123","max_tokens":5,"page_token":"Q2hBS0VnZ0lBUkFBR0FBZ0FBPT0K"}`},
+		{`{"note":"card 4111 1111 1111 1111, order 4111111111111112"}`, `{"note":"card ***, order 4111111111111112"}`},
+		{`{"dsn":"postgres://app:s3cr3t-pw@db/app"}`, `{"dsn":"postgres://app:***@db/app"}`},
+		{`{"cmd":"export API_KEY=Zx9fQ2mLp8Rt4vWk7Hs"}`, `{"cmd":"export API_KEY=***"}`},
+		{`{"t":"the token is ghp_abcdefghijklmnopqrstuvwxyz0123456789."}`, `{"t":"the token is ***."}`},
+		{`{"t":" AKIAIOSFODNN7EXAMPLE\n"}`, `{"t":"***"}`},
 	} {
-		if got := looksSecretKey(k); got != want {
-			t.Errorf("looksSecretKey(%q) = %v, want %v (words %q)", k, got, want, splitWords(k))
+		if got := string(rd.args(json.RawMessage(tc.in))); got != tc.want {
+			t.Errorf("args(%s)\n got %s\nwant %s", tc.in, got, tc.want)
 		}
-	}
-}
-
-func TestLooksSecretValue(t *testing.T) {
-	for s, want := range map[string]bool{
-		"Bearer abcdefghij123":                                           true,
-		"bearer abcdefghij123":                                           true,
-		"ghp_abcdefghijklmnopqrstuvwxyz0123456789":                       true,
-		"gho_abcdefghijklmnopqrstuvwxyz0123456789":                       true,
-		"github_pat_11ABCDEFG0abcdefghijklmnopqrstuv":                    true,
-		"sk-abcdefghijklmnopqrstuvwxyz":                                  true,
-		"sk-ant-api03-abcdefghijklmnopqrstuvwxyz":                        true,
-		"xoxb-123456789012-abcdefghij":                                   true,
-		"xoxp-123456789012-abcdefghij":                                   true,
-		"AKIAIOSFODNN7EXAMPLE":                                           true,
-		" AKIAIOSFODNN7EXAMPLE\n":                                        true,
-		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijk":               true,
-		"-----BEGIN PRIVATE KEY-----\nMIIabc\n-----END PRIVATE KEY-----": true,
-		"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA":   true,
-		"hello world":                     false,
-		"sk-learn":                        false,
-		"task-abcdefghijklmnopqrstuvwxyz": false,
-		"the token is ghp_abcdefghijklmnopqrstuvwxyz0123456789": false, // scrubbed inside, not whole
-		"AKIAIOSFODNN7EXAMPLEX":                                 false,
-		"-----BEGIN PUBLIC KEY-----\nMIIa":                      false,
-	} {
-		if got := looksSecretValue(s); got != want {
-			t.Errorf("looksSecretValue(%q) = %v, want %v", s, got, want)
-		}
-	}
-	if got := scrubSecrets("the token is ghp_abcdefghijklmnopqrstuvwxyz0123456789."); got != "the token is ***." {
-		t.Errorf("scrub = %q", got)
 	}
 }
 
@@ -663,28 +639,37 @@ func FuzzRedactArgs(f *testing.F) {
 	})
 }
 
-// BenchmarkRecord measures what a tool call pays to be logged: Record only
-// copies the record into the queue. The writer runs meanwhile, so records
-// beyond what it keeps up with are dropped (reported as "dropped").
+// BenchmarkRecord measures what Record costs its caller while the queue
+// has room (Enqueue: the writer's work is kept outside the timer), and what
+// a record costs end to end (Committed: redaction, encoding and the bbolt
+// commit included). The queue is flushed before it can fill, and a dropped
+// record fails the benchmark: timing a full queue would measure the drop
+// path, not logging.
 func BenchmarkRecord(b *testing.B) {
 	r := call("github", "search_repositories", StatusOK)
 	r.Arguments = json.RawMessage(`{"query":"mcp proxy","token":"ghp_abcdefghijklmnopqrstuvwxyz0123456789"}`)
-	b.Run("Serial", func(b *testing.B) {
+	run := func(b *testing.B, timeFlush bool) {
 		l := openLog(b, openDB(b), Options{})
 		b.ReportAllocs()
+		n := 0
 		for b.Loop() {
 			l.Record(r)
-		}
-		b.ReportMetric(float64(l.Dropped())/float64(b.N), "dropped/op")
-	})
-	b.Run("Parallel", func(b *testing.B) {
-		l := openLog(b, openDB(b), Options{})
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				l.Record(r)
+			if n++; n == queueSize/2 {
+				n = 0
+				if !timeFlush {
+					b.StopTimer()
+				}
+				l.Flush()
+				b.StartTimer()
 			}
-		})
-		b.ReportMetric(float64(l.Dropped())/float64(b.N), "dropped/op")
-	})
+		}
+		if timeFlush {
+			l.Flush()
+		}
+		if d := l.Dropped(); d != 0 {
+			b.Fatalf("%d of %d records dropped", d, b.N)
+		}
+	}
+	b.Run("Enqueue", func(b *testing.B) { run(b, false) })
+	b.Run("Committed", func(b *testing.B) { run(b, true) })
 }

@@ -18,6 +18,8 @@ const (
 // Filter selects records for List. Empty fields match everything.
 type Filter struct {
 	Server, Tool, Status, Kind string
+	// Sensitive keeps only records in which sensitive data was found.
+	Sensitive bool
 	// Since keeps records at or after this time.
 	Since time.Time
 	// Limit is the page size: default DefaultLimit, at most MaxLimit.
@@ -43,6 +45,7 @@ func (f *Filter) match(r *Record) bool {
 		(f.Tool == "" || r.Tool == f.Tool) &&
 		(f.Status == "" || r.Status == f.Status) &&
 		(f.Kind == "" || r.Kind == f.Kind) &&
+		(!f.Sensitive || r.Sensitive != nil) &&
 		!r.Time.Before(f.Since)
 }
 

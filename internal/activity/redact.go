@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/mcpproxy/mcpproxy/internal/secret"
 )
 
 // maxArgsJSON caps the stored arguments of one record, after redaction and
@@ -15,7 +15,7 @@ import (
 const maxArgsJSON = 16 << 10
 
 // redacted replaces a secret.
-const redacted = "***"
+const redacted = secret.Mask
 
 // redactor removes secrets from arguments and error text, then truncates.
 // It runs on the log's writer goroutine, never on the caller's.
@@ -84,7 +84,7 @@ func (rd redactor) value(dec *json.Decoder, buf *bytes.Buffer) error {
 			k, _ := kt.(string)
 			buf.Write(marshalString(rd.scrub(k)))
 			buf.WriteByte(':')
-			if looksSecretKey(k) {
+			if secret.LooksSecretKey(k) {
 				if err := skipValue(dec); err != nil {
 					return err
 				}
@@ -172,95 +172,19 @@ func marshalString(s string) []byte {
 	return b
 }
 
-// secretPattern matches text that is a credential by its shape: bearer
-// tokens, GitHub, OpenAI-style, Slack and AWS keys, JWTs and PEM private
-// keys. A PEM block without its END line matches to the end of the text.
-var secretPattern = regexp.MustCompile(strings.Join([]string{
-	`(?i:bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*`,
-	`\bgh[opusr]_[A-Za-z0-9]{20,}`,
-	`\bgithub_pat_[A-Za-z0-9_]{20,}`,
-	`\bsk-[A-Za-z0-9_\-]{20,}`,
-	`\bxox[abprs]-[A-Za-z0-9\-]{10,}`,
-	`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`,
-	`\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*`,
-	`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`,
-}, "|"))
-
-// minSecretLen is shorter than anything secretPattern matches, so short
-// strings skip the regular expression.
-const minSecretLen = 15
-
-// looksSecretValue reports whether s as a whole is a credential.
-func looksSecretValue(s string) bool {
-	return strings.TrimSpace(scrubSecrets(s)) == redacted
+// scrubSecrets replaces every sensitive span secret.Find finds in s with
+// "***"; a value that is entirely one becomes exactly "***".
+func scrubSecrets(s string) string {
+	return scrubSpans(s, secret.Find(s))
 }
 
-// scrubSecrets replaces every credential-shaped part of s with "***"; a
-// value that is entirely a credential becomes exactly "***".
-func scrubSecrets(s string) string {
-	if len(s) < minSecretLen {
+func scrubSpans(s string, spans []secret.Span) string {
+	if len(spans) == 0 {
 		return s
 	}
-	out := secretPattern.ReplaceAllLiteralString(s, redacted)
+	out := secret.Replace(s, spans, func(secret.Kind) string { return redacted })
 	if strings.TrimSpace(out) == redacted {
 		return redacted
 	}
 	return out
-}
-
-// secretWords are key words whose value is a secret wherever they appear as
-// a whole word in a snake_case, camelCase or kebab-case key: "access_token",
-// "clientSecret", "X-Auth-Password". Plural "tokens" is absent on purpose
-// ("max_tokens" is no secret).
-var secretWords = map[string]bool{
-	"token": true, "secret": true, "secrets": true, "password": true, "passwords": true,
-	"passwd": true, "authorization": true, "cookie": true, "cookies": true,
-	"credential": true, "credentials": true, "apikey": true,
-}
-
-// looksSecretKey reports whether an object key names a secret.
-func looksSecretKey(k string) bool {
-	words := splitWords(k)
-	for i, w := range words {
-		if secretWords[w] {
-			return true
-		}
-		if w == "key" && i > 0 && (words[i-1] == "api" || words[i-1] == "private") {
-			return true
-		}
-	}
-	return false
-}
-
-// splitWords splits a key into lower-case words at separators and camelCase
-// boundaries: "clientSecret" → [client secret], "APIKey" → [api key],
-// "x-api-key" → [x api key].
-func splitWords(k string) []string {
-	var words []string
-	rs := []rune(k)
-	start := -1
-	flush := func(end int) {
-		if start >= 0 {
-			words = append(words, strings.ToLower(string(rs[start:end])))
-			start = -1
-		}
-	}
-	for i, r := range rs {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-			flush(i)
-			continue
-		}
-		if start >= 0 && unicode.IsUpper(r) {
-			prev := rs[i-1]
-			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
-			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
-				flush(i)
-			}
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	flush(len(rs))
-	return words
 }

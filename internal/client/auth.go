@@ -4,11 +4,11 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/mcpproxy/mcpproxy/internal/oauth"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
 // AuthStatus is a server's OAuth login state (never a token).
-type AuthStatus = oauth.Status
+type AuthStatus = mcpproxy.AuthStatus
 
 // LoginStarted answers …/login: the URL to open to complete the login.
 type LoginStarted struct {

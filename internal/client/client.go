@@ -317,6 +317,9 @@ func (c *Client) Activity(ctx context.Context, f ActivityFilter) (ActivityPage, 
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
+	if f.Sensitive {
+		q.Set("sensitive", "1")
+	}
 	var p ActivityPage
 	err := c.do(ctx, http.MethodGet, "/api/v1/activity", q, nil, &p)
 	return p, err
@@ -339,4 +342,26 @@ func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]Fo
 	var found []FoundTool
 	err := c.do(ctx, http.MethodGet, "/api/v1/tools/search", q, nil, &found)
 	return found, err
+}
+
+// CreateToken creates an agent token; the answer holds its secret, shown
+// this once.
+func (c *Client) CreateToken(ctx context.Context, spec TokenSpec) (CreatedToken, error) {
+	var t CreatedToken
+	err := c.do(ctx, http.MethodPost, "/api/v1/tokens", nil, spec, &t)
+	return t, err
+}
+
+// Tokens lists the agent tokens, without their secrets.
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var list []Token
+	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, nil, &list)
+	return list, err
+}
+
+// RevokeToken revokes an agent token; it stops working at once.
+func (c *Client) RevokeToken(ctx context.Context, name string) (RevokedToken, error) {
+	var r RevokedToken
+	err := c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil, &r)
+	return r, err
 }

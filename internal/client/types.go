@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -13,19 +14,20 @@ import (
 
 // Status is the body of GET /api/v1/status.
 type Status struct {
-	Version       string                       `json:"version"`
-	StartedAt     time.Time                    `json:"started_at"`
-	UptimeSeconds float64                      `json:"uptime_seconds"`
-	Listen        string                       `json:"listen"`
-	ConfigPath    string                       `json:"config_path"`
-	ConfigVersion uint64                       `json:"config_version"`
-	ConfigError   string                       `json:"config_error,omitempty"`
-	ConfigErrorAt *time.Time                   `json:"config_error_at,omitempty"`
-	Servers       int                          `json:"servers"`
-	Counts        map[mcpproxy.ServerState]int `json:"counts"`
-	TotalTools    int                          `json:"total_tools"`
-	Quarantined   int                          `json:"quarantined"`
-	PendingTools  int                          `json:"pending_tools"`
+	Version        string                       `json:"version"`
+	StartedAt      time.Time                    `json:"started_at"`
+	UptimeSeconds  float64                      `json:"uptime_seconds"`
+	Listen         string                       `json:"listen"`
+	ConfigPath     string                       `json:"config_path"`
+	ConfigVersion  uint64                       `json:"config_version"`
+	ConfigError    string                       `json:"config_error,omitempty"`
+	ConfigErrorAt  *time.Time                   `json:"config_error_at,omitempty"`
+	ConfigWarnings []string                     `json:"config_warnings,omitempty"`
+	Servers        int                          `json:"servers"`
+	Counts         map[mcpproxy.ServerState]int `json:"counts"`
+	TotalTools     int                          `json:"total_tools"`
+	Quarantined    int                          `json:"quarantined"`
+	PendingTools   int                          `json:"pending_tools"`
 }
 
 // ServerEntry is the body of POST /api/v1/servers: one config entry. Empty
@@ -144,6 +146,8 @@ type ActivityFilter struct {
 	Since  string
 	Limit  int
 	Cursor string
+	// Sensitive keeps only records in which sensitive data was found.
+	Sensitive bool
 }
 
 // ActivityPage is one page of GET /api/v1/activity, newest first.
@@ -167,10 +171,37 @@ type ActivityRecord struct {
 	DurationMS float64         `json:"duration_ms"`
 	ResultSize int             `json:"result_size"`
 	Error      string          `json:"error,omitempty"`
+	// Sensitive is set when sensitive data was found in the call.
+	Sensitive *ActivitySensitive `json:"sensitive,omitempty"`
+}
+
+// ActivitySensitive names the kinds of sensitive data found in a call's
+// arguments and result, and what the proxy did (flag, redact, block).
+type ActivitySensitive struct {
+	Arguments []string `json:"arguments,omitempty"`
+	Result    []string `json:"result,omitempty"`
+	Action    string   `json:"action"`
+}
+
+// Kinds returns the distinct kinds in arguments and result, in order.
+func (s *ActivitySensitive) Kinds() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range append(append([]string(nil), s.Arguments...), s.Result...) {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ActivityClient identifies who made a request.
 type ActivityClient struct {
+	// Token is the name of the agent token the client came with.
+	Token     string `json:"token,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	Name      string `json:"name,omitempty"`
 	Version   string `json:"version,omitempty"`
@@ -186,4 +217,39 @@ type FoundTool struct {
 	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 	Annotations json.RawMessage `json:"annotations,omitempty"`
 	Score       float64         `json:"score"`
+}
+
+// TokenSpec is the body of POST /api/v1/tokens.
+type TokenSpec struct {
+	Name     string   `json:"name"`
+	Servers  []string `json:"servers"`
+	ReadOnly bool     `json:"read_only,omitempty"`
+	Manage   bool     `json:"manage,omitempty"`
+	// Expires is a lifetime: 30d, 12h, 90m; "" for none.
+	Expires string `json:"expires,omitempty"`
+}
+
+// Token is an agent token as GET /api/v1/tokens lists it.
+type Token struct {
+	Name      string    `json:"name"`
+	Servers   []string  `json:"servers"`
+	ReadOnly  bool      `json:"read_only"`
+	Manage    bool      `json:"manage"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+	Expired   bool      `json:"expired"`
+}
+
+// CreatedToken is the answer to POST /api/v1/tokens: the token and its
+// secret, which the daemon never shows again.
+type CreatedToken struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// RevokedToken is the answer to DELETE /api/v1/tokens/{name}.
+type RevokedToken struct {
+	Token   string `json:"token"`
+	Revoked bool   `json:"revoked"`
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/tailscale/hujson"
 )
 
 // Layouts of the server list in an MCP client's config file, as
@@ -161,83 +162,16 @@ func inputWarnings(s *mcpproxy.ServerSpec, field string) []string {
 }
 
 // stripJSONC turns JSON with comments and trailing commas (VS Code's
-// "JSONC") into JSON. Comments become spaces and newlines stay, so that
-// syntax errors keep their line and column.
+// "JSONC") into JSON, with hujson. Comments and trailing commas become
+// spaces, so that syntax errors keep their line and column. Input hujson
+// cannot read is returned as it is, for the JSON parser to report where it
+// breaks.
 func stripJSONC(data []byte) []byte {
-	out := make([]byte, 0, len(data))
-	inString, escaped := false, false
-	for i := 0; i < len(data); i++ {
-		c := data[i]
-		switch {
-		case inString:
-			out = append(out, c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-			out = append(out, c)
-		case c == '/' && i+1 < len(data) && data[i+1] == '/':
-			for i < len(data) && data[i] != '\n' {
-				out = append(out, ' ')
-				i++
-			}
-			if i < len(data) {
-				out = append(out, '\n')
-			}
-		case c == '/' && i+1 < len(data) && data[i+1] == '*':
-			out = append(out, ' ', ' ')
-			i += 2
-			for i < len(data) && !(data[i] == '*' && i+1 < len(data) && data[i+1] == '/') {
-				if data[i] == '\n' {
-					out = append(out, '\n')
-				} else {
-					out = append(out, ' ')
-				}
-				i++
-			}
-			if i < len(data) {
-				out = append(out, ' ', ' ')
-				i++ // the loop's i++ steps over the '/'
-			}
-		default:
-			out = append(out, c)
-		}
+	// hujson wants a line comment to end with a newline, which the last
+	// line of a file may lack.
+	std, err := hujson.Standardize(append(slices.Clone(data), '\n'))
+	if err != nil {
+		return data
 	}
-	return dropTrailingCommas(out)
-}
-
-// dropTrailingCommas blanks each comma that is followed, after white space,
-// by a closing bracket or brace. data holds no comments.
-func dropTrailingCommas(data []byte) []byte {
-	inString, escaped := false, false
-	for i, c := range data {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ',':
-			j := i + 1
-			for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
-				j++
-			}
-			if j < len(data) && (data[j] == '}' || data[j] == ']') {
-				data[i] = ' '
-			}
-		}
-	}
-	return data
+	return std[:len(data)]
 }

@@ -35,17 +35,21 @@ import (
 
 // Config is the parsed configuration file.
 type Config struct {
-	Listen            string                `json:"listen"`
-	DataDir           string                `json:"data_dir,omitempty"`
-	APIKey            string                `json:"api_key,omitempty"`
-	ToolsLimit        int                   `json:"tools_limit"`
-	ToolResponseLimit int                   `json:"tool_response_limit"` // 0 = unlimited
-	CallToolTimeout   mcpproxy.Duration     `json:"call_tool_timeout"`
-	ConnectTimeout    mcpproxy.Duration     `json:"connect_timeout"`
-	Servers           []mcpproxy.ServerSpec `json:"mcpServers"`
+	Listen            string            `json:"listen"`
+	DataDir           string            `json:"data_dir,omitempty"`
+	APIKey            string            `json:"api_key,omitempty"`
+	ToolsLimit        int               `json:"tools_limit"`
+	ToolResponseLimit int               `json:"tool_response_limit"` // 0 = unlimited
+	CallToolTimeout   mcpproxy.Duration `json:"call_tool_timeout"`
+	ConnectTimeout    mcpproxy.Duration `json:"connect_timeout"`
+	// InstallTimeout replaces ConnectTimeout, when longer, for a server run
+	// by a package runner (npx, uvx, docker, …) until it has been ready
+	// once: its first start may download and install the package.
+	InstallTimeout mcpproxy.Duration     `json:"install_timeout"`
+	Servers        []mcpproxy.ServerSpec `json:"mcpServers"`
 
-	// RequireMCPAuth makes the MCP endpoints ask for the API key even on a
-	// loopback listen address.
+	// RequireMCPAuth makes the MCP endpoints ask for the API key or an
+	// agent token even on a loopback listen address.
 	RequireMCPAuth bool `json:"require_mcp_auth,omitempty"`
 	// Management policy for every surface that changes servers; see Allow.
 	ReadOnly          bool `json:"read_only,omitempty"`
@@ -58,6 +62,10 @@ type Config struct {
 	// oldest beyond the count, are pruned.
 	ActivityRetentionDays int `json:"activity_retention_days"`
 	ActivityMaxRecords    int `json:"activity_max_records"`
+	// SensitiveData says what the proxy does with credentials, keys and
+	// card numbers it finds in tool-call arguments and results: one of
+	// SensitiveFlag (default), SensitiveRedact, SensitiveBlock.
+	SensitiveData string `json:"sensitive_data"`
 	// ResultCacheMaxBytes caps the files of truncated results kept for
 	// read_cache; the oldest are removed to make room. 0 caches nothing.
 	ResultCacheMaxBytes int64 `json:"result_cache_max_bytes"`
@@ -66,12 +74,25 @@ type Config struct {
 	ServersAsMap bool `json:"-"`
 }
 
+// The values of sensitive_data.
+const (
+	// SensitiveFlag records the kinds found in the activity log.
+	SensitiveFlag = "flag"
+	// SensitiveRedact also replaces what was found in results with
+	// [redacted:KIND] before they reach the client.
+	SensitiveRedact = "redact"
+	// SensitiveBlock refuses calls whose arguments carry sensitive data
+	// and replaces results that carry it with an error naming the kinds.
+	SensitiveBlock = "block"
+)
+
 const (
 	defaultListen            = "127.0.0.1:8080"
 	defaultToolsLimit        = 15
 	defaultToolResponseLimit = 20000
 	defaultCallToolTimeout   = 2 * time.Minute
 	defaultConnectTimeout    = 30 * time.Second
+	defaultInstallTimeout    = 5 * time.Minute
 	defaultActivityDays      = 30
 	defaultActivityRecords   = 100000
 	defaultResultCacheBytes  = 256 << 20
@@ -86,11 +107,13 @@ func Default() *Config {
 		ToolResponseLimit: defaultToolResponseLimit,
 		CallToolTimeout:   mcpproxy.Duration(defaultCallToolTimeout),
 		ConnectTimeout:    mcpproxy.Duration(defaultConnectTimeout),
+		InstallTimeout:    mcpproxy.Duration(defaultInstallTimeout),
 		AllowServerAdd:    true,
 		AllowServerRemove: true,
 
 		ActivityRetentionDays: defaultActivityDays,
 		ActivityMaxRecords:    defaultActivityRecords,
+		SensitiveData:         SensitiveFlag,
 		ResultCacheMaxBytes:   defaultResultCacheBytes,
 	}
 }

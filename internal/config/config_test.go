@@ -101,6 +101,10 @@ func TestParse_Errors(t *testing.T) {
 		{"ToolResponseLimitNegative", `{"tool_response_limit": -1}`, `tool_response_limit: must not be negative, got -1`},
 		{"CallToolTimeoutZero", `{"call_tool_timeout": "0s"}`, `call_tool_timeout: must be positive, got 0s`},
 		{"ConnectTimeoutNegative", `{"connect_timeout": "-5s"}`, `connect_timeout: must be positive, got -5s`},
+		{"InstallTimeoutZero", `{"install_timeout": "0s"}`, `install_timeout: must be positive, got 0s`},
+		{"SensitiveDataUnknown", `{"sensitive_data": "mask"}`, `sensitive_data: unknown mode "mask": use flag, redact or block`},
+		{"SensitiveDataEmpty", `{"sensitive_data": ""}`, `sensitive_data: unknown mode "": use flag, redact or block`},
+		{"SensitiveDataType", `{"sensitive_data": true}`, `sensitive_data: want string`},
 		{"ResultCacheNegative", `{"result_cache_max_bytes": -1}`, `result_cache_max_bytes: must not be negative, got -1`},
 		{"ResultCacheNotInteger", `{"result_cache_max_bytes": "1GB"}`, `result_cache_max_bytes: want integer`},
 
@@ -142,8 +146,9 @@ func TestParse_Defaults(t *testing.T) {
 		want := &Config{
 			Listen: "127.0.0.1:8080", ToolsLimit: 15, ToolResponseLimit: 20000,
 			CallToolTimeout: mcpproxy.Duration(2 * time.Minute), ConnectTimeout: mcpproxy.Duration(30 * time.Second),
+			InstallTimeout: mcpproxy.Duration(5 * time.Minute),
 			AllowServerAdd: true, AllowServerRemove: true,
-			ActivityRetentionDays: 30, ActivityMaxRecords: 100000, ResultCacheMaxBytes: 256 << 20,
+			ActivityRetentionDays: 30, ActivityMaxRecords: 100000, SensitiveData: "flag", ResultCacheMaxBytes: 256 << 20,
 		}
 		if !reflect.DeepEqual(Default(), want) {
 			t.Errorf("Default() = %+v, want %+v", Default(), want)
@@ -158,10 +163,10 @@ func TestParse_Defaults(t *testing.T) {
 	t.Run("AllFields", func(t *testing.T) {
 		cfg := mustParse(t, `{
 			"listen": ":9000", "data_dir": "/d", "api_key": "k", "tools_limit": 100,
-			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5,
+			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5, "install_timeout": "10m",
 			"require_mcp_auth": true, "read_only": true, "disable_management": true,
 			"allow_server_add": false, "allow_server_remove": false, "quarantine_new_servers": true,
-			"activity_retention_days": 7, "activity_max_records": 500, "result_cache_max_bytes": 5000000000,
+			"activity_retention_days": 7, "activity_max_records": 500, "sensitive_data": "block", "result_cache_max_bytes": 5000000000,
 			"mcpServers": [
 				{"name": "a", "protocol": "stdio", "command": "npx", "args": ["-y", "pkg"],
 				 "env": {"K": "V"}, "working_dir": "/w", "enabled": false, "quarantined": true,
@@ -171,8 +176,9 @@ func TestParse_Defaults(t *testing.T) {
 		want := &Config{
 			Listen: ":9000", DataDir: "/d", APIKey: "k", ToolsLimit: 100, ToolResponseLimit: 0,
 			CallToolTimeout: mcpproxy.Duration(10 * time.Second), ConnectTimeout: mcpproxy.Duration(5 * time.Second),
+			InstallTimeout: mcpproxy.Duration(10 * time.Minute),
 			RequireMCPAuth: true, ReadOnly: true, DisableManagement: true, QuarantineNewServers: true,
-			ActivityRetentionDays: 7, ActivityMaxRecords: 500, ResultCacheMaxBytes: 5_000_000_000,
+			ActivityRetentionDays: 7, ActivityMaxRecords: 500, SensitiveData: "block", ResultCacheMaxBytes: 5_000_000_000,
 			Servers: []mcpproxy.ServerSpec{
 				{Name: "a", Protocol: "stdio", Command: "npx", Args: []string{"-y", "pkg"},
 					Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,
@@ -215,37 +221,71 @@ func TestParse_Defaults(t *testing.T) {
 
 func TestParse_Warnings(t *testing.T) {
 	_, warnings, err := Parse([]byte(`{
-		"frobnicate": 1,
+		"$schema": "https://example.com/s.json", "_comment": "mine", "x_team": {"a": 1}, "x-owner": "me",
 		"read_only": true, "require_mcp_auth": false, "disable_management": false,
 		"allow_server_add": true, "allow_server_remove": true, "quarantine_new_servers": true,
 		"enable_direct_mode": false,
 		"tools_limit": 10, "tools_limit": 12,
-		"my key": 1,
 		"mcpServers": [
 			{"name": "a", "command": "x", "auto_approve_tool_changes": true,
-			 "description": "d", "type": "stdio"},
-			{"name": "b", "command": "x"},
-			{"name": "c", "command": "x", "foo": 1}
+			 "description": "d", "type": "stdio", "_note": "n"},
+			{"name": "b", "command": "x"}
 		]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"frobnicate: unknown field, ignored",
-		"tools_limit: repeated key, the last one is used",
-		`["my key"]: unknown field, ignored`,
-		"mcpServers[2].foo: unknown field, ignored",
-	}
+	want := []string{"tools_limit: repeated key, the last one is used"}
 	if !reflect.DeepEqual(warnings, want) {
 		t.Errorf("warnings:\n got %q\nwant %q", warnings, want)
 	}
+}
 
-	_, warnings, err = Parse([]byte(`{"mcpServers": {"gh": {"url": "http://h", "bar": null}}}`))
-	if err != nil {
-		t.Fatal(err)
+// TestParse_UnknownKeys: an unknown key in mcpproxy's own file is an error
+// naming it and what it probably meant, so that a typo such as
+// "enabeld": false cannot leave a server running, and nothing of the file
+// applies.
+func TestParse_UnknownKeys(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"Typo", `{"mcpServers": [{"name": "a", "command": "x", "enabeld": false}]}`,
+			"mcpServers[0].enabeld: unknown field; did you mean enabled?"},
+		{"Case", `{"mcpServers": {"a": {"Command": "x"}}}`, "mcpServers.a.Command: unknown field; did you mean command?"},
+		{"Dash", `{"mcpServers": {"a": {"command": "x", "working-dir": "/"}}}`, "mcpServers.a.working-dir: unknown field; did you mean working_dir?"},
+		{"TopTypo", `{"tool_limit": 3}`, "tool_limit: unknown field; did you mean tools_limit?"},
+		{"Unrelated", `{"frobnicate": 1}`, `frobnicate: unknown field (keys of your own start with "_" or "x_")`},
+		{"Quoted", `{"my key": 1}`, `["my key"]: unknown field`},
+		{"Null", `{"mcpServers": {"gh": {"url": "http://h", "bar": null}}}`, "mcpServers.gh.bar: unknown field"},
+		{"OAuth", `{"mcpServers": [{"name": "a", "url": "https://h/mcp", "oauth": {"client_di": "x"}}]}`,
+			"mcpServers[0].oauth.client_di: unknown field; did you mean client_id?"},
+		{"McpproxyGoReadOnly", `{"read_only_mode": true}`, "read_only_mode: unknown field; mcpproxy-go's name for read_only: rename it"},
+		{"McpproxyGoInit", `{"init_timeout": "60s"}`, "init_timeout: unknown field; mcpproxy-go's name; here the time to start and connect is connect_timeout"},
+		{"McpproxyGoQuarantine", `{"quarantine_enabled": true}`, "quarantine_enabled: unknown field; mcpproxy-go's switch"},
 	}
-	if want := []string{"mcpServers.gh.bar: unknown field, ignored"}; !reflect.DeepEqual(warnings, want) {
-		t.Errorf("map form warnings = %q, want %q", warnings, want)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, _, err := Parse([]byte(c.in))
+			if err == nil || cfg != nil {
+				t.Fatalf("Parse(%s) = %v, %v; want an error", c.in, cfg, err)
+			}
+			if mcpproxy.ErrorCode(err) != mcpproxy.EINVALID || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q (code %s), want it to contain %q", err, mcpproxy.ErrorCode(err), c.want)
+			}
+		})
+	}
+	// Every unknown key is named, not only the first.
+	_, _, err := Parse([]byte(`{"a1": 1, "mcpServers": [{"name": "s", "command": "c", "b2": 2}]}`))
+	if err == nil || !strings.Contains(err.Error(), "a1: unknown field") || !strings.Contains(err.Error(), "mcpServers[0].b2: unknown field") {
+		t.Errorf("error %v, want both a1 and mcpServers[0].b2", err)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"abc", "", 3}, {"enabeld", "enabled", 1}, {"kitten", "sitting", 3}, {"url", "env", 3}, {"ab", "ba", 1}} {
+		if got := editDistance(c.a, c.b); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
 	}
 }
 
@@ -270,7 +310,7 @@ func TestLoad(t *testing.T) {
 		}
 	})
 	t.Run("OK", func(t *testing.T) {
-		path := writeTemp(t, dir, "ok.json", `{"x": 1, "mcpServers": [{"name": "a", "command": "c"}]}`)
+		path := writeTemp(t, dir, "ok.json", `{"x_note": 1, "tools_limit": 1, "tools_limit": 2, "mcpServers": [{"name": "a", "command": "c"}]}`)
 		cfg, warnings, err := Load(path)
 		if err != nil {
 			t.Fatal(err)

@@ -15,10 +15,10 @@ import (
 // that a valid file never produces a warning.
 var knownTopLevel = []string{
 	"listen", "data_dir", "api_key", "tools_limit", "tool_response_limit",
-	"call_tool_timeout", "connect_timeout", "mcpServers",
+	"call_tool_timeout", "connect_timeout", "install_timeout", "mcpServers",
 	"require_mcp_auth", "read_only", "disable_management", "allow_server_add",
 	"allow_server_remove", "quarantine_new_servers", "enable_direct_mode",
-	"activity_retention_days", "activity_max_records", "result_cache_max_bytes",
+	"activity_retention_days", "activity_max_records", "sensitive_data", "result_cache_max_bytes",
 }
 
 // knownServerFields lists the per-server keys that are not reported as
@@ -35,6 +35,9 @@ var knownServerFields = []string{
 type decoder struct {
 	errs     []error
 	warnings []string
+	// strict makes unknown keys errors (mcpproxy's own file) rather than
+	// warnings (other clients' files, read by import).
+	strict bool
 }
 
 func (dc *decoder) fail(field, format string, args ...any) {
@@ -45,9 +48,24 @@ func (dc *decoder) warn(field, format string, args ...any) {
 	dc.warnings = append(dc.warnings, field+": "+fmt.Sprintf(format, args...))
 }
 
+// unknown reports an unknown key with what it probably meant.
+func (dc *decoder) unknown(field, key string, known []string) {
+	hint := unknownHint(key, known)
+	switch {
+	case dc.strict && hint != "":
+		dc.fail(field, "unknown field; %s", hint)
+	case dc.strict:
+		dc.fail(field, "unknown field (keys of your own start with \"_\" or \"x_\")")
+	case hint != "":
+		dc.warn(field, "unknown field, ignored; %s", hint)
+	default:
+		dc.warn(field, "unknown field, ignored")
+	}
+}
+
 func decodeConfig(root *node) (*Config, []string, error) {
 	cfg := Default()
-	dc := &decoder{}
+	dc := &decoder{strict: true}
 	dc.fields(root, "", knownTopLevel, func(key, field string, v *node) {
 		switch key {
 		case "listen":
@@ -64,6 +82,8 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.duration(v, field, &cfg.CallToolTimeout)
 		case "connect_timeout":
 			dc.duration(v, field, &cfg.ConnectTimeout)
+		case "install_timeout":
+			dc.duration(v, field, &cfg.InstallTimeout)
 		case "mcpServers":
 			cfg.Servers, cfg.ServersAsMap = dc.servers(v, field)
 		case "require_mcp_auth":
@@ -82,6 +102,8 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.int(v, field, &cfg.ActivityRetentionDays)
 		case "activity_max_records":
 			dc.int(v, field, &cfg.ActivityMaxRecords)
+		case "sensitive_data":
+			dc.str(v, field, &cfg.SensitiveData)
 		case "result_cache_max_bytes":
 			dc.int64(v, field, &cfg.ResultCacheMaxBytes)
 		}
@@ -90,8 +112,9 @@ func decodeConfig(root *node) (*Config, []string, error) {
 }
 
 // fields calls fn for each key of obj in file order, skipping nulls (which
-// mean "absent", as with encoding/json) and warning about unknown and
-// repeated keys.
+// mean "absent", as with encoding/json), warning about repeated keys and
+// reporting unknown ones (see unknown.go). Keys reserved for the owner
+// (isUserKey) pass silently.
 func (dc *decoder) fields(obj *node, prefix string, known []string, fn func(key, field string, v *node)) {
 	seen := make(map[string]bool, len(obj.keys))
 	for i, key := range obj.keys {
@@ -99,8 +122,9 @@ func (dc *decoder) fields(obj *node, prefix string, known []string, fn func(key,
 		switch {
 		case seen[key]:
 			dc.warn(field, "repeated key, the last one is used")
+		case isUserKey(key):
 		case !slices.Contains(known, key):
-			dc.warn(field, "unknown field, ignored")
+			dc.unknown(field, key, known)
 		}
 		seen[key] = true
 		if v := obj.vals[i]; !v.isNull() {

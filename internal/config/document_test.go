@@ -33,7 +33,7 @@ const userFile = `{
       "enabled": false
     }
   ],
-  "frobnicate": {
+  "x_frobnicate": {
     "big": 12345678901234567890,
     "exp": 1.50e3,
     "nested": [
@@ -64,10 +64,10 @@ const mapFile = `{
         "fs"
       ],
       "name": "files",
-      "custom": 1
+      "x_custom": 1
     }
   },
-  "extra": true
+  "x_extra": true
 }
 `
 
@@ -142,10 +142,10 @@ func TestDocument_SetServerField(t *testing.T) {
         "fs"
       ],
       "enabled": false,
-      "custom": 1
+      "x_custom": 1
     }
   ],
-  "extra": true
+  "x_extra": true
 }
 `
 		if got := string(d.Bytes()); got != want {
@@ -162,10 +162,10 @@ func TestDocument_SetServerField(t *testing.T) {
 	})
 	t.Run("NoOpKeepsMapForm", func(t *testing.T) {
 		d := mustDoc(t, mapFile)
-		must(t, d.SetServerField("github", "enabled", true))           // absent means true
-		must(t, d.SetServerField("github", "quarantined", nil))        // absent already
-		must(t, d.SetServerField("files", "custom", json.Number("1"))) // same value
-		must(t, d.SetServerField("github", "protocol", "http"))        // type already says so
+		must(t, d.SetServerField("github", "enabled", true))             // absent means true
+		must(t, d.SetServerField("github", "quarantined", nil))          // absent already
+		must(t, d.SetServerField("files", "x_custom", json.Number("1"))) // same value
+		must(t, d.SetServerField("github", "protocol", "http"))          // type already says so
 		if got := string(d.Bytes()); got != mapFile {
 			t.Errorf("no-op edits changed the document:\n%s", got)
 		}
@@ -360,10 +360,10 @@ func TestDocument_RemoveServer(t *testing.T) {
       "args": [
         "fs"
       ],
-      "custom": 1
+      "x_custom": 1
     }
   ],
-  "extra": true
+  "x_extra": true
 }
 `
 	if got := string(d.Bytes()); got != want {

@@ -31,10 +31,10 @@ func TestParse_OAuth(t *testing.T) {
 			t.Fatalf("Parse: %v, oauth %v", err, cfg.Servers[0].OAuth)
 		}
 	})
-	t.Run("UnknownFieldWarns", func(t *testing.T) {
-		_, warnings, err := Parse([]byte(`{"mcpServers": [{"name": "a", "url": "https://h/mcp", "oauth": {"client": "x"}}]}`))
-		if err != nil || len(warnings) != 1 || warnings[0] != "mcpServers[0].oauth.client: unknown field, ignored" {
-			t.Fatalf("err %v warnings %q", err, warnings)
+	t.Run("UnknownFieldFails", func(t *testing.T) {
+		_, _, err := Parse([]byte(`{"mcpServers": [{"name": "a", "url": "https://h/mcp", "oauth": {"client": "x"}}]}`))
+		if err == nil || !strings.Contains(err.Error(), "mcpServers[0].oauth.client: unknown field") {
+			t.Fatalf("err %v, want mcpServers[0].oauth.client: unknown field", err)
 		}
 	})
 	errs := []struct{ name, in, want string }{

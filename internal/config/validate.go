@@ -34,11 +34,19 @@ func (c *Config) Validate() error {
 	if c.ConnectTimeout <= 0 {
 		errs = append(errs, invalidf("connect_timeout: must be positive, got %s", c.ConnectTimeout.D()))
 	}
+	if c.InstallTimeout <= 0 {
+		errs = append(errs, invalidf("install_timeout: must be positive, got %s", c.InstallTimeout.D()))
+	}
 	if c.ActivityRetentionDays < 1 {
 		errs = append(errs, invalidf("activity_retention_days: must be at least 1, got %d", c.ActivityRetentionDays))
 	}
 	if c.ActivityMaxRecords < 1 {
 		errs = append(errs, invalidf("activity_max_records: must be at least 1, got %d", c.ActivityMaxRecords))
+	}
+	switch c.SensitiveData {
+	case SensitiveFlag, SensitiveRedact, SensitiveBlock:
+	default:
+		errs = append(errs, invalidf("sensitive_data: unknown mode %q: use flag, redact or block", c.SensitiveData))
 	}
 	if c.ResultCacheMaxBytes < 0 {
 		errs = append(errs, invalidf("result_cache_max_bytes: must not be negative, got %d", c.ResultCacheMaxBytes))

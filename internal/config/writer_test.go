@@ -78,7 +78,7 @@ func TestWriter_Edit(t *testing.T) {
 	})
 	t.Run("NoChangeNoWrite", func(t *testing.T) {
 		// Not in our formatting, so any rewrite would show.
-		const in = "{\"mcpServers\":{\"a\":{\"command\":\"c\"}},\n\t\"x\":1}"
+		const in = "{\"mcpServers\":{\"a\":{\"command\":\"c\"}},\n\t\"x_note\":1}"
 		path := writeTemp(t, t.TempDir(), "c.json", in)
 		wrote := false
 		w := newTestWriter(t, path, WithOnWrite(func([]byte) { wrote = true }))

@@ -25,7 +25,8 @@ func (a *API) activityLog() (*activity.Log, error) {
 }
 
 // activityList serves GET /api/v1/activity: records newest first, filtered
-// by server, tool, status, kind and since, paged by limit and cursor.
+// by server, tool, status, kind, since and sensitive (1: only records in
+// which sensitive data was found), paged by limit and cursor.
 func (a *API) activityList(w http.ResponseWriter, r *http.Request) error {
 	alog, err := a.activityLog()
 	if err != nil {
@@ -72,6 +73,13 @@ func activityFilter(r *http.Request, now time.Time) (activity.Filter, error) {
 	}
 	if f.Kind != "" && !slices.Contains(activityKinds, f.Kind) {
 		return f, mcpproxy.Errorf(mcpproxy.EINVALID, "kind: want one of %s, got %q", strings.Join(activityKinds, ", "), f.Kind)
+	}
+	switch s := q.Get("sensitive"); s {
+	case "", "0", "false":
+	case "1", "true":
+		f.Sensitive = true
+	default:
+		return f, mcpproxy.Errorf(mcpproxy.EINVALID, "sensitive: want 1 or 0, got %q", s)
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -66,7 +66,8 @@ func TestAPI_Activity(t *testing.T) {
 			Arguments: json.RawMessage(`{"q":"mcp","api_key":"k-123456"}`), Client: activity.Client{Name: "cursor", Version: "1.2"}},
 		{Kind: activity.KindToolCall, Endpoint: "/mcp/all", Server: "gh", Tool: "create", Status: activity.StatusToolError, Time: now.Add(-2 * time.Hour)},
 		{Kind: activity.KindManagement, Endpoint: "rest", Server: "fs", Action: "restart", Status: activity.StatusOK, Time: now.Add(-30 * time.Minute)},
-		{Kind: activity.KindToolCall, Endpoint: "/mcp", Server: "fs", Tool: "read", Status: activity.StatusTimeout, Time: now.Add(-time.Minute)},
+		{Kind: activity.KindToolCall, Endpoint: "/mcp", Server: "fs", Tool: "read", Status: activity.StatusTimeout, Time: now.Add(-time.Minute),
+			Sensitive: &activity.Sensitive{Result: []string{"private_key"}, Action: "flag"}},
 	} {
 		ids = append(ids, alog.Record(r))
 	}
@@ -93,6 +94,8 @@ func TestAPI_Activity(t *testing.T) {
 		{"SinceRFC3339", "?since=" + url.QueryEscape(now.Add(-150*time.Minute).Format(time.RFC3339)), []int{3, 2, 1}},
 		{"SinceOffsetUnescaped", "?since=" + now.Add(-150*time.Minute).In(time.FixedZone("", 3600)).Format(time.RFC3339), []int{3, 2, 1}},
 		{"Combined", "?server=fs&status=timeout&since=10m", []int{3}},
+		{"Sensitive", "?sensitive=1", []int{3}},
+		{"SensitiveOff", "?sensitive=0", []int{3, 2, 1, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := getPage(t, ts, tc.query)
@@ -155,6 +158,7 @@ func TestAPI_ActivityErrors(t *testing.T) {
 		{"/api/v1/activity?since=-1h", 400, `{"success":false,"error":{"code":"invalid","message":"since: want an RFC 3339 time (2025-01-02T15:04:05Z) or a duration like 1h or 30m, got \"-1h\""}}`},
 		{"/api/v1/activity?cursor=abc", 400, `{"success":false,"error":{"code":"invalid","message":"cursor: \"abc\" is not an activity record id"}}`},
 		{"/api/v1/activity?status=fine", 400, `{"success":false,"error":{"code":"invalid","message":"status: want one of ok, tool_error, error, blocked, timeout, cancelled, got \"fine\""}}`},
+		{"/api/v1/activity?sensitive=yes", 400, `{"success":false,"error":{"code":"invalid","message":"sensitive: want 1 or 0, got \"yes\""}}`},
 		{"/api/v1/activity?kind=call", 400, `{"success":false,"error":{"code":"invalid","message":"kind: want one of tool_call, management, got \"call\""}}`},
 	} {
 		code, body := do(t, "GET", ts.URL+tc.path, testKey)

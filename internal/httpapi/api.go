@@ -7,10 +7,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -63,6 +61,8 @@ type Options struct {
 	Activity *activity.Log
 	// Auth runs OAuth logins; nil answers unavailable.
 	Auth Authenticator
+	// Tokens manages agent tokens; nil answers unavailable.
+	Tokens TokenAdmin
 }
 
 // API is the HTTP handler.
@@ -101,6 +101,7 @@ func New(opts Options) *API {
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
 	a.securityRoutes(m)
 	a.authRoutes(m)
+	a.tokenRoutes(m)
 	m.Handle("GET /api/v1/activity", a.auth(a.activityList))
 	m.Handle("GET /api/v1/activity/{id}", a.auth(a.activityGet))
 	m.Handle("GET /events", a.auth(a.events))
@@ -124,10 +125,8 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, struct {
-			Success bool      `json:"success"`
-			Error   errorBody `json:"error"`
-		}{false, errorBody{Code: mcpproxy.EINVALID, Message: fmt.Sprintf("%s %s: method not allowed (use %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))}})
+		httpauth.WriteErrorStatus(w, http.StatusMethodNotAllowed,
+			mcpproxy.Errorf(mcpproxy.EINVALID, "%s %s: method not allowed (use %s)", r.Method, r.URL.Path, strings.Join(allowed, ", ")))
 		return nil
 	}
 	return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "no endpoint %s %s", r.Method, r.URL.Path)
@@ -137,45 +136,22 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// APIKeyFrom returns the key a request presents: X-API-Key, a bearer token,
-// or the apikey query parameter.
-func APIKeyFrom(r *http.Request) string {
-	if k := r.Header.Get("X-API-Key"); k != "" {
-		return k
-	}
-	if h := r.Header.Get("Authorization"); h != "" {
-		if k, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(k)
-		}
-	}
-	return r.URL.Query().Get("apikey")
-}
-
-// KeyMatches compares keys in constant time. An empty expected key never
-// matches.
-func KeyMatches(got, want string) bool {
-	if want == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
 // auth refuses cross-origin browser requests, then requests without the
 // API key; there is no keyless access to the API or the event stream.
 func (a *API) auth(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := CheckOrigin(r); err != nil {
-			writeError(w, err)
+		if err := httpauth.CheckOrigin(r); err != nil {
+			httpauth.WriteError(w, err)
 			return
 		}
 		want := a.b.Config().APIKey
-		if !KeyMatches(APIKeyFrom(r), want) {
-			writeError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header or ?apikey="))
+		if !httpauth.KeyMatches(httpauth.APIKeyFrom(r), want) {
+			httpauth.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header or ?apikey="))
 			return
 		}
 		if r.Method == http.MethodGet || a.opts.Activity == nil {
 			if err := h(w, r); err != nil {
-				writeError(w, err)
+				httpauth.WriteError(w, err)
 			}
 			return
 		}
@@ -192,7 +168,7 @@ func (a *API) auth(h handlerFunc) http.Handler {
 		}
 		err := h(sw, r)
 		if err != nil {
-			writeError(sw, err)
+			httpauth.WriteError(sw, err)
 		}
 		a.recordAction(r, body.Bytes(), start, sw.status, err)
 	})
@@ -235,6 +211,13 @@ func (a *API) recordAction(r *http.Request, body []byte, start time.Time, status
 		action = parts[len(parts)-1] + "_tools" // approve_tools, block_tools
 	case parts[0] == "servers" && len(parts) <= 2:
 		action = map[string]string{http.MethodPost: "add", http.MethodPatch: "update", http.MethodDelete: "remove"}[r.Method]
+	case parts[0] == "tokens":
+		// The token's name goes in the arguments; it is not a server.
+		action = map[string]string{http.MethodPost: "create_token", http.MethodDelete: "revoke_token"}[r.Method]
+		server = ""
+		if name := r.PathValue("name"); name != "" {
+			body, _ = json.Marshal(map[string]string{"name": name})
+		}
 	}
 	if action == "" {
 		action = strings.ToLower(r.Method)
@@ -247,7 +230,7 @@ func (a *API) recordAction(r *http.Request, body []byte, start time.Time, status
 	}
 	if len(body) > 0 && json.Valid(body) {
 		rec.Arguments = body
-		if rec.Server == "" {
+		if rec.Server == "" && parts[0] != "tokens" {
 			var named struct {
 				Name string `json:"name"`
 			}
@@ -269,76 +252,16 @@ func (a *API) recordAction(r *http.Request, body []byte, start time.Time, status
 	a.opts.Activity.Record(rec)
 }
 
-// statusCode maps an application error code to an HTTP status, once.
-func statusCode(code string) int {
-	switch code {
-	case mcpproxy.ENOTFOUND:
-		return http.StatusNotFound
-	case mcpproxy.EINVALID:
-		return http.StatusBadRequest
-	case mcpproxy.ECONFLICT:
-		return http.StatusConflict
-	case mcpproxy.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case mcpproxy.EFORBIDDEN:
-		return http.StatusForbidden
-	case mcpproxy.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	case mcpproxy.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusInternalServerError
-}
-
-type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Details any    `json:"details,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, err error) {
-	code := mcpproxy.ErrorCode(err)
-	msg := mcpproxy.ErrorMessage(err)
-	if code == mcpproxy.EINTERNAL {
-		var e *mcpproxy.Error
-		if !errors.As(err, &e) {
-			slog.Error("api: internal error", "error", err)
-		}
-	}
-	body := errorBody{Code: code, Message: msg}
-	var e *mcpproxy.Error
-	if errors.As(err, &e) {
-		body.Details = e.Details
-	}
-	writeJSON(w, statusCode(code), struct {
-		Success bool      `json:"success"`
-		Error   errorBody `json:"error"`
-	}{false, body})
-}
-
 func writeOK(w http.ResponseWriter, status int, data any) {
-	writeJSON(w, status, struct {
+	httpauth.WriteJSON(w, status, struct {
 		Success bool `json:"success"`
 		Data    any  `json:"data"`
 	}{true, data})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"success":false,"error":{"code":"internal","message":"encoding response failed"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	w.Write(b)
-	w.Write([]byte{'\n'})
-}
-
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Ready != nil && !a.opts.Ready() {
-		writeError(w, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "not ready"))
+		httpauth.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "not ready"))
 		return
 	}
 	writeOK(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -346,17 +269,20 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Status is the body of GET /api/v1/status.
 type Status struct {
-	Version       string                       `json:"version"`
-	StartedAt     time.Time                    `json:"started_at"`
-	UptimeSeconds float64                      `json:"uptime_seconds"`
-	Listen        string                       `json:"listen"`
-	ConfigPath    string                       `json:"config_path"`
-	ConfigVersion uint64                       `json:"config_version"`
-	ConfigError   string                       `json:"config_error,omitempty"`
-	ConfigErrorAt *time.Time                   `json:"config_error_at,omitempty"`
-	Servers       int                          `json:"servers"`
-	Counts        map[mcpproxy.ServerState]int `json:"counts"`
-	TotalTools    int                          `json:"total_tools"`
+	Version       string     `json:"version"`
+	StartedAt     time.Time  `json:"started_at"`
+	UptimeSeconds float64    `json:"uptime_seconds"`
+	Listen        string     `json:"listen"`
+	ConfigPath    string     `json:"config_path"`
+	ConfigVersion uint64     `json:"config_version"`
+	ConfigError   string     `json:"config_error,omitempty"`
+	ConfigErrorAt *time.Time `json:"config_error_at,omitempty"`
+	// ConfigWarnings are what the running config's file says that is not
+	// an error (a repeated key, say).
+	ConfigWarnings []string                     `json:"config_warnings,omitempty"`
+	Servers        int                          `json:"servers"`
+	Counts         map[mcpproxy.ServerState]int `json:"counts"`
+	TotalTools     int                          `json:"total_tools"`
 	// Quarantined counts quarantined servers; PendingTools the tools of
 	// approved servers waiting for approval (new or changed).
 	Quarantined  int `json:"quarantined"`
@@ -367,16 +293,17 @@ func (a *API) statusBody() Status {
 	snap := a.b.View().Load()
 	counts, tools := snap.Counts()
 	st := Status{
-		Version:       a.opts.Version,
-		StartedAt:     a.started.UTC(),
-		UptimeSeconds: time.Since(a.started).Seconds(),
-		Listen:        a.opts.Listen,
-		ConfigPath:    a.opts.ConfigPath,
-		ConfigVersion: a.b.ConfigVersion(),
-		ConfigError:   snap.ConfigError,
-		Servers:       snap.Len(),
-		Counts:        counts,
-		TotalTools:    tools,
+		Version:        a.opts.Version,
+		StartedAt:      a.started.UTC(),
+		UptimeSeconds:  time.Since(a.started).Seconds(),
+		Listen:         a.opts.Listen,
+		ConfigPath:     a.opts.ConfigPath,
+		ConfigVersion:  a.b.ConfigVersion(),
+		ConfigError:    snap.ConfigError,
+		ConfigWarnings: snap.ConfigWarnings,
+		Servers:        snap.Len(),
+		Counts:         counts,
+		TotalTools:     tools,
 	}
 	for srv := range snap.All() {
 		if srv.Quarantined {

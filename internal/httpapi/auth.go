@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 )
 
@@ -15,7 +14,7 @@ import (
 // Specs passed to it have their placeholders expanded.
 type Authenticator interface {
 	StartLogin(ctx context.Context, spec *mcpproxy.ServerSpec) (string, error)
-	Status(spec *mcpproxy.ServerSpec) oauth.Status
+	Status(spec *mcpproxy.ServerSpec) mcpproxy.AuthStatus
 	Logout(name string) error
 }
 
@@ -80,14 +79,14 @@ func (a *API) authList(w http.ResponseWriter, r *http.Request) error {
 	if a.opts.Auth == nil {
 		return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "OAuth is not available")
 	}
-	out := []oauth.Status{}
+	out := []mcpproxy.AuthStatus{}
 	for _, s := range a.b.Config().Servers {
 		if s.URL == "" || s.Transport() == mcpproxy.ProtocolStdio {
 			continue
 		}
 		spec, err := a.oauthSpec(s.Name)
 		if err != nil {
-			out = append(out, oauth.Status{Server: s.Name, LastError: mcpproxy.ErrorMessage(err)})
+			out = append(out, mcpproxy.AuthStatus{Server: s.Name, LastError: mcpproxy.ErrorMessage(err)})
 			continue
 		}
 		out = append(out, a.opts.Auth.Status(spec))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 )
 
@@ -31,9 +30,9 @@ func (f *fakeAuth) StartLogin(_ context.Context, spec *mcpproxy.ServerSpec) (str
 	return "https://as.example/authorize?client_id=x&state=s", nil
 }
 
-func (f *fakeAuth) Status(spec *mcpproxy.ServerSpec) oauth.Status {
+func (f *fakeAuth) Status(spec *mcpproxy.ServerSpec) mcpproxy.AuthStatus {
 	t := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	return oauth.Status{Server: spec.Name, LoggedIn: true, ExpiresAt: &t, Scopes: []string{"read"}}
+	return mcpproxy.AuthStatus{Server: spec.Name, LoggedIn: true, ExpiresAt: &t, Scopes: []string{"read"}}
 }
 
 func (f *fakeAuth) Logout(name string) error {

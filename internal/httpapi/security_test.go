@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -123,9 +124,9 @@ func post(tb testing.TB, url, body string) (int, envelopeOf) {
 }
 
 type envelopeOf struct {
-	Success bool            `json:"success"`
-	Data    json.RawMessage `json:"data"`
-	Error   *errorBody      `json:"error"`
+	Success bool                `json:"success"`
+	Data    json.RawMessage     `json:"data"`
+	Error   *httpauth.ErrorBody `json:"error"`
 }
 
 func decodeEnvelope(tb testing.TB, r io.Reader) envelopeOf {

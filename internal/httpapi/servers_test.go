@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 )
@@ -37,8 +38,8 @@ func send(tb testing.TB, method, url, body string) (int, string, http.Header) {
 func errorOf(tb testing.TB, body string) (code, message string) {
 	tb.Helper()
 	var env struct {
-		Success bool      `json:"success"`
-		Error   errorBody `json:"error"`
+		Success bool               `json:"success"`
+		Error   httpauth.ErrorBody `json:"error"`
 	}
 	if err := json.Unmarshal([]byte(body), &env); err != nil || env.Success {
 		tb.Fatalf("not an error envelope: %s", body)

@@ -510,6 +510,13 @@ func checkServer(server string) error {
 // tools matching more of them, in their names more than their descriptions,
 // rank higher. limit <= 0 means DefaultLimit.
 func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) {
+	return x.SearchKeep(ctx, q, limit, nil)
+}
+
+// SearchKeep is Search over only the tools keep accepts (all when keep is
+// nil): up to limit of them, never short because others ranked higher.
+// keep is called on the searching goroutine and must not block.
+func (x *Index) SearchKeep(ctx context.Context, q string, limit int, keep func(server string, t *mcpproxy.Tool) bool) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -574,14 +581,19 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 				live = x.snap.Load()
 				server, t, ok = live.lookup(h.ID)
 			}
-			if ok {
+			if ok && (keep == nil || keep(server, &t)) {
 				hits = append(hits, Hit{Server: server, Tool: t, Score: h.Score})
 			}
 		}
-		if len(hits) >= want || res.Total <= uint64(len(res.Hits)) || size >= want+snap.hidden {
+		all := want + snap.hidden
+		if keep != nil {
+			// Tools keep refuses may rank anywhere: take every match.
+			all = snap.n + snap.hidden
+		}
+		if len(hits) >= want || res.Total <= uint64(len(res.Hits)) || size >= all {
 			break
 		}
-		size = want + snap.hidden
+		size = all
 	}
 	// bleve orders equal scores by internal document number, which depends
 	// on indexing history; order them by id so results are reproducible.

@@ -780,3 +780,25 @@ func TestIndex_SetServers(t *testing.T) {
 		}
 	}
 }
+
+// TestIndex_SearchKeep: a filtered search returns up to limit of the
+// tools it keeps, even when every better match is filtered out.
+func TestIndex_SearchKeep(t *testing.T) {
+	servers := map[string][]mcpproxy.Tool{}
+	for i := range 40 {
+		// The "loud" servers rank first: the query's word three times.
+		servers[fmt.Sprintf("loud%02d", i)] = []mcpproxy.Tool{tool("report", "report report report")}
+	}
+	servers["quiet"] = []mcpproxy.Tool{tool("summary", "a report"), tool("weather", "forecast")}
+	x := newTestIndex(t, servers)
+	if top := searchT(t, x, "report", 5); len(top) != 5 || top[0].Server == "quiet" {
+		t.Fatalf("unfiltered = %v, want 5 loud hits first", ids(top))
+	}
+	hits, err := x.SearchKeep(context.Background(), "report", 5, func(server string, _ *mcpproxy.Tool) bool { return server == "quiet" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(hits); len(got) != 1 || got[0] != "quiet:summary" {
+		t.Errorf("kept = %v, want quiet:summary", got)
+	}
+}

@@ -11,6 +11,9 @@ const (
 	EventServerToolsChanged = "server.tools_changed"
 	EventConfigReloaded     = "config.reloaded"
 	EventConfigError        = "config.error"
+	// EventConfigWarnings carries the warnings of the config load just
+	// accepted, when they changed: Data {"warnings": [...]}.
+	EventConfigWarnings = "config.warnings"
 	// EventToolChanged announces a tool that appeared or changed on an
 	// approved server and waits for a person's approval.
 	EventToolChanged = "tool.changed"

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -21,6 +22,8 @@ type callRecord struct {
 	res      *mcp.CallToolResult
 	status   string
 	err      error // a protocol error, when there is no result
+	// sensitive is what detection found in the arguments and result.
+	sensitive *activity.Sensitive
 }
 
 // recordCall hands a call to the activity log. It never waits: the log
@@ -42,6 +45,7 @@ func (s *Server) recordCall(c callRecord) {
 		Tool:       c.tool,
 		Status:     c.status,
 		DurationMS: float64(d.Microseconds()) / 1000,
+		Sensitive:  c.sensitive,
 	}
 	if len(c.args) > 0 {
 		// Record takes ownership of Arguments; the caller's bytes are
@@ -62,12 +66,12 @@ func (s *Server) recordCall(c callRecord) {
 
 // recordManagement records an action an agent took through
 // upstream_servers.
-func (s *Server) recordManagement(req *mcp.CallToolRequest, action, server string, args json.RawMessage, start time.Time, res *mcp.CallToolResult) {
+func (s *Server) recordManagement(ctx context.Context, req *mcp.CallToolRequest, action, server string, args json.RawMessage, start time.Time, res *mcp.CallToolResult) {
 	if s.opts.Activity == nil {
 		return
 	}
 	r := activity.Record{
-		Time: start.UTC(), Kind: activity.KindManagement, Endpoint: "/mcp", Client: clientOf(req.Session),
+		Time: start.UTC(), Kind: activity.KindManagement, Endpoint: "/mcp", Client: clientOf(ctx, req.Session),
 		Server: server, Action: action, Status: activity.StatusOK,
 		DurationMS: float64(time.Since(start).Microseconds()) / 1000,
 	}
@@ -87,14 +91,18 @@ func endpointFor(sep string) string {
 	return "/mcp"
 }
 
-// clientOf names the downstream client of a session: its session id and
-// what it said about itself at initialize.
-func clientOf(sess mcp.Session) activity.Client {
+// clientOf names the downstream client of a session: the agent token it
+// came with, its session id and what it said about itself at initialize.
+func clientOf(ctx context.Context, sess mcp.Session) activity.Client {
+	var c activity.Client
+	if tok := callerToken(ctx); tok != nil {
+		c.Token = tok.Name
+	}
 	ss, ok := sess.(*mcp.ServerSession)
 	if !ok || ss == nil {
-		return activity.Client{}
+		return c
 	}
-	c := activity.Client{SessionID: ss.ID()}
+	c.SessionID = ss.ID()
 	if p := ss.InitializeParams(); p != nil && p.ClientInfo != nil {
 		c.Name, c.Version = p.ClientInfo.Name, p.ClientInfo.Version
 	}

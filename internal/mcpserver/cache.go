@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -131,6 +133,12 @@ func (s *Server) readCache(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 	}
 	defer body.Close()
+	if tok := callerToken(ctx); tok != nil {
+		server, _, _ := strings.Cut(r.Tool, ":")
+		if !tok.AllowsServer(server) {
+			return errorResult("%s", mcpproxy.ErrorMessage(scopeError(tok, server))), nil
+		}
+	}
 	if startsArray(body) {
 		// Records: the whole array is parsed, as before.
 		var sb strings.Builder
@@ -238,9 +246,21 @@ func (s *Server) toolsStat(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if s.opts.Store == nil {
 		return errorResult("tool statistics are not available"), nil
 	}
-	stats, err := s.opts.Store.ToolStats(in.Top)
+	tok := callerToken(ctx)
+	top := in.Top
+	if tok != nil {
+		top = 0 // all, then the token's own
+	}
+	stats, err := s.opts.Store.ToolStats(top)
 	if err != nil {
 		return errorResult("reading statistics: %v", err), nil
+	}
+	if tok != nil {
+		stats = slices.DeleteFunc(stats, func(st store.ToolStat) bool {
+			server, _, _ := strings.Cut(st.ID, ":")
+			return !tok.AllowsServer(server)
+		})
+		stats = stats[:min(len(stats), in.Top)]
 	}
 	type row struct {
 		ID     string  `json:"id"`

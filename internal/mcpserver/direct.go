@@ -37,6 +37,14 @@ func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 		case "tools/list":
 			set := s.cat.set.Load()
 			tools := set.tools
+			if tok := callerToken(ctx); tok != nil {
+				tools = make([]*mcp.Tool, 0, len(set.tools))
+				for _, t := range set.tools {
+					if toolAllowed(tok, set.routes[t.Name].server, t) {
+						tools = append(tools, t)
+					}
+				}
+			}
 			if tools == nil {
 				tools = []*mcp.Tool{}
 			}

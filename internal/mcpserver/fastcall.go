@@ -54,8 +54,11 @@ type fastPath struct {
 
 type fastSession struct {
 	ss      *mcp.ServerSession
-	version string       // the protocol version the client asked for and uses
-	lastSDK atomic.Int64 // unix nanoseconds: the end of the last POST the SDK handled
+	version string // the protocol version the client asked for and uses
+	// identity is the caller that created the session (see identity in
+	// scope.go); a request from another goes to the SDK, which refuses it.
+	identity string
+	lastSDK  atomic.Int64 // unix nanoseconds: the end of the last POST the SDK handled
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // guarded by mu; by raw request id
@@ -79,12 +82,12 @@ func newFastPath(next http.Handler, call func(context.Context, *mcp.CallToolRequ
 // are left to the SDK. (A legacy SSE session of the same server registers
 // too; its id in a POST here would only let its own client call the same
 // tools it may call anyway.)
-func (f *fastPath) initialized(ss *mcp.ServerSession) (watch func()) {
+func (f *fastPath) initialized(ss *mcp.ServerSession, identity string) (watch func()) {
 	p := ss.InitializeParams()
 	if p == nil || ss.ID() == "" || p.ProtocolVersion == "" || p.ProtocolVersion > "2025-11-25" {
 		return nil
 	}
-	fs := &fastSession{ss: ss, version: p.ProtocolVersion, inflight: map[string]context.CancelFunc{}}
+	fs := &fastSession{ss: ss, version: p.ProtocolVersion, identity: identity, inflight: map[string]context.CancelFunc{}}
 	fs.lastSDK.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	f.sessions[ss.ID()] = fs
@@ -113,7 +116,7 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	fs := f.sessions[r.Header.Get("Mcp-Session-Id")]
 	f.mu.Unlock()
-	if fs == nil || !fs.plainHeaders(r) {
+	if fs == nil || fs.identity != identityOf(r.Context()) || !fs.plainHeaders(r) {
 		f.toSDK(w, r, fs)
 		return
 	}

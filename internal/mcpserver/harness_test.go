@@ -28,6 +28,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/mcpproxy/mcpproxy/internal/token"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	bolt "go.etcd.io/bbolt"
@@ -125,6 +126,10 @@ type proxyOptions struct {
 	// Metrics counts calls, index updates and connects in p.metrics, as
 	// the daemon does.
 	Metrics bool
+	// Tokens opens agent tokens on a bbolt file in a temp dir (p.tokens).
+	Tokens bool
+	// TokenNow is the tokens' clock; default time.Now.
+	TokenNow func() time.Time
 }
 
 const testAPIKey = "test-api-key"
@@ -142,6 +147,7 @@ type proxy struct {
 	pins     *pinning.Pins    // nil unless proxyOptions.Pins
 	act      *activity.Log    // nil unless proxyOptions.Activity
 	metrics  *metrics.Metrics // nil unless proxyOptions.Metrics
+	tokens   *token.Tokens    // nil unless proxyOptions.Tokens
 	srv      *Server
 	ts       *httptest.Server
 	URL      string
@@ -249,6 +255,17 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 	}
 	if p.metrics != nil {
 		srvOpts.Metrics = p.metrics
+	}
+	if opts.Tokens {
+		db, err := bolt.Open(filepath.Join(tb.TempDir(), "tokens.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		if p.tokens, err = token.Open(db, token.Options{Now: opts.TokenNow}); err != nil {
+			tb.Fatal(err)
+		}
+		srvOpts.Tokens = p.tokens
 	}
 	p.srv = New(srvOpts)
 	tb.Cleanup(func() { p.srv.Close() })

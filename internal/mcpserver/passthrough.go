@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
+	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -109,7 +112,11 @@ func (s *Server) passthroughHandler() http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if _, err := serverReady(s.b.View().Load(), name); err != nil {
+		err := allowCall(callerToken(r.Context()), name, nil, "")
+		if err == nil {
+			_, err = serverReady(s.b.View().Load(), name)
+		}
+		if err != nil {
 			code := mcpproxy.ErrorCode(err)
 			status := http.StatusServiceUnavailable
 			switch code {
@@ -209,8 +216,9 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			srv, err := serverReady(s.b.View().Load(), name)
 			if err != nil {
 				if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
-					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(req.GetSession()),
-						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err})
+					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
+						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
+						sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
 				}
 				return nil, err
 			}
@@ -229,7 +237,11 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 				if err != nil {
 					return nil, err
 				}
-				return usableList(srv, res), nil
+				res = usableList(srv, res)
+				if tok := callerToken(ctx); tok != nil {
+					res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
+				}
+				return res, nil
 			case *mcp.CallToolParamsRaw:
 				return s.passCall(ctx, req, name, srv, p)
 			case *mcp.ListPromptsParams:
@@ -293,9 +305,21 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 
 // passCall forwards one pass-through tools/call and records it.
 func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
-	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
-	if err := toolUsable(srv, p.Name, ":"); err != nil {
+	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
+	mode := s.sensitiveMode()
+	argKinds := scanArgs(p.Arguments)
+	rec.sensitive = sensitiveRecord(mode, argKinds, nil)
+	err := toolUsable(srv, p.Name, ":")
+	if err == nil {
+		err = allowCall(callerToken(ctx), name, srv, p.Name)
+	}
+	if err != nil {
 		rec.res, rec.status = errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)
+		s.recordCall(rec)
+		return rec.res, nil
+	}
+	if len(argKinds) > 0 && mode == config.SensitiveBlock {
+		rec.res, rec.status = refuseArgs(name, ":", p.Name, argKinds), activity.StatusBlocked
 		s.recordCall(rec)
 		return rec.res, nil
 	}
@@ -305,6 +329,12 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 		rec.res, rec.status = res, activity.StatusOK
 		if res.IsError {
 			rec.status = activity.StatusToolError
+		}
+		var resKinds []secret.Kind
+		res, resKinds = guardResult(mode, res, name, ":", p.Name)
+		rec.res, rec.sensitive = res, sensitiveRecord(mode, argKinds, resKinds)
+		if len(resKinds) > 0 && mode == config.SensitiveBlock {
+			rec.status = activity.StatusBlocked
 		}
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		rec.status, rec.err = activity.StatusTimeout, err

@@ -20,7 +20,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
-	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
@@ -66,6 +66,9 @@ type Options struct {
 	Pins pinning.PinLookup
 	// Metrics, if not nil, is told about every tool call and index update.
 	Metrics Metrics
+	// Tokens verifies agent tokens (Authorization: Bearer mcpp_…); nil
+	// refuses every token.
+	Tokens TokenVerifier
 }
 
 // Metrics receives measurements; implementations must not block. The
@@ -97,6 +100,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	servers map[*mcp.Server]struct{} // guarded by mu: per-session pass-through servers
+	sse     map[string]string        // guarded by mu: legacy SSE session id → identity that opened it
 }
 
 // track remembers a per-session server so Close can end its sessions.
@@ -118,14 +122,14 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}}
+	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}, sse: map[string]string{}}
 	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
 	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: instructions,
 		Logger:       discardLogger,
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
-		InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
-			s.watchFast(s.fastSmart, req.Session)
+		InitializedHandler: func(ctx context.Context, req *mcp.InitializedRequest) {
+			s.watchFast(s.fastSmart, req.Session, identityOf(ctx))
 		},
 	})
 	s.addBuiltinTools()
@@ -135,8 +139,8 @@ func New(opts Options) *Server {
 		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",
 		Logger:       discardLogger,
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
-		InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
-			s.watchFast(s.fastDirect, req.Session)
+		InitializedHandler: func(ctx context.Context, req *mcp.InitializedRequest) {
+			s.watchFast(s.fastDirect, req.Session, identityOf(ctx))
 		},
 	})
 	s.direct.AddReceivingMiddleware(s.directMiddleware)
@@ -169,8 +173,9 @@ func New(opts Options) *Server {
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/mcp", s.auth(s.fastSmart))
 	s.mux.Handle("/mcp/", s.auth(s.fastSmart))
-	s.mux.Handle("/sse", s.auth(smartSSE))
-	s.mux.Handle("/sse/", s.auth(smartSSE))
+	boundSSE := s.bindSSE(smartSSE)
+	s.mux.Handle("/sse", s.auth(boundSSE))
+	s.mux.Handle("/sse/", s.auth(boundSSE))
 	s.mux.Handle("/mcp/all", s.auth(s.fastDirect))
 	s.mux.Handle("/mcp/all/", s.auth(s.fastDirect))
 	s.mux.Handle("/mcp/server/{name}", s.auth(s.passthroughHandler()))
@@ -207,11 +212,11 @@ func callToolServer(args json.RawMessage) string {
 
 // watchFast lets f answer calls of a session the SDK just initialized,
 // until the session ends.
-func (s *Server) watchFast(f *fastPath, ss *mcp.ServerSession) {
+func (s *Server) watchFast(f *fastPath, ss *mcp.ServerSession, identity string) {
 	if f == nil {
 		return
 	}
-	if watch := f.initialized(ss); watch != nil {
+	if watch := f.initialized(ss, identity); watch != nil {
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
@@ -239,26 +244,28 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// auth refuses cross-origin browser requests (httpapi.CheckOrigin; the
-// SDK's handlers add their DNS-rebinding check behind it), then lets
-// clients in without a key on a loopback listen address (what desktop MCP
-// clients expect) unless require_mcp_auth is set; otherwise the API key is
-// required.
+// auth refuses cross-origin browser requests (httpauth.CheckOrigin; the
+// SDK's handlers add their DNS-rebinding check behind it), then finds the
+// caller (see scope.go): an agent token, the API key, or, on a loopback
+// listen address without require_mcp_auth, nobody (what desktop MCP clients
+// expect). A wrong credential is always refused.
 func (s *Server) auth(h http.Handler) http.Handler {
+	bound := bindIdentity(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := httpapi.CheckOrigin(r); err != nil {
-			httpapi.WriteError(w, err)
+		if err := httpauth.CheckOrigin(r); err != nil {
+			httpauth.WriteError(w, err)
 			return
 		}
-		cfg := s.b.Config()
-		if cfg.RequireMCPAuth || !httpapi.IsLoopback(s.opts.Listen) {
-			if !httpapi.KeyMatches(httpapi.APIKeyFrom(r), cfg.APIKey) {
-				httpapi.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED,
-					"this MCP endpoint needs the API key: X-API-Key header, Authorization: Bearer, or ?apikey="))
-				return
-			}
+		tok, apiKey, err := s.authenticate(r)
+		if err != nil {
+			httpauth.WriteError(w, err)
+			return
 		}
-		h.ServeHTTP(w, r)
+		ctx := context.WithValue(r.Context(), identityKey{}, identity(tok, apiKey))
+		if tok != nil {
+			ctx = context.WithValue(ctx, callerKey{}, tok)
+		}
+		bound.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -303,12 +310,15 @@ func serverReady(snap *stateview.Snapshot, name string) (*stateview.Server, erro
 func quote(s string) string { return `"` + s + `"` }
 
 // policyMiddleware hides upstream_servers from tools/list when the config
-// disables management (the handler refuses it too, for clients that call it
-// anyway).
+// disables management or the caller's agent token may not manage (the
+// handler refuses it too, for clients that call it anyway).
 func (s *Server) policyMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		res, err := next(ctx, method, req)
-		if method != "tools/list" || err != nil || !s.b.Config().DisableManagement {
+		if method != "tools/list" || err != nil {
+			return res, err
+		}
+		if tok := callerToken(ctx); !s.b.Config().DisableManagement && (tok == nil || tok.Manage) {
 			return res, err
 		}
 		if lr, ok := res.(*mcp.ListToolsResult); ok {

@@ -14,7 +14,9 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/token"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -82,9 +84,13 @@ func (s *Server) quarantineSecurity(ctx context.Context, req *mcp.CallToolReques
 		return errorResult("%v", err), nil
 	}
 	snap := s.b.View().Load()
+	tok := callerToken(ctx)
 	switch in.Operation {
 	case "list":
 		list := pinning.WaitingList(snap, s.opts.Pins, "")
+		if tok != nil {
+			list = slices.DeleteFunc(list, func(w pinning.Waiting) bool { return !tok.AllowsServer(w.Server) })
+		}
 		res := map[string]any{"waiting": list, "total": len(list)}
 		if len(list) == 0 {
 			res["message"] = "Nothing waits for approval."
@@ -95,6 +101,9 @@ func (s *Server) quarantineSecurity(ctx context.Context, req *mcp.CallToolReques
 	case "inspect":
 		if in.Name == "" {
 			return errorResult("argument name: required for operation inspect"), nil
+		}
+		if tok != nil && !tok.AllowsServer(in.Name) {
+			return errorResult("%s", mcpproxy.ErrorMessage(scopeError(tok, in.Name))), nil
 		}
 		if snap.Get(in.Name) == nil {
 			return errorResult("unknown server %q%s", in.Name, closestHint(in.Name, snap.Names, "")), nil
@@ -151,13 +160,22 @@ type FoundTool struct {
 // Search runs a tool search as retrieve_tools does; limit <= 0 uses the
 // configured default.
 func (s *Server) Search(ctx context.Context, query string, limit int) ([]FoundTool, error) {
+	return s.search(ctx, query, limit, nil)
+}
+
+// search is Search over the tools tok allows (all when tok is nil).
+func (s *Server) search(ctx context.Context, query string, limit int, tok *token.Token) ([]FoundTool, error) {
 	if limit <= 0 {
 		limit = s.b.Config().ToolsLimit
 	}
 	if limit > maxSearchLimit {
 		return nil, mcpproxy.Errorf(mcpproxy.EINVALID, "limit: at most %d, got %d", maxSearchLimit, limit)
 	}
-	hits, err := s.opts.Index.Search(ctx, query, limit)
+	var keep func(string, *mcpproxy.Tool) bool
+	if tok != nil {
+		keep = func(server string, t *mcpproxy.Tool) bool { return tok.AllowsTool(server, t.Annotations) }
+	}
+	hits, err := s.opts.Index.SearchKeep(ctx, query, limit, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +201,7 @@ func (s *Server) retrieveTools(ctx context.Context, req *mcp.CallToolRequest) (*
 	if in.Limit < 0 {
 		return errorResult("argument limit: must be between 1 and %d, got %d", maxSearchLimit, in.Limit), nil
 	}
-	found, err := s.Search(ctx, in.Query, in.Limit)
+	found, err := s.search(ctx, in.Query, in.Limit, callerToken(ctx))
 	if err != nil {
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 	}
@@ -230,28 +248,44 @@ func (s *Server) callToolBuiltin(ctx context.Context, req *mcp.CallToolRequest) 
 // published. It waits only on that upstream.
 func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) *mcp.CallToolResult {
 	start := time.Now()
-	res, status := s.doCall(ctx, req, server, tool, args, sep)
+	mode := s.sensitiveMode()
+	argKinds := scanArgs(args)
+	res, status, resKinds := s.doCall(ctx, req, server, tool, args, sep, mode, argKinds)
 	var sess mcp.Session
 	if req != nil {
 		sess = req.Session
 	}
 	s.recordCall(callRecord{
-		endpoint: endpointFor(sep), client: clientOf(sess), server: server, tool: tool,
-		args: args, start: start, res: res, status: status,
+		endpoint: endpointFor(sep), client: clientOf(ctx, sess), server: server, tool: tool,
+		args: args, start: start, res: res, status: status, sensitive: sensitiveRecord(mode, argKinds, resKinds),
 	})
 	return res
 }
 
-// doCall is call without the activity record; it returns the result and
-// the record's status.
-func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) (*mcp.CallToolResult, string) {
+// doCall is call without the activity record; it returns the result, the
+// record's status and the kinds of sensitive data found in the result.
+// mode is the sensitive_data setting and argKinds what was found in args.
+func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep, mode string, argKinds []secret.Kind) (*mcp.CallToolResult, string, []secret.Kind) {
 	snap := s.b.View().Load()
-	srv, err := serverReady(snap, server)
+	tok := callerToken(ctx)
+	// A token's scope is checked first, so that a server it may not use
+	// reads the same whether it exists or not.
+	err := allowCall(tok, server, nil, tool)
+	var srv *stateview.Server
+	if err == nil {
+		srv, err = serverReady(snap, server)
+	}
 	if err == nil {
 		err = toolUsable(srv, tool, sep)
 	}
+	if err == nil {
+		err = allowCall(tok, server, srv, tool)
+	}
 	if err != nil {
-		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)
+		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err), nil
+	}
+	if len(argKinds) > 0 && mode == config.SensitiveBlock {
+		return refuseArgs(server, sep, tool, argKinds), activity.StatusBlocked, nil
 	}
 	timeout := s.callTimeout(server)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -280,18 +314,24 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool), activity.StatusCancelled
+			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool), activity.StatusCancelled, nil
 		case errors.Is(cctx.Err(), context.DeadlineExceeded):
-			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout), activity.StatusTimeout
+			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout), activity.StatusTimeout, nil
 		}
-		return errorResult("upstream %q returned an error for %s: %v", server, tool, err), activity.StatusError
+		return errorResult("upstream %q returned an error for %s: %v", server, tool, err), activity.StatusError, nil
 	}
 	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
 	status := activity.StatusOK
 	if res.IsError {
 		status = activity.StatusToolError
 	}
-	return s.limitResult(server+":"+tool, res), status
+	// Before the result is truncated and cached, so that read_cache serves
+	// what the mode lets through.
+	res, resKinds := guardResult(mode, res, server, sep, tool)
+	if len(resKinds) > 0 && mode == config.SensitiveBlock {
+		status = activity.StatusBlocked
+	}
+	return s.limitResult(server+":"+tool, res), status, resKinds
 }
 
 // toolUsable says why a tool of a ready server cannot be called, or nil.
@@ -488,7 +528,7 @@ func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) 
 	}
 	_ = json.Unmarshal(req.Params.Arguments, &in)
 	if err == nil && in.Operation != "list" && in.Operation != "" {
-		s.recordManagement(req, in.Operation, in.Name, req.Params.Arguments, start, res)
+		s.recordManagement(ctx, req, in.Operation, in.Name, req.Params.Arguments, start, res)
 	}
 	return res, err
 }
@@ -508,9 +548,21 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		}
 		return errorResult("%s", msg), nil
 	}
+	tok := callerToken(ctx)
+	if tok != nil {
+		if !tok.Manage {
+			return errorResult("agent token %q may not use upstream_servers; a person can create a token with --manage", tok.Name), nil
+		}
+		if tok.ReadOnly && in.Operation != "list" && in.Operation != "" {
+			return errorResult("agent token %q is read-only: only operation list is allowed", tok.Name), nil
+		}
+	}
 	needName := func() *mcp.CallToolResult {
 		if in.Name == "" {
 			return errorResult("argument name: required for operation %s", in.Operation)
+		}
+		if tok != nil && !tok.AllowsServer(in.Name) {
+			return errorResult("%s", mcpproxy.ErrorMessage(scopeError(tok, in.Name)))
 		}
 		return nil
 	}
@@ -519,7 +571,9 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		snap := s.b.View().Load()
 		list := make([]json.RawMessage, 0, len(snap.Names))
 		for _, n := range snap.Names {
-			list = append(list, snap.Get(n).SummaryJSON())
+			if tok == nil || tok.AllowsServer(n) {
+				list = append(list, snap.Get(n).SummaryJSON())
+			}
 		}
 		return jsonResult(map[string]any{"servers": list, "total": len(list)}), nil
 	case "enable", "disable":

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpproxy/mcpproxy/internal/httpapi"
+	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,17 +168,23 @@ func (m *Metrics) OnConnect(server string, reconnect bool, err error) {
 // Handler serves the metrics in the Prometheus text format. On a loopback
 // listen address it needs no key (like the MCP endpoints); elsewhere it
 // needs the API key that key returns, sent as the API takes it. Browsers
-// acting for a page of another origin are refused either way.
+// acting for a page of another origin are refused either way, and so is a
+// request on a loopback address whose Host is not loopback (DNS
+// rebinding), as the MCP endpoints refuse it.
 func (m *Metrics) Handler(listen string, key func() string) http.Handler {
 	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-	loopback := httpapi.IsLoopback(listen)
+	loopback := httpauth.IsLoopback(listen)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := httpapi.CheckOrigin(r); err != nil {
-			httpapi.WriteError(w, err)
+		if err := httpauth.CheckOrigin(r); err != nil {
+			httpauth.WriteError(w, err)
 			return
 		}
-		if !loopback && !httpapi.KeyMatches(httpapi.APIKeyFrom(r), key()) {
-			httpapi.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header, Authorization: Bearer or ?apikey="))
+		if err := httpauth.CheckHost(r); err != nil {
+			httpauth.WriteError(w, err)
+			return
+		}
+		if !loopback && !httpauth.KeyMatches(httpauth.APIKeyFrom(r), key()) {
+			httpauth.WriteError(w, mcpproxy.Errorf(mcpproxy.EUNAUTHORIZED, "missing or wrong API key: send it as X-API-Key header, Authorization: Bearer or ?apikey="))
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -61,6 +61,47 @@ func TestMetrics_HandlerAuth(t *testing.T) {
 	}
 }
 
+// TestMetrics_HostCheck serves /metrics on 127.0.0.1, as the daemon does
+// by default, and checks that a DNS-rebinding request (a foreign Host on
+// a loopback connection) is refused as the MCP endpoints refuse it, while
+// loopback names pass.
+func TestMetrics_HostCheck(t *testing.T) {
+	m := New(Options{View: stateview.New()})
+	ts := httptest.NewServer(m.Handler("127.0.0.1:0", func() string { return testKey }))
+	defer ts.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(ts.URL, "http://"), ":")
+	for _, c := range []struct {
+		host string
+		want int
+	}{
+		{"evil.example", http.StatusForbidden},
+		{"evil.example:" + port, http.StatusForbidden},
+		{"192.168.1.5:" + port, http.StatusForbidden},
+		{"localhost:" + port, http.StatusOK},
+		{"127.0.0.1:" + port, http.StatusOK},
+		{"[::1]:" + port, http.StatusOK},
+		{"LOCALHOST", http.StatusOK},
+	} {
+		req, err := http.NewRequest(http.MethodGet, ts.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = c.host
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("Host %s: %d %s, want %d", c.host, resp.StatusCode, body, c.want)
+		}
+		if c.want == http.StatusForbidden && (strings.Contains(string(body), "mcpproxy_") || !strings.Contains(string(body), "invalid Host header")) {
+			t.Errorf("Host %s: body %s", c.host, body)
+		}
+	}
+}
+
 func TestMetrics_ServersByState(t *testing.T) {
 	view := stateview.New()
 	m := New(Options{View: view})

@@ -507,25 +507,11 @@ func (m *Manager) forget(name string) (had bool, err error) {
 	return had, m.store.del(bucketClients, name)
 }
 
-// Status is what may be shown about a server's login: never a token.
-type Status struct {
-	Server       string     `json:"server"`
-	LoggedIn     bool       `json:"logged_in"`
-	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
-	Scopes       []string   `json:"scopes,omitempty"`
-	ObtainedAt   *time.Time `json:"obtained_at,omitempty"`
-	LastRefresh  *time.Time `json:"last_refresh,omitempty"`
-	Refreshable  bool       `json:"refreshable"`
-	Client       string     `json:"client,omitempty"` // "configured" or "registered"
-	LoginPending bool       `json:"login_pending"`
-	LastError    string     `json:"last_error,omitempty"`
-}
-
 // Status reports spec's login state.
-func (m *Manager) Status(spec *mcpproxy.ServerSpec) Status {
+func (m *Manager) Status(spec *mcpproxy.ServerSpec) mcpproxy.AuthStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Status{Server: spec.Name, LastError: m.lastError[spec.Name]}
+	st := mcpproxy.AuthStatus{Server: spec.Name, LastError: m.lastError[spec.Name]}
 	_, st.LoginPending = m.logins[spec.Name]
 	g := m.grantForLocked(spec)
 	if g == nil {

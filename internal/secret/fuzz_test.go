@@ -95,3 +95,32 @@ func FuzzLooks(f *testing.F) {
 		LooksSecretValue(s)
 	})
 }
+
+// FuzzFind checks Find's promises on any input: spans in order, within the
+// text, not overlapping and not empty, each of a known kind; and that
+// replacing them with labels leaves none of their text behind.
+func FuzzFind(f *testing.F) {
+	for _, s := range []string{
+		"AKIAIOSFODNN7EXAMPLE", "Bearer abc", "postgres://u:p@h", "4111 1111 1111 1111", "API_KEY=Zx9fQ2mLp8Rt4vWk7Hs",
+		`{\"password\":\"q7W!x2Lp9#Zm4Rt8\"}`, "-----BEGIN RSA PRIVATE KEY-----\nx", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+		"sk-proj-abcdefghijklmnopqrstuv", "::=//@", "a://b:c@", "x=", "\"k\":",
+	} {
+		f.Add(s)
+	}
+	known := []Kind{KindAWSAccessKey, KindPrivateKey, KindGitHubToken, KindSlackToken, KindStripeKey, KindAPIKey,
+		KindJWT, KindAuthHeader, KindURLPassword, KindCardNumber, KindSecretValue}
+	f.Fuzz(func(t *testing.T, s string) {
+		spans := Find(s)
+		end := 0
+		for _, sp := range spans {
+			if sp.Start < end || sp.End <= sp.Start || sp.End > len(s) || !slices.Contains(known, sp.Kind) {
+				t.Fatalf("Find(%q) = %v: bad span %v", s, spans, sp)
+			}
+			end = sp.End
+		}
+		out := Replace(s, spans, Label)
+		if len(spans) > 0 && out == s {
+			t.Fatalf("Replace(%q) changed nothing", s)
+		}
+	})
+}

@@ -1,11 +1,6 @@
 package secret
 
-import (
-	"bytes"
-	"encoding/base64"
-	"strings"
-	"unicode/utf8"
-)
+import "strings"
 
 // LooksSecretKey reports whether a JSON object key names a secret, so that
 // its value should be hidden: token, access_token, api_key, apikey, secret,
@@ -134,134 +129,10 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
-// LooksSecretValue reports whether a string looks like a credential on its
-// own, wherever in the string it appears: an Authorization value ("Bearer
-// …", or "Basic" and base64 of user:password), a GitHub token (ghp_, gho_, ghu_, ghs_, ghr_,
-// github_pat_), an OpenAI/Anthropic-style key (sk-…), a Stripe secret key
-// (sk_live_, sk_test_, rk_live_, rk_test_), a Slack token (xoxb-, xoxp-,
-// xoxa-, xoxs-), an AWS access key id (AKIA or ASIA and 16 upper-case
-// letters or digits), a JWT (three base64url parts, the header starting
-// "eyJ"), or a PEM private key. It does not guess from randomness alone:
-// hashes, ids and nonces look random too.
+// LooksSecretValue reports whether a string holds a credential anywhere in
+// it: whether Find finds anything (see Find and the Kind constants).
 func LooksSecretValue(v string) bool {
-	if len(v) < 8 {
-		return false
-	}
-	for _, p := range valuePatterns {
-		for i := 0; ; {
-			k := strings.Index(v[i:], p.prefix)
-			if k < 0 {
-				break
-			}
-			at := i + k
-			i = at + 1
-			if at > 0 && isWordChar(v[at-1]) {
-				continue
-			}
-			if p.body(v[at+len(p.prefix):]) {
-				return true
-			}
-		}
-	}
-	return hasAuthScheme(v)
-}
-
-type valuePattern struct {
-	prefix string
-	body   func(rest string) bool // reports whether what follows the prefix completes a credential
-}
-
-var valuePatterns = []valuePattern{
-	{"ghp_", ghToken}, {"gho_", ghToken}, {"ghu_", ghToken}, {"ghs_", ghToken}, {"ghr_", ghToken},
-	{"github_pat_", func(r string) bool { return run(r, isTokenChar) >= 22 }},
-	{"sk-", func(r string) bool { n := run(r, isDashTokenChar); return n >= 20 && mixed(r[:n]) }},
-	{"sk_live_", stripeKey}, {"sk_test_", stripeKey}, {"rk_live_", stripeKey}, {"rk_test_", stripeKey},
-	{"xoxb-", slackToken}, {"xoxp-", slackToken}, {"xoxa-", slackToken}, {"xoxs-", slackToken},
-	{"AKIA", awsKeyID}, {"ASIA", awsKeyID},
-	{"eyJ", jwt},
-	{"-----BEGIN ", pemPrivateKey},
-}
-
-func ghToken(r string) bool   { return run(r, isAlnum) >= 30 }
-func stripeKey(r string) bool { return run(r, isAlnum) >= 10 }
-func slackToken(r string) bool {
-	return run(r, func(c byte) bool { return isAlnum(c) || c == '-' }) >= 10
-}
-
-func awsKeyID(r string) bool {
-	n := run(r, func(c byte) bool { return isUpper(c) || isDigit(c) })
-	return n == 16 && (len(r) == 16 || !isWordChar(r[16]))
-}
-
-// jwt reports whether r, what follows "eyJ", completes a header and is
-// followed by a payload and a signature.
-func jwt(r string) bool {
-	h := run(r, isBase64URLChar)
-	if h < 7 || h >= len(r) || r[h] != '.' {
-		return false
-	}
-	r = r[h+1:]
-	p := run(r, isBase64URLChar)
-	if p < 4 || p >= len(r) || r[p] != '.' {
-		return false
-	}
-	return run(r[p+1:], isBase64URLChar) >= 4
-}
-
-func pemPrivateKey(r string) bool {
-	n := run(r, func(c byte) bool { return isUpper(c) || c == ' ' })
-	label := r[:n]
-	return (strings.HasSuffix(label, "PRIVATE KEY") || strings.HasSuffix(label, "PRIVATE KEY BLOCK")) &&
-		strings.HasPrefix(r[n:], "-----")
-}
-
-// hasAuthScheme reports whether v holds an Authorization value. "Basic"
-// (any case) counts with base64 of "user:password" after it. "Bearer"
-// counts with any credential after it when that is all v holds; inside
-// other text the credential must be 8 or more characters with a digit or
-// a symbol, so that prose such as "use Bearer authentication" does not.
-func hasAuthScheme(v string) bool {
-	for _, scheme := range []string{"bearer ", "basic "} {
-		for i := 0; ; {
-			k := strings.IndexAny(v[i:], scheme[:1]+strings.ToUpper(scheme[:1]))
-			if k < 0 {
-				break
-			}
-			at := i + k
-			i = at + 1
-			if len(v)-at < len(scheme) || !strings.EqualFold(v[at:at+len(scheme)], scheme) ||
-				at > 0 && isWordChar(v[at-1]) {
-				continue
-			}
-			cred := strings.TrimLeft(v[at+len(scheme):], " ")
-			n := run(cred, isCredChar)
-			if n == 0 || n < len(cred) && isWordChar(cred[n]) {
-				continue
-			}
-			if scheme == "basic " {
-				if isBasicCredential(cred[:n]) {
-					return true
-				}
-				continue
-			}
-			whole := strings.TrimSpace(v[:at]) == "" && strings.TrimSpace(cred[n:]) == ""
-			if whole || n >= 8 && strings.ContainsFunc(cred[:n], func(r rune) bool { return !isLetterRune(r) }) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// isBasicCredential reports whether s is base64 of "user:password".
-func isBasicCredential(s string) bool {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		if b, err = base64.RawStdEncoding.DecodeString(s); err != nil {
-			return false
-		}
-	}
-	return len(b) >= 3 && utf8.Valid(b) && bytes.IndexByte(b, ':') > 0
+	return len(v) >= 8 && len(Find(v)) > 0
 }
 
 func isLetterRune(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' }

@@ -61,6 +61,17 @@ func (s *Server) SummaryJSON() []byte {
 	return s.summary
 }
 
+// ConfigHealth is what the config loads said about the file.
+type ConfigHealth struct {
+	// ConfigError is the error of the last config load that was rejected, or "".
+	ConfigError   string
+	ConfigErrorAt time.Time
+	// ConfigWarnings are the warnings of the last config load that was
+	// accepted (a repeated key, say): the file runs, but says something
+	// twice or in a way other programs read differently.
+	ConfigWarnings []string
+}
+
 // Snapshot is an immutable view of all servers.
 //
 // Entries sit in chunks of chunkSize pointers, in name order, so that
@@ -72,9 +83,7 @@ type Snapshot struct {
 	Version uint64
 	// Names sorted; shared between snapshots while the set of names is unchanged.
 	Names []string
-	// ConfigError is the error of the last config load that was rejected, or "".
-	ConfigError   string
-	ConfigErrorAt time.Time
+	ConfigHealth
 
 	pos    map[string]int // name → index in Names; shared like Names
 	chunks [][]*Server    // entry i is chunks[i/chunkSize][i%chunkSize]
@@ -197,7 +206,7 @@ func (v *View) Batch() (end func()) {
 			if v.work != nil {
 				old := v.cur.Load()
 				next := newSnapshot(old.Version+1, v.work)
-				next.ConfigError, next.ConfigErrorAt = old.ConfigError, old.ConfigErrorAt
+				next.ConfigHealth = old.ConfigHealth
 				v.cur.Store(next)
 			}
 			for _, e := range v.held {
@@ -252,7 +261,7 @@ func (v *View) replaceLocked(name string, srv *Server) {
 			m[name] = srv
 		}
 		next := newSnapshot(old.Version+1, m)
-		next.ConfigError, next.ConfigErrorAt = old.ConfigError, old.ConfigErrorAt
+		next.ConfigHealth = old.ConfigHealth
 		v.cur.Store(next)
 		return
 	}
@@ -338,6 +347,23 @@ func (v *View) SetConfigError(msg string) {
 		next.ConfigErrorAt = time.Now().UTC()
 	}
 	v.cur.Store(&next)
+	v.mu.Unlock()
+}
+
+// SetConfigWarnings records the warnings of the config load just accepted
+// and publishes them (EventConfigWarnings) when they changed.
+func (v *View) SetConfigWarnings(warnings []string) {
+	v.mu.Lock()
+	old := v.cur.Load()
+	if slices.Equal(old.ConfigWarnings, warnings) {
+		v.mu.Unlock()
+		return
+	}
+	next := *old
+	next.Version++
+	next.ConfigWarnings = slices.Clone(warnings)
+	v.cur.Store(&next)
+	v.publishLocked(mcpproxy.NewEvent(mcpproxy.EventConfigWarnings, "", map[string][]string{"warnings": next.ConfigWarnings}))
 	v.mu.Unlock()
 }
 

@@ -40,8 +40,6 @@ type Options struct {
 	// Overlay is applied to every config before use (environment overrides).
 	Overlay func(*config.Config)
 	Logger  *slog.Logger
-	// Tick is the interval of the periodic reconcile; default 30s.
-	Tick time.Duration
 	// Actor tunes the actors (tests shorten intervals). Spec, Generation,
 	// View, Logs, Logger and Gate are filled in by the supervisor.
 	Actor upstream.Options
@@ -73,8 +71,6 @@ type Supervisor struct {
 	cfg     atomic.Pointer[config.Config]
 	version atomic.Uint64
 	reapers sync.WaitGroup
-	stop    chan struct{}
-	ticker  sync.WaitGroup
 
 	editSeq atomic.Uint64 // numbers command edits in the order the file is written
 	secrets atomic.Pointer[secret.Redactor]
@@ -100,9 +96,6 @@ func New(opts Options) *Supervisor {
 	if opts.View == nil {
 		opts.View = stateview.New()
 	}
-	if opts.Tick <= 0 {
-		opts.Tick = 30 * time.Second
-	}
 	if opts.Actor.Starts == nil {
 		opts.Actor.Starts = upstream.NewStartLimit(StartsPerCPU*runtime.GOMAXPROCS(0), StartHold)
 	}
@@ -111,13 +104,10 @@ func New(opts Options) *Supervisor {
 		view:    opts.View,
 		log:     opts.Logger,
 		entries: map[string]*entry{},
-		stop:    make(chan struct{}),
 	}
 	// Readers may come before the first Apply: they see no servers and an
 	// empty API key (which matches nothing), never a nil config.
 	s.cfg.Store(config.Default())
-	s.ticker.Add(1)
-	go s.tickLoop()
 	return s
 }
 
@@ -169,6 +159,16 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 	}
 	changes := config.Diff(old, cfg)
 	s.cfg.Store(cfg)
+	if cfg.ConnectTimeout != old.ConnectTimeout || cfg.InstallTimeout != old.InstallTimeout {
+		// Running servers use the new defaults from their next connection
+		// attempt.
+		connect, install := s.timeouts(cfg)
+		for _, e := range s.entries {
+			if e.actor != nil {
+				e.actor.SetTimeouts(connect, install)
+			}
+		}
+	}
 	s.secrets.Store(secretsOf(cfg))
 	s.version.Add(1)
 	s.view.SetConfigError("")
@@ -347,6 +347,7 @@ func (s *Supervisor) ApplyFile(data []byte, readErr error) {
 	for _, w := range warnings {
 		s.log.Warn("config: " + w)
 	}
+	s.view.SetConfigWarnings(warnings)
 	ch := s.Apply(cfg)
 	if !ch.Empty() {
 		s.log.Info("config reloaded", "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
@@ -419,14 +420,25 @@ func (s *Supervisor) startLocked(e *entry, cfg *config.Config) {
 			// agent is shown to the person as a diff from this.
 			s.opts.Pins.RecordSpec(e.spec)
 		}
-		if opts.ConnectTimeout <= 0 && cfg != nil {
-			opts.ConnectTimeout = cfg.ConnectTimeout.D()
-		}
+		opts.ConnectTimeout, opts.InstallTimeout = s.timeouts(cfg)
 		if s.hold != nil {
 			opts.Hold = s.hold
 		}
 		e.actor = upstream.Start(opts)
 	}
+}
+
+// timeouts are the connection deadlines actors get: the supervisor's own
+// options (tests) over the config's.
+func (s *Supervisor) timeouts(cfg *config.Config) (connect, install time.Duration) {
+	connect, install = s.opts.Actor.ConnectTimeout, s.opts.Actor.InstallTimeout
+	if connect <= 0 && cfg != nil {
+		connect = cfg.ConnectTimeout.D()
+	}
+	if install <= 0 && cfg != nil {
+		install = cfg.InstallTimeout.D()
+	}
+	return connect, install
 }
 
 // stopLocked asks e's actor to stop and has a reaper wait for it, then run
@@ -529,42 +541,6 @@ func (s *Supervisor) Logs(name string, n int) ([]string, error) {
 	return e.logs.Tail(n), nil
 }
 
-func (s *Supervisor) tickLoop() {
-	defer s.ticker.Done()
-	t := time.NewTicker(s.opts.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.reconcile()
-		}
-	}
-}
-
-// reconcile restarts any actor that ended without being asked to. Actors
-// only end when stopped, so this is a safety net, not a control path.
-func (s *Supervisor) reconcile() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	for _, e := range s.entries {
-		if e.actor == nil {
-			continue
-		}
-		select {
-		case <-e.actor.Done():
-			s.log.Error("actor ended unexpectedly; restarting", "server", e.spec.Name)
-			e.actor = nil
-			s.startLocked(e, s.cfg.Load())
-		default:
-		}
-	}
-}
-
 // Close stops every actor and waits for them, their child processes and
 // the supervisor's own goroutines. Actors stop in parallel, so this is
 // bounded by the slowest single stop, not their sum.
@@ -575,7 +551,6 @@ func (s *Supervisor) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.stop)
 	for _, e := range s.entries {
 		if e.actor != nil {
 			s.view.Update(e.spec.Name, e.gen, func(srv *stateview.Server) {
@@ -588,7 +563,6 @@ func (s *Supervisor) Close() error {
 		s.stopLocked(e, logs.Close)
 	}
 	s.mu.Unlock()
-	s.ticker.Wait()
 	s.reapers.Wait()
 	return nil
 }

@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -280,6 +281,11 @@ func TestSupervisor_ApplyFile(t *testing.T) {
 		{"WrongType", []byte(`{"tools_limit": "many", "mcpServers": []}`), nil, "tools_limit"},
 		{"DuplicateName", configJSON(t, stdioServer("a", ok, nil), stdioServer("a", ok, nil)), nil, "duplicate"},
 		{"ReadError", nil, errors.New("read config: permission denied"), "permission denied"},
+		// A typo that would leave a server running that its owner meant to
+		// stop is refused, not ignored.
+		{"TypoInServer", bytes.Replace(good, []byte(`"name":"a"`), []byte(`"name":"a","enabeld":false`), 1), nil,
+			"mcpServers[0].enabeld: unknown field; did you mean enabled?"},
+		{"TypoAtTop", append([]byte(`{"tool_limit":3,`), good[1:]...), nil, "tool_limit: unknown field; did you mean tools_limit?"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,6 +320,22 @@ func TestSupervisor_ApplyFile(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { return h.rec.Count(mcpproxy.EventConfigReloaded, "") == reloaded+1 }, "config.reloaded")
 	if ev := h.lastEvent(mcpproxy.EventConfigReloaded); ev.Data == nil {
 		t.Error("config.reloaded has no data")
+	}
+
+	// Warnings of an accepted file are in the view and on the bus, and go
+	// when the file no longer has them.
+	h.sup.ApplyFile(append([]byte(`{"tools_limit":3,"tools_limit":4,`), good[1:]...), nil)
+	want := []string{"tools_limit: repeated key, the last one is used"}
+	if got := h.view.Load().ConfigWarnings; !slices.Equal(got, want) {
+		t.Errorf("config warnings %q, want %q", got, want)
+	}
+	waitFor(t, 5*time.Second, func() bool { return h.rec.Count(mcpproxy.EventConfigWarnings, "") == 1 }, "a config.warnings event")
+	if ev := h.lastEvent(mcpproxy.EventConfigWarnings); !strings.Contains(string(ev.Data), "repeated key") {
+		t.Errorf("config.warnings data = %s", ev.Data)
+	}
+	h.sup.ApplyFile(good, nil)
+	if got := h.view.Load().ConfigWarnings; len(got) != 0 {
+		t.Errorf("config warnings %q after a clean file", got)
 	}
 	for name, pid := range pids {
 		if s := h.get(name); s.PID != pid {
@@ -577,5 +599,42 @@ func TestSupervisor_ManyHangingServers(t *testing.T) {
 	}
 	if got := liveChildren(); len(got) != 0 {
 		t.Errorf("%d processes survived Close: %v", len(got), got)
+	}
+}
+
+// TestSupervisor_GlobalConnectTimeoutReachesRunningServers: a changed
+// top-level connect_timeout applies to servers without their own from their
+// next connection attempt (here a restart), without re-creating them; a
+// server with its own keeps it.
+func TestSupervisor_GlobalConnectTimeoutReachesRunningServers(t *testing.T) {
+	checkLeaks(t)
+	h := newSupervisor(t, func(o *supervisor.Options) { o.Actor.ConnectTimeout = 0 })
+	own := stdioServer("own", testupstream.ModeHang, nil)
+	own.ConnectTimeout = mcpproxy.Duration(time.Minute)
+	servers := map[string]any{"connect_timeout": "1m", "mcpServers": []mcpproxy.ServerSpec{stdioServer("hang", testupstream.ModeHang, nil), own}}
+	file := func(timeout string) []byte {
+		servers["connect_timeout"] = timeout
+		b, err := json.Marshal(servers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	h.sup.ApplyFile(file("1m"), nil)
+	h.waitState(t, 5*time.Second, "hang", mcpproxy.StateConnecting)
+	h.waitState(t, 5*time.Second, "own", mcpproxy.StateConnecting)
+
+	h.sup.ApplyFile(file("300ms"), nil)
+	for _, name := range []string{"hang", "own"} {
+		if err := h.sup.Restart(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := h.waitState(t, 10*time.Second, "hang", mcpproxy.StateError)
+	if !strings.Contains(s.LastError, "timed out after 300ms") {
+		t.Errorf("hang: last error %q, want the new 300ms deadline", s.LastError)
+	}
+	if s := h.get("own"); s.State != mcpproxy.StateConnecting {
+		t.Errorf("own (connect_timeout 1m of its own) is %s: %q", s.State, s.LastError)
 	}
 }

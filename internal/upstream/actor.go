@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +31,12 @@ type Options struct {
 	Logger     *slog.Logger
 
 	// ConnectTimeout applies when the spec has none. Default 30s.
+	// InstallTimeout replaces it, when longer, for a server started by a
+	// package runner (npx, uvx, docker, …; see PackageRunner) until it has
+	// been ready once, since its first start may download the package.
+	// Default 5m. The owner may change both later with SetTimeouts.
 	ConnectTimeout time.Duration
+	InstallTimeout time.Duration
 	// PingInterval between keep-alive pings while ready; default 30s.
 	PingInterval time.Duration
 	// StableAfter is how long a connection must stay up before the backoff
@@ -80,12 +87,15 @@ type Actor struct {
 	done    chan struct{}
 	// redactor masks the secret values of the current connection attempt.
 	redactor atomic.Pointer[secret.Redactor]
+	// connectTimeout and installTimeout are the deadlines of the next
+	// connection attempt, in nanoseconds (see Options).
+	connectTimeout, installTimeout atomic.Int64
 }
 
 // Start starts an actor's goroutine; it connects at once.
 func Start(opts Options) *Actor {
 	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = 30 * time.Second
+		opts.ConnectTimeout = defaultConnectTimeout
 	}
 	if opts.Spec.ConnectTimeout > 0 {
 		opts.ConnectTimeout = opts.Spec.ConnectTimeout.D()
@@ -115,8 +125,59 @@ func Start(opts Options) *Actor {
 		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
+	a.connectTimeout.Store(int64(opts.ConnectTimeout))
+	a.SetTimeouts(0, opts.InstallTimeout)
 	go a.run(ctx)
 	return a
+}
+
+// Deadlines of a connection attempt when neither the spec nor the owner
+// gives one.
+const (
+	defaultConnectTimeout = 30 * time.Second
+	defaultInstallTimeout = 5 * time.Minute
+)
+
+// SetTimeouts changes the connection deadlines (see Options) from the next
+// connection attempt on (a restart, a reconnect or the next retry): a
+// changed global connect_timeout or install_timeout reaches running servers
+// without restarting them. A connect deadline is ignored for a server whose
+// spec has its own; d <= 0 leaves that deadline as it is.
+func (a *Actor) SetTimeouts(connect, install time.Duration) {
+	if connect > 0 && a.opts.Spec.ConnectTimeout <= 0 {
+		a.connectTimeout.Store(int64(connect))
+	}
+	if install > 0 {
+		a.installTimeout.Store(int64(install))
+	} else if a.installTimeout.Load() == 0 {
+		a.installTimeout.Store(int64(defaultInstallTimeout))
+	}
+}
+
+// attemptTimeout is the deadline of a connection attempt starting now;
+// first says the server has not been ready yet in this actor's life.
+func (a *Actor) attemptTimeout(first bool) time.Duration {
+	d := time.Duration(a.connectTimeout.Load())
+	if first && PackageRunner(a.opts.Spec.Command) {
+		d = max(d, time.Duration(a.installTimeout.Load()))
+	}
+	return d
+}
+
+// PackageRunner reports whether command (a path or a name, with or without
+// a Windows extension) is a program that may fetch what it runs before
+// running it: npx, pnpx, bunx, uvx, pipx, uv, pnpm, yarn, bun, deno, docker,
+// podman.
+func PackageRunner(command string) bool {
+	base := strings.ToLower(filepath.Base(strings.ReplaceAll(command, "\\", "/")))
+	for _, ext := range []string{".exe", ".cmd", ".bat", ".ps1"} {
+		base = strings.TrimSuffix(base, ext)
+	}
+	switch base {
+	case "npx", "pnpx", "bunx", "uvx", "pipx", "uv", "pnpm", "yarn", "bun", "deno", "docker", "podman":
+		return true
+	}
+	return false
 }
 
 // Restart asks the actor to drop its connection (or its wait for a retry)
@@ -210,7 +271,7 @@ func (a *Actor) run(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		c, tools, err := a.connect(ctx)
+		c, tools, err := a.connect(ctx, !wasReady)
 		release()
 		if ctx.Err() != nil {
 			if c != nil {
@@ -304,19 +365,21 @@ func (a *Actor) waitForLogin(ctx context.Context, na *NeedsAuthError) bool {
 }
 
 // connect dials the upstream, initializes and lists its tools within the
-// connect deadline. A restart request aborts it.
+// connect deadline (the install deadline for a package runner that has not
+// been ready yet: first). A restart request aborts it.
 //
 // The context handed to the SDK lives as long as the connection, not just
 // the handshake: the SDK ties an SSE stream to the context given to Connect.
 // The deadline is enforced by cancelling that context from a timer instead.
 // Stopping the actor cancels it only while connecting: once connected, the
 // connection's close must still reach the upstream (see conn.close).
-func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
+func (a *Actor) connect(ctx context.Context, first bool) (*conn, []mcpproxy.Tool, error) {
+	deadline := a.attemptTimeout(first)
 	life, lifeCancel := context.WithCancel(context.WithoutCancel(ctx))
 	stopOnCancel := context.AfterFunc(ctx, lifeCancel)
 	defer stopOnCancel()
 	var timedOut atomic.Bool
-	timer := time.AfterFunc(a.opts.ConnectTimeout, func() {
+	timer := time.AfterFunc(deadline, func() {
 		timedOut.Store(true)
 		lifeCancel()
 	})
@@ -350,7 +413,7 @@ func (a *Actor) connect(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		}
 		lifeCancel()
 		if timedOut.Load() && ctx.Err() == nil && !errors.Is(err, errRestart) {
-			err = fmt.Errorf("connect: timed out after %s (%w)", a.opts.ConnectTimeout, err)
+			err = fmt.Errorf("connect: timed out after %s (%w)", deadline, err)
 		}
 		return nil, nil, err
 	}
@@ -724,7 +787,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			return nil
 		case <-refreshC:
 			refreshC = nil
-			rctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+			rctx, cancel := context.WithTimeout(ctx, a.attemptTimeout(false))
 			err := c.gate.refresh(rctx)
 			cancel()
 			if ctx.Err() != nil {
@@ -758,7 +821,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			}
 			return fmt.Errorf("connection lost: %w", err)
 		case <-a.changed:
-			lctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+			lctx, cancel := context.WithTimeout(ctx, a.attemptTimeout(false))
 			tools, err := listTools(lctx, c.session)
 			cancel()
 			if err != nil {
@@ -773,7 +836,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 			tools = a.prepare(tools)
 			a.update(func(s *stateview.Server) { a.setTools(s, tools) })
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, min(a.opts.ConnectTimeout, 10*time.Second))
+			pctx, cancel := context.WithTimeout(ctx, min(a.attemptTimeout(false), 10*time.Second))
 			err := c.session.Ping(pctx, nil)
 			cancel()
 			if err != nil {
@@ -793,7 +856,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				// decoded. Give it one patient second ping before
 				// dropping a session that may only be slow.
 				a.log.Warn("upstream ping timed out; trying once more with a longer deadline", "error", err)
-				pctx, cancel = context.WithTimeout(ctx, max(a.opts.ConnectTimeout, patientPing))
+				pctx, cancel = context.WithTimeout(ctx, max(a.attemptTimeout(false), patientPing))
 				err = c.session.Ping(pctx, nil)
 				cancel()
 				if err != nil {

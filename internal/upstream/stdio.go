@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,18 +38,46 @@ var (
 
 func childEnv(extra map[string]string) []string {
 	env := make([]string, 0, len(inheritedEnv)+len(extra))
-	for _, k := range inheritedEnv {
-		if _, override := extra[k]; override {
-			continue
-		}
-		if v, ok := os.LookupEnv(k); ok {
+	add := func(k, v string) {
+		if _, override := extra[k]; !override {
 			env = append(env, k+"="+v)
+		}
+	}
+	for _, k := range inheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			add(k, v)
+		}
+	}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && networkEnv(k) {
+			add(k, v)
 		}
 	}
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}
 	return env
+}
+
+// networkEnv reports whether an environment variable says how to reach the
+// network or a package registry, which package runners (npx, uvx, pip)
+// need behind a corporate proxy: the proxy variables in either case, and
+// npm's, pip's and uv's settings, except credentials.
+func networkEnv(k string) bool {
+	switch strings.ToUpper(k) {
+	case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+		return true
+	}
+	lower := strings.ToLower(k)
+	if !strings.HasPrefix(lower, "npm_config_") && !strings.HasPrefix(lower, "pip_") && !strings.HasPrefix(lower, "uv_") {
+		return false
+	}
+	for _, cred := range []string{"auth", "token", "password", "secret", "key"} {
+		if strings.Contains(lower, cred) {
+			return false
+		}
+	}
+	return true
 }
 
 // lookPath resolves command against the PATH the child will see.
@@ -130,7 +159,39 @@ func (p *process) exitError() error {
 	if last := p.logs.Telling(); last != "" {
 		msg += "; stderr: " + last
 	}
+	if dir := brokenNpxCache(p.logs.Tail(60)); dir != "" {
+		// First, so that the short error keeps it.
+		msg = "npx's cache of this package is broken (a module is missing): delete " + dir + " and restart the server; " + msg
+	}
 	return errors.New(msg)
+}
+
+// npxCacheDir matches the directory npx installs one package set into:
+// ~/.npm/_npx/HASH, or %LocalAppData%\npm-cache\_npx\HASH.
+var npxCacheDir = regexp.MustCompile(`(?:[A-Za-z]:)?[^\s'"():]*[/\\]_npx[/\\][0-9a-f]+`)
+
+// brokenNpxCache returns the npx cache directory a failed start names when
+// its stderr says a module is missing there, the mark of an install that
+// was interrupted (npx does not repair it; every start fails the same way
+// until the directory is deleted), or "".
+func brokenNpxCache(stderr []string) string {
+	missing := false
+	for _, line := range stderr {
+		if strings.Contains(line, "MODULE_NOT_FOUND") || strings.Contains(line, "Cannot find module") ||
+			strings.Contains(line, "ERR_MODULE_NOT_FOUND") {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return ""
+	}
+	for _, line := range stderr {
+		if dir := npxCacheDir.FindString(line); dir != "" {
+			return dir
+		}
+	}
+	return ""
 }
 
 // exitedWithin waits up to d for the process to end by itself. If it did,

@@ -382,6 +382,10 @@
       if (status) status.config_error = '';
       if (page && page.onStatus) page.onStatus();
     });
+    on('config.warnings', (ev) => {
+      if (status) status.config_warnings = (ev.data && ev.data.warnings) || [];
+      if (page && page.onStatus) page.onStatus();
+    });
     on('config.error', (ev) => {
       const msg = (ev.data && ev.data.error) || 'invalid config';
       if (status) status.config_error = msg;
@@ -625,14 +629,37 @@
     return (r.action || r.kind) + (r.server ? ' ' + r.server : '');
   }
 
+  // clientText names who made a request: the client's name, and the agent
+  // token it came with.
+  function clientText(r) {
+    const c = r.client || {};
+    const name = c.name || r.endpoint || '';
+    if (!c.token) return name;
+    return name ? name + ' (token ' + c.token + ')' : 'token ' + c.token;
+  }
+
   function activityRow(r, fresh) {
     return el('tr', { class: 'clickable' + (fresh ? ' fresh' : ''), dataset: { id: r.id } },
       el('td', { class: 'nowrap' }, el('a', { href: '#/activity/' + enc(r.id), text: fmtTime(r.time) })),
       el('td', { text: r.kind === 'tool_call' ? 'tool call' : r.kind }),
       el('td', { class: 'what', text: activityWhat(r) }),
-      el('td', null, el('span', { class: 'badge status-' + r.status, text: r.status })),
+      el('td', null, el('span', { class: 'badge status-' + r.status, text: r.status }), sensitiveBadge(r)),
       el('td', { class: 'num', text: r.duration_ms != null ? r.duration_ms.toFixed(1) + ' ms' : '' }),
-      el('td', { class: 'muted', text: (r.client && r.client.name) || r.endpoint || '' }));
+      el('td', { class: 'muted', text: clientText(r) }));
+  }
+
+  // sensitiveKinds lists the kinds of sensitive data a record names.
+  function sensitiveKinds(r) {
+    const s = r.sensitive;
+    if (!s) return [];
+    return [...new Set([...(s.arguments || []), ...(s.result || [])])].sort();
+  }
+
+  // sensitiveBadge marks a record in which sensitive data was found.
+  function sensitiveBadge(r) {
+    const kinds = sensitiveKinds(r);
+    if (!kinds.length) return null;
+    return el('span', { class: 'badge warn sensitive', title: 'Sensitive data: ' + kinds.join(', ') + ' (' + r.sensitive.action + ')', text: 'sensitive' });
   }
 
   function activityTable(tbody) {
@@ -676,6 +703,7 @@
     const progressText = el('span');
     const progress = el('div', { class: 'progress', id: 'progress', hidden: true }, el('span', { text: 'Starting upstreams: ' }), progressText, progressBar);
     const configErr = el('div', { class: 'banner error', hidden: true });
+    const configWarn = el('div', { class: 'banner warn', id: 'config-warnings', hidden: true });
     const attention = el('ul', { class: 'attention', id: 'attention' });
     const attentionMore = el('p', { class: 'more', id: 'attention-more', hidden: true }, el('a', { href: '#/servers?state=attention' }));
     const attentionNone = el('p', { class: 'muted', hidden: true });
@@ -683,7 +711,7 @@
     const recentEmpty = el('p', { class: 'muted', text: 'No activity yet.', hidden: true });
     const meta = el('p', { class: 'muted small' });
     const root = el('div', { class: 'page dashboard' },
-      el('h1', { text: 'Dashboard' }), configErr, progress, cards,
+      el('h1', { text: 'Dashboard' }), configErr, configWarn, progress, cards,
       section('Needs attention', attention, attentionNone, attentionMore),
       section('Recent activity', activityTable(recentBody), recentEmpty,
         el('p', null, el('a', { href: '#/activity', text: 'All activity →' }))),
@@ -759,6 +787,9 @@
       const err = status && status.config_error;
       configErr.hidden = !err;
       configErr.textContent = err ? 'The last config edit was rejected and the previous config is still running: ' + err : '';
+      const warnings = (status && status.config_warnings) || [];
+      configWarn.hidden = warnings.length === 0;
+      configWarn.textContent = warnings.length ? 'The config file runs, with warnings: ' + warnings.join('; ') : '';
       if (status) {
         setText(meta, 'mcpproxy ' + (status.version || '') + ' · listening on ' + (status.listen || '') + ' · config ' + (status.config_path || ''));
       }
@@ -1426,21 +1457,24 @@
 
   function activityPage(params) {
     const f = {};
-    for (const k of ['server', 'tool', 'status', 'kind']) f[k] = params.get(k) || '';
+    for (const k of ['server', 'tool', 'status', 'kind', 'sensitive']) f[k] = params.get(k) || '';
     const serverIn = el('input', { type: 'text', name: 'server', placeholder: 'server', value: f.server, list: 'activity-servers', autocomplete: 'off' });
     const toolIn = el('input', { type: 'text', name: 'tool', placeholder: 'tool', value: f.tool, autocomplete: 'off' });
     const statusSel = el('select', { name: 'status' }, el('option', { value: '', text: 'any status' }), ACTIVITY_STATUSES.map((s) => el('option', { value: s, text: s })));
     const kindSel = el('select', { name: 'kind' }, el('option', { value: '', text: 'any kind' }), ACTIVITY_KINDS.map((s) => el('option', { value: s, text: s.replace('_', ' ') })));
+    const sensitiveIn = el('input', { type: 'checkbox', name: 'sensitive', id: 'filter-sensitive' });
+    sensitiveIn.checked = f.sensitive === '1';
     statusSel.value = f.status;
     kindSel.value = f.kind;
     const names = el('datalist', { id: 'activity-servers' }, [...servers.keys()].sort().map((n) => el('option', { value: n })));
     const form = el('form', { class: 'toolbar' }, serverIn, names, toolIn, statusSel, kindSel,
+      el('label', { class: 'check' }, sensitiveIn, ' sensitive only'),
       el('button', { type: 'submit', class: 'primary', text: 'Filter' }),
       el('a', { href: '#/activity', class: 'button', text: 'Clear' }));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const p = new URLSearchParams();
-      for (const [k, v] of [['server', serverIn.value], ['tool', toolIn.value], ['status', statusSel.value], ['kind', kindSel.value]]) {
+      for (const [k, v] of [['server', serverIn.value], ['tool', toolIn.value], ['status', statusSel.value], ['kind', kindSel.value], ['sensitive', sensitiveIn.checked ? '1' : '']]) {
         if (v.trim()) p.set(k, v.trim());
       }
       const qs = p.toString();
@@ -1448,6 +1482,7 @@
     });
     statusSel.addEventListener('change', () => form.requestSubmit());
     kindSel.addEventListener('change', () => form.requestSubmit());
+    sensitiveIn.addEventListener('change', () => form.requestSubmit());
     const tbody = el('tbody');
     const ids = new Set();
     const more = el('button', { type: 'button', id: 'load-more', text: 'Load more', hidden: true, onclick: () => loadPage() });
@@ -1489,7 +1524,11 @@
       route: 'activity',
       onActivity(r) {
         if (ids.has(r.id)) return;
-        for (const [k, v] of Object.entries(f)) if (v && r[k] !== v) return;
+        for (const [k, v] of Object.entries(f)) {
+          if (k === 'sensitive') {
+            if (v && !r.sensitive) return;
+          } else if (v && r[k] !== v) return;
+        }
         ids.add(r.id);
         tbody.prepend(activityRow(r, true));
         empty.hidden = true;
@@ -1512,10 +1551,14 @@
         ['Action', r.action || ''],
         ['Endpoint', r.endpoint || ''],
         ['Client', [c.name, c.version].filter(Boolean).join(' ')],
+        ['Agent token', c.token || ''],
         ['Remote', c.remote || ''],
         ['Session', c.session_id || ''],
         ['Duration', r.duration_ms != null ? r.duration_ms.toFixed(1) + ' ms' : ''],
         ['Result size', r.result_size ? r.result_size + ' bytes' : ''],
+        ['Sensitive in arguments', r.sensitive && r.sensitive.arguments ? r.sensitive.arguments.join(', ') : ''],
+        ['Sensitive in result', r.sensitive && r.sensitive.result ? r.sensitive.result.join(', ') : ''],
+        ['Sensitive data', r.sensitive ? { flag: 'flagged', redact: 'redacted in what reached the client', block: 'blocked' }[r.sensitive.action] || r.sensitive.action : ''],
       ];
       fill(box,
         el('dl', { class: 'info' }, rowsOut.filter(([, v]) => v !== '').flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
@@ -1525,6 +1568,89 @@
       fill(box, el('p', { class: 'banner error', text: e.status === 404 ? 'No activity record ' + id + '.' : e.message }));
     });
     return { el: root, title: 'Activity ' + id, route: 'activity' };
+  }
+
+  // tokensPage lists agent tokens, creates one (its secret is shown once,
+  // on this page, until the person leaves it) and revokes them.
+  function tokensPage() {
+    const tbody = el('tbody');
+    const empty = el('p', { class: 'empty', hidden: true, text: 'No agent tokens yet.' });
+    const created = el('div', { id: 'token-created' });
+    const nameIn = el('input', { type: 'text', name: 'name', id: 'token-name', placeholder: 'name, e.g. ci-bot', required: true, autocomplete: 'off' });
+    const serversIn = el('input', { type: 'text', name: 'servers', id: 'token-servers', placeholder: 'servers: github,gitlab or *', required: true, autocomplete: 'off' });
+    const expiresIn = el('input', { type: 'text', name: 'expires', id: 'token-expires', placeholder: 'expires, e.g. 30d (empty: never)', autocomplete: 'off' });
+    const readOnlyIn = el('input', { type: 'checkbox', name: 'read_only', id: 'token-read-only' });
+    const manageIn = el('input', { type: 'checkbox', name: 'manage', id: 'token-manage' });
+    const form = el('form', { class: 'toolbar', id: 'token-form' }, nameIn, serversIn, expiresIn,
+      el('label', null, readOnlyIn, ' read-only tools only'),
+      el('label', null, manageIn, ' may manage servers'),
+      el('button', { type: 'submit', class: 'primary', text: 'Create token' }));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const spec = {
+        name: nameIn.value.trim(),
+        servers: serversIn.value.split(',').map((x) => x.trim()).filter(Boolean),
+        read_only: readOnlyIn.checked,
+        manage: manageIn.checked,
+        expires: expiresIn.value.trim(),
+      };
+      try {
+        const t = await api('POST', '/tokens', spec);
+        form.reset();
+        fill(created, el('div', { class: 'banner' },
+          el('p', null, 'Created agent token ', el('strong', { text: t.name }), '. Copy the secret now: it is not shown again.'),
+          el('pre', { id: 'token-secret', text: t.secret }),
+          el('p', { class: 'muted', text: 'MCP clients send it as the header Authorization: Bearer <secret>.' })));
+        load();
+      } catch (err) {
+        showError(err);
+      }
+    });
+    const root = el('div', { class: 'page tokens' },
+      el('h1', { text: 'Agent tokens' }),
+      el('p', { class: 'muted', text: 'An agent token names an MCP client and limits it to some servers, optionally to read-only tools, and to managing servers only when allowed. Only its hash is stored.' }),
+      form, created,
+      el('table', { class: 'grid', id: 'tokens' },
+        el('thead', null, el('tr', null, ['Name', 'Servers', 'Read-only', 'Manage', 'Created', 'Expires', 'Last used', ''].map((h) => el('th', { text: h })))),
+        tbody),
+      empty);
+
+    function row(t) {
+      const revoke = el('button', { type: 'button', class: 'danger', dataset: { action: 'revoke-token' }, text: 'Revoke' });
+      revoke.addEventListener('click', async () => {
+        if (!(await confirmDialog('Revoke agent token ' + t.name + '? Clients using it are refused from their next request.', 'Revoke'))) return;
+        revoke.disabled = true;
+        try {
+          await api('DELETE', '/tokens/' + enc(t.name));
+          load();
+        } catch (err) {
+          showError(err);
+          revoke.disabled = false;
+        }
+      });
+      const expires = t.expires_at ? (t.expired ? 'expired ' : '') + fmtTime(t.expires_at) : 'never';
+      return el('tr', { dataset: { token: t.name } },
+        el('td', { text: t.name }),
+        el('td', { text: (t.servers || []).join(', ') }),
+        el('td', { text: t.read_only ? 'yes' : 'no' }),
+        el('td', { text: t.manage ? 'yes' : 'no' }),
+        el('td', { class: 'nowrap', text: fmtTime(t.created_at) }),
+        el('td', { class: 'nowrap' + (t.expired ? ' bad' : ''), text: expires }),
+        el('td', { class: 'nowrap', text: t.last_used ? fmtTime(t.last_used) : 'never' }),
+        el('td', null, revoke));
+    }
+
+    async function load() {
+      try {
+        const list = await api('GET', '/tokens');
+        fill(tbody, list.map(row));
+        empty.hidden = list.length > 0;
+      } catch (err) {
+        showError(err);
+      }
+    }
+    load();
+    return { el: root, title: 'Agent tokens', route: 'tokens' };
   }
 
   function notFoundPage() {
@@ -1611,6 +1737,9 @@
         break;
       case 'activity':
         p = parts.length > 1 ? activityDetailPage(parts[1]) : activityPage(params);
+        break;
+      case 'tokens':
+        p = tokensPage();
         break;
       default:
         p = notFoundPage();
