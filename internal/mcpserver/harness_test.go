@@ -214,7 +214,6 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		View:   p.view,
 		Writer: writer,
 		Logger: log,
-		Tick:   time.Second,
 		Actor: upstream.Options{
 			PingInterval: time.Minute,
 			StableAfter:  time.Second,
