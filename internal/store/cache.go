@@ -73,7 +73,7 @@ type resultCache struct {
 	mu      sync.Mutex
 	entries map[string]*cacheEntry // guarded by mu; by key
 	order   []*cacheEntry          // guarded by mu; oldest first (so also soonest to expire)
-	total   int64                  // guarded by mu; bytes of the files in entries
+	total   int64                  // guarded by mu; bytes of the files in entries and of those being written
 }
 
 type cacheEntry struct {
@@ -114,7 +114,7 @@ func openResultCache(dir string, max int64, ttl time.Duration, now time.Time) (*
 		c.entries[e.key] = e
 		c.total += e.size
 	}
-	c.remove(c.evictLocked(now, 0)) // not yet shared: no lock needed
+	c.remove(c.evictLocked(now)) // not yet shared: no lock needed
 	return c, nil
 }
 
@@ -147,8 +147,16 @@ func (c *resultCache) put(tool, text string, chars int) (*CachedResult, error) {
 	if size > c.max {
 		return nil, fmt.Errorf("%w: %d bytes, the cap is %d", ErrResultTooLarge, size, c.max)
 	}
+	// Room is made before the file is written, so that the files on disk
+	// stay within the cap: the new result's size is counted from here on.
+	c.mu.Lock()
+	c.total += size
+	victims := c.evictLocked(now)
+	c.mu.Unlock()
+	c.remove(victims)
 	f, err := os.CreateTemp(c.dir, ".tmp-")
 	if err != nil {
+		c.unreserve(size)
 		return nil, fmt.Errorf("result cache: %w", err)
 	}
 	tmp := f.Name()
@@ -164,28 +172,33 @@ func (c *resultCache) put(tool, text string, chars int) (*CachedResult, error) {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		c.unreserve(size)
 		return nil, fmt.Errorf("result cache: write %s: %w", r.Key, err)
 	}
 	c.mu.Lock()
 	e := &cacheEntry{key: r.Key, size: size, expires: r.ExpiresAt}
 	c.entries[e.key] = e
 	c.order = append(c.order, e)
-	c.total += size
-	victims := c.evictLocked(now, 0)
 	c.mu.Unlock()
-	c.remove(victims)
 	return r, nil
 }
 
+// unreserve gives back the room put counted for a result it did not write.
+func (c *resultCache) unreserve(size int64) {
+	c.mu.Lock()
+	c.total -= size
+	c.mu.Unlock()
+}
+
 // evictLocked takes out of the index the entries expired at now and then
-// the oldest until total+room fits the cap, and returns their keys for
-// remove. The caller holds mu (or is the only user of c).
-func (c *resultCache) evictLocked(now time.Time, room int64) []string {
+// the oldest until total fits the cap, and returns their keys for remove.
+// The caller holds mu (or is the only user of c).
+func (c *resultCache) evictLocked(now time.Time) []string {
 	var victims []string
 	i := 0
 	for ; i < len(c.order); i++ {
 		e := c.order[i]
-		if now.Before(e.expires) && c.total+room <= c.max {
+		if now.Before(e.expires) && c.total <= c.max {
 			break
 		}
 		delete(c.entries, e.key)
@@ -208,7 +221,7 @@ func (c *resultCache) remove(keys []string) {
 // sweep removes expired results.
 func (c *resultCache) sweep(now time.Time) {
 	c.mu.Lock()
-	victims := c.evictLocked(now, 0)
+	victims := c.evictLocked(now)
 	c.mu.Unlock()
 	c.remove(victims)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,4 +211,39 @@ func TestStore_OldCacheBucketDropped(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Concurrent puts and gets: every get of a kept result reads it whole, and
+// the files stay within the cap.
+func TestStore_CacheConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	const capBytes = 8000
+	s, err := Open(dir, Options{FlushEvery: time.Hour, ResultCacheMaxBytes: capBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				text := strings.Repeat(string(rune('a'+w)), 1000+i)
+				key, err := s.PutResult("a:x", text, len(text))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if r, err := s.GetResult(key); err == nil && r.Text != text {
+					t.Errorf("got %d bytes of %q, want %d", len(r.Text), r.Text[:1], len(text))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := dirBytes(t, filepath.Join(dir, ResultsDir)); n > capBytes {
+		t.Errorf("the cache holds %d bytes, over its cap of %d", n, capBytes)
+	}
+	if n, _ := s.ResultCacheSize(); n != dirBytes(t, filepath.Join(dir, ResultsDir)) {
+		t.Errorf("ResultCacheSize %d bytes, the directory %d", n, dirBytes(t, filepath.Join(dir, ResultsDir)))
+	}
 }
