@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/client"
+	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -986,4 +987,103 @@ func TestCLI_FindsTheDaemon(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
 		t.Errorf("GET / = %d Location %q, want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
 	}
+}
+
+// TestCLI_Connect: connect writes mcpproxy's entry into each client's own
+// file, keeps what else the file holds (VS Code's comments included), backs
+// the old file up, gives strict JSON to clients that read strict JSON, is
+// idempotent, and --remove takes the entry out again.
+func TestCLI_Connect(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, ".config")}
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "mcp_config.json")
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(path string) string {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	write(cfg, `{"listen": "`+addr+`"}`)
+	url := "http://" + addr + "/mcp"
+	connect := func(args ...string) cliResult {
+		return runCLI(t, dir, env, append([]string{"-c", cfg, "connect"}, args...)...)
+	}
+
+	vscode := filepath.Join(dir, ".config", "Code", "User", "mcp.json")
+	const vscodeFile = "// mine\n{\n  \"servers\": {\n    // git\n    \"git\": {\"command\": \"uvx\", \"args\": [\"mcp-server-git\"]},\n  },\n}\n"
+	write(vscode, vscodeFile)
+	claude := filepath.Join(dir, ".config", "Claude", "claude_desktop_config.json")
+	write(claude, `{"mcpServers": {"fs": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem"]}}, "theme": "dark"}`)
+	codex := filepath.Join(dir, ".codex", "config.toml")
+	const codexFile = "model = \"o3\"\n\n[mcp_servers.other]\ncommand = \"x\"\n"
+	write(codex, codexFile)
+
+	if r := connect("vscode", "--header", "Authorization: Bearer mcpp_test"); r.code != 0 || !strings.Contains(r.stdout, "Restart VS Code") {
+		t.Fatalf("connect vscode: %s", r)
+	}
+	got := read(vscode)
+	for _, want := range []string{"// mine", "// git", `"git": {"command": "uvx"`, `"mcpproxy":`, `"url":"` + url + `"`, `"Authorization":"Bearer mcpp_test"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("VS Code file lacks %q:\n%s", want, got)
+		}
+	}
+	if _, servers, err := config.ParseClientServers([]byte(got)); err != nil || len(servers) != 2 || servers[1].Spec.URL != url {
+		t.Errorf("VS Code file as a client config: %v %+v", err, servers)
+	}
+	if b := read(vscode + ".before-mcpproxy"); b != vscodeFile {
+		t.Errorf("backup %q, want the file as it was", b)
+	}
+	if r := connect("vscode", "--header", "Authorization: Bearer mcpp_test"); r.code != 0 || !strings.Contains(r.stdout, "Already there") || read(vscode) != got {
+		t.Errorf("a second connect changed something: %s", r)
+	}
+
+	if r := connect("claude-desktop"); r.code != 0 {
+		t.Fatalf("connect claude-desktop: %s", r)
+	}
+	var desktop struct {
+		MCPServers map[string]struct {
+			Command string   `json:"command"`
+			Args    []string `json:"args"`
+		} `json:"mcpServers"`
+		Theme string `json:"theme"`
+	}
+	if err := json.Unmarshal([]byte(read(claude)), &desktop); err != nil {
+		t.Fatalf("Claude Desktop's file is not strict JSON: %v\n%s", err, read(claude))
+	}
+	e := desktop.MCPServers["mcpproxy"]
+	if desktop.Theme != "dark" || len(desktop.MCPServers) != 2 || e.Command != "npx" || !slices.Equal(e.Args, []string{"-y", "mcp-remote", url}) {
+		t.Errorf("Claude Desktop's file: %+v", desktop)
+	}
+
+	if r := connect("codex"); r.code != 0 {
+		t.Fatalf("connect codex: %s", r)
+	}
+	if got := read(codex); !strings.HasPrefix(got, codexFile) || !strings.Contains(got, "[mcp_servers.mcpproxy]\ncommand = \"npx\"\nargs = [\"-y\", \"mcp-remote\", \""+url+"\"]\n") {
+		t.Errorf("codex file:\n%s", got)
+	}
+	if r := connect("codex", "--remove"); r.code != 0 || !strings.Contains(r.stdout, "Removed") {
+		t.Fatalf("connect codex --remove: %s", r)
+	}
+	if got := read(codex); got != codexFile {
+		t.Errorf("codex file after --remove:\n%q\nwant\n%q", got, codexFile)
+	}
+	if r := connect("vscode", "--remove", "--dry-run"); r.code != 0 || !strings.Contains(r.stdout, "Would have removed") || read(vscode) != got {
+		t.Errorf("--dry-run: %s", r)
+	}
+
+	wantExit(t, connect("cursor"), 1, "Cursor does not look installed")
+	wantExit(t, connect("zed"), 2, `unknown client "zed"`)
+	wantExit(t, connect("vscode", "--header", "novalue"), 2, "--header")
 }

@@ -109,6 +109,7 @@ Exit status: 0 success, 1 failure (including "no daemon is running"),
 	root.AddCommand(
 		newServeCmd(),
 		a.versionCmd(),
+		a.connectCmd(),
 		a.statusCmd(),
 		a.serversCmd(),
 		a.toolsCmd(),

@@ -142,10 +142,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.log = log
 	slog.SetDefault(log)
 	upstream.Version = version
-	if exe, err := os.Executable(); err == nil {
-		upstream.Shim = []string{exe, upstream.ShimArg, "--"}
-	} else {
+	if exe, err := os.Executable(); err != nil {
 		log.Warn("cannot find own executable; stdio servers' children may outlive a kill -9", "error", err)
+	} else if upstream.ShimSupported {
+		upstream.Shim = []string{exe, upstream.ShimArg, "--"}
 	}
 
 	if m.ConfigPath == "" {
@@ -462,6 +462,11 @@ func (m *Main) Close() error {
 	if m.srv != nil && m.served != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		m.cancel() // ends /events streams so Shutdown does not wait on them
+		if m.mcp != nil {
+			// Ends tool calls in flight: their requests would hold
+			// Shutdown, and the SDK's sessions Close, up to the call timeout.
+			m.mcp.EndCalls()
+		}
 		if err := m.srv.Shutdown(ctx); err != nil {
 			m.srv.Close()
 		}

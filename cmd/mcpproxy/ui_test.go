@@ -461,6 +461,15 @@ func TestUI_Browser(t *testing.T) {
 	b.waitJS("the log tail", `document.querySelector('#logs').textContent !== "Loading…"`)
 	b.screenshot("server-detail")
 
+	t.Log("connect: each client's entry for this daemon")
+	b.click(`#nav a[data-route=connect]`)
+	b.waitText(`#mcp-url`, p.Base+"/mcp")
+	b.waitText(`[data-client=claude-desktop] pre`, `"mcp-remote"`)
+	b.waitText(`[data-client=claude-desktop] pre`, p.Base+"/mcp")
+	b.waitText(`[data-client=vscode] pre`, `"type": "http"`)
+	b.waitText(`[data-client=codex] pre`, "[mcp_servers.mcpproxy]")
+	b.screenshot("connect")
+
 	t.Log("dashboard again: the state after all this")
 	b.click(`#nav a[data-route=dashboard]`)
 	b.waitText("[data-card=disabled] .num", "1")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -672,4 +673,37 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.Run("Enqueue", func(b *testing.B) { run(b, false) })
 	b.Run("Committed", func(b *testing.B) { run(b, true) })
+}
+
+// A long string is scrubbed only as far as it is kept, yet a credential
+// crossing the cut is still recognised, and the end of the scrubbed part
+// never leaks the start of one.
+func TestRedactor_LongText(t *testing.T) {
+	rd := redactor{maxBytes: 4096}
+	token := "ghp_" + strings.Repeat("a1B2c3", 6)
+	t.Run("SecretAcrossTheCut", func(t *testing.T) {
+		s := strings.Repeat("x", 4090) + " " + token + strings.Repeat("y", 8<<20)
+		start := time.Now()
+		got := rd.text(s)
+		took := time.Since(start)
+		t.Logf("8 MiB string redacted in %v", took)
+		if took > 10*time.Second {
+			t.Errorf("redacting an 8 MiB string took %v; only its first %d bytes are kept", took, rd.maxBytes)
+		}
+		if strings.Contains(got, "ghp_") || strings.Contains(got, "a1B2") {
+			t.Errorf("token (or part of it) kept: …%q", got[max(0, len(got)-80):])
+		}
+		if !strings.HasSuffix(got, truncatedNote(len(s))) || !strings.HasPrefix(got, "xxxx") {
+			t.Errorf("got %.20q … %q", got, got[max(0, len(got)-60):])
+		}
+	})
+	t.Run("ShrunkBySecrets", func(t *testing.T) {
+		s := strings.Repeat("Bearer abcdefghijklmnopqrstuvwxyz0123 ", 1000)
+		got := strings.TrimSuffix(rd.text(s), truncatedNote(len(s)))
+		// Only the word Bearer (maybe cut), spaces and redactions: no
+		// fragment of a token.
+		if !regexp.MustCompile(`^(\s|\*\*\*|B(e(a(r(e(r)?)?)?)?)?)*$`).MatchString(got) {
+			t.Errorf("kept more than redactions: %q", got)
+		}
+	})
 }

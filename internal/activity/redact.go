@@ -145,13 +145,28 @@ func (rd redactor) scrub(s string) string {
 	return s
 }
 
-// text scrubs s and truncates it to maxBytes.
+// scrubMargin is how much more than it keeps text scrubs of a long
+// string, so that a credential crossing the cut is still recognised by its
+// start; it is longer than the shortest credential scrubSecrets recognises.
+const scrubMargin = 256
+
+// text scrubs s and truncates it to maxBytes. Of a long string only the
+// part that can be kept is scrubbed: scrubbing all of a megabyte-sized
+// argument cost the log's writer seconds per record, and held shutdown.
 func (rd redactor) text(s string) string {
-	s = rd.scrub(s)
-	if len(s) <= rd.maxBytes {
-		return s
+	total := len(s)
+	if total <= rd.maxBytes+scrubMargin {
+		s = rd.scrub(s)
+		if len(s) <= rd.maxBytes {
+			return s
+		}
+		return cut(s, rd.maxBytes) + truncatedNote(len(s))
 	}
-	return cut(s, rd.maxBytes) + truncatedNote(len(s))
+	s = rd.scrub(cut(s, rd.maxBytes+scrubMargin))
+	// The end of the scrubbed part may hold the start of a credential too
+	// short to be recognised; it is kept only if it falls past the cut.
+	keep := min(rd.maxBytes, len(s)-scrubMargin/2)
+	return cut(s, max(keep, 0)) + truncatedNote(total)
 }
 
 func truncatedNote(n int) string { return fmt.Sprintf("…(truncated, %d bytes)", n) }

@@ -92,7 +92,7 @@ func findServerList(root *node) (*node, string) {
 // mapField names the entry under key of an object map, quoting keys that
 // would not read as a plain path element.
 func mapField(prefix, key string) string {
-	if nameRE.MatchString(key) {
+	if validName(key) {
 		return prefix + "." + key
 	}
 	return prefix + "[" + strconv.Quote(key) + "]"

@@ -15,6 +15,14 @@ import (
 // nameRE keeps server names safe to use in tool ids, URLs and file names.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
+// validName reports whether name is a usable server name: nameRE, and not
+// "." or "..", which a URL path or a file path would resolve away (the
+// REST API's /api/v1/servers/.. is /api/, so such a server could never be
+// managed).
+func validName(name string) bool {
+	return nameRE.MatchString(name) && name != "." && name != ".."
+}
+
 // Validate reports every problem in c, one *mcpproxy.Error (EINVALID) per
 // problem, joined with errors.Join; nil if c is valid.
 func (c *Config) Validate() error {
@@ -78,7 +86,9 @@ func ValidateServer(s *mcpproxy.ServerSpec, field string) error {
 	switch {
 	case s.Name == "":
 		errs = append(errs, invalidf("%s.name: required", field))
-	case !nameRE.MatchString(s.Name):
+	case s.Name == "." || s.Name == "..":
+		errs = append(errs, invalidf("%s.name: invalid name %q: \".\" and \"..\" are path segments, not names", field, s.Name))
+	case !validName(s.Name):
 		errs = append(errs, invalidf("%s.name: invalid name %q: use 1-64 of A-Z a-z 0-9 _ . -", field, s.Name))
 	}
 	switch s.Protocol {
@@ -145,7 +155,7 @@ func serverField(asMap bool, i int, name string) string {
 	if !asMap {
 		return fmt.Sprintf("mcpServers[%d]", i)
 	}
-	if nameRE.MatchString(name) {
+	if validName(name) {
 		return "mcpServers." + name
 	}
 	return fmt.Sprintf("mcpServers[%q]", name)

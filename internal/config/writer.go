@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
@@ -24,6 +26,7 @@ type Writer struct {
 	quit    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	merged  atomic.Int64 // edits applied again to a file changed under them
 }
 
 type editReq struct {
@@ -100,39 +103,94 @@ func (w *Writer) Edit(ctx context.Context, fn func(d *Document) error) (*Config,
 	return res.cfg, res.err
 }
 
+// maxEditAttempts bounds how often one edit is applied again to a file
+// that keeps changing under it.
+const maxEditAttempts = 8
+
+// settleDelays are the pauses before reading again a file that does not
+// parse: a hand edit being written in place is complete a moment later.
+var settleDelays = []time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 90 * time.Millisecond}
+
+// edit applies fn to the file. The file is the person's as much as
+// mcpproxy's: a save made by hand between the read and the replacement is
+// never overwritten. replace detects it, and fn is applied again to what
+// the file holds now (fn edits a Document, so this merges the two), a
+// bounded number of times.
 func (w *Writer) edit(fn func(d *Document) error) (*Config, error) {
 	data, err := os.ReadFile(w.path)
 	if err != nil {
 		return nil, fmt.Errorf("edit config: %w", err)
 	}
-	doc, err := ParseDocument(data)
-	if err != nil {
-		return nil, fmt.Errorf("edit config %s: %w", w.path, err)
+	changed := false // the file changed under this edit
+	for attempt := 1; ; attempt++ {
+		doc, err := ParseDocument(data)
+		if err != nil {
+			var moved bool
+			if data, doc, moved = w.settle(data); doc == nil {
+				if changed || moved {
+					return nil, mcpproxy.Errorf(mcpproxy.ECONFLICT,
+						"the config file changed while saving and does not parse: %v; your change was not saved", err)
+				}
+				// Not the request's fault: the file on disk is broken, or
+				// still being written by hand.
+				return nil, mcpproxy.Errorf(mcpproxy.ECONFLICT,
+					"the config file %s does not parse: %v; fix it (or let its save finish) and retry; your change was not saved", w.path, err)
+			}
+		}
+		before := doc.Bytes()
+		if err := fn(doc); err != nil {
+			return nil, err
+		}
+		after := doc.Bytes()
+		cfg, _, err := Parse(after)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(before, after) {
+			return cfg, nil
+		}
+		current, err := replaceIfUnchanged(w.path, data, after)
+		if err != nil {
+			return nil, fmt.Errorf("edit config: %w", err)
+		}
+		if current == nil {
+			if w.onWrite != nil {
+				w.onWrite(after)
+			}
+			return cfg, nil
+		}
+		w.merged.Add(1)
+		changed = true
+		data = current
+		if attempt == maxEditAttempts {
+			return nil, mcpproxy.Errorf(mcpproxy.ECONFLICT,
+				"the config file kept changing while saving (%d attempts); your change was not saved", attempt)
+		}
 	}
-	before := doc.Bytes()
-	if err := fn(doc); err != nil {
-		return nil, err
-	}
-	after := doc.Bytes()
-	cfg, _, err := Parse(after)
-	if err != nil {
-		return nil, err
-	}
-	if bytes.Equal(before, after) {
-		return cfg, nil
-	}
-	perm := fs.FileMode(0o600)
-	if fi, err := os.Stat(w.path); err == nil {
-		perm = fi.Mode().Perm()
-	}
-	if err := WriteFileAtomic(w.path, after, perm); err != nil {
-		return nil, fmt.Errorf("edit config: %w", err)
-	}
-	if w.onWrite != nil {
-		w.onWrite(after)
-	}
-	return cfg, nil
 }
+
+// settle reads the file again after short pauses until it parses; it
+// returns the last content read, and its document, or nil if it never
+// parsed, and whether the content changed meanwhile (someone is writing it).
+func (w *Writer) settle(data []byte) (last []byte, doc *Document, changed bool) {
+	for _, d := range settleDelays {
+		time.Sleep(d)
+		fresh, err := os.ReadFile(w.path)
+		if err != nil {
+			return data, nil, changed
+		}
+		changed = changed || !bytes.Equal(fresh, data)
+		data = fresh
+		if doc, err := ParseDocument(data); err == nil {
+			return data, doc, changed
+		}
+	}
+	return data, nil, changed
+}
+
+// Merged reports how many times an edit found the file changed by someone
+// else since it read it, and applied itself again to the new content.
+func (w *Writer) Merged() int64 { return w.merged.Load() }
 
 // Close stops the writer's goroutine and waits for it; an edit in progress
 // finishes first. Edits after Close fail with EUNAVAILABLE.
@@ -148,6 +206,25 @@ func (w *Writer) Close() error {
 // path and syncs the directory. If path is a symlink its target is replaced,
 // so that a symlinked dotfile stays a symlink.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	path, dir, tmp, err := writeTempFile(path, data, perm)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		// The rename happened; only its durability is in doubt.
+		return fmt.Errorf("write %s: sync dir: %w", path, err)
+	}
+	return nil
+}
+
+// writeTempFile writes data to a synced temporary file beside path (resolved
+// through symlinks), with the mode of the file at path (0600 if none),
+// and returns the resolved path, its directory and the temporary file.
+func writeTempFile(path string, data []byte, perm os.FileMode) (target, dir, tmp string, err error) {
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
@@ -157,9 +234,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", "", "", fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := f.Name()
+	tmp = f.Name()
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -167,25 +244,87 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		}
 	}()
 	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", "", "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", "", "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", "", "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", "", "", fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return path, dir, tmp, nil
+}
+
+// replaceIfUnchanged replaces path with data, atomically as
+// WriteFileAtomic does, if path still holds old. If it does not (someone
+// saved the file since old was read) it leaves the file as it is and
+// returns what it holds now.
+//
+// Where the system can exchange two names atomically (Linux), the check is
+// exact: the new file is swapped in and what it replaced is compared with
+// old; a save that came in between is swapped back in at once, so nothing
+// is lost. Elsewhere the content is compared right before the rename, which
+// leaves only the instant between the two open.
+func replaceIfUnchanged(path string, old, data []byte) (current []byte, err error) {
+	perm := fs.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	path, dir, tmp, err := writeTempFile(path, data, perm)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp) // after a swap, it holds the content replaced
+	if cur, err := os.ReadFile(path); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	} else if !bytes.Equal(cur, old) {
+		return cur, nil
+	}
+	swapped, err := exchange(tmp, path)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if swapped {
+		replaced, err := os.ReadFile(tmp)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		if !bytes.Equal(replaced, old) {
+			// A save landed between the check and the swap: put it back.
+			return restore(path, tmp, data)
+		}
 	}
 	if err := syncDir(dir); err != nil {
-		// The rename happened; only its durability is in doubt.
-		return fmt.Errorf("write %s: sync dir: %w", path, err)
+		return nil, fmt.Errorf("write %s: sync dir: %w", path, err)
 	}
-	return nil
+	return nil, nil
+}
+
+// restore swaps back a save (now at tmp) that an exchange replaced with
+// ours (now at path), and returns what the file holds then. A save may have
+// reached path meanwhile too, by a rename over ours or by writing ours in
+// place; it is the newer one, so it comes back to path instead.
+func restore(path, tmp string, ours []byte) ([]byte, error) {
+	if _, err := exchange(tmp, path); err != nil {
+		return nil, fmt.Errorf("write %s: restore a concurrent save: %w", path, err)
+	}
+	out, err := os.ReadFile(tmp) // what path held just before
+	if err != nil {
+		return nil, fmt.Errorf("write %s: restore a concurrent save: %w", path, err)
+	}
+	if !bytes.Equal(out, ours) {
+		if _, err := exchange(tmp, path); err != nil {
+			return nil, fmt.Errorf("write %s: restore a concurrent save: %w", path, err)
+		}
+	}
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return cur, nil
 }
 
 // syncDir makes a rename in dir durable. Windows cannot open directories for

@@ -152,6 +152,8 @@ func TestAPI_AddServer(t *testing.T) {
 		{"QuarantinedIsNotAField", `{"name": "x", "command": "y", "quarantined": false}`, []string{`body: unknown field "quarantined"`}},
 		{"NoName", `{"command": "x"}`, []string{"body.name: required"}},
 		{"BadName", `{"name": "bad name!", "command": "x"}`, []string{`body.name: invalid name "bad name!"`}},
+		{"NameDot", `{"name": ".", "command": "x"}`, []string{`body.name: invalid name "."`, `"." and ".." are path segments`}},
+		{"NameDotDot", `{"name": "..", "command": "x"}`, []string{`body.name: invalid name ".."`, `"." and ".." are path segments`}},
 		{"NoCommandOrURL", `{"name": "x"}`, []string{`body: needs "command" (stdio) or "url" (HTTP)`}},
 		{"StdioNeedsCommand", `{"name": "x", "protocol": "stdio", "url": "http://h/mcp"}`, []string{"body.command: required for protocol stdio"}},
 		{"BadURL", `{"name": "x", "url": "ftp://x"}`, []string{`body.url: invalid URL "ftp://x"`}},

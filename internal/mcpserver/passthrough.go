@@ -196,7 +196,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 	ps.AddTool(placeholderTool, placeholderHandler)
 	ps.AddPrompt(placeholderPrompt, placeholderPromptHandler)
 	ps.AddResource(placeholderResource, placeholderResourceHandler)
-	ps.AddReceivingMiddleware(s.forward(name, peer))
+	ps.AddReceivingMiddleware(s.endOnClose, s.forward(name, peer))
 	return ps
 }
 

@@ -4,7 +4,8 @@
 //
 // Concurrency contract: handlers read the state view's current snapshot and
 // the tool index; a tool call waits only on the one upstream it names, with
-// that server's call timeout and the caller's cancellation. The catalog
+// that server's call timeout and the caller's cancellation, and ends at once
+// when the daemon shuts down (EndCalls, called by Close). The catalog
 // goroutine (started by New, stopped by Close) is the only writer of the
 // index and of the direct endpoint's tool list.
 package mcpserver
@@ -12,6 +13,7 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -98,6 +100,10 @@ type Server struct {
 
 	sessions sync.WaitGroup // pass-through session watchers
 
+	// closing ends with EndCalls: every request's context ends with it.
+	closing  context.Context
+	endCalls context.CancelCauseFunc
+
 	mu      sync.Mutex
 	servers map[*mcp.Server]struct{} // guarded by mu: per-session pass-through servers
 	sse     map[string]string        // guarded by mu: legacy SSE session id → identity that opened it
@@ -123,6 +129,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}, sse: map[string]string{}}
+	s.closing, s.endCalls = context.WithCancelCause(context.Background())
 	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
 	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: instructions,
@@ -134,7 +141,7 @@ func New(opts Options) *Server {
 	})
 	s.addBuiltinTools()
 	s.addStoreTools()
-	s.smart.AddReceivingMiddleware(s.policyMiddleware)
+	s.smart.AddReceivingMiddleware(s.endOnClose, s.policyMiddleware)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
 		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",
 		Logger:       discardLogger,
@@ -143,7 +150,7 @@ func New(opts Options) *Server {
 			s.watchFast(s.fastDirect, req.Session, identityOf(ctx))
 		},
 	})
-	s.direct.AddReceivingMiddleware(s.directMiddleware)
+	s.direct.AddReceivingMiddleware(s.endOnClose, s.directMiddleware)
 	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics)
 
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
@@ -153,6 +160,8 @@ func New(opts Options) *Server {
 		if req.Params.Name != "call_tool" || !s.fastFits(callToolServer(req.Params.Arguments)) {
 			return nil, false
 		}
+		ctx, done := s.untilClose(ctx)
+		defer done()
 		res, err := s.callToolBuiltin(ctx, req)
 		if err != nil {
 			res = errorResult("%v", err)
@@ -167,6 +176,8 @@ func New(opts Options) *Server {
 		if !s.fastFits(server) {
 			return nil, false
 		}
+		ctx, done := s.untilClose(ctx)
+		defer done()
 		return s.directCall(ctx, req), true
 	})
 
@@ -227,6 +238,7 @@ func (s *Server) watchFast(f *fastPath, ss *mcp.ServerSession, identity string) 
 
 // Close ends every MCP session and stops the catalog goroutine.
 func (s *Server) Close() error {
+	s.EndCalls()
 	s.mu.Lock()
 	servers := make([]*mcp.Server, 0, len(s.servers)+2)
 	for ps := range s.servers {
@@ -242,6 +254,38 @@ func (s *Server) Close() error {
 	s.sessions.Wait()
 	s.cat.close()
 	return nil
+}
+
+// errShutdown is why calls in flight end when the daemon stops.
+var errShutdown = errors.New("mcpproxy is shutting down")
+
+// EndCalls cancels every request in flight on every endpoint, and every
+// request that starts later, with an error saying mcpproxy is shutting
+// down; it does not wait. Close calls it; the daemon calls it before it
+// shuts its HTTP server down, so that the shutdown does not wait on tool
+// calls (the SDK closes a session only once its handlers have returned).
+// It is safe to call more than once and concurrently.
+func (s *Server) EndCalls() { s.endCalls(errShutdown) }
+
+// untilClose returns ctx, also ended by EndCalls, and the function that
+// releases it.
+func (s *Server) untilClose(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.closing, func() { cancel(context.Cause(s.closing)) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// endOnClose is the outermost middleware of every MCP server: the
+// request's context ends with EndCalls.
+func (s *Server) endOnClose(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		ctx, done := s.untilClose(ctx)
+		defer done()
+		return next(ctx, method, req)
+	}
 }
 
 // auth refuses cross-origin browser requests (httpauth.CheckOrigin; the

@@ -559,6 +559,11 @@ func (s *Supervisor) Close() error {
 				srv.Caller = nil
 			})
 		}
+		if e.actor != nil {
+			// Stopped by stopLocked; its child, if it lingers, is
+			// killed soon: the daemon is exiting.
+			e.actor.Shutdown()
+		}
 		logs := e.logs
 		s.stopLocked(e, logs.Close)
 	}

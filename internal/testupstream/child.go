@@ -32,7 +32,7 @@ const (
 	// mode, default 1ms; 0 writes without pause.
 	EnvFloodInterval = "TESTUPSTREAM_FLOOD_INTERVAL"
 	// EnvMaxLifetime bounds how long the modes that ignore stdin EOF
-	// (ignore-term, hang-forever-child) stay alive when nobody kills them,
+	// (ignore-term, hang-forever-child, stop-reading) stay alive when nobody kills them,
 	// so that a failing test cannot leave them running for ever.
 	// Default 5m.
 	EnvMaxLifetime = "TESTUPSTREAM_MAX_LIFETIME"
@@ -121,6 +121,8 @@ func runChild(mode string) int {
 		return exitOnCall(opts)
 	case ModeBigResult:
 		return bigResult(opts)
+	case ModeStopReading:
+		return stopReading()
 	case ModeHTTP:
 		return serveHTTPChild(opts)
 	default:

@@ -1,7 +1,9 @@
 package testupstream
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +25,12 @@ const (
 	// ModeBigResult serves like ok plus a tool "big" whose result is one
 	// text of EnvBigBytes bytes (default 50 MB).
 	ModeBigResult = "big-result"
+	// ModeStopReading answers the handshake (initialize, then tools/list
+	// with one tool, "echo") and then never reads its stdin again, so a
+	// parent writing more than the pipe holds blocks in that write. It
+	// exits only when killed (SIGTERM keeps its default action) or after
+	// EnvMaxLifetime.
+	ModeStopReading = "stop-reading"
 )
 
 // EnvBigBytes is the size of the "big" tool's result in big-result mode.
@@ -45,6 +53,54 @@ func exitOnCall(opts Options) int {
 		}
 	})
 	return runServer(s)
+}
+
+// stopReading serves the handshake by hand, one JSON-RPC message a line,
+// and stops reading once it has answered tools/list.
+func stopReading() int {
+	fmt.Fprintf(os.Stderr, "testupstream ready pid=%d\n", os.Getpid())
+	in := bufio.NewReader(os.Stdin)
+	for {
+		line, err := in.ReadBytes('\n')
+		if err != nil {
+			return 0
+		}
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				ProtocolVersion string `json:"protocolVersion"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(line, &req) != nil || len(req.ID) == 0 {
+			continue // a notification, or not ours to answer
+		}
+		var result any
+		switch req.Method {
+		case "initialize":
+			result = map[string]any{
+				"protocolVersion": req.Params.ProtocolVersion,
+				"capabilities":    map[string]any{"tools": map[string]any{}},
+				"serverInfo":      map[string]any{"name": "testupstream", "version": Version},
+			}
+		case "tools/list":
+			result = map[string]any{"tools": []any{map[string]any{
+				"name":        "echo",
+				"description": "Never answers: this server has stopped reading.",
+				"inputSchema": map[string]any{"type": "object"},
+			}}}
+		default:
+			result = map[string]any{}
+		}
+		out, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
+		if _, err := os.Stdout.Write(append(out, '\n')); err != nil {
+			return 1
+		}
+		if req.Method == "tools/list" {
+			fmt.Fprintln(os.Stderr, "testupstream: stopped reading stdin")
+			return waitUntilKilled(nil)
+		}
+	}
 }
 
 func bigResult(opts Options) int {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,8 @@ type Actor struct {
 	changed chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
+	hurry   chan struct{} // closed by Shutdown
+	hurried sync.Once
 	// redactor masks the secret values of the current connection attempt.
 	redactor atomic.Pointer[secret.Redactor]
 	// connectTimeout and installTimeout are the deadlines of the next
@@ -124,6 +127,7 @@ func Start(opts Options) *Actor {
 		changed: make(chan struct{}, 1),
 		cancel:  cancel,
 		done:    make(chan struct{}),
+		hurry:   make(chan struct{}),
 	}
 	a.connectTimeout.Store(int64(opts.ConnectTimeout))
 	a.SetTimeouts(0, opts.InstallTimeout)
@@ -192,6 +196,15 @@ func (a *Actor) Restart() {
 // Stop cancels the actor without waiting; Wait waits for it.
 func (a *Actor) Stop() { a.cancel() }
 
+// Shutdown is Stop for a daemon that is exiting: a stdio child that
+// outlives its closed stdin gets SIGTERM and then SIGKILL after hurryGrace
+// instead of the usual grace periods, so that shutdown is short whatever
+// the child does. It may follow Stop, even while the child is stopping.
+func (a *Actor) Shutdown() {
+	a.hurried.Do(func() { close(a.hurry) })
+	a.cancel()
+}
+
 // Wait returns when the actor's goroutine and everything it owns (session,
 // child process) are gone.
 func (a *Actor) Wait() { <-a.done }
@@ -239,10 +252,14 @@ func (c *conn) close() {
 		t := time.AfterFunc(closeGrace, c.cancel)
 		defer t.Stop()
 	}
-	c.session.Close()
 	if c.proc != nil {
+		// Stop the child first: that ends the session's reads, which
+		// retires the calls it has in flight. The SDK's Close waits for
+		// those, however long their own deadlines, and for a write
+		// blocked on a child that stopped reading.
 		c.proc.stop()
 	}
+	c.session.Close()
 	if c.cancel != nil {
 		c.cancel()
 	}
@@ -502,6 +519,7 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		progress:  a.opts.Progress,
 		newClient: a.newClient,
 		traffic:   a.traffic(),
+		hurry:     a.hurry,
 	})
 }
 
@@ -580,7 +598,8 @@ type dialer struct {
 	logs      *LogBuffer      // stdio: the child's stderr
 	progress  *ProgressRouter // may be nil
 	newClient func() *mcp.Client
-	traffic   *traffic // nil: tool calls go through the SDK session
+	traffic   *traffic        // nil: tool calls go through the SDK session
+	hurry     <-chan struct{} // stdio: closed when stopping the child must be quick
 }
 
 // dialSpec connects to the server of spec (placeholders expanded), over
@@ -589,7 +608,7 @@ type dialer struct {
 func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, []mcpproxy.Tool, error) {
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
-		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress}
+		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress, hurry: d.hurry}
 		c, tools, err := d.handshake(ctx, t, p, func() *process { return t.proc })
 		if c != nil {
 			c.lean = t.conn

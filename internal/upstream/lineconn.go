@@ -10,6 +10,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -26,14 +27,22 @@ import (
 // Everything else the child writes (responses to the SDK's requests, its
 // notifications, its requests such as sampling) goes to the SDK as before,
 // so the session, its handlers and the progress tap work unchanged.
+//
+// Closing never waits on a write: Close closes the child's stdin first,
+// which makes a write blocked on a child that stopped reading return. A
+// write honours its context: it gives up waiting for its turn when the
+// context ends, and a write blocked in the pipe past the context returns
+// the context's error. A message cut off that way would corrupt the
+// stream, so it ends the connection (the actor then reconnects).
 type lineConn struct {
-	w   io.WriteCloser // the child's stdin; Close stops the child
-	wmu sync.Mutex     // one message written at a time
+	w     io.WriteCloser // the child's stdin; Close stops the child
+	wturn chan struct{}  // holds a token while a message is written: one at a time
 
 	incoming chan jsonrpc.Message // to Read
-	closed   chan struct{}        // closed by Close
+	closed   chan struct{}        // closed by shut
 	readDone chan struct{}        // closed when the reader has returned
 	readErr  error                // why the reader returned; set before readDone is closed
+	shutOnce sync.Once
 	once     sync.Once
 
 	next    atomic.Uint64
@@ -61,6 +70,7 @@ type leanReply struct {
 func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
 	c := &lineConn{
 		w:        w,
+		wturn:    make(chan struct{}, 1),
 		incoming: make(chan jsonrpc.Message),
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
@@ -313,37 +323,107 @@ func (c *lineConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	}
 }
 
-func (c *lineConn) Write(_ context.Context, msg jsonrpc.Message) error {
+func (c *lineConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	data, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
 		return err
 	}
-	return c.writeLine(data)
+	return c.writeLine(ctx, data)
+}
+
+// errClosed is what a write on a closed connection returns.
+var errClosed = errors.New("connection closed")
+
+// deadlineWriter is a writer whose blocked writes a deadline can end, as
+// an *os.File pipe's can.
+type deadlineWriter interface {
+	SetWriteDeadline(t time.Time) error
+}
+
+// writeCloser is a writer that can close its write side alone, without
+// the rest of what Close does (stopping the child).
+type writeCloser interface {
+	CloseWrite() error
 }
 
 // writeLine writes one message and its newline in one write, so that no
-// other message can come between them.
-func (c *lineConn) writeLine(data []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+// other message can come between them. It returns ctx's error if ctx ends
+// before the message is written; if part of it was written by then, the
+// connection is closed, since the stream can no longer be framed.
+func (c *lineConn) writeLine(ctx context.Context, data []byte) error {
+	select {
+	case c.wturn <- struct{}{}:
+	case <-c.closed:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.wturn }()
 	select {
 	case <-c.closed:
-		return errors.New("connection closed")
+		return errClosed
 	default:
 	}
-	_, err := c.w.Write(append(data, '\n'))
-	return err
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	line := append(data, '\n')
+	dw, _ := c.w.(deadlineWriter)
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(interrupted)
+		if dw == nil || dw.SetWriteDeadline(time.Unix(1, 0)) != nil {
+			// Nothing but closing can end the write.
+			c.breakWrites(ctx.Err())
+		}
+	})
+	n, err := c.w.Write(line)
+	if stop() {
+		return err
+	}
+	// ctx ended during the write; the deadline, if set, must not outlive it.
+	<-interrupted
+	if dw != nil {
+		dw.SetWriteDeadline(time.Time{})
+	}
+	if n == len(line) {
+		return nil
+	}
+	if n > 0 {
+		c.breakWrites(ctx.Err())
+		return fmt.Errorf("%w (after %d of %d bytes; connection closed)", ctx.Err(), n, len(line))
+	}
+	return ctx.Err()
 }
 
-// Close stops the child (through its stdin's closer), which ends the
-// reader, and waits for the reader.
+// breakWrites ends the connection after a write cut off by its context:
+// it closes the write side, which the child reads as the end of its
+// input, and ends reads and waiting calls at once.
+func (c *lineConn) breakWrites(why error) {
+	if wc, ok := c.w.(writeCloser); ok {
+		wc.CloseWrite()
+	} else {
+		c.w.Close()
+	}
+	c.shut(fmt.Errorf("connection closed: a write was cut off: %w", why))
+}
+
+// shut ends the connection for its users without waiting for anything:
+// reads and writes return, and waiting calls fail with err.
+func (c *lineConn) shut(err error) {
+	c.shutOnce.Do(func() {
+		close(c.closed)
+		c.fail(err)
+	})
+}
+
+// Close stops the child (through its stdin's closer, which closes stdin
+// first, so that a blocked write returns), which ends the reader, and
+// waits for the reader. It never waits for a write.
 func (c *lineConn) Close() error {
 	c.once.Do(func() {
-		c.wmu.Lock()
-		close(c.closed)
-		c.wmu.Unlock()
+		c.shut(errClosed)
 		c.w.Close()
-		c.fail(errors.New("connection closed"))
 	})
 	<-c.readDone
 	return nil
@@ -377,7 +457,7 @@ func (c *lineConn) CallTool(ctx context.Context, params *mcp.CallToolParams) (*m
 	}
 	c.waiting[id] = ch
 	c.mu.Unlock()
-	if err := c.writeLine(data); err != nil {
+	if err := c.writeLine(ctx, data); err != nil {
 		c.forget(id)
 		return nil, fmt.Errorf("send tools/call: %w", err)
 	}
@@ -397,8 +477,14 @@ func (c *lineConn) forget(id string) {
 	c.mu.Unlock()
 }
 
+// cancelNoticeGrace bounds how long telling the child that a call was
+// cancelled may wait for the pipe, so that the call returns promptly.
+var cancelNoticeGrace = 250 * time.Millisecond
+
 // cancelRequest sends notifications/cancelled for one of mcpproxy's own
-// requests.
+// requests, best effort: the child may be gone or not reading.
 func (c *lineConn) cancelRequest(id string, why error) {
-	c.writeLine(cancelNotice(id, why.Error())) // best effort: the child may be gone
+	ctx, cancel := context.WithTimeout(context.Background(), cancelNoticeGrace)
+	defer cancel()
+	c.writeLine(ctx, cancelNotice(id, why.Error()))
 }

@@ -34,6 +34,9 @@ var (
 	stdinGrace  = 250 * time.Millisecond
 	termGrace   = 2 * time.Second
 	stderrGrace = 500 * time.Millisecond
+	// hurryGrace replaces longer grace periods once the stop is hurried
+	// (the daemon is exiting; see Actor.Shutdown).
+	hurryGrace = 500 * time.Millisecond
 )
 
 func childEnv(extra map[string]string) []string {
@@ -117,7 +120,8 @@ type process struct {
 	waitErr    error         // set before exited is closed
 
 	stopOnce sync.Once
-	shim     bool // the process is the shim, not the server itself
+	shim     bool            // the process is the shim, not the server itself
+	hurry    <-chan struct{} // closed when stop must be quick; may be nil
 }
 
 // pid returns the server's process id: under the shim, the shim's child.
@@ -220,13 +224,27 @@ func (p *process) stop() {
 		p.stdin.Close()
 		pgid := p.cmd.Process.Pid
 		wait := func(d time.Duration) bool {
+			hurry := p.hurry
+			select {
+			case <-hurry:
+				d = min(d, hurryGrace)
+				hurry = nil
+			default:
+			}
 			t := time.NewTimer(d)
 			defer t.Stop()
-			select {
-			case <-p.exited:
-				return true
-			case <-t.C:
-				return false
+			for {
+				select {
+				case <-p.exited:
+					return true
+				case <-t.C:
+					return false
+				case <-hurry:
+					hurry = nil
+					if d > hurryGrace {
+						t.Reset(hurryGrace)
+					}
+				}
 			}
 		}
 		if !wait(stdinGrace) {
@@ -302,7 +320,7 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 	cmd.Env = env
 	cmd.Dir = spec.WorkingDir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death}
+	cmd.SysProcAttr = childAttr(death)
 	err = cmd.Start()
 	// The child has its own copies now; ours must go so EOFs propagate.
 	inR.Close()
@@ -334,6 +352,7 @@ type stdioTransport struct {
 	progress *ProgressRouter // may be nil
 	proc     *process        // set by Connect
 	conn     *lineConn       // set by Connect
+	hurry    <-chan struct{} // see process.hurry
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
@@ -341,6 +360,7 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.hurry = t.hurry
 	t.proc = p
 	t.conn = newLineConn(tapProgress(ctx, p.stdout, t.progress, false), stdinCloser{p}, MaxMessageBytes)
 	return t.conn, nil
@@ -353,10 +373,17 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 const MaxMessageBytes = 128 << 20
 
 // stdinCloser makes closing the connection stop the process.
-// Writes are serialized by lineConn.
+// Writes are serialized by lineConn; the pipe is non-blocking (os.Pipe), so
+// a deadline or closing it ends a write blocked on a child that does not
+// read.
 type stdinCloser struct{ p *process }
 
-func (s stdinCloser) Write(b []byte) (int, error) { return s.p.stdin.Write(b) }
+func (s stdinCloser) Write(b []byte) (int, error)        { return s.p.stdin.Write(b) }
+func (s stdinCloser) SetWriteDeadline(t time.Time) error { return s.p.stdin.SetWriteDeadline(t) }
+
+// CloseWrite closes the child's stdin only; stop still ends the child.
+func (s stdinCloser) CloseWrite() error { return s.p.stdin.Close() }
+
 func (s stdinCloser) Close() error {
 	s.p.stop()
 	return nil

@@ -93,6 +93,39 @@ func alive(pid int) bool {
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
+// A hurried stop (the daemon is exiting) kills a child that ignores stdin
+// EOF and SIGTERM after hurryGrace, not the usual grace periods, even when
+// the hurry comes while the stop is already waiting.
+func TestProcess_HurriedStop(t *testing.T) {
+	path, env := testupstream.Command(testupstream.ModeIgnoreTerm, map[string]string{testupstream.EnvMaxLifetime: "1m"})
+	for _, early := range []bool{true, false} {
+		logs := NewLogBuffer("", 0)
+		p, err := startProcess(&mcpproxy.ServerSpec{Command: path, Env: env}, logs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hurry := make(chan struct{})
+		p.hurry = hurry
+		if early {
+			close(hurry)
+		} else {
+			time.AfterFunc(stdinGrace+100*time.Millisecond, func() { close(hurry) })
+		}
+		pid := p.cmd.Process.Pid
+		start := time.Now()
+		p.stop()
+		took := time.Since(start)
+		t.Logf("hurried (early %v) stop of a child ignoring SIGTERM took %v", early, took)
+		if took >= stdinGrace+termGrace {
+			t.Errorf("early %v: stop took %v; a hurried stop must not wait out termGrace (%v)", early, took, termGrace)
+		}
+		if alive(pid) {
+			t.Errorf("early %v: child %d survived the stop", early, pid)
+		}
+		logs.Close()
+	}
+}
+
 // TestChildEnv_NetworkSettingsPass: behind a corporate proxy, npx and uvx
 // need the proxy variables and the registry settings; credentials and the
 // rest of mcpproxy's environment stay behind, and the server's own env wins.

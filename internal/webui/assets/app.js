@@ -1653,6 +1653,47 @@
     return { el: root, title: 'Agent tokens', route: 'tokens' };
   }
 
+  // connectPage shows how to point each MCP client at this daemon, as
+  // `mcpproxy connect CLIENT` would write it, with a copy button each.
+  function connectPage() {
+    const url = location.origin + '/mcp';
+    const bridge = { command: 'npx', args: ['-y', 'mcp-remote', url] };
+    const clients = [
+      ['claude-desktop', 'Claude Desktop', 'claude_desktop_config.json (it takes no URL: mcp-remote bridges)', { mcpServers: { mcpproxy: bridge } }],
+      ['cursor', 'Cursor', '~/.cursor/mcp.json', { mcpServers: { mcpproxy: { url } } }],
+      ['vscode', 'VS Code', 'mcp.json of your user or workspace', { servers: { mcpproxy: { type: 'http', url } } }],
+      ['claude-code', 'Claude Code', '~/.claude.json', { mcpServers: { mcpproxy: { type: 'http', url } } }],
+    ];
+    const cards = clients.map(([id, name, where, snippet]) => {
+      const text = JSON.stringify(snippet, null, 2);
+      const pre = el('pre', { class: 'snippet', text });
+      const copy = el('button', { type: 'button', text: 'Copy' });
+      copy.addEventListener('click', async () => {
+        try {
+          await navigator.clipboard.writeText(text);
+          toast('Copied the ' + name + ' entry', 'info');
+        } catch (err) {
+          toast('Copy failed: select the text instead', 'error');
+        }
+      });
+      return el('section', { class: 'card-block', dataset: { client: id } },
+        el('h2', { text: name }),
+        el('p', { class: 'muted', text: 'Merge into ' + where + ', or run: mcpproxy connect ' + id }),
+        pre, copy);
+    });
+    const codex = '[mcp_servers.mcpproxy]\ncommand = "npx"\nargs = ["-y", "mcp-remote", "' + url + '"]';
+    cards.push(el('section', { class: 'card-block', dataset: { client: 'codex' } },
+      el('h2', { text: 'Codex' }),
+      el('p', { class: 'muted', text: 'Add to ~/.codex/config.toml, or run: mcpproxy connect codex' }),
+      el('pre', { class: 'snippet', text: codex })));
+    const root = el('div', { class: 'page connect' },
+      el('h1', { text: 'Connect a client' }),
+      el('p', null, 'MCP endpoint: ', el('code', { id: 'mcp-url', text: url }),
+        '. On a loopback address it needs no key; with an agent token, clients send it as Authorization: Bearer mcpp_… (see Tokens).'),
+      ...cards);
+    return { el: root, title: 'Connect a client', route: 'connect' };
+  }
+
   function notFoundPage() {
     return {
       el: el('div', { class: 'page' }, el('h1', { text: 'Not found' }), el('p', null, 'No such page. ', el('a', { href: '#/', text: 'Back to the dashboard' }))),
@@ -1740,6 +1781,9 @@
         break;
       case 'tokens':
         p = tokensPage();
+        break;
+      case 'connect':
+        p = connectPage();
         break;
       default:
         p = notFoundPage();
