@@ -68,15 +68,26 @@ func TestLatenciesQuantile(t *testing.T) {
 func TestReplaceSection(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "B.md")
 	os.WriteFile(path, []byte("# B\n\nbefore\n"+beginMarker+"\nold\n"+endMarker+"\nafter\n"), 0o644)
-	if err := replaceSection(path, "new\n"); err != nil {
+	if err := replaceSection(path, "new\n", beginMarker, endMarker, "H"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
 	if want := "# B\n\nbefore\n" + beginMarker + "\nnew\n" + endMarker + "\nafter\n"; string(got) != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	// A second section of its own is appended under its heading, and then
+	// replaced in place, leaving the first alone.
+	for _, r := range []string{"big1\n", "big2\n"} {
+		if err := replaceSection(path, r, bigBeginMarker, bigEndMarker, "Big"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ = os.ReadFile(path)
+	if want := "# B\n\nbefore\n" + beginMarker + "\nnew\n" + endMarker + "\nafter\n\n## Big\n\n" + bigBeginMarker + "\nbig2\n" + bigEndMarker + "\n"; string(got) != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
 	os.WriteFile(path, []byte(endMarker+beginMarker), 0o644)
-	if err := replaceSection(path, "x"); err == nil {
+	if err := replaceSection(path, "x", beginMarker, endMarker, "H"); err == nil {
 		t.Error("unbalanced markers: want an error")
 	}
 }

@@ -197,7 +197,11 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// The store's lock is what tells a second mcpproxy on the same data dir
 	// that one is already running, so take it before the port.
-	st, err := store.Open(dataDir, store.Options{})
+	cacheMax := eff.ResultCacheMaxBytes
+	if cacheMax == 0 {
+		cacheMax = -1 // the store's zero is its default; the config's is off
+	}
+	st, err := store.Open(dataDir, store.Options{ResultCacheMaxBytes: cacheMax})
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,9 @@ type Config struct {
 	// card numbers it finds in tool-call arguments and results: one of
 	// SensitiveFlag (default), SensitiveRedact, SensitiveBlock.
 	SensitiveData string `json:"sensitive_data"`
+	// ResultCacheMaxBytes caps the files of truncated results kept for
+	// read_cache; the oldest are removed to make room. 0 caches nothing.
+	ResultCacheMaxBytes int64 `json:"result_cache_max_bytes"`
 	// ServersAsMap records that the file used the {"name": {...}} form, so
 	// that error messages can point at mcpServers.name instead of an index.
 	ServersAsMap bool `json:"-"`
@@ -92,6 +95,7 @@ const (
 	defaultInstallTimeout    = 5 * time.Minute
 	defaultActivityDays      = 30
 	defaultActivityRecords   = 100000
+	defaultResultCacheBytes  = 256 << 20
 )
 
 // Default returns a configuration with every default applied and no servers.
@@ -110,6 +114,7 @@ func Default() *Config {
 		ActivityRetentionDays: defaultActivityDays,
 		ActivityMaxRecords:    defaultActivityRecords,
 		SensitiveData:         SensitiveFlag,
+		ResultCacheMaxBytes:   defaultResultCacheBytes,
 	}
 }
 

@@ -111,6 +111,8 @@ func TestParse_Errors(t *testing.T) {
 		{"SensitiveDataUnknown", `{"sensitive_data": "mask"}`, `sensitive_data: unknown mode "mask": use flag, redact or block`},
 		{"SensitiveDataEmpty", `{"sensitive_data": ""}`, `sensitive_data: unknown mode "": use flag, redact or block`},
 		{"SensitiveDataType", `{"sensitive_data": true}`, `sensitive_data: want string`},
+		{"ResultCacheNegative", `{"result_cache_max_bytes": -1}`, `result_cache_max_bytes: must not be negative, got -1`},
+		{"ResultCacheNotInteger", `{"result_cache_max_bytes": "1GB"}`, `result_cache_max_bytes: want integer`},
 
 		// All problems are reported, one per line.
 		{"Several", `{"tools_limit": 0, "mcpServers": [{"name": "a b", "protocol": "sse"}, {"name": "ok", "url": "ftp://h"}]}`,
@@ -152,7 +154,7 @@ func TestParse_Defaults(t *testing.T) {
 			CallToolTimeout: mcpproxy.Duration(2 * time.Minute), ConnectTimeout: mcpproxy.Duration(30 * time.Second),
 			InstallTimeout: mcpproxy.Duration(5 * time.Minute),
 			AllowServerAdd: true, AllowServerRemove: true,
-			ActivityRetentionDays: 30, ActivityMaxRecords: 100000, SensitiveData: "flag",
+			ActivityRetentionDays: 30, ActivityMaxRecords: 100000, SensitiveData: "flag", ResultCacheMaxBytes: 256 << 20,
 		}
 		if !reflect.DeepEqual(Default(), want) {
 			t.Errorf("Default() = %+v, want %+v", Default(), want)
@@ -170,7 +172,7 @@ func TestParse_Defaults(t *testing.T) {
 			"tool_response_limit": 0, "call_tool_timeout": "10s", "connect_timeout": 5, "install_timeout": "10m",
 			"require_mcp_auth": true, "read_only": true, "disable_management": true,
 			"allow_server_add": false, "allow_server_remove": false, "quarantine_new_servers": true,
-			"activity_retention_days": 7, "activity_max_records": 500, "sensitive_data": "block",
+			"activity_retention_days": 7, "activity_max_records": 500, "sensitive_data": "block", "result_cache_max_bytes": 5000000000,
 			"mcpServers": [
 				{"name": "a", "protocol": "stdio", "command": "npx", "args": ["-y", "pkg"],
 				 "env": {"K": "V"}, "working_dir": "/w", "enabled": false, "quarantined": true,
@@ -182,7 +184,7 @@ func TestParse_Defaults(t *testing.T) {
 			CallToolTimeout: mcpproxy.Duration(10 * time.Second), ConnectTimeout: mcpproxy.Duration(5 * time.Second),
 			InstallTimeout: mcpproxy.Duration(10 * time.Minute),
 			RequireMCPAuth: true, ReadOnly: true, DisableManagement: true, QuarantineNewServers: true,
-			ActivityRetentionDays: 7, ActivityMaxRecords: 500, SensitiveData: "block",
+			ActivityRetentionDays: 7, ActivityMaxRecords: 500, SensitiveData: "block", ResultCacheMaxBytes: 5_000_000_000,
 			Servers: []mcpproxy.ServerSpec{
 				{Name: "a", Protocol: "stdio", Command: "npx", Args: []string{"-y", "pkg"},
 					Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,

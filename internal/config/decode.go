@@ -18,7 +18,7 @@ var knownTopLevel = []string{
 	"call_tool_timeout", "connect_timeout", "install_timeout", "mcpServers",
 	"require_mcp_auth", "read_only", "disable_management", "allow_server_add",
 	"allow_server_remove", "quarantine_new_servers", "enable_direct_mode",
-	"activity_retention_days", "activity_max_records", "sensitive_data",
+	"activity_retention_days", "activity_max_records", "sensitive_data", "result_cache_max_bytes",
 }
 
 // knownServerFields lists the per-server keys that are not reported as
@@ -104,6 +104,8 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.int(v, field, &cfg.ActivityMaxRecords)
 		case "sensitive_data":
 			dc.str(v, field, &cfg.SensitiveData)
+		case "result_cache_max_bytes":
+			dc.int64(v, field, &cfg.ResultCacheMaxBytes)
 		}
 	})
 	return cfg, dc.warnings, errors.Join(dc.errs...)
@@ -287,6 +289,19 @@ func (dc *decoder) int(v *node, field string, dst *int) {
 		return
 	}
 	n, err := strconv.Atoi(string(v.raw))
+	if err != nil {
+		dc.fail(field, "want integer")
+		return
+	}
+	*dst = n
+}
+
+func (dc *decoder) int64(v *node, field string, dst *int64) {
+	if v.kind != valueNode {
+		dc.fail(field, "want integer")
+		return
+	}
+	n, err := strconv.ParseInt(string(v.raw), 10, 64)
 	if err != nil {
 		dc.fail(field, "want integer")
 		return

@@ -56,6 +56,9 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, invalidf("sensitive_data: unknown mode %q: use flag, redact or block", c.SensitiveData))
 	}
+	if c.ResultCacheMaxBytes < 0 {
+		errs = append(errs, invalidf("result_cache_max_bytes: must not be negative, got %d", c.ResultCacheMaxBytes))
+	}
 	first := make(map[string]string, len(c.Servers))
 	for i := range c.Servers {
 		s := &c.Servers[i]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -144,10 +145,24 @@ func resultSize(res *mcp.CallToolResult) int {
 	return n
 }
 
+// maxRecordedError bounds the error text of an activity record: a tool
+// error result passed through whole (on /mcp/server/{name}) may be as
+// large as any result, and the record would keep all of it.
+const maxRecordedError = 2048
+
+// firstText returns the first text of a result, cut to maxRecordedError
+// bytes on a character boundary.
 func firstText(res *mcp.CallToolResult) string {
 	for _, c := range res.Content {
 		if t, ok := c.(*mcp.TextContent); ok {
-			return t.Text
+			if len(t.Text) <= maxRecordedError {
+				return t.Text
+			}
+			cut := maxRecordedError
+			for cut > 0 && !utf8.RuneStart(t.Text[cut]) {
+				cut--
+			}
+			return t.Text[:cut] + "…"
 		}
 	}
 	return ""

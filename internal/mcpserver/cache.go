@@ -1,11 +1,15 @@
 package mcpserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -124,30 +128,40 @@ func (s *Server) readCache(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if s.opts.Store == nil {
 		return errorResult("the result cache is not available"), nil
 	}
-	r, err := s.opts.Store.GetResult(in.Key)
+	r, body, err := s.opts.Store.OpenResult(in.Key)
 	if err != nil {
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 	}
+	defer body.Close()
 	if tok := callerToken(ctx); tok != nil {
 		server, _, _ := strings.Cut(r.Tool, ":")
 		if !tok.AllowsServer(server) {
 			return errorResult("%s", mcpproxy.ErrorMessage(scopeError(tok, server))), nil
 		}
 	}
-	var records []json.RawMessage
-	if strings.HasPrefix(strings.TrimSpace(r.Text), "[") && json.Unmarshal([]byte(r.Text), &records) == nil {
-		limit := in.Limit
-		if limit == 0 {
-			limit = defaultReadCacheRecords
+	if startsArray(body) {
+		// Records: the whole array is parsed, as before.
+		var sb strings.Builder
+		sb.Grow(int(r.Bytes))
+		if _, err := io.Copy(&sb, io.NewSectionReader(body, 0, r.Bytes)); err != nil {
+			return errorResult("reading cached result %q: %v", in.Key, err), nil
 		}
-		start := min(in.Offset, len(records))
-		end := start + min(limit, len(records)-start) // no start+limit: it can overflow
-		out := map[string]any{"key": in.Key, "tool": r.Tool, "total_records": len(records), "offset": start, "records": records[start:end]}
-		if end < len(records) {
-			out["next_offset"] = end
+		var records []json.RawMessage
+		if json.Unmarshal([]byte(sb.String()), &records) == nil {
+			limit := in.Limit
+			if limit == 0 {
+				limit = defaultReadCacheRecords
+			}
+			start := min(in.Offset, len(records))
+			end := start + min(limit, len(records)-start) // no start+limit: it can overflow
+			out := map[string]any{"key": in.Key, "tool": r.Tool, "total_records": len(records), "offset": start, "records": records[start:end]}
+			if end < len(records) {
+				out["next_offset"] = end
+			}
+			return jsonResult(out), nil
 		}
-		return jsonResult(out), nil
 	}
+	// Text: only the page is read from the file.
 	total := r.Chars
 	limit := in.Limit
 	if limit == 0 {
@@ -158,13 +172,65 @@ func (s *Server) readCache(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	}
 	start := min(in.Offset, total)
 	end := start + min(limit, total-start)
-	from := charOffset(r.Text, total, start)
-	to := from + charOffset(r.Text[from:], total-start, end-start)
-	out := map[string]any{"key": in.Key, "tool": r.Tool, "total_chars": total, "offset": start, "text": r.Text[from:to]}
+	from, to, err := charRange(body, r.Bytes, total, start, end)
+	if err != nil {
+		return errorResult("reading cached result %q: %v", in.Key, err), nil
+	}
+	page := make([]byte, to-from)
+	if _, err := body.ReadAt(page, from); err != nil && !(errors.Is(err, io.EOF) && len(page) == 0) {
+		return errorResult("reading cached result %q: %v", in.Key, err), nil
+	}
+	out := map[string]any{"key": in.Key, "tool": r.Tool, "total_chars": total, "offset": start, "text": string(page)}
 	if end < total {
 		out["next_offset"] = end
 	}
 	return jsonResult(out), nil
+}
+
+// startsArray reports whether text, after white space, starts with '['.
+func startsArray(text io.ReaderAt) bool {
+	br := bufio.NewReaderSize(io.NewSectionReader(text, 0, 1<<62), 4096)
+	for {
+		c, _, err := br.ReadRune()
+		if err != nil {
+			return false
+		}
+		if !unicode.IsSpace(c) {
+			return c == '['
+		}
+	}
+}
+
+// charRange returns the byte offsets of characters start and end in text,
+// which has size bytes and chars characters (counted as charOffset counts
+// them). When every character is one byte they are start and end;
+// otherwise the text is read up to end, a buffer at a time.
+func charRange(text io.ReaderAt, size int64, chars, start, end int) (from, to int64, err error) {
+	if int64(chars) == size {
+		return int64(start), int64(end), nil
+	}
+	br := bufio.NewReaderSize(io.NewSectionReader(text, 0, size), 64<<10)
+	var pos int64
+	from = -1
+	for n := 0; ; n++ {
+		if n == start {
+			from = pos
+		}
+		if n == end {
+			return from, pos, nil
+		}
+		_, w, err := br.ReadRune() // a byte that is not UTF-8 is one character of width 1, as in charOffset
+		if err != nil {
+			if errors.Is(err, io.EOF) { // fewer characters than counted
+				if from < 0 {
+					from = pos
+				}
+				return from, pos, nil
+			}
+			return 0, 0, err
+		}
+		pos += int64(w)
+	}
 }
 
 func (s *Server) toolsStat(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {

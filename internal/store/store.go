@@ -1,12 +1,15 @@
-// Package store keeps mcpproxy's learned state in one bbolt file under the
-// data directory: tool-call statistics and cached large tool results (later
-// also approvals and the activity log). The schema version is recorded in
-// the meta bucket.
+// Package store keeps mcpproxy's learned state under the data directory:
+// tool-call statistics (and, in buckets other packages own, approvals, the
+// activity log and OAuth tokens) in one bbolt file, and cached large tool
+// results as files of their own under cache/results, within a size cap, so
+// that an expired or evicted result gives its space back at once (a bbolt
+// file never shrinks). The schema version is recorded in the meta bucket.
 //
 // Concurrency contract: Store is safe for concurrent use. Statistics are
 // counted in memory (a mutex around a map, never held across I/O) and
-// flushed by the store's own goroutine; Close stops it, flushes, and closes
-// the file.
+// flushed by the store's own goroutine, which also removes expired results;
+// Close stops it, flushes, and closes the file. The result cache's index is
+// behind its own mutex, also never held across I/O.
 package store
 
 import (
@@ -30,6 +33,8 @@ const SchemaVersion = 1
 var (
 	bucketMeta  = []byte("meta")
 	bucketStats = []byte("tool_stats")
+	// bucketCache held cached results before they moved to files; Open
+	// deletes it, so that its pages are reused.
 	bucketCache = []byte("result_cache")
 	keySchema   = []byte("schema_version")
 )
@@ -39,11 +44,12 @@ const FileName = "mcpproxy.db"
 
 // Store is the open database.
 type Store struct {
-	db    *bolt.DB
-	path  string
-	every time.Duration
-	stop  chan struct{}
-	done  chan struct{}
+	db      *bolt.DB
+	path    string
+	every   time.Duration
+	results *resultCache
+	stop    chan struct{}
+	done    chan struct{}
 
 	mu      sync.Mutex
 	pending map[string]*ToolStat // guarded by mu: counts not yet flushed
@@ -55,6 +61,10 @@ type Options struct {
 	FlushEvery time.Duration
 	// LockTimeout is how long to wait for another process's lock; default 1s.
 	LockTimeout time.Duration
+	// ResultCacheMaxBytes caps the files of cached results; the oldest
+	// are removed to make room. 0 means DefaultResultCacheMaxBytes; a
+	// negative value caches nothing.
+	ResultCacheMaxBytes int64
 }
 
 // Open opens (creating if needed) the store in dataDir. A second mcpproxy on
@@ -65,6 +75,9 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
+	}
+	if opts.ResultCacheMaxBytes == 0 {
+		opts.ResultCacheMaxBytes = DefaultResultCacheMaxBytes
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -79,8 +92,13 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketStats, bucketCache} {
+		for _, b := range [][]byte{bucketMeta, bucketStats} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bucketCache) != nil {
+			if err := tx.DeleteBucket(bucketCache); err != nil {
 				return err
 			}
 		}
@@ -101,7 +119,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, every: opts.FlushEvery, stop: make(chan struct{}), done: make(chan struct{}), pending: map[string]*ToolStat{}}
+	results, err := openResultCache(filepath.Join(dataDir, ResultsDir), opts.ResultCacheMaxBytes, CacheTTL, time.Now())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s := &Store{db: db, path: path, every: opts.FlushEvery, results: results, stop: make(chan struct{}), done: make(chan struct{}), pending: map[string]*ToolStat{}}
 	go s.loop()
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -454,4 +456,94 @@ func (f flushWriter) Write(p []byte) (int, error) {
 	n, err := f.w.Write(p)
 	f.w.(http.Flusher).Flush()
 	return n, err
+}
+
+// scriptedChild is the other end of a lineConn: it answers each request of
+// mcpproxy's own with what reply returns for its id and sequence number,
+// written in one piece.
+func scriptedChild(tb testing.TB, reply func(n int, id string) string) *lineConn {
+	tb.Helper()
+	toClient, fromServer := io.Pipe()
+	toServer, fromClient := io.Pipe()
+	lc := newLineConn(toClient, fromClient, MaxMessageBytes)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer fromServer.Close() // as a child exits when its stdin closes
+		dec := json.NewDecoder(toServer)
+		for n := 0; ; n++ {
+			var req struct {
+				ID string `json:"id"`
+			}
+			if dec.Decode(&req) != nil {
+				return
+			}
+			if _, err := io.WriteString(fromServer, reply(n, req.ID)); err != nil {
+				return
+			}
+		}
+	}()
+	tb.Cleanup(func() {
+		lc.Close()
+		<-done
+	})
+	return lc
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// A large result reaches its call whole, what the child wrote right behind
+// it (in the same write, a message split over lines; then two messages on
+// one line) still arrives, and nothing of the large message is kept
+// afterwards.
+func TestLineConn_BigResultLeavesNoBuffer(t *testing.T) {
+	const size = 8 << 20
+	big := strings.Repeat("0123456789abcdef", size/16)
+	lc := scriptedChild(t, func(n int, id string) string {
+		if n == 0 {
+			return `{"jsonrpc":"2.0","id":"` + id + `","result":{"content":[{"type":"text","text":"` + big + `"}]}}` + "\n" +
+				"{\"jsonrpc\":\"2.0\",\n\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"after\"}}\n"
+		}
+		// Two values on one line.
+		return `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"same line"}} ` +
+			`{"jsonrpc":"2.0","id":"` + id + `","result":{"content":[{"type":"text","text":"small"}]}}` + "\n"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := heapAlloc()
+	res, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resultText(t, res); got != big {
+		t.Fatalf("big result: %d bytes, want %d", len(got), len(big))
+	}
+	msg, err := lc.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := msg.(*jsonrpc.Request); !ok || r.Method != "notifications/message" {
+		t.Fatalf("after the big result the SDK got %#v, want the notification", msg)
+	}
+	res = nil
+	if grown := int64(heapAlloc()) - int64(before); grown > size/2 {
+		t.Errorf("after an %d MiB result the heap is %.1f MiB larger: the reader kept its buffer", size>>20, float64(grown)/(1<<20))
+	}
+	got := make(chan jsonrpc.Message, 1)
+	go func() {
+		m, _ := lc.Read(ctx)
+		got <- m
+	}()
+	res, err = lc.CallTool(ctx, &mcp.CallToolParams{Name: "small"})
+	if err != nil || resultText(t, res) != "small" {
+		t.Fatalf("call after the big result: %v", err)
+	}
+	if r, ok := (<-got).(*jsonrpc.Request); !ok || r.Method != "notifications/message" {
+		t.Fatalf("the value before the response on the same line: %#v", r)
+	}
 }

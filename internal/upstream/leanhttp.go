@@ -73,7 +73,7 @@ func (l *leanHTTP) call(ctx context.Context, id string, body []byte) (*mcp.CallT
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch mt {
 	case "application/json":
-		data, err := io.ReadAll(io.LimitReader(resp.Body, MaxMessageBytes+1))
+		data, err := readBody(resp, MaxMessageBytes)
 		if err != nil {
 			return nil, fmt.Errorf("tools/call: read the upstream's response: %w", err)
 		}
@@ -87,11 +87,32 @@ func (l *leanHTTP) call(ctx context.Context, id string, body []byte) (*mcp.CallT
 		if !env.answers(id) {
 			return nil, fmt.Errorf("tools/call: the upstream answered another request (id %s)", env.ID)
 		}
-		return env.result()
+		return callResult(data)
 	case "text/event-stream":
 		return l.readStream(ctx, id, resp.Body)
 	}
 	return nil, fmt.Errorf("tools/call: the upstream answered with content type %q", resp.Header.Get("Content-Type"))
+}
+
+// readBody reads a response body of at most limit bytes (and one more, to
+// tell that it is longer), into a buffer of its announced length when it
+// has one, so that a large body is not copied over and over as it grows.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	n := resp.ContentLength
+	if n <= 0 || n > limit {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, n+1) // one more: a body longer than announced shows
+	k, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return buf[:k], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(r)
+	return append(buf, rest...), err
 }
 
 // finish closes a response body after reading what is left of it, so that
@@ -173,7 +194,7 @@ func (l *leanHTTP) readStream(ctx context.Context, id string, body io.Reader) (*
 				l.traffic.notify(ctx, env.Method, env.Params)
 			}
 		case env.answers(id):
-			return env.result()
+			return callResult(data)
 		}
 	}
 }
@@ -236,7 +257,7 @@ func (e *eventReader) next() ([]byte, error) {
 	var data []byte
 	hasData, other := false, false
 	for {
-		line, err := e.line()
+		line, owned, err := e.line()
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +278,11 @@ func (e *eventReader) next() ([]byte, error) {
 			if len(data)+len(value) > MaxMessageBytes {
 				return nil, fmt.Errorf("an event exceeds %d bytes", MaxMessageBytes)
 			}
-			data = append(data, value...)
+			if !hasData && owned {
+				data = value // a long line read into its own buffer: no copy of a large result
+			} else {
+				data = append(data, value...)
+			}
 			hasData = true
 		case "event":
 			other = len(value) > 0 && string(value) != "message"
@@ -265,28 +290,30 @@ func (e *eventReader) next() ([]byte, error) {
 	}
 }
 
-// line returns the next line without its end (\n, \r\n or \r\n).
-func (e *eventReader) line() ([]byte, error) {
+// line returns the next line without its end (\n, \r\n or \r\n), and
+// whether the line is in a buffer of its own (a long line) rather than in
+// the reader's, where the next read overwrites it.
+func (e *eventReader) line() ([]byte, bool, error) {
 	var long []byte
 	for {
 		b, err := e.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			if len(long)+len(b) > MaxMessageBytes {
-				return nil, fmt.Errorf("an event line exceeds %d bytes", MaxMessageBytes)
+				return nil, false, fmt.Errorf("an event line exceeds %d bytes", MaxMessageBytes)
 			}
 			long = append(long, b...)
 			continue
 		}
 		if err != nil {
 			if err == io.EOF && len(long)+len(b) > 0 {
-				return nil, io.ErrUnexpectedEOF
+				return nil, false, io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, false, err
 		}
 		if long != nil {
 			b = append(long, b...)
 		}
 		b = bytes.TrimSuffix(b, []byte{'\n'})
-		return bytes.TrimSuffix(b, []byte{'\r'}), nil
+		return bytes.TrimSuffix(b, []byte{'\r'}), long != nil, nil
 	}
 }

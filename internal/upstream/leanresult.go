@@ -61,19 +61,24 @@ func decodeCallResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
 	}
 	var w leanResult
 	if err := json.Unmarshal(raw, &w); err == nil && w.simple() {
-		res := &mcp.CallToolResult{Meta: w.Meta, StructuredContent: w.StructuredContent, IsError: w.IsError,
-			Content: make([]mcp.Content, len(w.Content))}
-		for i := range w.Content {
-			c := &w.Content[i]
-			res.Content[i] = &mcp.TextContent{Text: c.Text, Meta: c.Meta, Annotations: c.Annotations}
-		}
-		return res, nil
+		return w.callToolResult(), nil
 	}
 	var res mcp.CallToolResult
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return nil, fmt.Errorf("tools/call: decode the upstream's result: %w", err)
 	}
 	return &res, nil
+}
+
+// callToolResult converts a simple result.
+func (w *leanResult) callToolResult() *mcp.CallToolResult {
+	res := &mcp.CallToolResult{Meta: w.Meta, StructuredContent: w.StructuredContent, IsError: w.IsError,
+		Content: make([]mcp.Content, len(w.Content))}
+	for i := range w.Content {
+		c := &w.Content[i]
+		res.Content[i] = &mcp.TextContent{Text: c.Text, Meta: c.Meta, Annotations: c.Annotations}
+	}
+	return res
 }
 
 // simple reports whether w holds only what leanResult decodes completely.

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -58,10 +59,10 @@ const leanPrefix = "mcpproxy-"
 // as a JSON string.
 var leanMarker = []byte(`"` + leanPrefix)
 
-// leanReply is the response to one of mcpproxy's own requests, or why
-// none can come.
+// leanReply is the result of one of mcpproxy's own requests, or why there
+// is none.
 type leanReply struct {
-	env leanEnvelope
+	res *mcp.CallToolResult
 	err error
 }
 
@@ -79,50 +80,104 @@ func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
 	return c
 }
 
-// read decodes one JSON value after another: the MCP stdio transport puts
-// one message on a line, but a value may be split over lines, as the SDK
-// also accepts.
+// read reads one message after another: the MCP stdio transport puts one
+// message on a line. A line that is not one complete JSON value (a value
+// split over lines, or several values on a line, as the SDK also accepts)
+// is decoded value by value, the rest of it kept for the next line.
+//
+// A line is read into a slice of its own, of its exact size: a large result
+// costs its size once here (a growing buffer would cost twice that, and a
+// decoder kept for the connection would keep its buffer, grown to the
+// largest message, until the child reconnects).
 func (c *lineConn) read(r io.Reader, maxMessage int64) {
-	lim := &budgetReader{r: r}
-	dec := json.NewDecoder(lim)
+	br := bufio.NewReaderSize(r, lineChunk)
+	var pending []byte // the start of a value that goes on on the next line
 	var err error
-	for {
-		lim.left = maxMessage + int64(dec.InputOffset()) // budget for the next value (approximately: the decoder reads ahead)
-		var raw json.RawMessage
-		if err = dec.Decode(&raw); err != nil {
-			if lim.over {
-				err = fmt.Errorf("upstream message exceeds %d bytes", maxMessage)
+	for err == nil {
+		var line []byte
+		line, err = readLine(br, maxMessage-int64(len(pending)))
+		if errors.Is(err, errLineTooLong) {
+			err = fmt.Errorf("upstream message exceeds %d bytes", maxMessage)
+			break
+		}
+		if len(pending) == 0 && json.Valid(line) {
+			if derr := c.dispatch(line); derr != nil {
+				err = derr
 			}
-			break
+			continue
 		}
-		if err = c.dispatch(raw); err != nil {
-			break
+		if len(bytes.TrimSpace(line)) == 0 && len(pending) == 0 {
+			continue
 		}
+		pending = append(append(pending, line...), '\n')
+		var derr error
+		if pending, derr = c.dispatchValues(pending); derr != nil {
+			err = derr
+		}
+	}
+	if errors.Is(err, io.EOF) && len(bytes.TrimSpace(pending)) > 0 {
+		err = io.ErrUnexpectedEOF
 	}
 	c.readErr = err
 	c.fail(fmt.Errorf("connection closed: %w", err))
 	close(c.readDone)
 }
 
-// budgetReader fails once more than left bytes have been read in total.
-type budgetReader struct {
-	r    io.Reader
-	read int64
-	left int64 // the total the reader may reach
-	over bool
+// dispatchValues dispatches every complete value in data and returns what
+// is left of it: the start of a value not yet complete.
+func (c *lineConn) dispatchValues(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var done int64
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		switch {
+		case err == io.EOF:
+			return nil, nil
+		case err == io.ErrUnexpectedEOF:
+			return append([]byte(nil), data[done:]...), nil
+		case err != nil:
+			return nil, err
+		}
+		done = dec.InputOffset()
+		if err := c.dispatch(raw); err != nil {
+			return nil, err
+		}
+	}
 }
 
-func (b *budgetReader) Read(p []byte) (int, error) {
-	if b.read >= b.left {
-		b.over = true
-		return 0, errors.New("message too large")
+// lineChunk is the size of the reader's buffer, and of the pieces a long
+// line is gathered in.
+const lineChunk = 64 << 10
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next line, without its newline, in a slice of its
+// own; errLineTooLong if it has more than limit bytes. A line cut short by
+// the end of the stream is returned with io.EOF.
+func readLine(br *bufio.Reader, limit int64) ([]byte, error) {
+	var pieces [][]byte
+	var n int64
+	for {
+		b, err := br.ReadSlice('\n')
+		n += int64(len(b))
+		if n > limit+1 { // +1: the newline
+			return nil, errLineTooLong
+		}
+		if err == bufio.ErrBufferFull {
+			pieces = append(pieces, append([]byte(nil), b...))
+			continue
+		}
+		b = bytes.TrimSuffix(b, []byte{'\n'})
+		if pieces == nil {
+			return append([]byte(nil), b...), err
+		}
+		line := make([]byte, 0, n)
+		for _, p := range pieces {
+			line = append(line, p...)
+		}
+		return append(line, b...), err
 	}
-	if rem := b.left - b.read; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	n, err := b.r.Read(p)
-	b.read += int64(n)
-	return n, err
 }
 
 // dispatch hands one value read (a message or, in older protocol versions,
@@ -156,12 +211,13 @@ func (c *lineConn) dispatch(raw json.RawMessage) error {
 	}
 }
 
-// leanEnvelope is a JSON-RPC message as mcpproxy's own requests read it.
+// leanEnvelope is a JSON-RPC message as mcpproxy's own requests read it,
+// without its result: decoding it skips a result of many megabytes without
+// copying it, and callResult then decodes the result from the message.
 type leanEnvelope struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
 	Error  *jsonrpc.Error  `json:"error"`
 }
 
@@ -182,17 +238,41 @@ func (e *leanEnvelope) answers(id string) bool {
 	return ok && got == id
 }
 
-// result returns the tools/call result e carries, or its error.
-func (e *leanEnvelope) result() (*mcp.CallToolResult, error) {
-	if e.Error != nil {
-		return nil, e.Error
+// callResult returns the tools/call result the response msg carries, or
+// its error. Text content, the common case, is decoded straight from msg,
+// without first copying the result out of it.
+func callResult(msg []byte) (*mcp.CallToolResult, error) {
+	var r struct {
+		Error  *jsonrpc.Error `json:"error"`
+		Result *leanResult    `json:"result"`
 	}
-	return decodeCallResult(e.Result)
+	if err := json.Unmarshal(msg, &r); err == nil {
+		switch {
+		case r.Error != nil:
+			return nil, r.Error
+		case r.Result == nil:
+			return nil, fmt.Errorf("tools/call: the upstream's response has no result")
+		case r.Result.simple():
+			return r.Result.callToolResult(), nil
+		}
+	}
+	var whole struct {
+		Error  *jsonrpc.Error  `json:"error"`
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(msg, &whole); err != nil {
+		return nil, fmt.Errorf("tools/call: decode the upstream's result: %w", err)
+	}
+	if whole.Error != nil {
+		return nil, whole.Error
+	}
+	return decodeCallResult(whole.Result)
 }
 
 // claim delivers raw to the call waiting for it, if raw is the response to
 // one of mcpproxy's own requests. A response whose call has given up is
-// dropped: the SDK did not send that request.
+// dropped undecoded: the SDK did not send that request. The result is
+// decoded here, so that raw is garbage as soon as claim returns.
 func (c *lineConn) claim(raw []byte) bool {
 	var env leanEnvelope
 	if json.Unmarshal(raw, &env) != nil {
@@ -207,7 +287,8 @@ func (c *lineConn) claim(raw []byte) bool {
 	delete(c.waiting, id)
 	c.mu.Unlock()
 	if ch != nil {
-		ch <- leanReply{env: env} // buffered
+		res, err := callResult(raw)
+		ch <- leanReply{res: res, err: err} // buffered
 	}
 	return true
 }
@@ -382,10 +463,7 @@ func (c *lineConn) CallTool(ctx context.Context, params *mcp.CallToolParams) (*m
 	}
 	select {
 	case r := <-ch:
-		if r.err != nil {
-			return nil, r.err
-		}
-		return r.env.result()
+		return r.res, r.err
 	case <-ctx.Done():
 		c.forget(id)
 		c.cancelRequest(id, ctx.Err())
