@@ -4,7 +4,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PEERS   := test/mcp-peers
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test check fmt vet staticcheck peers browser bench clean
+.PHONY: build run test check fmt vet staticcheck peers browser bench clean cross
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mcpproxy ./cmd/mcpproxy
@@ -58,6 +58,15 @@ conformance:
 	bash test/conformance/run.sh
 	bash test/conformance/client.sh
 	bash test/conformance/inspector.sh
+
+# Builds (type-checks and compiles, writes nothing) for every platform a
+# release targets. The tests themselves run on Linux.
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+cross:
+	@for p in $(PLATFORMS); do \
+		echo "go build $$p"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build ./... || exit 1; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
