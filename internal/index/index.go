@@ -90,6 +90,7 @@ type Index struct {
 	analyzer  analysis.Analyzer // the query analyzer; the same for every field
 	stopWords analysis.TokenMap // the analyzer's
 	policy    mergePolicy
+	rank      ranking
 	selfMerge bool // false where bleve merges segments itself (on disk)
 	// indexed counts the documents writers have given bleve (merges
 	// excluded): tests tell re-indexing from reviving with it.
@@ -147,6 +148,12 @@ func New() (*Index, error) { return newIndex(defaultMergePolicy, nil) }
 // newIndex returns an empty in-memory index that merges segments by policy
 // and calls merged, if not nil, after each merge.
 func newIndex(policy mergePolicy, merged func()) (*Index, error) {
+	return newIndexRanked(policy, merged, defaultRanking)
+}
+
+// newIndexRanked is newIndex with a ranking: the evaluation compares
+// rankings in one run.
+func newIndexRanked(policy mergePolicy, merged func(), r ranking) (*Index, error) {
 	// scorch, not bleve.NewMemOnly: only scorch implements the per-field
 	// statistics BM25 needs; the in-memory upsidedown index silently scores
 	// with TF-IDF. With an empty path scorch keeps its segments in memory and
@@ -160,6 +167,7 @@ func newIndex(policy mergePolicy, merged func()) (*Index, error) {
 		bi.Close()
 		return nil, err
 	}
+	x.rank = r
 	x.merged = merged
 	x.start()
 	return x, nil
@@ -182,6 +190,7 @@ func build(bi bleve.Index, dir string, log *slog.Logger, policy mergePolicy, sel
 		analyzer:  a,
 		stopWords: stop,
 		policy:    policy,
+		rank:      defaultRanking,
 		selfMerge: selfMerge,
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
