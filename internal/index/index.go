@@ -615,7 +615,8 @@ const tieMargin = 8
 const maxTerms = 32
 
 // query builds the bleve query: a disjunction with one clause per distinct
-// query term, so a tool matches if it contains any of them. bleve multiplies
+// query term and per synonym of one, so a tool matches if it contains any
+// of them. bleve multiplies
 // a disjunction's score by the fraction of clauses that matched, so tools
 // covering more of the query rank first. A clause requires the term in
 // fieldText and adds, without such a fraction, its score in the name, server
@@ -634,15 +635,38 @@ func (x *Index) query(q string) query.Query {
 	if len(terms) == 0 {
 		return nil
 	}
-	clauses := make([]query.Query, len(terms))
-	for i, t := range terms {
-		c := termQuery(t, fieldText, 1)
-		c = withBonus(c, termQuery(t, fieldName, nameBoost))
-		c = withBonus(c, termQuery(t, fieldServer, serverBoost))
-		c = withBonus(c, termQuery(t, fieldParams, paramsBoost))
-		clauses[i] = c
+	clauses := make([]query.Query, 0, len(terms))
+	for _, t := range terms {
+		clauses = append(clauses, termClause(t, 1))
+	}
+	if x.rank.synonyms {
+		// Each synonym is a clause of its own, at a lower boost. It counts
+		// in the fraction of clauses matched as a query term does: a tool
+		// described in other words than the query's covers as much of it.
+		syn := synonyms(x.analyzer)
+		seen := slices.Clone(terms)
+		for _, t := range terms {
+			for _, s := range syn[t] {
+				if len(seen) < len(terms)+maxSynonyms && !slices.Contains(seen, s) {
+					seen = append(seen, s)
+					clauses = append(clauses, termClause(s, x.rank.synonymBoost))
+				}
+			}
+		}
 	}
 	return query.NewDisjunctionQuery(clauses)
+}
+
+// maxSynonyms bounds the synonyms a query adds to its terms.
+const maxSynonyms = 32
+
+// termClause matches a term in fieldText and adds its score in the name,
+// server and parameter fields; boost scales all of it.
+func termClause(t string, boost float64) query.Query {
+	c := termQuery(t, fieldText, boost)
+	c = withBonus(c, termQuery(t, fieldName, nameBoost*boost))
+	c = withBonus(c, termQuery(t, fieldServer, serverBoost*boost))
+	return withBonus(c, termQuery(t, fieldParams, paramsBoost*boost))
 }
 
 func termQuery(term, field string, boost float64) query.Query {
