@@ -61,15 +61,6 @@ import (
 // DefaultLimit is the number of hits Search returns when limit <= 0.
 const DefaultLimit = 15
 
-// Boosts of the fields that add to the score of a term found in fieldText:
-// a term in the tool's name says more than the same term in its description,
-// and naming a server ("github issues") lifts that server's tools.
-const (
-	nameBoost   = 2.0
-	serverBoost = 1.0
-	paramsBoost = 0.5
-)
-
 // Hit is one search result.
 type Hit struct {
 	Server string // server name
@@ -637,7 +628,7 @@ func (x *Index) query(q string) query.Query {
 	}
 	clauses := make([]query.Query, 0, len(terms))
 	for _, t := range terms {
-		clauses = append(clauses, termClause(t, 1))
+		clauses = append(clauses, x.termClause(t, 1))
 	}
 	if x.rank.synonyms {
 		// Each synonym is a clause of its own, at a lower boost. It counts
@@ -649,7 +640,7 @@ func (x *Index) query(q string) query.Query {
 			for _, s := range syn[t] {
 				if len(seen) < len(terms)+maxSynonyms && !slices.Contains(seen, s) {
 					seen = append(seen, s)
-					clauses = append(clauses, termClause(s, x.rank.synonymBoost))
+					clauses = append(clauses, x.termClause(s, x.rank.synonymBoost))
 				}
 			}
 		}
@@ -662,11 +653,11 @@ const maxSynonyms = 32
 
 // termClause matches a term in fieldText and adds its score in the name,
 // server and parameter fields; boost scales all of it.
-func termClause(t string, boost float64) query.Query {
+func (x *Index) termClause(t string, boost float64) query.Query {
 	c := termQuery(t, fieldText, boost)
-	c = withBonus(c, termQuery(t, fieldName, nameBoost*boost))
-	c = withBonus(c, termQuery(t, fieldServer, serverBoost*boost))
-	return withBonus(c, termQuery(t, fieldParams, paramsBoost*boost))
+	c = withBonus(c, termQuery(t, fieldName, x.rank.nameBoost*boost))
+	c = withBonus(c, termQuery(t, fieldServer, x.rank.serverBoost*boost))
+	return withBonus(c, termQuery(t, fieldParams, x.rank.paramsBoost*boost))
 }
 
 func termQuery(term, field string, boost float64) query.Query {
