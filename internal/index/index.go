@@ -645,18 +645,6 @@ func (x *Index) query(q string) query.Query {
 			}
 		}
 	}
-	if x.rank.wordnet {
-		syn := wordnetSynonyms(x.analyzer)
-		seen := slices.Clone(terms)
-		for _, t := range terms {
-			for _, s := range syn[t] {
-				if len(seen) < len(terms)+maxSynonyms && !slices.Contains(seen, s) {
-					seen = append(seen, s)
-					clauses = append(clauses, x.termClause(s, x.rank.wordnetBoost))
-				}
-			}
-		}
-	}
 	return query.NewDisjunctionQuery(clauses)
 }
 

@@ -14,13 +14,9 @@ type ranking struct {
 	// each scored synonymBoost times a term of the query.
 	synonyms     bool
 	synonymBoost float64
-	// wordnet adds the WordNet synonyms of its terms (wordnetTable), each
-	// scored wordnetBoost times a term of the query.
-	wordnet      bool
-	wordnetBoost float64
 }
 
 var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5}
-	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3, wordnet: true, wordnetBoost: 0.2}
+	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3}
 )

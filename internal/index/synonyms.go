@@ -141,35 +141,3 @@ func buildSynonyms(a analysis.Analyzer, groups []string) synonymTable {
 	}
 	return t
 }
-
-var (
-	wordnetOnce sync.Once
-	wordnetMap  synonymTable
-)
-
-// wordnetSynonyms returns wordnetTable analyzed with a: each word's other
-// words, one way (a word's synonyms need not list it).
-func wordnetSynonyms(a analysis.Analyzer) synonymTable {
-	wordnetOnce.Do(func() {
-		wordnetMap = synonymTable{}
-		analyze := func(w string) string {
-			if toks := a.Analyze([]byte(w)); len(toks) == 1 {
-				return string(toks[0].Term)
-			}
-			return ""
-		}
-		for line := range strings.Lines(wordnetTable) {
-			ws := strings.Fields(line)
-			head := analyze(ws[0])
-			if head == "" {
-				continue
-			}
-			for _, w := range ws[1:] {
-				if s := analyze(w); s != "" && s != head && !slices.Contains(wordnetMap[head], s) {
-					wordnetMap[head] = append(wordnetMap[head], s)
-				}
-			}
-		}
-	})
-	return wordnetMap
-}
