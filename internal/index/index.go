@@ -66,6 +66,8 @@ type Hit struct {
 	Server string // server name
 	Tool   mcpproxy.Tool
 	Score  float64
+	// Why is set by SearchExplained: what the score is made of.
+	Why *Explanation
 }
 
 // ID returns the tool id, "server:tool".
@@ -510,6 +512,17 @@ func checkServer(server string) error {
 // tools matching more of them, in their names more than their descriptions,
 // rank higher. limit <= 0 means DefaultLimit.
 func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) {
+	return x.search(ctx, q, limit, false)
+}
+
+// SearchExplained is Search with each hit's Why set: the terms, fields and
+// coverage its score is made of. It costs more than Search (bleve builds an
+// explanation tree per hit), so retrieve_tools does not use it.
+func (x *Index) SearchExplained(ctx context.Context, q string, limit int) ([]Hit, error) {
+	return x.search(ctx, q, limit, true)
+}
+
+func (x *Index) search(ctx context.Context, q string, limit int, explain bool) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -529,7 +542,8 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 	if snap.n == 0 {
 		return []Hit{}, nil
 	}
-	bq := x.query(q)
+	plan := x.plan(q)
+	bq := x.queryOf(plan)
 	if bq == nil { // only stop words, like "the"
 		return []Hit{}, nil
 	}
@@ -552,7 +566,7 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 	}
 	var hits []Hit
 	for {
-		req := bleve.NewSearchRequestOptions(bq, size, 0, false)
+		req := bleve.NewSearchRequestOptions(bq, size, 0, explain)
 		req.PreSearchData = stats
 		res, err := x.bleve.SearchInContext(ctx, req)
 		if err != nil {
@@ -575,7 +589,11 @@ func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) 
 				server, t, ok = live.lookup(h.ID)
 			}
 			if ok {
-				hits = append(hits, Hit{Server: server, Tool: t, Score: h.Score})
+				hit := Hit{Server: server, Tool: t, Score: h.Score}
+				if explain {
+					hit.Why = explanation(plan, h.Score, h.Expl)
+				}
+				hits = append(hits, hit)
 			}
 		}
 		if len(hits) >= want || res.Total <= uint64(len(res.Hits)) || size >= want+snap.hidden {
@@ -605,47 +623,61 @@ const tieMargin = 8
 // (after stop words are dropped) is searched by its first maxTerms.
 const maxTerms = 32
 
-// query builds the bleve query: a disjunction with one clause per distinct
+// queryOf builds the bleve query of a plan: a disjunction with one clause per distinct
 // query term and per synonym of one, so a tool matches if it contains any
-// of them. bleve multiplies
-// a disjunction's score by the fraction of clauses that matched, so tools
-// covering more of the query rank first. A clause requires the term in
-// fieldText and adds, without such a fraction, its score in the name, server
-// and parameter fields. query returns nil when analysis leaves no term.
-func (x *Index) query(q string) query.Query {
+// of them. bleve multiplies a disjunction's score by the fraction of
+// clauses that matched, so tools covering more of the query rank first. A
+// clause requires the term in fieldText and adds, without such a fraction,
+// its score in the name, server and parameter fields. queryOf returns nil
+// for an empty plan: analysis left no term.
+func (x *Index) queryOf(plan []clause) query.Query {
+	if len(plan) == 0 {
+		return nil
+	}
+	clauses := make([]query.Query, len(plan))
+	for i, c := range plan {
+		clauses[i] = x.termClause(c.term, c.boost)
+	}
+	return query.NewDisjunctionQuery(clauses)
+}
+
+// clause is one term of a planned query.
+type clause struct {
+	term  string  // analyzed
+	of    string  // the query term it is a synonym of; "" for a query term
+	boost float64 // 1 for a query term
+}
+
+// plan returns the clauses of the query for q: its distinct analyzed terms,
+// then, with the synonym layer, their synonyms.
+func (x *Index) plan(q string) []clause {
 	tokens := x.analyzer.Analyze([]byte(expandQuery(q)))
-	terms := make([]string, 0, min(len(tokens), maxTerms))
+	var plan []clause
+	has := func(t string) bool { return slices.ContainsFunc(plan, func(c clause) bool { return c.term == t }) }
 	for _, tok := range tokens {
-		if t := string(tok.Term); !slices.Contains(terms, t) {
-			terms = append(terms, t)
-			if len(terms) == maxTerms {
+		if t := string(tok.Term); !has(t) {
+			plan = append(plan, clause{term: t, boost: 1})
+			if len(plan) == maxTerms {
 				break
 			}
 		}
 	}
-	if len(terms) == 0 {
-		return nil
+	if !x.rank.synonyms {
+		return plan
 	}
-	clauses := make([]query.Query, 0, len(terms))
-	for _, t := range terms {
-		clauses = append(clauses, x.termClause(t, 1))
-	}
-	if x.rank.synonyms {
-		// Each synonym is a clause of its own, at a lower boost. It counts
-		// in the fraction of clauses matched as a query term does: a tool
-		// described in other words than the query's covers as much of it.
-		syn := synonyms(x.analyzer)
-		seen := slices.Clone(terms)
-		for _, t := range terms {
-			for _, s := range syn[t] {
-				if len(seen) < len(terms)+maxSynonyms && !slices.Contains(seen, s) {
-					seen = append(seen, s)
-					clauses = append(clauses, x.termClause(s, x.rank.synonymBoost))
-				}
+	// Each synonym is a clause of its own, at a lower boost. It counts in
+	// the fraction of clauses matched as a query term does: a tool
+	// described in other words than the query's covers as much of it.
+	syn := synonyms(x.analyzer)
+	terms := len(plan)
+	for _, c := range plan[:terms] {
+		for _, s := range syn[c.term] {
+			if len(plan) < terms+maxSynonyms && !has(s) {
+				plan = append(plan, clause{term: s, of: c.term, boost: x.rank.synonymBoost})
 			}
 		}
 	}
-	return query.NewDisjunctionQuery(clauses)
+	return plan
 }
 
 // maxSynonyms bounds the synonyms a query adds to its terms.
