@@ -671,9 +671,11 @@ func (x *Index) plan(q string) []clause {
 	syn := synonyms(x.analyzer)
 	terms := len(plan)
 	for _, c := range plan[:terms] {
+		n := 0
 		for _, s := range syn[c.term] {
-			if len(plan) < terms+maxSynonyms && !has(s) {
+			if n < x.rank.synonymsPerTerm && len(plan) < terms+maxSynonyms && !has(s) {
 				plan = append(plan, clause{term: s, of: c.term, boost: x.rank.synonymBoost})
+				n++
 			}
 		}
 	}

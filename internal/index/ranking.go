@@ -14,9 +14,12 @@ type ranking struct {
 	// each scored synonymBoost times a term of the query.
 	synonyms     bool
 	synonymBoost float64
+	// synonymsPerTerm bounds the synonyms of one term, taken in the order
+	// of synonymGroups: each costs a search as much as a query term.
+	synonymsPerTerm int
 }
 
 var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5}
-	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3}
+	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3, synonymsPerTerm: 4}
 )
