@@ -33,7 +33,7 @@ import (
 var (
 	evalWrite   = flag.String("eval.write", "", "write the evaluation's markdown section into this file (docs/BENCHMARKS.md)")
 	evalMisses  = flag.String("eval.misses", "", "print the misses of this part (tuning, held-out or all)")
-	evalLatency = flag.Bool("eval.latency", true, "measure search latency at 10,000 tools")
+	evalLatency = flag.Bool("eval.latency", false, "also measure search latency at 10,000 tools (tens of seconds; minutes under -race)")
 )
 
 // evalQuery is one labelled query of the evaluation set.
@@ -295,7 +295,7 @@ func evalRanking(tb testing.TB, x *Index, queries []evalQuery) []evalScores {
 // measures search latency at 10,000 tools. With -eval.write FILE it writes
 // its section of docs/BENCHMARKS.md:
 //
-//	go test -run TestEval -v ./internal/index/ -eval.write ../../docs/BENCHMARKS.md
+//	go test -count=1 -run TestEval -v ./internal/index/ -eval.latency -eval.write ../../docs/BENCHMARKS.md
 //
 // It fails only if the evaluation set is malformed or smaller than 30
 // servers and 300 labelled queries: the scores are measured, not asserted
@@ -454,7 +454,7 @@ func writeSection(path, heading, body string) error {
 		return err
 	}
 	doc := string(b)
-	section := heading + "\n\nWritten by `go test -run TestEval -v ./internal/index/ -eval.write ../../docs/BENCHMARKS.md`.\n\n" + body
+	section := heading + "\n\nWritten by `go test -count=1 -run TestEval -v ./internal/index/ -eval.latency -eval.write ../../docs/BENCHMARKS.md`.\n\n" + body
 	start := strings.Index(doc, heading+"\n")
 	if start < 0 {
 		doc = strings.TrimRight(doc, "\n") + "\n\n" + section
