@@ -31,22 +31,18 @@ const (
 	// rather than the tool and often list values ("open or closed"), so a
 	// term found only there does not make a tool match.
 	fieldParams = "params"
-	// fieldSummary is the first sentence of the description: what the
-	// tool does, without the usage notes that often follow.
-	fieldSummary = "summary"
 )
 
 // indexedFields lists the fields in the order of fieldLens.
-var indexedFields = [...]string{fieldText, fieldName, fieldServer, fieldParams, fieldSummary}
+var indexedFields = [...]string{fieldText, fieldName, fieldServer, fieldParams}
 
 // document is what bleve indexes for one tool. Nothing is stored: hits are
 // resolved to the caller's mcpproxy.Tool through the snapshot.
 type document struct {
-	Text    string `json:"text"`
-	Name    string `json:"name"`
-	Server  string `json:"server"`
-	Params  string `json:"params,omitempty"`
-	Summary string `json:"summary,omitempty"`
+	Text   string `json:"text"`
+	Name   string `json:"name"`
+	Server string `json:"server"`
+	Params string `json:"params,omitempty"`
 }
 
 // newDocument derives the searchable text of one tool.
@@ -59,35 +55,16 @@ func newDocument(server string, t *mcpproxy.Tool) *document {
 	srv := identifierText(server)
 	paramNames, paramDescs := paramsText(t.InputSchema)
 	return &document{
-		Text:    strings.Join([]string{srv, name, name, title, t.Description, paramNames}, "\n"),
-		Name:    name,
-		Server:  srv,
-		Params:  paramDescs,
-		Summary: firstSentence(t.Description),
+		Text:   strings.Join([]string{srv, name, name, title, t.Description, paramNames}, "\n"),
+		Name:   name,
+		Server: srv,
+		Params: paramDescs,
 	}
-}
-
-// firstSentence returns the description up to the end of its first
-// sentence or line, at most 300 bytes.
-func firstSentence(desc string) string {
-	desc = strings.TrimSpace(desc)
-	end := len(desc)
-	if i := strings.IndexByte(desc, '\n'); i >= 0 {
-		end = i
-	}
-	if i := strings.Index(desc[:end], ". "); i >= 0 {
-		end = i + 1
-	}
-	end = min(end, 300)
-	for end < len(desc) && !utf8.RuneStart(desc[end]) {
-		end--
-	}
-	return desc[:end]
 }
 
 // fields returns the document's text in the order of indexedFields.
 func (d *document) fields() [len(indexedFields)]string {
-	return [...]string{d.Text, d.Name, d.Server, d.Params, d.Summary}
+	return [...]string{d.Text, d.Name, d.Server, d.Params}
 }
 
 // identifierText returns an identifier followed by the words of its compound

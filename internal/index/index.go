@@ -691,11 +691,7 @@ func (x *Index) termClause(t string, boost float64) query.Query {
 	c := termQuery(t, fieldText, boost)
 	c = withBonus(c, termQuery(t, fieldName, x.rank.nameBoost*boost))
 	c = withBonus(c, termQuery(t, fieldServer, x.rank.serverBoost*boost))
-	c = withBonus(c, termQuery(t, fieldParams, x.rank.paramsBoost*boost))
-	if x.rank.summaryBoost > 0 {
-		c = withBonus(c, termQuery(t, fieldSummary, x.rank.summaryBoost*boost))
-	}
-	return c
+	return withBonus(c, termQuery(t, fieldParams, x.rank.paramsBoost*boost))
 }
 
 func termQuery(term, field string, boost float64) query.Query {

@@ -10,9 +10,6 @@ type ranking struct {
 	// its description, and naming a server ("github issues") lifts that
 	// server's tools.
 	nameBoost, serverBoost, paramsBoost float64
-	// summaryBoost weighs the first sentence of the description (0: not
-	// scored).
-	summaryBoost float64
 	// synonyms adds to a query the synonyms of its terms (synonymGroups),
 	// each scored synonymBoost times a term of the query.
 	synonyms     bool
@@ -24,5 +21,5 @@ type ranking struct {
 
 var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5}
-	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, summaryBoost: 1, synonyms: true, synonymBoost: 0.3, synonymsPerTerm: 4}
+	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3, synonymsPerTerm: 4}
 )
