@@ -296,6 +296,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Search: func(ctx context.Context, q string, limit int) (any, error) {
 			return m.mcp.Search(ctx, q, limit)
 		},
+		Explain: func(ctx context.Context, q string, limit int) (any, error) {
+			return explainSearch(ctx, idx, q, limit, m.sup.Config().ToolsLimit)
+		},
 		Backend:    m.sup,
 		Approvals:  m.sup,
 		Activity:   act,

@@ -54,6 +54,10 @@ type Options struct {
 	// Search runs a tool search for GET /api/v1/tools/search; nil answers
 	// unavailable.
 	Search func(ctx context.Context, query string, limit int) (any, error)
+	// Explain runs the same search for GET /api/v1/tools/search?explain=1,
+	// each hit saying which terms and fields its score is made of; nil
+	// answers unavailable.
+	Explain func(ctx context.Context, query string, limit int) (any, error)
 	// Approvals takes quarantine and tool-approval decisions; nil answers
 	// unavailable.
 	Approvals Approver
@@ -452,7 +456,18 @@ func (a *API) searchTools(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = v
 	}
-	res, err := a.opts.Search(r.Context(), q.Get("q"), limit)
+	search := a.opts.Search
+	switch e := q.Get("explain"); e {
+	case "", "0", "false":
+	case "1", "true":
+		if a.opts.Explain == nil {
+			return mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "explain: not available")
+		}
+		search = a.opts.Explain
+	default:
+		return mcpproxy.Errorf(mcpproxy.EINVALID, "explain: want 1 or 0, got %q", e)
+	}
+	res, err := search(r.Context(), q.Get("q"), limit)
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,14 @@ import (
 )
 
 // Regression floors of TestRelevance_Corpus: recall@1 and recall@3 over
-// corpusQueries as last measured (64/82 = 0.780 and 77/82 = 0.939), rounded
-// down to a multiple of 0.05. A change to analysis or scoring that lowers
+// corpusQueries as last measured (70/82 = 0.854 and 80/82 = 0.976, with
+// the synonym layer; 64/82 and 77/82 without), rounded down to a multiple
+// of 0.05. A change to analysis or scoring that lowers
 // either below its floor is a regression; one that raises them should raise
 // the floors with it.
 const (
-	corpusRecall1Floor = 0.75
-	corpusRecall3Floor = 0.90
+	corpusRecall1Floor = 0.85
+	corpusRecall3Floor = 0.95
 )
 
 // TestRelevance_Corpus indexes corpusServers as the proxy would, server by

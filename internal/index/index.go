@@ -61,20 +61,13 @@ import (
 // DefaultLimit is the number of hits Search returns when limit <= 0.
 const DefaultLimit = 15
 
-// Boosts of the fields that add to the score of a term found in fieldText:
-// a term in the tool's name says more than the same term in its description,
-// and naming a server ("github issues") lifts that server's tools.
-const (
-	nameBoost   = 2.0
-	serverBoost = 1.0
-	paramsBoost = 0.5
-)
-
 // Hit is one search result.
 type Hit struct {
 	Server string // server name
 	Tool   mcpproxy.Tool
 	Score  float64
+	// Why is set by SearchExplained: what the score is made of.
+	Why *Explanation
 }
 
 // ID returns the tool id, "server:tool".
@@ -90,6 +83,7 @@ type Index struct {
 	analyzer  analysis.Analyzer // the query analyzer; the same for every field
 	stopWords analysis.TokenMap // the analyzer's
 	policy    mergePolicy
+	rank      ranking
 	selfMerge bool // false where bleve merges segments itself (on disk)
 	// indexed counts the documents writers have given bleve (merges
 	// excluded): tests tell re-indexing from reviving with it.
@@ -147,6 +141,12 @@ func New() (*Index, error) { return newIndex(defaultMergePolicy, nil) }
 // newIndex returns an empty in-memory index that merges segments by policy
 // and calls merged, if not nil, after each merge.
 func newIndex(policy mergePolicy, merged func()) (*Index, error) {
+	return newIndexRanked(policy, merged, defaultRanking)
+}
+
+// newIndexRanked is newIndex with a ranking: the evaluation compares
+// rankings in one run.
+func newIndexRanked(policy mergePolicy, merged func(), r ranking) (*Index, error) {
 	// scorch, not bleve.NewMemOnly: only scorch implements the per-field
 	// statistics BM25 needs; the in-memory upsidedown index silently scores
 	// with TF-IDF. With an empty path scorch keeps its segments in memory and
@@ -160,6 +160,7 @@ func newIndex(policy mergePolicy, merged func()) (*Index, error) {
 		bi.Close()
 		return nil, err
 	}
+	x.rank = r
 	x.merged = merged
 	x.start()
 	return x, nil
@@ -182,6 +183,7 @@ func build(bi bleve.Index, dir string, log *slog.Logger, policy mergePolicy, sel
 		analyzer:  a,
 		stopWords: stop,
 		policy:    policy,
+		rank:      defaultRanking,
 		selfMerge: selfMerge,
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
@@ -510,13 +512,24 @@ func checkServer(server string) error {
 // tools matching more of them, in their names more than their descriptions,
 // rank higher. limit <= 0 means DefaultLimit.
 func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) {
-	return x.SearchKeep(ctx, q, limit, nil)
+	return x.search(ctx, q, limit, nil, false)
 }
 
 // SearchKeep is Search over only the tools keep accepts (all when keep is
 // nil): up to limit of them, never short because others ranked higher.
 // keep is called on the searching goroutine and must not block.
 func (x *Index) SearchKeep(ctx context.Context, q string, limit int, keep func(server string, t *mcpproxy.Tool) bool) ([]Hit, error) {
+	return x.search(ctx, q, limit, keep, false)
+}
+
+// SearchExplained is Search with each hit's Why set: the terms, fields and
+// coverage its score is made of. It costs more than Search (bleve builds an
+// explanation tree per hit), so retrieve_tools does not use it.
+func (x *Index) SearchExplained(ctx context.Context, q string, limit int) ([]Hit, error) {
+	return x.search(ctx, q, limit, nil, true)
+}
+
+func (x *Index) search(ctx context.Context, q string, limit int, keep func(server string, t *mcpproxy.Tool) bool, explain bool) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -536,7 +549,8 @@ func (x *Index) SearchKeep(ctx context.Context, q string, limit int, keep func(s
 	if snap.n == 0 {
 		return []Hit{}, nil
 	}
-	bq := x.query(q)
+	plan := x.plan(q)
+	bq := x.queryOf(plan)
 	if bq == nil { // only stop words, like "the"
 		return []Hit{}, nil
 	}
@@ -559,7 +573,7 @@ func (x *Index) SearchKeep(ctx context.Context, q string, limit int, keep func(s
 	}
 	var hits []Hit
 	for {
-		req := bleve.NewSearchRequestOptions(bq, size, 0, false)
+		req := bleve.NewSearchRequestOptions(bq, size, 0, explain)
 		req.PreSearchData = stats
 		res, err := x.bleve.SearchInContext(ctx, req)
 		if err != nil {
@@ -582,7 +596,11 @@ func (x *Index) SearchKeep(ctx context.Context, q string, limit int, keep func(s
 				server, t, ok = live.lookup(h.ID)
 			}
 			if ok && (keep == nil || keep(server, &t)) {
-				hits = append(hits, Hit{Server: server, Tool: t, Score: h.Score})
+				hit := Hit{Server: server, Tool: t, Score: h.Score}
+				if explain {
+					hit.Why = explanation(plan, h.Score, h.Expl)
+				}
+				hits = append(hits, hit)
 			}
 		}
 		all := want + snap.hidden
@@ -617,35 +635,75 @@ const tieMargin = 8
 // (after stop words are dropped) is searched by its first maxTerms.
 const maxTerms = 32
 
-// query builds the bleve query: a disjunction with one clause per distinct
-// query term, so a tool matches if it contains any of them. bleve multiplies
-// a disjunction's score by the fraction of clauses that matched, so tools
-// covering more of the query rank first. A clause requires the term in
-// fieldText and adds, without such a fraction, its score in the name, server
-// and parameter fields. query returns nil when analysis leaves no term.
-func (x *Index) query(q string) query.Query {
+// queryOf builds the bleve query of a plan: a disjunction with one clause per distinct
+// query term and per synonym of one, so a tool matches if it contains any
+// of them. bleve multiplies a disjunction's score by the fraction of
+// clauses that matched, so tools covering more of the query rank first. A
+// clause requires the term in fieldText and adds, without such a fraction,
+// its score in the name, server and parameter fields. queryOf returns nil
+// for an empty plan: analysis left no term.
+func (x *Index) queryOf(plan []clause) query.Query {
+	if len(plan) == 0 {
+		return nil
+	}
+	clauses := make([]query.Query, len(plan))
+	for i, c := range plan {
+		clauses[i] = x.termClause(c.term, c.boost)
+	}
+	return query.NewDisjunctionQuery(clauses)
+}
+
+// clause is one term of a planned query.
+type clause struct {
+	term  string  // analyzed
+	of    string  // the query term it is a synonym of; "" for a query term
+	boost float64 // 1 for a query term
+}
+
+// plan returns the clauses of the query for q: its distinct analyzed terms,
+// then, with the synonym layer, their synonyms.
+func (x *Index) plan(q string) []clause {
 	tokens := x.analyzer.Analyze([]byte(expandQuery(q)))
-	terms := make([]string, 0, min(len(tokens), maxTerms))
+	var plan []clause
+	has := func(t string) bool { return slices.ContainsFunc(plan, func(c clause) bool { return c.term == t }) }
 	for _, tok := range tokens {
-		if t := string(tok.Term); !slices.Contains(terms, t) {
-			terms = append(terms, t)
-			if len(terms) == maxTerms {
+		if t := string(tok.Term); !has(t) {
+			plan = append(plan, clause{term: t, boost: 1})
+			if len(plan) == maxTerms {
 				break
 			}
 		}
 	}
-	if len(terms) == 0 {
-		return nil
+	if !x.rank.synonyms {
+		return plan
 	}
-	clauses := make([]query.Query, len(terms))
-	for i, t := range terms {
-		c := termQuery(t, fieldText, 1)
-		c = withBonus(c, termQuery(t, fieldName, nameBoost))
-		c = withBonus(c, termQuery(t, fieldServer, serverBoost))
-		c = withBonus(c, termQuery(t, fieldParams, paramsBoost))
-		clauses[i] = c
+	// Each synonym is a clause of its own, at a lower boost. It counts in
+	// the fraction of clauses matched as a query term does: a tool
+	// described in other words than the query's covers as much of it.
+	syn := synonyms(x.analyzer)
+	terms := len(plan)
+	for _, c := range plan[:terms] {
+		n := 0
+		for _, s := range syn[c.term] {
+			if n < x.rank.synonymsPerTerm && len(plan) < terms+maxSynonyms && !has(s) {
+				plan = append(plan, clause{term: s, of: c.term, boost: x.rank.synonymBoost})
+				n++
+			}
+		}
 	}
-	return query.NewDisjunctionQuery(clauses)
+	return plan
+}
+
+// maxSynonyms bounds the synonyms a query adds to its terms.
+const maxSynonyms = 32
+
+// termClause matches a term in fieldText and adds its score in the name,
+// server and parameter fields; boost scales all of it.
+func (x *Index) termClause(t string, boost float64) query.Query {
+	c := termQuery(t, fieldText, boost)
+	c = withBonus(c, termQuery(t, fieldName, x.rank.nameBoost*boost))
+	c = withBonus(c, termQuery(t, fieldServer, x.rank.serverBoost*boost))
+	return withBonus(c, termQuery(t, fieldParams, x.rank.paramsBoost*boost))
 }
 
 func termQuery(term, field string, boost float64) query.Query {

@@ -1,0 +1,25 @@
+package index
+
+// ranking selects how tools are turned into documents and how queries are
+// scored. The daemon uses defaultRanking; baselineRanking is BM25 as it was
+// before the evaluation set (eval_test.go) existed, kept so that every run
+// of the evaluation measures a change against it.
+type ranking struct {
+	// Boosts of the fields that add to the score of a term found in
+	// fieldText: a term in the tool's name says more than the same term in
+	// its description, and naming a server ("github issues") lifts that
+	// server's tools.
+	nameBoost, serverBoost, paramsBoost float64
+	// synonyms adds to a query the synonyms of its terms (synonymGroups),
+	// each scored synonymBoost times a term of the query.
+	synonyms     bool
+	synonymBoost float64
+	// synonymsPerTerm bounds the synonyms of one term, taken in the order
+	// of synonymGroups: each costs a search as much as a query term.
+	synonymsPerTerm int
+}
+
+var (
+	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5}
+	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3, synonymsPerTerm: 4}
+)
