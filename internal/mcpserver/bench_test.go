@@ -173,6 +173,9 @@ func syntheticTools(n, perServer int) map[string][]mcpproxy.Tool {
 			Name:        fmt.Sprintf("%s_%s_%d", verb, noun, i),
 			Description: strings.Join(desc, " ") + ".",
 			InputSchema: schema,
+			// Approved, as an approved server's tools are: others are not
+			// searched.
+			Approval: mcpproxy.ApprovalApproved,
 		})
 	}
 	return out
