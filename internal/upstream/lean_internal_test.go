@@ -191,7 +191,19 @@ func TestLineConn_CloseEndsWaitingCalls(t *testing.T) {
 		_, err := lc.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 60_000}})
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// Close only once the call waits for its answer: a call that starts
+	// after Close fails at once and would prove nothing.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		lc.mu.Lock()
+		n := len(lc.waiting)
+		lc.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call never started waiting")
+		}
+	}
 	lc.Close()
 	select {
 	case err := <-errc:
