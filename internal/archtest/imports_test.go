@@ -49,6 +49,8 @@ var layers = map[string]int{
 	// 5: the programs, which wire everything together.
 	"cmd/mcpproxy": 5,
 	"cmd/mcpbench": 5,
+	// A generator of test data (the search evaluation's tool lists).
+	"internal/index/gen/listtools": 5,
 }
 
 type pkg struct {
