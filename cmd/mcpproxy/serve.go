@@ -28,6 +28,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/metrics"
 	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/scan"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
@@ -221,8 +222,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.pins = pins
-	progress := upstream.NewProgressRouter()
-	hub := upstream.NewHub()
+	progress := relay.NewProgressRouter()
+	hub := relay.NewHub()
 	// Under the store's lock: one daemon per index directory.
 	idx, err := index.Open(filepath.Join(dataDir, "index"), log)
 	if err != nil {

@@ -2,7 +2,9 @@
 // test: every package has a layer, and a package imports only packages of
 // lower layers. So the vocabulary imports nothing of ours, nothing below the
 // supervisor knows it, and the surfaces (REST, MCP, metrics, UI, the CLI's
-// client) do not import each other.
+// client) do not import each other. Besides the layers, the surfaces reach
+// upstreams only through the supervisor and the view: none imports the
+// actor package (surfaceAvoids).
 package archtest
 
 import (
@@ -32,6 +34,7 @@ var layers = map[string]int{
 	"internal/stateview": 1,
 	"internal/memtune":   1,
 	"internal/httpauth":  1,
+	"internal/relay":     1,
 	// 2: what the supervisor and the surfaces build on.
 	"internal/activity":        2,
 	"internal/pinning":         2,
@@ -52,6 +55,11 @@ var layers = map[string]int{
 	// A generator of test data (the search evaluation's tool lists).
 	"internal/index/gen/listtools": 5,
 }
+
+// surfaceAvoids are packages the surfaces must not import although they
+// lie below them: the MCP endpoints reach an upstream through the relay and
+// the published session, never through its actor.
+var surfaceAvoids = []string{"internal/upstream"}
 
 type pkg struct {
 	ImportPath string
@@ -88,6 +96,9 @@ func TestImportArrows(t *testing.T) {
 			}
 			if l, ok := layers[to]; ok && l >= from {
 				bad = append(bad, fmt.Sprintf("%s (layer %d) imports %s (layer %d)", name, from, to, l))
+			}
+			if from == 4 && slices.Contains(surfaceAvoids, to) {
+				bad = append(bad, fmt.Sprintf("%s (a surface) imports %s", name, to))
 			}
 		}
 	}

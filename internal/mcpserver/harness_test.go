@@ -24,6 +24,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/metrics"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
@@ -142,8 +143,8 @@ type proxy struct {
 	view     *stateview.View
 	sup      *supervisor.Supervisor
 	idx      *index.Index
-	progress *upstream.ProgressRouter
-	hub      *upstream.Hub
+	progress *relay.ProgressRouter
+	hub      *relay.Hub
 	pins     *pinning.Pins    // nil unless proxyOptions.Pins
 	act      *activity.Log    // nil unless proxyOptions.Activity
 	metrics  *metrics.Metrics // nil unless proxyOptions.Metrics
@@ -194,8 +195,8 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 	writer := config.NewWriter(p.cfgPath)
 	tb.Cleanup(func() { writer.Close() })
 	p.view = stateview.New()
-	p.progress = upstream.NewProgressRouter()
-	p.hub = upstream.NewHub()
+	p.progress = relay.NewProgressRouter()
+	p.hub = relay.NewHub()
 	if opts.Pins {
 		// Registered before the supervisor, so closed after it.
 		p.pins = openPins(tb, p.view, opts.Scan, log)

@@ -13,9 +13,9 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
-	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -23,7 +23,7 @@ import (
 // its own *mcp.Server that forwards every request to the named upstream's
 // live session, unchanged: tools, prompts, resources and templates,
 // completions, subscriptions and logging. The upstream's own requests and
-// notifications come back through the hub (upstream.Hub) to this session.
+// notifications come back through the hub (relay.Hub) to this session.
 
 // passPeer is one downstream pass-through session, as the hub sees it.
 type passPeer struct {
@@ -42,7 +42,7 @@ func (p *passPeer) session() *mcp.ServerSession {
 func (p *passPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
 	ss := p.session()
 	if ss == nil {
-		return nil, upstream.ErrNoPeer
+		return nil, relay.ErrNoPeer
 	}
 	return ss.CreateMessageWithTools(ctx, params)
 }
@@ -50,7 +50,7 @@ func (p *passPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageW
 func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error) {
 	ss := p.session()
 	if ss == nil {
-		return nil, upstream.ErrNoPeer
+		return nil, relay.ErrNoPeer
 	}
 	return ss.Elicit(ctx, params)
 }
@@ -293,7 +293,7 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 			continue
 		}
 		if fp != "" {
-			ct := upstream.ConvertTool(t)
+			ct := relay.ConvertTool(t)
 			if pinning.Fingerprint(&ct) != fp {
 				continue
 			}

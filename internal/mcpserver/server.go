@@ -26,9 +26,9 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
-	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -53,10 +53,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress routes upstream progress notifications back to callers; the
 	// supervisor's actors must deliver into the same router.
-	Progress *upstream.ProgressRouter
+	Progress *relay.ProgressRouter
 	// Hub passes upstream requests and notifications to pass-through
 	// sessions; the supervisor's actors must use the same hub.
-	Hub *upstream.Hub
+	Hub *relay.Hub
 	// Store keeps call statistics and truncated results; nil disables
 	// read_cache and tools_stat.
 	Store *store.Store

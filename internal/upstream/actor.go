@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -45,10 +46,10 @@ type Options struct {
 	StableAfter time.Duration
 	Backoff     Backoff
 	// Progress receives the upstream's progress notifications; nil drops them.
-	Progress *ProgressRouter
+	Progress *relay.ProgressRouter
 	// Hub passes the upstream's requests and notifications to downstream
 	// clients; nil means none are offered to the upstream.
-	Hub *Hub
+	Hub *relay.Hub
 	// Gate fingerprints, scans and stamps the approval of listed tools
 	// before they are published; nil publishes them as approved.
 	Gate ToolGate
@@ -453,7 +454,7 @@ func (a *Actor) newClient() *mcp.Client {
 			case a.changed <- struct{}{}:
 			default:
 			}
-			hub.notify(ctx, name, "notifications/tools/list_changed", req.Params)
+			hub.Notify(ctx, name, "notifications/tools/list_changed", req.Params)
 		},
 	}
 	if hub != nil {
@@ -465,19 +466,19 @@ func (a *Actor) newClient() *mcp.Client {
 			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
 		}
 		opts.CreateMessageWithToolsHandler = func(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
-			return hub.createMessage(ctx, name, req.Params)
+			return hub.CreateMessage(ctx, name, req.Params)
 		}
 		opts.PromptListChangedHandler = func(ctx context.Context, req *mcp.PromptListChangedRequest) {
-			hub.notify(ctx, name, "notifications/prompts/list_changed", req.Params)
+			hub.Notify(ctx, name, "notifications/prompts/list_changed", req.Params)
 		}
 		opts.ResourceListChangedHandler = func(ctx context.Context, req *mcp.ResourceListChangedRequest) {
-			hub.notify(ctx, name, "notifications/resources/list_changed", req.Params)
+			hub.Notify(ctx, name, "notifications/resources/list_changed", req.Params)
 		}
 		opts.ResourceUpdatedHandler = func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			hub.notify(ctx, name, "notifications/resources/updated", req.Params)
+			hub.Notify(ctx, name, "notifications/resources/updated", req.Params)
 		}
 		opts.LoggingMessageHandler = func(ctx context.Context, req *mcp.LoggingMessageRequest) {
-			hub.notify(ctx, name, "notifications/message", req.Params)
+			hub.Notify(ctx, name, "notifications/message", req.Params)
 		}
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: Version}, opts)
@@ -490,11 +491,11 @@ func (a *Actor) newClient() *mcp.Client {
 				switch method {
 				case "elicitation/create":
 					if p, ok := req.GetParams().(*mcp.ElicitParams); ok {
-						return hub.elicit(ctx, name, p)
+						return hub.Elicit(ctx, name, p)
 					}
 				case "roots/list":
 					p, _ := req.GetParams().(*mcp.ListRootsParams)
-					return hub.listRoots(ctx, name, p)
+					return hub.ListRoots(ctx, name, p)
 				}
 				return next(ctx, method, req)
 			}
@@ -538,19 +539,19 @@ func (a *Actor) traffic() *traffic {
 				if err := decodeParams(params, p); err != nil {
 					return nil, err
 				}
-				return hub.createMessage(ctx, name, p)
+				return hub.CreateMessage(ctx, name, p)
 			case "elicitation/create":
 				p := new(mcp.ElicitParams)
 				if err := decodeParams(params, p); err != nil {
 					return nil, err
 				}
-				return hub.elicit(ctx, name, p)
+				return hub.Elicit(ctx, name, p)
 			case "roots/list":
 				p := new(mcp.ListRootsParams)
 				if err := decodeParams(params, p); err != nil {
 					return nil, err
 				}
-				return hub.listRoots(ctx, name, p)
+				return hub.ListRoots(ctx, name, p)
 			}
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
 		},
@@ -575,7 +576,7 @@ func (a *Actor) traffic() *traffic {
 				return
 			}
 			if decodeParams(params, p) == nil {
-				hub.notify(ctx, name, method, p)
+				hub.Notify(ctx, name, method, p)
 			}
 		},
 	}
@@ -594,9 +595,9 @@ func decodeParams(raw json.RawMessage, p any) error {
 
 // dialer is what a connection to one server needs besides its spec.
 type dialer struct {
-	auth      Authorizer      // may be nil
-	logs      *LogBuffer      // stdio: the child's stderr
-	progress  *ProgressRouter // may be nil
+	auth      Authorizer            // may be nil
+	logs      *LogBuffer            // stdio: the child's stderr
+	progress  *relay.ProgressRouter // may be nil
 	newClient func() *mcp.Client
 	traffic   *traffic        // nil: tool calls go through the SDK session
 	hurry     <-chan struct{} // stdio: closed when stopping the child must be quick
@@ -692,33 +693,11 @@ func listTools(ctx context.Context, cs *mcp.ClientSession) ([]mcpproxy.Tool, err
 		if err != nil {
 			return nil, err
 		}
-		tools = append(tools, ConvertTool(t))
+		tools = append(tools, relay.ConvertTool(t))
 	}
 	return tools, nil
 }
 
-// ConvertTool turns an SDK tool into the proxy's own, with schemas and
-// annotations as raw JSON.
-func ConvertTool(t *mcp.Tool) mcpproxy.Tool {
-	out := mcpproxy.Tool{Name: t.Name, Title: t.Title, Description: t.Description}
-	out.InputSchema = rawJSON(t.InputSchema)
-	out.OutputSchema = rawJSON(t.OutputSchema)
-	if t.Annotations != nil {
-		out.Annotations = rawJSON(t.Annotations)
-	}
-	return out
-}
-
-func rawJSON(v any) json.RawMessage {
-	if v == nil {
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil || string(b) == "null" {
-		return nil
-	}
-	return b
-}
 
 // prepare fingerprints and scans a fresh tool list, outside the view's lock.
 func (a *Actor) prepare(tools []mcpproxy.Tool) []mcpproxy.Tool {

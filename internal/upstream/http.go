@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -22,8 +23,8 @@ type connTransport struct {
 	base     http.RoundTripper
 	headers  map[string]string
 	life     context.Context
-	progress *ProgressRouter // may be nil
-	auth     *authGate       // may be nil
+	progress *relay.ProgressRouter // may be nil
+	auth     *authGate             // may be nil
 }
 
 func (t *connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -77,7 +78,7 @@ func (b *cancelBody) Close() error {
 // gate's OAuth token (gate may be nil). It has no overall timeout because
 // SSE streams live as long as the session; requests are bounded by their
 // contexts instead.
-func httpClient(life context.Context, spec *mcpproxy.ServerSpec, router *ProgressRouter, gate *authGate) *http.Client {
+func httpClient(life context.Context, spec *mcpproxy.ServerSpec, router *relay.ProgressRouter, gate *authGate) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.ResponseHeaderTimeout = 0
 	base.IdleConnTimeout = 90 * time.Second

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -160,9 +161,9 @@ type tappedBody struct {
 
 // tapProgress returns rc with a progress tap for router, or rc itself if
 // router is nil.
-func tapProgress(ctx context.Context, rc io.ReadCloser, router *ProgressRouter, sse bool) io.ReadCloser {
+func tapProgress(ctx context.Context, rc io.ReadCloser, router *relay.ProgressRouter, sse bool) io.ReadCloser {
 	if router == nil {
 		return rc
 	}
-	return tappedBody{newProgressTap(ctx, rc, router.deliverRead, sse), rc}
+	return tappedBody{newProgressTap(ctx, rc, router.DeliverRead, sse), rc}
 }

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpproxy/mcpproxy/internal/relay"
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 )
 
 // chunkReader returns b in reads of at most the given sizes, repeating the
@@ -36,8 +39,8 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 // "token progress message".
 func tapRead(tb testing.TB, in string, sse bool, sizes ...int) []string {
 	tb.Helper()
-	var sink progressSink
-	tap := newProgressTap(context.Background(), &chunkReader{b: []byte(in), sizes: sizes}, sink.fn, sse)
+	var sink testupstream.ProgressSink
+	tap := newProgressTap(context.Background(), &chunkReader{b: []byte(in), sizes: sizes}, sink.Fn, sse)
 	out, err := io.ReadAll(tap)
 	if err != nil {
 		tb.Fatal(err)
@@ -45,7 +48,7 @@ func tapRead(tb testing.TB, in string, sse bool, sizes ...int) []string {
 	if string(out) != in {
 		tb.Fatalf("the tap changed the stream:\n got %q\nwant %q", out, in)
 	}
-	return sink.steps()
+	return sink.Steps()
 }
 
 func progressLine(token string, progress int, msg string) string {
@@ -190,9 +193,9 @@ func TestTapProgress(t *testing.T) {
 	if got := tapProgress(context.Background(), rc, nil, false); got != io.ReadCloser(rc) {
 		t.Errorf("tapProgress without a router = %T, want the stream itself", got)
 	}
-	r := NewProgressRouter()
-	var sink progressSink
-	up, release := r.Register("down", sink.fn)
+	r := relay.NewProgressRouter()
+	var sink testupstream.ProgressSink
+	up, release := r.Register("down", sink.Fn)
 	if up != tapToken {
 		t.Fatalf("first upstream token = %q, want %q", up, tapToken)
 	}
@@ -201,9 +204,9 @@ func TestTapProgress(t *testing.T) {
 		t.Errorf("read %q through the tap, want %q", b, in)
 	}
 	// Read, so no longer news when the SDK's handler hands it over.
-	r.Deliver(context.Background(), progressParams(up, 1, "one"))
+	r.Deliver(context.Background(), testupstream.ProgressParams(up, 1, "one"))
 	release()
-	if got := sink.steps(); !slices.Equal(got, []string{"down 1 one"}) {
+	if got := sink.Steps(); !slices.Equal(got, []string{"down 1 one"}) {
 		t.Errorf("the call got %q, want it once", got)
 	}
 	got.Close()
@@ -259,15 +262,15 @@ func FuzzProgressTap(f *testing.F) {
 
 // A reader may return its last bytes together with io.EOF.
 func TestProgressTap_DataWithEOF(t *testing.T) {
-	var sink progressSink
+	var sink testupstream.ProgressSink
 	in := progressLine(tapToken, 1, "one") + "\n"
-	tap := newProgressTap(context.Background(), eofReader{bytes.NewReader([]byte(in))}, sink.fn, false)
+	tap := newProgressTap(context.Background(), eofReader{bytes.NewReader([]byte(in))}, sink.Fn, false)
 	buf := make([]byte, len(in)+10)
 	n, err := tap.Read(buf)
 	if n != len(in) || err != io.EOF {
 		t.Fatalf("Read = %d, %v; want %d, EOF", n, err, len(in))
 	}
-	if got := sink.steps(); !slices.Equal(got, []string{"mcpproxy-1 1 one"}) {
+	if got := sink.Steps(); !slices.Equal(got, []string{"mcpproxy-1 1 one"}) {
 		t.Errorf("delivered %q", got)
 	}
 }

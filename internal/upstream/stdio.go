@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -349,10 +350,10 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 type stdioTransport struct {
 	spec     *mcpproxy.ServerSpec
 	logs     *LogBuffer
-	progress *ProgressRouter // may be nil
-	proc     *process        // set by Connect
-	conn     *lineConn       // set by Connect
-	hurry    <-chan struct{} // see process.hurry
+	progress *relay.ProgressRouter // may be nil
+	proc     *process              // set by Connect
+	conn     *lineConn             // set by Connect
+	hurry    <-chan struct{}       // see process.hurry
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {

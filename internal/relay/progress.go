@@ -1,4 +1,4 @@
-package upstream
+package relay
 
 import (
 	"context"
@@ -114,7 +114,7 @@ func (r *ProgressRouter) Deliver(ctx context.Context, p *mcp.ProgressNotificatio
 
 // deliverRead forwards a progress notification the moment the transport
 // reads it, before the SDK sees what follows it.
-func (r *ProgressRouter) deliverRead(ctx context.Context, p *mcp.ProgressNotificationParams) {
+func (r *ProgressRouter) DeliverRead(ctx context.Context, p *mcp.ProgressNotificationParams) {
 	r.deliver(ctx, p, true)
 }
 

@@ -1,4 +1,4 @@
-package upstream
+package relay
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func (h *Hub) target(ctx context.Context, server string, anyPeer bool) (Peer, co
 	return nil, ctx
 }
 
-func (h *Hub) createMessage(ctx context.Context, server string, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
+func (h *Hub) CreateMessage(ctx context.Context, server string, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
 	peer, pctx := h.target(ctx, server, false)
 	if peer == nil {
 		return nil, ErrNoPeer
@@ -116,7 +116,7 @@ func (h *Hub) createMessage(ctx context.Context, server string, p *mcp.CreateMes
 	return peer.CreateMessage(pctx, p)
 }
 
-func (h *Hub) elicit(ctx context.Context, server string, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+func (h *Hub) Elicit(ctx context.Context, server string, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
 	peer, pctx := h.target(ctx, server, false)
 	if peer == nil {
 		return nil, ErrNoPeer
@@ -124,7 +124,7 @@ func (h *Hub) elicit(ctx context.Context, server string, p *mcp.ElicitParams) (*
 	return peer.Elicit(pctx, p)
 }
 
-func (h *Hub) listRoots(ctx context.Context, server string, p *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
+func (h *Hub) ListRoots(ctx context.Context, server string, p *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
 	peer, pctx := h.target(ctx, server, true)
 	if peer == nil {
 		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
@@ -133,7 +133,7 @@ func (h *Hub) listRoots(ctx context.Context, server string, p *mcp.ListRootsPara
 }
 
 // notify sends a notification to every peer attached to server.
-func (h *Hub) notify(ctx context.Context, server, method string, params mcp.Params) {
+func (h *Hub) Notify(ctx context.Context, server, method string, params mcp.Params) {
 	if h == nil {
 		return
 	}

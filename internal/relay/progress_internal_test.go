@@ -1,4 +1,4 @@
-package upstream
+package relay
 
 import (
 	"context"
@@ -9,35 +9,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
-
-// progressSink records what a route's function is given.
-type progressSink struct {
-	mu  sync.Mutex
-	got []*mcp.ProgressNotificationParams
-}
-
-func (s *progressSink) fn(_ context.Context, p *mcp.ProgressNotificationParams) {
-	s.mu.Lock()
-	s.got = append(s.got, p)
-	s.mu.Unlock()
-}
-
-// steps returns "token progress message" for each notification received.
-func (s *progressSink) steps() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, p := range s.got {
-		out = append(out, fmt.Sprintf("%v %v %s", p.ProgressToken, p.Progress, p.Message))
-	}
-	return out
-}
-
-func progressParams(tok any, progress float64, msg string) *mcp.ProgressNotificationParams {
-	return &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: progress, Total: 3, Message: msg}
-}
 
 // The tap delivers a notification as read and the SDK's handler delivers
 // it again later; the caller must get it once, in the order read, whatever
@@ -80,12 +54,12 @@ func TestProgressRouter_Dedupe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := NewProgressRouter()
-			var sink progressSink
-			up, release := r.Register("tok", sink.fn)
+			var sink testupstream.ProgressSink
+			up, release := r.Register("tok", sink.Fn)
 			for _, d := range tt.in {
-				p := progressParams(up, d.progress, d.msg)
+				p := testupstream.ProgressParams(up, d.progress, d.msg)
 				if d.read {
-					r.deliverRead(context.Background(), p)
+					r.DeliverRead(context.Background(), p)
 				} else {
 					r.Deliver(context.Background(), p)
 				}
@@ -94,7 +68,7 @@ func TestProgressRouter_Dedupe(t *testing.T) {
 				}
 			}
 			release()
-			if got := sink.steps(); !slices.Equal(got, tt.want) {
+			if got := sink.Steps(); !slices.Equal(got, tt.want) {
 				t.Errorf("delivered %q, want %q", got, tt.want)
 			}
 		})
@@ -103,9 +77,9 @@ func TestProgressRouter_Dedupe(t *testing.T) {
 
 func TestProgressRouter_Routes(t *testing.T) {
 	r := NewProgressRouter()
-	var a, b progressSink
-	upA, releaseA := r.Register("tok", a.fn)
-	upB, releaseB := r.Register(7, b.fn) // another client may use the same or any token
+	var a, b testupstream.ProgressSink
+	upA, releaseA := r.Register("tok", a.Fn)
+	upB, releaseB := r.Register(7, b.Fn) // another client may use the same or any token
 	if upA == upB {
 		t.Fatalf("two calls got the same upstream token %q", upA)
 	}
@@ -113,27 +87,27 @@ func TestProgressRouter_Routes(t *testing.T) {
 		t.Errorf("Len = %d, want 2", n)
 	}
 	ctx := context.Background()
-	r.Deliver(ctx, progressParams(upA, 1, "a"))
-	r.deliverRead(ctx, progressParams(upB, 1, "b"))
-	r.Deliver(ctx, progressParams("unknown", 1, "x"))
-	r.Deliver(ctx, progressParams(42, 1, "x")) // not one of ours
+	r.Deliver(ctx, testupstream.ProgressParams(upA, 1, "a"))
+	r.DeliverRead(ctx, testupstream.ProgressParams(upB, 1, "b"))
+	r.Deliver(ctx, testupstream.ProgressParams("unknown", 1, "x"))
+	r.Deliver(ctx, testupstream.ProgressParams(42, 1, "x")) // not one of ours
 	r.Deliver(ctx, nil)
-	(*ProgressRouter)(nil).Deliver(ctx, progressParams(upA, 1, "x"))
-	(*ProgressRouter)(nil).deliverRead(ctx, progressParams(upA, 1, "x"))
+	(*ProgressRouter)(nil).Deliver(ctx, testupstream.ProgressParams(upA, 1, "x"))
+	(*ProgressRouter)(nil).DeliverRead(ctx, testupstream.ProgressParams(upA, 1, "x"))
 	releaseA()
 	releaseB()
-	if got, want := a.steps(), []string{"tok 1 a"}; !slices.Equal(got, want) {
+	if got, want := a.Steps(), []string{"tok 1 a"}; !slices.Equal(got, want) {
 		t.Errorf("call A got %q, want %q", got, want)
 	}
-	if got, want := b.steps(), []string{"7 1 b"}; !slices.Equal(got, want) {
+	if got, want := b.Steps(), []string{"7 1 b"}; !slices.Equal(got, want) {
 		t.Errorf("call B got %q, want %q", got, want)
 	}
 	if n := r.Len(); n != 0 {
 		t.Errorf("Len after release = %d, want 0", n)
 	}
-	r.Deliver(ctx, progressParams(upA, 2, "late"))
-	r.deliverRead(ctx, progressParams(upA, 2, "late"))
-	if got := a.steps(); len(got) != 1 {
+	r.Deliver(ctx, testupstream.ProgressParams(upA, 2, "late"))
+	r.DeliverRead(ctx, testupstream.ProgressParams(upA, 2, "late"))
+	if got := a.Steps(); len(got) != 1 {
 		t.Errorf("a released call got %q", got)
 	}
 }
@@ -145,13 +119,13 @@ func TestProgressRouter_ReleaseFlushes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := NewProgressRouter()
 		unblock := make(chan struct{})
-		var sink progressSink
+		var sink testupstream.ProgressSink
 		up, release := r.Register("tok", func(ctx context.Context, p *mcp.ProgressNotificationParams) {
 			<-unblock
-			sink.fn(ctx, p)
+			sink.Fn(ctx, p)
 		})
 		for i := range 3 {
-			r.deliverRead(context.Background(), progressParams(up, float64(i+1), "step"))
+			r.DeliverRead(context.Background(), testupstream.ProgressParams(up, float64(i+1), "step"))
 		}
 		released := make(chan time.Duration)
 		start := time.Now()
@@ -169,7 +143,7 @@ func TestProgressRouter_ReleaseFlushes(t *testing.T) {
 		if d := <-released; d != 0 {
 			t.Errorf("release took %v once the client kept up, want no time", d)
 		}
-		if n := len(sink.steps()); n != 3 {
+		if n := len(sink.Steps()); n != 3 {
 			t.Errorf("client got %d notifications, want 3", n)
 		}
 	})
@@ -178,7 +152,7 @@ func TestProgressRouter_ReleaseFlushes(t *testing.T) {
 			r := NewProgressRouter()
 			unblock := make(chan struct{})
 			up, release := r.Register("tok", func(context.Context, *mcp.ProgressNotificationParams) { <-unblock })
-			r.deliverRead(context.Background(), progressParams(up, 1, "step"))
+			r.DeliverRead(context.Background(), testupstream.ProgressParams(up, 1, "step"))
 			start := time.Now()
 			release()
 			if d := time.Since(start); d != progressFlushTimeout {
@@ -196,19 +170,19 @@ func TestProgressRouter_QueueBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := NewProgressRouter()
 		unblock := make(chan struct{})
-		var sink progressSink
+		var sink testupstream.ProgressSink
 		up, release := r.Register("tok", func(ctx context.Context, p *mcp.ProgressNotificationParams) {
 			<-unblock
-			sink.fn(ctx, p)
+			sink.Fn(ctx, p)
 		})
 		const n = maxQueued + 50
 		for i := range n {
-			r.deliverRead(context.Background(), progressParams(up, float64(i), ""))
+			r.DeliverRead(context.Background(), testupstream.ProgressParams(up, float64(i), ""))
 			synctest.Wait() // the first is taken off the queue at once
 		}
 		close(unblock)
 		release()
-		got := sink.steps()
+		got := sink.Steps()
 		if len(got) != maxQueued+1 {
 			t.Fatalf("client got %d notifications, want %d", len(got), maxQueued+1)
 		}
@@ -224,20 +198,20 @@ func TestProgressRouter_Concurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for c := range 20 {
 		wg.Go(func() {
-			var sink progressSink
-			up, release := r.Register(c, sink.fn)
+			var sink testupstream.ProgressSink
+			up, release := r.Register(c, sink.Fn)
 			var inner sync.WaitGroup
 			inner.Go(func() { // the SDK's handler, behind the tap
 				for i := range 50 {
-					r.Deliver(context.Background(), progressParams(up, float64(i), "m"))
+					r.Deliver(context.Background(), testupstream.ProgressParams(up, float64(i), "m"))
 				}
 			})
 			for i := range 50 {
-				r.deliverRead(context.Background(), progressParams(up, float64(i), "m"))
+				r.DeliverRead(context.Background(), testupstream.ProgressParams(up, float64(i), "m"))
 			}
 			inner.Wait()
 			release()
-			if got := sink.steps(); len(got) < 50 {
+			if got := sink.Steps(); len(got) < 50 {
 				t.Errorf("call %d got %d notifications, want at least 50", c, len(got))
 			}
 		})
