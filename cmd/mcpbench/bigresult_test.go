@@ -81,8 +81,12 @@ func TestBigResult_Bounded(t *testing.T) {
 	// 30 s; a buffer kept for the connection would stay.
 	settled := d.settledRSS(ctx, idle, bigSettle)
 	t.Logf("settled at %s", mib(settled))
-	if held := (settled - idle) << 10; held > size/2 {
-		t.Errorf("after the call the daemon still holds %s more than idle (%s), want under half the result", mib(held>>10), mib(idle))
+	// A buffer kept for the connection holds at least the whole line, the
+	// size of the result; what the collector has not given back yet on a
+	// loaded machine stays below that (18 MiB seen of a 20 MiB result with
+	// the test suite running beside it, 0–2 MiB on a quiet one).
+	if held := (settled - idle) << 10; held >= size {
+		t.Errorf("after the call the daemon still holds %s more than idle (%s), want less than the result", mib(held>>10), mib(idle))
 	}
 
 	for range 16 {

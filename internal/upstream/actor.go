@@ -698,7 +698,6 @@ func listTools(ctx context.Context, cs *mcp.ClientSession) ([]mcpproxy.Tool, err
 	return tools, nil
 }
 
-
 // prepare fingerprints and scans a fresh tool list, outside the view's lock.
 func (a *Actor) prepare(tools []mcpproxy.Tool) []mcpproxy.Tool {
 	if a.opts.Gate == nil {
