@@ -1087,3 +1087,45 @@ func TestCLI_Connect(t *testing.T) {
 	wantExit(t, connect("zed"), 2, `unknown client "zed"`)
 	wantExit(t, connect("vscode", "--header", "novalue"), 2, "--header")
 }
+
+// TestCLI_ImportCodexAndClaudeCode: import reads Codex's TOML config and
+// Claude Code's ~/.claude.json as it reads the other clients': each entry
+// validated, Codex's cwd as working_dir, placeholders kept as written.
+func TestCLI_ImportCodexAndClaudeCode(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mcp_config.json")
+	if err := os.WriteFile(cfg, []byte(`{"listen": "`+freeAddr(t)+`", "mcpServers": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		".codex/config.toml": "model = \"o3\"\n\n[mcp_servers.git]\ncommand = \"uvx\"\nargs = [\"mcp-server-git\"]\ncwd = \"/srv\"\n\n" +
+			"[mcp_servers.git.env]\nGIT_TOKEN = \"${env:GIT_TOKEN}\"\n\n[mcp_servers.nothing]\nargs = [\"x\"]\n",
+		".claude.json": `{"numStartups": 3, "mcpServers": {"ctx7": {"type": "http", "url": "https://mcp.context7.com/mcp"}}}`,
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(path), 0o700)
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, dir, nil, "-c", cfg, "import", "--from", "codex")
+	wantExit(t, r, 1, "1 server could not be imported")
+	if !hasRow(r.stdout, "git", "added") || !hasRow(r.stdout, "nothing", "invalid") {
+		t.Errorf("import --from codex:\n%s", r)
+	}
+	if r := runCLI(t, dir, nil, "-c", cfg, "import", "--from", "claude-code"); r.code != 0 || !hasRow(r.stdout, "ctx7", "added") {
+		t.Errorf("import --from claude-code: %s", r)
+	}
+	got, _, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	git, ok := got.Server("git")
+	if !ok || git.Command != "uvx" || git.WorkingDir != "/srv" || git.Env["GIT_TOKEN"] != "${env:GIT_TOKEN}" {
+		t.Errorf("git as imported: %+v", git)
+	}
+	if ctx7, ok := got.Server("ctx7"); !ok || ctx7.URL != "https://mcp.context7.com/mcp" || string(ctx7.Protocol) != "http" {
+		t.Errorf("ctx7 as imported: %+v", ctx7)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/BurntSushi/toml"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -52,7 +54,7 @@ func (a *app) importCmd() *cobra.Command {
 		dryRun bool
 	)
 	cmd := &cobra.Command{
-		Use:   "import --from claude-desktop|cursor|vscode|FILE",
+		Use:   "import --from claude-desktop|cursor|vscode|claude-code|codex|FILE",
 		Short: "Import MCP servers from Claude Desktop, Cursor, VS Code or a config file",
 		Long: `Read the MCP servers another client is configured with and add each one that
 mcpproxy does not have yet: through the running daemon, or, when none runs,
@@ -62,6 +64,8 @@ Where each client's config is read from:
   claude-desktop  ` + claudeDesktopPath() + `
   cursor          .cursor/mcp.json in this directory, and ~/.cursor/mcp.json
   vscode          .vscode/mcp.json in this directory, and ` + vscodeUserPath() + `
+  claude-code     .mcp.json in this directory, and ~/.claude.json
+  codex           ~/.codex/config.toml
   FILE            any file with "mcpServers" (object or array) or VS Code's "servers"
 
 A server whose name exists already is skipped; an entry that is not valid
@@ -73,7 +77,7 @@ not be imported.`,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" {
-				return usageError("import: give --from claude-desktop, cursor, vscode or a FILE")
+				return usageError("import: give --from claude-desktop, cursor, vscode, claude-code, codex or a FILE")
 			}
 			sources, err := importSources(from)
 			if err != nil {
@@ -104,7 +108,7 @@ not be imported.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "claude-desktop, cursor, vscode, or the path of a config file")
+	cmd.Flags().StringVar(&from, "from", "", "claude-desktop, cursor, vscode, claude-code, codex, or the path of a config file (.toml: Codex's form)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only report what would be imported; change nothing")
 	return cmd
 }
@@ -134,6 +138,10 @@ func importSources(from string) ([]string, error) {
 		client, candidates = "Cursor", []string{filepath.Join(".cursor", "mcp.json"), filepath.Join(home, ".cursor", "mcp.json")}
 	case "vscode":
 		client, candidates = "VS Code", []string{filepath.Join(".vscode", "mcp.json"), vscodeUserPath()}
+	case "claude-code":
+		client, candidates = "Claude Code", []string{".mcp.json", filepath.Join(home, ".claude.json")}
+	case "codex":
+		client, candidates = "Codex", []string{filepath.Join(home, ".codex", "config.toml")}
 	default:
 		abs, err := filepath.Abs(from)
 		if err != nil {
@@ -168,6 +176,11 @@ func readImport(path string) ([]importResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
+	if strings.EqualFold(filepath.Ext(path), ".toml") {
+		if data, err = codexServers(data); err != nil {
+			return nil, fmt.Errorf("import %s: %w", path, err)
+		}
+	}
 	_, servers, err := config.ParseClientServers(data)
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
@@ -181,6 +194,29 @@ func readImport(path string) ([]importResult, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// codexServers turns a Codex config (TOML, servers under [mcp_servers.NAME])
+// into the JSON "mcpServers" form the other clients use, so that each entry
+// is read and validated as theirs are. Codex's cwd is working_dir; its
+// other keys pass as they are (unknown ones are reported as warnings).
+func codexServers(data []byte) ([]byte, error) {
+	var doc struct {
+		Servers map[string]map[string]any `toml:"mcp_servers"`
+	}
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		return nil, err
+	}
+	if doc.Servers == nil {
+		return nil, errors.New("no [mcp_servers.NAME] tables")
+	}
+	for _, e := range doc.Servers {
+		if cwd, ok := e["cwd"]; ok {
+			e["working_dir"] = cwd
+			delete(e, "cwd")
+		}
+	}
+	return json.Marshal(map[string]any{"mcpServers": doc.Servers})
 }
 
 // problems lists the messages of joined errors on one line.
