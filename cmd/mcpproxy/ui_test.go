@@ -445,6 +445,7 @@ func TestUI_Browser(t *testing.T) {
 	b.do("search", chromedp.SendKeys(chromedp.CSS(`#search-q`), "echo\n"))
 	b.waitText(`#results`, "everything:echo")
 	b.waitJS("scores", `[...document.querySelectorAll('#results td.num')].every(td => /^\d+\.\d\d$/.test(td.textContent))`)
+	b.waitText(`#results tr[data-id="everything:echo"] td.why`, "echo in name")
 	b.screenshot("tool-search")
 
 	t.Log("server detail")

@@ -1410,6 +1410,18 @@
     };
   }
 
+  // whyText says in one line which query terms (or their synonyms) a hit
+  // matched and in which fields, most weight first, and how much of the
+  // query it covered.
+  function whyText(why) {
+    if (!why || !why.terms) return '';
+    const terms = why.terms.slice().sort((a, b) => b.total - a.total).map((c) => {
+      const fields = Object.keys(c.fields || {}).filter((f) => c.fields[f] > 0).join('+');
+      return (c.synonym_of ? c.term + ' (for ' + c.synonym_of + ')' : c.term) + (fields ? ' in ' + fields : '');
+    });
+    return terms.join(', ') + ' · ' + why.matched + ' of ' + why.clauses + ' terms';
+  }
+
   function toolsPage(params) {
     const q = params.get('q') || '';
     const input = el('input', { type: 'search', name: 'q', id: 'search-q', value: q, placeholder: 'What should the tool do? e.g. "read a file"', autocomplete: 'off' });
@@ -1434,16 +1446,17 @@
       }
       fill(results, el('p', { class: 'muted', text: 'Searching…' }));
       try {
-        const found = await api('GET', '/tools/search?q=' + enc(v) + '&limit=50');
+        const found = await api('GET', '/tools/search?q=' + enc(v) + '&limit=50&explain=1');
         if (!found.length) {
           fill(results, el('p', { class: 'empty', text: 'No tools matched "' + v + '".' }));
           return;
         }
         fill(results, el('table', { class: 'grid results' },
-          el('thead', null, el('tr', null, ['Tool', 'Description', 'Score'].map((h) => el('th', { text: h })))),
+          el('thead', null, el('tr', null, ['Tool', 'Description', 'Why it matched', 'Score'].map((h) => el('th', { text: h })))),
           el('tbody', null, found.map((t) => el('tr', { dataset: { id: t.id } },
             el('td', { class: 'nowrap' }, el('a', { href: serverHref(t.server), text: t.id })),
             el('td', { class: 'desc' }, el('div', { class: 'clamp', text: t.description || '' })),
+            el('td', { class: 'why small', text: whyText(t.why) }),
             el('td', { class: 'num', text: typeof t.score === 'number' ? t.score.toFixed(2) : '' }))))));
       } catch (e) {
         fill(results);
