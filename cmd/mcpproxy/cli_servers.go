@@ -111,7 +111,7 @@ func (a *app) serversListCmd() *cobra.Command {
 			}
 			t := newTable(w, "NAME", "STATE", "QUARANTINED", "PROTOCOL", "TOOLS", "LAST ERROR")
 			for _, s := range list {
-				t.row(s.Name, string(s.State), yesNo(s.Quarantined), string(s.Protocol), toolCount(s), truncate(s.LastError, 80))
+				t.row(s.Name, stateText(s.State, s.Installing), yesNo(s.Quarantined), string(s.Protocol), toolCount(s), truncate(s.LastError, 80))
 			}
 			return t.flush()
 		},
@@ -168,7 +168,7 @@ func printServer(w io.Writer, d client.ServerDetail) error {
 	s := d.ServerStatus
 	t := newTable(w)
 	t.row("name:", s.Name)
-	t.row("state:", string(s.State))
+	t.row("state:", stateText(s.State, s.Installing))
 	t.row("enabled:", yesNo(s.Enabled))
 	t.row("quarantined:", yesNo(s.Quarantined))
 	t.row("protocol:", string(s.Protocol))
@@ -547,4 +547,13 @@ func orNone(s string) string {
 
 func sortedKeys(m map[string]string) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// stateText is a state as shown: a package runner's first start, which may
+// be downloading the server, reads "installing".
+func stateText(st mcpproxy.ServerState, installing bool) string {
+	if st == mcpproxy.StateConnecting && installing {
+		return "installing"
+	}
+	return string(st)
 }

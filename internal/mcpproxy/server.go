@@ -199,12 +199,16 @@ type ServerStatus struct {
 	Enabled     bool        `json:"enabled"`
 	Quarantined bool        `json:"quarantined"`
 	State       ServerState `json:"state"`
-	LastError   string      `json:"last_error,omitempty"`
-	LastErrorAt *time.Time  `json:"last_error_at,omitempty"`
-	ConnectedAt *time.Time  `json:"connected_at,omitempty"`
-	RetryCount  int         `json:"retry_count"`
-	NextRetryAt *time.Time  `json:"next_retry_at,omitempty"`
-	ToolCount   int         `json:"tool_count"`
+	// Installing: the server is connecting for the first time through a
+	// package runner (npx, uvx, docker, …), which may be downloading it; the
+	// attempt has the install deadline, not the connect deadline.
+	Installing  bool       `json:"installing,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	ConnectedAt *time.Time `json:"connected_at,omitempty"`
+	RetryCount  int        `json:"retry_count"`
+	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	ToolCount   int        `json:"tool_count"`
 	// PendingTools counts tools waiting for approval (pending or changed);
 	// BlockedTools those a person blocked.
 	PendingTools    int         `json:"pending_tools"`

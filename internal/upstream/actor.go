@@ -278,8 +278,10 @@ func (a *Actor) run(ctx context.Context) {
 	attempt := 0
 	wasReady := false
 	for {
+		installing := !wasReady && PackageRunner(a.opts.Spec.Command)
 		a.update(func(s *stateview.Server) {
 			s.State = mcpproxy.StateConnecting
+			s.Installing = installing
 			s.NextRetryAt = nil
 			s.Session = nil
 			s.Caller = nil
@@ -335,6 +337,7 @@ func (a *Actor) run(ctx context.Context) {
 		a.log.Warn("upstream failed", "error", msg, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
 		a.update(func(s *stateview.Server) {
 			s.State = mcpproxy.StateError
+			s.Installing = false
 			s.LastError = msg
 			s.LastErrorAt = &now
 			s.RetryCount = attempt
@@ -742,6 +745,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 	}
 	a.update(func(s *stateview.Server) {
 		s.State = mcpproxy.StateReady
+		s.Installing = false
 		s.Protocol = c.proto
 		s.Session = c.session
 		s.Caller = c.caller()

@@ -32,13 +32,22 @@ func TestActor_FirstStartOfAPackageRunner(t *testing.T) {
 		o.ConnectTimeout = 500 * time.Millisecond
 		o.InstallTimeout = 30 * time.Second
 	})
-	h.waitState(t, 30*time.Second, mcpproxy.StateReady)
+	waitFor(t, 5*time.Second, func() bool {
+		s := h.server()
+		return s.State == mcpproxy.StateConnecting && s.Installing
+	}, "the first start shown as installing (now %s)", lazyState{h})
+	if s := h.waitState(t, 30*time.Second, mcpproxy.StateReady); s.Installing {
+		t.Error("ready and still installing")
+	}
 	if n := h.server().RetryCount; n != 0 {
 		t.Errorf("ready after %d failed attempts; the first start should get the install deadline", n)
 	}
 
 	h.actor.Restart()
 	s := h.waitState(t, 10*time.Second, mcpproxy.StateError)
+	if s.Installing {
+		t.Error("a restart after the server was ready is shown as installing")
+	}
 	if !strings.Contains(s.LastError, "timed out after 500ms") {
 		t.Errorf("restart of a server that was ready: last error %q, want the 500ms connect deadline", s.LastError)
 	}

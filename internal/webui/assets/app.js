@@ -98,8 +98,14 @@
     }
   }
 
-  function stateBadge(state) {
-    return el('span', { class: 'badge state-' + state, text: state });
+  function stateBadge(state, installing) {
+    return el('span', { class: 'badge state-' + state, text: stateLabel(state, installing) });
+  }
+
+  // stateLabel is a state as shown: a package runner's first start, which
+  // may be downloading the server, reads "installing".
+  function stateLabel(state, installing) {
+    return state === 'connecting' && installing ? 'installing' : state;
   }
 
   function toast(msg, kind) {
@@ -766,7 +772,7 @@
           it = item(s.name);
           items.set(s.name, it);
         }
-        setText(it.state, s.state);
+        setText(it.state, stateLabel(s.state, s.installing));
         const cls = 'badge state-' + s.state;
         if (it.state.className !== cls) it.state.className = cls;
         it.quar.hidden = !s.quarantined;
@@ -907,8 +913,8 @@
     // updateRow writes only what differs from the row's last server.
     function updateRow(r, s, now) {
       const p = r.s || {};
-      if (p.state !== s.state) {
-        setText(r.state, s.state);
+      if (p.state !== s.state || p.installing !== s.installing) {
+        setText(r.state, stateLabel(s.state, s.installing));
         r.state.className = 'badge state-' + s.state;
         r.login.hidden = s.state !== 'needs_auth';
       }
@@ -1193,7 +1199,7 @@
         fill(info);
         return;
       }
-      fill(badges, stateBadge(s.state), s.quarantined ? el('span', { class: 'badge state-quarantined', text: 'quarantined' }) : null);
+      fill(badges, stateBadge(s.state, s.installing), s.quarantined ? el('span', { class: 'badge state-quarantined', text: 'quarantined' }) : null);
       const btn = (action, label, cls) => el('button', { type: 'button', class: cls, dataset: { action }, text: label, onclick: (e) => act(action, e.target) });
       const http = s.protocol && s.protocol !== 'stdio';
       fill(actions,
