@@ -26,9 +26,10 @@ import (
 // project's machine a call refused at once (the front door alone) cost the
 // daemon 370–450 µs of CPU through the SDK and costs 220–300 µs here.
 //
-// What is plain: a POST on a session the SDK initialized, with the headers
-// the SDK would accept (loopback Host, JSON body, Accept of both JSON and
-// event streams, the session's protocol version, no Last-Event-ID), holding
+// What is plain: a POST on a session the SDK initialized for a client that
+// declared neither sampling nor elicitation, with the headers the SDK would
+// accept (loopback Host, JSON body, Accept of both JSON and event streams,
+// the session's protocol version, no Last-Event-ID), holding
 // one tools/call request of a tool the path answers, with a name and
 // arguments and no _meta (so no progress token: its notifications need the
 // SDK's stream). The answer is the JSON-RPC response as application/json,
@@ -85,6 +86,11 @@ func newFastPath(next http.Handler, call func(context.Context, *mcp.CallToolRequ
 func (f *fastPath) initialized(ss *mcp.ServerSession, identity string) (watch func()) {
 	p := ss.InitializeParams()
 	if p == nil || ss.ID() == "" || p.ProtocolVersion == "" || p.ProtocolVersion > "2025-11-25" {
+		return nil
+	}
+	// An upstream may ask a client that can sample or elicit for that
+	// during a call, which needs the call's event stream: the SDK's.
+	if c := p.Capabilities; c != nil && (c.Sampling != nil || c.Elicitation != nil) {
 		return nil
 	}
 	fs := &fastSession{ss: ss, version: p.ProtocolVersion, identity: identity, inflight: map[string]context.CancelFunc{}}

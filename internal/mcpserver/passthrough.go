@@ -44,7 +44,7 @@ func (p *passPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageW
 	if ss == nil {
 		return nil, relay.ErrNoPeer
 	}
-	return ss.CreateMessageWithTools(ctx, params)
+	return sessionPeer{ss}.CreateMessage(ctx, params)
 }
 
 func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error) {
@@ -52,7 +52,7 @@ func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.E
 	if ss == nil {
 		return nil, relay.ErrNoPeer
 	}
-	return ss.Elicit(ctx, params)
+	return sessionPeer{ss}.Elicit(ctx, params)
 }
 
 func (p *passPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
@@ -60,12 +60,12 @@ func (p *passPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (
 	if ss == nil {
 		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
 	}
-	return ss.ListRoots(ctx, params)
+	return sessionPeer{ss}.ListRoots(ctx, params)
 }
 
-// Placeholders registered with each per-session server. Lists are answered
-// from the upstream, so these never show; re-adding one is how a list-changed
-// notification is sent to the session.
+// Placeholders registered with a per-session server when its upstream's
+// list changes: adding one is how a list-changed notification is sent to the
+// session. Lists are answered from the upstream, so these never show.
 var (
 	placeholderPrompt   = &mcp.Prompt{Name: "mcpproxy_placeholder"}
 	placeholderResource = &mcp.Resource{URI: "mcpproxy://placeholder", Name: "mcpproxy_placeholder"}
@@ -136,7 +136,9 @@ func (s *Server) passthroughHandler() http.Handler {
 }
 
 // passthroughServer builds the per-session server for a new downstream
-// session, mirroring the upstream's identity and capabilities.
+// session, mirroring the upstream's initialize result: its identity,
+// instructions and capabilities, exactly. Requests for what the upstream
+// lacks are forwarded all the same, and refused as it refuses them.
 func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 	// The SDK also calls this for requests of existing sessions (only to
 	// read supported versions); building a server for each of those would
@@ -151,10 +153,11 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 	}
 	impl := &mcp.Implementation{Name: name}
 	opts := &mcp.ServerOptions{
-		Logger:             discardLogger,
-		Capabilities:       &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
-		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
-		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		SupportedProtocolVersions: protocolVersions,
+		Logger:                    discardLogger,
+		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		SubscribeHandler:          func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler:        func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 	}
 	if init := srv.Session.InitializeResult(); init != nil {
 		if init.ServerInfo != nil {
@@ -191,11 +194,12 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			s.mu.Unlock()
 		}()
 	}
+	// Nothing is registered with the server before the client's
+	// initialize: the SDK would add the capabilities of what is registered
+	// (prompts, resources with subscribe) to the upstream's own, and the
+	// client must see exactly the upstream's.
 	ps := mcp.NewServer(impl, opts)
 	peer.server = ps
-	ps.AddTool(placeholderTool, placeholderHandler)
-	ps.AddPrompt(placeholderPrompt, placeholderPromptHandler)
-	ps.AddResource(placeholderResource, placeholderResourceHandler)
 	ps.AddReceivingMiddleware(s.endOnClose, s.forward(name, peer))
 	return ps
 }
@@ -225,7 +229,8 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			// Requests the upstream sends back go to the client whose tool
 			// call is in flight; lists and reads never cause them.
 			if _, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall && s.opts.Hub != nil {
-				end := s.opts.Hub.BeginCall(ctx, name, peer)
+				var end func()
+				ctx, end = s.callerFor(ctx, name, peer)
 				defer end()
 			}
 			ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -132,9 +133,10 @@ func New(opts Options) *Server {
 	s.closing, s.endCalls = context.WithCancelCause(context.Background())
 	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
 	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
-		Instructions: instructions,
-		Logger:       discardLogger,
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		SupportedProtocolVersions: protocolVersions,
+		Instructions:              instructions,
+		Logger:                    discardLogger,
+		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 		InitializedHandler: func(ctx context.Context, req *mcp.InitializedRequest) {
 			s.watchFast(s.fastSmart, req.Session, identityOf(ctx))
 		},
@@ -143,9 +145,10 @@ func New(opts Options) *Server {
 	s.addStoreTools()
 	s.smart.AddReceivingMiddleware(s.endOnClose, s.policyMiddleware)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
-		Instructions: "Every tool of every connected, approved upstream server, named server__tool.",
-		Logger:       discardLogger,
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		SupportedProtocolVersions: protocolVersions,
+		Instructions:              "Every tool of every connected, approved upstream server, named server__tool.",
+		Logger:                    discardLogger,
+		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 		InitializedHandler: func(ctx context.Context, req *mcp.InitializedRequest) {
 			s.watchFast(s.fastDirect, req.Session, identityOf(ctx))
 		},
@@ -194,6 +197,18 @@ func New(opts Options) *Server {
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// protocolVersions are the MCP versions every endpoint negotiates: those of
+// the initialize handshake (2025-11-25 and older). The endpoints keep state
+// per session (the credential that opened it, the calls in flight whose
+// upstream requests for sampling, elicitation and roots go back to it), which
+// the stateless protocol of 2026-07-28 has no place for. A client that opens
+// with server/discover at 2026-07-28 is answered with the error that protocol
+// defines for a version the server does not speak (UnsupportedProtocolVersion,
+// naming the versions it does), and falls back to initialize: the go-sdk's
+// client and mcp-go's do so. Answering discover with success instead made
+// mcp-go go on in the new protocol, which every later request refused.
+var protocolVersions = slices.DeleteFunc(mcp.SupportedProtocolVersions(), func(v string) bool { return v >= "2026-07-28" })
 
 // streamOpts ends sessions whose clients went away without saying so, so
 // that their state does not pile up in a long-running daemon.

@@ -306,6 +306,11 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 			params.Meta["progressToken"] = upTok
 		}
 	}
+	if req != nil {
+		var end func()
+		cctx, end = s.asCaller(cctx, server, req.Session)
+		defer end()
+	}
 	start := time.Now()
 	res, err := srv.Caller.CallTool(cctx, params)
 	if s.opts.Store != nil {

@@ -25,11 +25,22 @@ type Peer interface {
 var ErrNoPeer = errors.New("mcpproxy: no downstream client is connected to answer this request")
 
 // Hub routes an upstream's server-initiated traffic to downstream peers.
-// Requests go to the peer whose call is in flight on that server (the most
-// recent one), with that call's context, because the SDK can only send a
-// request back to a client within the request that caused it. Notifications
-// go to every attached peer. All methods are safe for concurrent use; no
-// lock is held while a peer is called.
+//
+// A request goes to the client whose call caused it, with that call's
+// context (the SDK can only send a request back to a client within the
+// request that caused it):
+//
+//   - when the request arrives on a context that carries its caller (see
+//     WithCaller), to that caller: an HTTP upstream sends the requests a
+//     call causes on that call's own response stream, which mcpproxy reads
+//     within the call's context;
+//   - otherwise to the peer whose calls are in flight on that server, when
+//     they are all one peer's (see BeginCall). A stdio upstream's requests
+//     name no call, so with calls of two clients in flight nobody answers
+//     rather than the wrong client.
+//
+// Notifications go to every attached peer. All methods are safe for
+// concurrent use; no lock is held while a peer is called.
 type Hub struct {
 	mu    sync.Mutex
 	peers map[string][]Peer     // guarded by mu; server → attached peers
@@ -64,6 +75,14 @@ func (h *Hub) Attach(server string, p Peer) (detach func()) {
 	}
 }
 
+type callerKey struct{}
+
+// WithCaller returns ctx carrying p as the client whose call ctx serves:
+// requests an upstream sends on that context go to p.
+func WithCaller(ctx context.Context, p Peer) context.Context {
+	return context.WithValue(ctx, callerKey{}, p)
+}
+
 // BeginCall records that p is waiting on a request to server, so that
 // requests the upstream sends meanwhile go to p on ctx. Call end when the
 // request is answered.
@@ -82,12 +101,15 @@ func (h *Hub) BeginCall(ctx context.Context, server string, p Peer) (end func())
 	}
 }
 
-// target picks who answers a request from server: the peer whose tool call
-// is in flight. With calls from more than one peer in flight it cannot tell
+// target picks who answers a request from server: the caller ctx carries,
+// else the peer whose tool call is in flight. With calls from more than one peer in flight it cannot tell
 // whose call caused the request, so nobody answers rather than the wrong
 // client. Only when anyPeer is set (roots, which are not private to a
 // call) does an attached peer without a call in flight qualify.
 func (h *Hub) target(ctx context.Context, server string, anyPeer bool) (Peer, context.Context) {
+	if p, ok := ctx.Value(callerKey{}).(Peer); ok && p != nil {
+		return p, ctx
+	}
 	if h == nil {
 		return nil, ctx
 	}

@@ -28,6 +28,7 @@ const (
 	EnvCrashAfter = "TESTUPSTREAM_CRASH_AFTER" // crash-after delay, default 2s
 	EnvHostile    = "TESTUPSTREAM_HOSTILE"     // Options.Hostile when "1"
 	EnvRugPull    = "TESTUPSTREAM_RUG_PULL"    // Options.RugPullAfter, an integer
+	EnvAskClient  = "TESTUPSTREAM_ASK_CLIENT"  // Options.AskClient when "1"
 	// EnvFloodInterval is the pause between stderr bursts in stderr-flood
 	// mode, default 1ms; 0 writes without pause.
 	EnvFloodInterval = "TESTUPSTREAM_FLOOD_INTERVAL"
@@ -146,6 +147,7 @@ func optionsFromEnv() (Options, error) {
 	}
 	opts.Latency = d
 	opts.Hostile = os.Getenv(EnvHostile) == "1"
+	opts.AskClient = os.Getenv(EnvAskClient) == "1"
 	if v := os.Getenv(EnvRugPull); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

@@ -28,6 +28,12 @@ type Options struct {
 	// RugPullAfter, if > 0, changes echo's description (to
 	// RugPulledDescription) after that many tool calls, with list_changed.
 	RugPullAfter int
+	// AskClient adds tools that ask the calling client something during
+	// the call (ask_sampling, ask_elicit, ask_roots; see ask.go).
+	AskClient bool
+	// ProtocolVersions, if set, narrows the MCP versions the server speaks
+	// (the SDK's ServerOptions.SupportedProtocolVersions).
+	ProtocolVersions []string
 	// BeforeCall, if set, runs before every tool call (in process only);
 	// an error fails the call. Tests use it as a barrier.
 	BeforeCall func(ctx context.Context) error
@@ -60,7 +66,8 @@ func newServer(opts Options, stop context.Context) *mcp.Server {
 		name = "testupstream"
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: Version}, &mcp.ServerOptions{
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		SupportedProtocolVersions: opts.ProtocolVersions,
 	})
 	if opts.Latency > 0 {
 		s.AddReceivingMiddleware(latencyMiddleware(opts.Latency))
@@ -111,6 +118,9 @@ func newServer(opts Options, stop context.Context) *mcp.Server {
 	}
 	if opts.Hostile {
 		addHostileTools(s)
+	}
+	if opts.AskClient {
+		addAskTools(s)
 	}
 	if opts.RugPullAfter > 0 {
 		s.AddReceivingMiddleware(rugPull(s, opts.RugPullAfter))

@@ -461,10 +461,13 @@ func (a *Actor) newClient() *mcp.Client {
 		},
 	}
 	if hub != nil {
-		// With a hub, mcpproxy can pass requests for sampling, elicitation
-		// and roots through to a downstream client, so it offers them.
+		// With a hub, mcpproxy can pass requests for sampling and
+		// elicitation to the downstream client whose call caused them, so
+		// it offers them. Not roots: this one session serves every client,
+		// and no client's roots are the server's; a server that asks for
+		// roots would take one client's (or none) in place of the
+		// directories its own configuration gives it.
 		opts.Capabilities = &mcp.ClientCapabilities{
-			RootsV2:     &mcp.RootCapabilities{ListChanged: true},
 			Sampling:    &mcp.SamplingCapabilities{},
 			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
 		}

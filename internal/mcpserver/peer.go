@@ -1,0 +1,81 @@
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mcpproxy/mcpproxy/internal/relay"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// sessionPeer is a downstream client session as the relay sees it while one
+// of its calls is in flight: the upstream's requests during that call go to
+// this session, and only for what its client declared at initialize: a
+// client that did not declare sampling or elicitation is never asked for
+// them.
+type sessionPeer struct{ ss *mcp.ServerSession }
+
+// clientCaps returns what the session's client declared, or nil.
+func clientCaps(ss *mcp.ServerSession) *mcp.ClientCapabilities {
+	if ss == nil {
+		return nil
+	}
+	if p := ss.InitializeParams(); p != nil {
+		return p.Capabilities
+	}
+	return nil
+}
+
+// errClientCannot is the error an upstream gets when the client whose call
+// caused its request did not declare the capability.
+func errClientCannot(what string) error {
+	return fmt.Errorf("mcpproxy: the client that made this call does not support %s", what)
+}
+
+func (p sessionPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
+	if c := clientCaps(p.ss); c == nil || c.Sampling == nil {
+		return nil, errClientCannot("sampling")
+	}
+	return p.ss.CreateMessageWithTools(ctx, params)
+}
+
+func (p sessionPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	if c := clientCaps(p.ss); c == nil || c.Elicitation == nil {
+		return nil, errClientCannot("elicitation")
+	}
+	return p.ss.Elicit(ctx, params)
+}
+
+// ListRoots asks the client for its roots. The SDK cannot tell a client
+// that declared "roots": {} from one that declared nothing, so the client
+// is asked either way, and one that does not answer the method has none.
+func (p sessionPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
+	res, err := p.ss.ListRoots(ctx, params)
+	var werr *jsonrpc.Error
+	if errors.As(err, &werr) && werr.Code == jsonrpc.CodeMethodNotFound {
+		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
+	}
+	return res, err
+}
+
+// Notify drops notifications: on /mcp, /mcp/all and /sse a session gets
+// the proxy's own, not an upstream's.
+func (sessionPeer) Notify(context.Context, string, mcp.Params) {}
+
+// asCaller binds the calling client's session to ctx for the relay (see
+// relay.Hub) and records the call as in flight on server; call end when the
+// upstream has answered.
+func (s *Server) asCaller(ctx context.Context, server string, sess mcp.Session) (context.Context, func()) {
+	ss, _ := sess.(*mcp.ServerSession)
+	if ss == nil || s.opts.Hub == nil {
+		return ctx, func() {}
+	}
+	return s.callerFor(ctx, server, sessionPeer{ss})
+}
+
+func (s *Server) callerFor(ctx context.Context, server string, p relay.Peer) (context.Context, func()) {
+	ctx = relay.WithCaller(ctx, p)
+	return ctx, s.opts.Hub.BeginCall(ctx, server, p)
+}

@@ -1,0 +1,78 @@
+package testupstream
+
+import (
+	"context"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// addAskTools adds the tools of Options.AskClient. Each sends the calling
+// client a request within the call, as a server that samples, elicits or
+// reads roots does, and returns what the client answered:
+//
+//	ask_sampling {"question": string} → the text of the client's
+//	    sampling/createMessage answer to a message holding question
+//	ask_elicit   {"question": string} → the action of the client's
+//	    elicitation/create answer, then ":" and its "answer" field
+//	ask_roots    {} → the client's roots' URIs, comma-separated
+//
+// A failed request fails the call with a tool error holding its message.
+func addAskTools(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{Name: "ask_sampling", Description: "Asks the client's model the question and returns its answer."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				MaxTokens: 50,
+				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
+			})
+			if err != nil {
+				return askError(err), nil, nil
+			}
+			text, _ := res.Content.(*mcp.TextContent)
+			if text == nil {
+				return askError(errString("the client's answer holds no text")), nil, nil
+			}
+			return textResult(text.Text), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "ask_elicit", Description: "Asks the client's user the question and returns the action and answer."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{
+				Message: in.Question,
+				RequestedSchema: map[string]any{
+					"type":       "object",
+					"properties": map[string]any{"answer": map[string]any{"type": "string"}},
+				},
+			})
+			if err != nil {
+				return askError(err), nil, nil
+			}
+			answer, _ := res.Content["answer"].(string)
+			return textResult(res.Action + ":" + answer), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "ask_roots", Description: "Lists the client's roots."},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.ListRoots(ctx, nil)
+			if err != nil {
+				return askError(err), nil, nil
+			}
+			uris := make([]string, len(res.Roots))
+			for i, r := range res.Roots {
+				uris[i] = r.URI
+			}
+			return textResult(strings.Join(uris, ",")), nil, nil
+		})
+}
+
+type askInput struct {
+	Question string `json:"question" jsonschema:"what to ask"`
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func askError(err error) *mcp.CallToolResult {
+	r := textResult("ask failed: " + err.Error())
+	r.IsError = true
+	return r
+}
