@@ -67,6 +67,38 @@ func startEverything(tb testing.TB, bin, transport string) string {
 	return addr
 }
 
+// waitSettled waits until server-everything's entry name is ready with a
+// settled tool list (it sends several tools/list_changed right after
+// connecting): the listed tools match tool_count, there are at least 13,
+// and the count has not changed for 500ms.
+func waitSettled(tb testing.TB, p *proxy, name string) []tool {
+	tb.Helper()
+	var last, stableSince = -1, time.Now()
+	var final []tool
+	eventually(tb, 45*time.Second, func() error {
+		st := p.servers(tb)[name]
+		if st.State != "ready" {
+			return fmt.Errorf("%s is %s (%s)", name, st.State, st.LastError)
+		}
+		tools := p.tools(tb, name)
+		if len(tools) != st.ToolCount {
+			return fmt.Errorf("%s: %d tools listed, tool_count %d", name, len(tools), st.ToolCount)
+		}
+		if len(tools) != last {
+			last, stableSince = len(tools), time.Now()
+		}
+		if len(tools) < 13 {
+			return fmt.Errorf("%s has %d tools, want at least 13", name, len(tools))
+		}
+		if time.Since(stableSince) < 500*time.Millisecond {
+			return fmt.Errorf("%s: tool count %d not stable yet", name, len(tools))
+		}
+		final = tools
+		return nil
+	})
+	return final
+}
+
 // TestServe_ServerEverything connects to the reference MCP server from npm
 // over stdio, streamable HTTP and SSE. Right after connecting it sends
 // several tools/list_changed notifications, so each server's tool list must
@@ -85,31 +117,7 @@ func TestServe_ServerEverything(t *testing.T) {
 	for _, s := range servers {
 		name := s["name"].(string)
 		t.Run(name, func(t *testing.T) {
-			// Settled: ready, the listed tools match tool_count, and the
-			// count has not changed for 500ms.
-			var last, stableSince = -1, time.Now()
-			var final []tool
-			eventually(t, 45*time.Second, func() error {
-				st := p.servers(t)[name]
-				if st.State != "ready" {
-					return fmt.Errorf("%s is %s (%s)", name, st.State, st.LastError)
-				}
-				tools := p.tools(t, name)
-				if len(tools) != st.ToolCount {
-					return fmt.Errorf("%s: %d tools listed, tool_count %d", name, len(tools), st.ToolCount)
-				}
-				if len(tools) != last {
-					last, stableSince = len(tools), time.Now()
-				}
-				if len(tools) < 13 {
-					return fmt.Errorf("%s has %d tools, want at least 13", name, len(tools))
-				}
-				if time.Since(stableSince) < 500*time.Millisecond {
-					return fmt.Errorf("%s: tool count %d not stable yet", name, len(tools))
-				}
-				final = tools
-				return nil
-			})
+			final := waitSettled(t, p, name)
 			var names []string
 			for _, tl := range final {
 				names = append(names, tl.Name)

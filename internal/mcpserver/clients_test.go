@@ -178,8 +178,8 @@ func TestClients_MCPGo(t *testing.T) {
 
 // TestPassthrough_MirrorsInitialize: the pass-through declares exactly the
 // upstream's capabilities (no prompts or resources it lacks, subscribe as
-// the upstream says), and a method the upstream lacks is refused as the
-// upstream refuses it.
+// the upstream says), and answers or refuses requests as the upstream does,
+// with the upstream's own error.
 func TestPassthrough_MirrorsInitialize(t *testing.T) {
 	// An upstream with resources but no subscriptions, no prompts.
 	res := mcp.NewServer(&mcp.Implementation{Name: "res-impl", Version: "1"}, &mcp.ServerOptions{Instructions: "read me"})
@@ -221,6 +221,13 @@ func TestPassthrough_MirrorsInitialize(t *testing.T) {
 		pj, _ := json.Marshal(pres)
 		if errCode(perr) != errCode(derr) || string(pj) != string(dj) {
 			t.Errorf("%s: prompts/list through the pass-through: %s %v; directly: %s %v", tc.name, pj, perr, dj, derr)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		_, derr = d.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///missing"})
+		_, perr = pass.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///missing"})
+		cancel()
+		if derr == nil || perr == nil || perr.Error() != derr.Error() {
+			t.Errorf("%s: reading a missing resource through the pass-through: %v; directly: %v", tc.name, perr, derr)
 		}
 	}
 }

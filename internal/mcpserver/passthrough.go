@@ -16,6 +16,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -210,74 +211,90 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			switch method {
-			case "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list",
-				"resources/read", "resources/templates/list", "completion/complete",
-				"logging/setLevel", "resources/subscribe", "resources/unsubscribe":
-			default:
-				return next(ctx, method, req)
-			}
-			srv, err := serverReady(s.b.View().Load(), name)
-			if err != nil {
-				if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
-					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
-						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
-						sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
-				}
-				return nil, err
-			}
-			// Requests the upstream sends back go to the client whose tool
-			// call is in flight; lists and reads never cause them.
-			if _, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall && s.opts.Hub != nil {
-				var end func()
-				ctx, end = s.callerFor(ctx, name, peer)
-				defer end()
-			}
-			ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
-			defer cancel()
-			up := srv.Session
-			switch p := req.GetParams().(type) {
-			case *mcp.ListToolsParams:
-				res, err := up.ListTools(ctx, p)
-				if err != nil {
-					return nil, err
-				}
-				res = usableList(srv, res)
-				if tok := callerToken(ctx); tok != nil {
-					res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
-				}
-				return res, nil
-			case *mcp.CallToolParamsRaw:
-				return s.passCall(ctx, req, name, srv, p)
-			case *mcp.ListPromptsParams:
-				return up.ListPrompts(ctx, p)
-			case *mcp.GetPromptParams:
-				return up.GetPrompt(ctx, p)
-			case *mcp.ListResourcesParams:
-				return up.ListResources(ctx, p)
-			case *mcp.ReadResourceParams:
-				return up.ReadResource(ctx, p)
-			case *mcp.ListResourceTemplatesParams:
-				return up.ListResourceTemplates(ctx, p)
-			case *mcp.CompleteParams:
-				return up.Complete(ctx, p)
-			case *mcp.SetLoggingLevelParams:
-				if err := up.SetLoggingLevel(ctx, p); err != nil {
-					return nil, err
-				}
-			case *mcp.SubscribeParams:
-				if err := up.Subscribe(ctx, p); err != nil {
-					return nil, err
-				}
-			case *mcp.UnsubscribeParams:
-				if err := up.Unsubscribe(ctx, p); err != nil {
-					return nil, err
-				}
-			}
-			// Let the SDK record the level or subscription for this session.
-			return next(ctx, method, req)
+			res, err := s.forwardOne(ctx, name, peer, next, method, req)
+			return res, upstreamError(err)
 		}
 	}
+}
+
+// upstreamError is the error the client gets for err: the upstream's own
+// JSON-RPC error (code, message and data) when err holds one, without the
+// "calling …" the proxy's client session wraps it in; err otherwise.
+func upstreamError(err error) error {
+	var werr *jsonrpc.Error
+	if errors.As(err, &werr) {
+		return werr
+	}
+	return err
+}
+
+func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, next mcp.MethodHandler, method string, req mcp.Request) (mcp.Result, error) {
+	switch method {
+	case "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list",
+		"resources/read", "resources/templates/list", "completion/complete",
+		"logging/setLevel", "resources/subscribe", "resources/unsubscribe":
+	default:
+		return next(ctx, method, req)
+	}
+	srv, err := serverReady(s.b.View().Load(), name)
+	if err != nil {
+		if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
+			s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
+				server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
+				sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
+		}
+		return nil, err
+	}
+	// Requests the upstream sends back go to the client whose tool
+	// call is in flight; lists and reads never cause them.
+	if _, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall && s.opts.Hub != nil {
+		var end func()
+		ctx, end = s.callerFor(ctx, name, peer)
+		defer end()
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
+	defer cancel()
+	up := srv.Session
+	switch p := req.GetParams().(type) {
+	case *mcp.ListToolsParams:
+		res, err := up.ListTools(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		res = usableList(srv, res)
+		if tok := callerToken(ctx); tok != nil {
+			res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
+		}
+		return res, nil
+	case *mcp.CallToolParamsRaw:
+		return s.passCall(ctx, req, name, srv, p)
+	case *mcp.ListPromptsParams:
+		return up.ListPrompts(ctx, p)
+	case *mcp.GetPromptParams:
+		return up.GetPrompt(ctx, p)
+	case *mcp.ListResourcesParams:
+		return up.ListResources(ctx, p)
+	case *mcp.ReadResourceParams:
+		return up.ReadResource(ctx, p)
+	case *mcp.ListResourceTemplatesParams:
+		return up.ListResourceTemplates(ctx, p)
+	case *mcp.CompleteParams:
+		return up.Complete(ctx, p)
+	case *mcp.SetLoggingLevelParams:
+		if err := up.SetLoggingLevel(ctx, p); err != nil {
+			return nil, err
+		}
+	case *mcp.SubscribeParams:
+		if err := up.Subscribe(ctx, p); err != nil {
+			return nil, err
+		}
+	case *mcp.UnsubscribeParams:
+		if err := up.Unsubscribe(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	// Let the SDK record the level or subscription for this session.
+	return next(ctx, method, req)
 }
 
 // usableList keeps the tools of an upstream's list whose definition is

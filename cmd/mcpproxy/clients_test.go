@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var matrixWrite = flag.String("matrix.write", "", "write the client matrix table to this Markdown file (docs/CLIENTS.md)")
+
+// matrixChecks are the checks of test/mcp-peers/matrix.mjs, in table order.
+var matrixChecks = []string{"list", "call", "progress", "cancel", "resources", "prompts", "sampling", "elicitation", "roots", "concurrent"}
+
+// matrixExpected are the differences from the upstream's own column that
+// are known and explained (docs/CLIENTS.md), by "upstream/endpoint/check"
+// with "*" for any upstream or endpoint: the proxy's outcome must start
+// with the given prefix. Anything else must equal the direct column.
+var matrixExpected = map[string]string{
+	// /mcp lists the proxy's built-in tools; /mcp and /mcp/all serve no
+	// upstream's resources or prompts.
+	"*//mcp/list": "ok: built-in tools", "*//mcp/resources": "n/a", "*//mcp/prompts": "n/a",
+	"*//mcp/all/resources": "n/a", "*//mcp/all/prompts": "n/a",
+	// One upstream session serves every client, so the proxy does not
+	// offer it roots (no client's roots are the server's), and
+	// server-everything does not register get-roots-list.
+	"*/*/roots": "n/a: tool not listed",
+	// A stdio server's requests name no call: with calls of two clients
+	// in flight the proxy cannot tell whose a request is and refuses it
+	// rather than ask the wrong client. Either outcome is fine; another
+	// client's answer is not.
+	"stdio/*/concurrent": "",
+}
+
+// matrixAllowed reports whether got is an acceptable outcome for the check
+// through the proxy, given the upstream's own outcome direct.
+func matrixAllowed(upstream, endpoint, check, got, direct string) bool {
+	if strings.HasPrefix(got, "fail") {
+		return false
+	}
+	for _, key := range []string{upstream + "/" + endpoint + "/" + check, "*/" + endpoint + "/" + check, upstream + "/*/" + check, "*/*/" + check} {
+		if prefix, ok := matrixExpected[key]; ok {
+			return strings.HasPrefix(got, prefix)
+		}
+	}
+	return got == direct
+}
+
+// nodeBin is the node the npm test peers installed, or node on PATH.
+func nodeBin(tb testing.TB) string {
+	tb.Helper()
+	if bin, err := filepath.Abs(filepath.Join("..", "..", "test", "mcp-peers", "node_modules", ".bin", "node")); err == nil {
+		if _, err := os.Stat(bin); err == nil {
+			return bin
+		}
+	}
+	bin, err := exec.LookPath("node")
+	if err != nil {
+		tb.Fatalf("node is not installed: run `make peers`")
+	}
+	return bin
+}
+
+// runMatrix runs matrix.mjs with args and returns its outcomes.
+func runMatrix(tb testing.TB, args ...string) map[string]string {
+	tb.Helper()
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "test", "mcp-peers"))
+	cmd := exec.Command(nodeBin(tb), append([]string{"matrix.mjs"}, args...)...)
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	timer := time.AfterFunc(90*time.Second, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("node matrix.mjs %v: %v\n%s", args, err, tail(stderr.String(), 20))
+	}
+	var res map[string]string
+	if err := json.Unmarshal(out, &res); err != nil {
+		tb.Fatalf("node matrix.mjs %v: %v\n%s", args, err, out)
+	}
+	return res
+}
+
+// TestClientMatrix_TypeScript: the TypeScript SDK's client, with sampling,
+// elicitation and roots, against server-everything over stdio and over
+// streamable HTTP, directly and through each of the proxy's endpoints. Each
+// check through the proxy must come out as it does directly, or as a
+// difference listed (and explained) in matrixExpected; a request answered
+// by another client than the caller fails everywhere.
+func TestClientMatrix_TypeScript(t *testing.T) {
+	bin := everythingBin(t)
+	httpAddr := startEverything(t, bin, "streamableHttp")
+	servers := []map[string]any{
+		{"name": "every-stdio", "command": bin},
+		{"name": "every-http", "protocol": "streamable-http", "url": "http://" + httpAddr + "/mcp"},
+	}
+	p := startProxy(t, configJSON(t, servers))
+	waitSettled(t, p, "every-stdio")
+	waitSettled(t, p, "every-http")
+
+	type column struct{ upstream, endpoint string }
+	var cols []column
+	results := map[column]map[string]string{}
+	for _, up := range []struct{ label, server string }{{"stdio", "every-stdio"}, {"http", "every-http"}} {
+		direct := []string{"--url", "http://" + httpAddr + "/mcp"}
+		if up.label == "stdio" {
+			direct = []string{"--stdio", bin}
+		}
+		runs := []struct {
+			endpoint string
+			args     []string
+		}{
+			{"direct", direct},
+			{"/mcp/server/{name}", []string{"--url", p.Base + "/mcp/server/" + up.server}},
+			{"/mcp/all", []string{"--url", p.Base + "/mcp/all", "--mode", "all", "--server", up.server}},
+			{"/mcp", []string{"--url", p.Base + "/mcp", "--mode", "smart", "--server", up.server}},
+		}
+		for _, r := range runs {
+			c := column{up.label, r.endpoint}
+			cols = append(cols, c)
+			results[c] = runMatrix(t, r.args...)
+		}
+	}
+
+	for _, c := range cols {
+		if c.endpoint == "direct" {
+			continue
+		}
+		direct := results[column{c.upstream, "direct"}]
+		got := results[c]
+		for _, check := range matrixChecks {
+			if !matrixAllowed(c.upstream, c.endpoint, check, got[check], direct[check]) {
+				t.Errorf("%s upstream, %s: %s = %q; directly %q", c.upstream, c.endpoint, check, got[check], direct[check])
+			}
+		}
+		if c.endpoint == "/mcp/server/{name}" || c.endpoint == "/mcp/all" {
+			want := strings.Split(direct["tools"], ",")
+			have := strings.Split(got["tools"], ",")
+			missing := slices.DeleteFunc(slices.Clone(want), func(n string) bool { return slices.Contains(have, n) })
+			extra := slices.DeleteFunc(slices.Clone(have), func(n string) bool { return slices.Contains(want, n) })
+			// get-roots-list: see matrixExpected's roots. trigger-url-elicitation:
+			// the shared session offers URL elicitation for clients that have it;
+			// server-everything hides the tool from this client directly.
+			if !slices.Equal(missing, []string{"get-roots-list"}) && len(missing) > 0 || len(extra) > 0 && !slices.Equal(extra, []string{"trigger-url-elicitation"}) {
+				t.Errorf("%s upstream, %s: tools missing %v, extra %v, against the upstream's own list", c.upstream, c.endpoint, missing, extra)
+			}
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "| upstream | endpoint | %s |\n|---|---|%s\n", strings.Join(matrixChecks, " | "), strings.Repeat("---|", len(matrixChecks)))
+	for _, c := range cols {
+		fmt.Fprintf(&b, "| %s | %s |", c.upstream, c.endpoint)
+		for _, check := range matrixChecks {
+			fmt.Fprintf(&b, " %s |", strings.ReplaceAll(results[c][check], "|", "\\|"))
+		}
+		b.WriteString("\n")
+	}
+	t.Logf("client matrix (TypeScript SDK client):\n%s", b.String())
+	if *matrixWrite != "" {
+		writeMatrix(t, *matrixWrite, b.String())
+	}
+}
+
+// writeMatrix replaces the table between the markers in path.
+func writeMatrix(tb testing.TB, path, table string) {
+	tb.Helper()
+	const begin, end = "<!-- matrix:typescript:begin -->\n", "<!-- matrix:typescript:end -->"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := string(data)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		tb.Fatalf("%s: no %q … %q markers", path, strings.TrimSpace(begin), end)
+	}
+	s = s[:i+len(begin)] + table + s[j:]
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
