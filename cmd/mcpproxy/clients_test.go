@@ -67,12 +67,14 @@ func nodeBin(tb testing.TB) string {
 	return bin
 }
 
-// runMatrix runs matrix.mjs with args and returns its outcomes.
-func runMatrix(tb testing.TB, args ...string) map[string]string {
+// runMatrix runs matrix.mjs with args and extra environment entries, and
+// returns its outcomes.
+func runMatrix(tb testing.TB, env []string, args ...string) map[string]string {
 	tb.Helper()
 	dir, _ := filepath.Abs(filepath.Join("..", "..", "test", "mcp-peers"))
 	cmd := exec.Command(nodeBin(tb), append([]string{"matrix.mjs"}, args...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	timer := time.AfterFunc(90*time.Second, func() { cmd.Process.Kill() })
@@ -89,8 +91,9 @@ func runMatrix(tb testing.TB, args ...string) map[string]string {
 }
 
 // TestClientMatrix_TypeScript: the TypeScript SDK's client, with sampling,
-// elicitation and roots, against server-everything over stdio and over
-// streamable HTTP, directly and through each of the proxy's endpoints. Each
+// elicitation and roots, on its own and through mcp-remote, against
+// server-everything over stdio and over streamable HTTP, directly and
+// through each of the proxy's endpoints. Each
 // check through the proxy must come out as it does directly, or as a
 // difference listed (and explained) in matrixExpected; a request answered
 // by another client than the caller fails everywhere.
@@ -105,27 +108,52 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 	waitSettled(t, p, "every-stdio")
 	waitSettled(t, p, "every-http")
 
-	type column struct{ upstream, endpoint string }
+	remote, err := filepath.Abs(filepath.Join("..", "..", "test", "mcp-peers", "node_modules", ".bin", "mcp-remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remoteEnv := "MCP_REMOTE_CONFIG_DIR=" + t.TempDir()
+
+	// A column is one client against one endpoint for one upstream. The
+	// TypeScript client talks to each endpoint itself; through mcp-remote
+	// (the stdio bridge Claude Desktop users run) it talks to mcp-remote
+	// over stdio, which talks to the endpoint over streamable HTTP.
+	type column struct{ client, upstream, endpoint string }
 	var cols []column
 	results := map[column]map[string]string{}
 	for _, up := range []struct{ label, server string }{{"stdio", "every-stdio"}, {"http", "every-http"}} {
-		direct := []string{"--url", "http://" + httpAddr + "/mcp"}
-		if up.label == "stdio" {
-			direct = []string{"--stdio", bin}
+		directURL := ""
+		if up.label == "http" {
+			directURL = "http://" + httpAddr + "/mcp"
 		}
 		runs := []struct {
-			endpoint string
-			args     []string
+			endpoint, url string
+			mode          []string
 		}{
-			{"direct", direct},
-			{"/mcp/server/{name}", []string{"--url", p.Base + "/mcp/server/" + up.server}},
-			{"/mcp/all", []string{"--url", p.Base + "/mcp/all", "--mode", "all", "--server", up.server}},
-			{"/mcp", []string{"--url", p.Base + "/mcp", "--mode", "smart", "--server", up.server}},
+			{"direct", directURL, nil},
+			{"/mcp/server/{name}", p.Base + "/mcp/server/" + up.server, nil},
+			{"/mcp/all", p.Base + "/mcp/all", []string{"--mode", "all", "--server", up.server}},
+			{"/mcp", p.Base + "/mcp", []string{"--mode", "smart", "--server", up.server}},
 		}
-		for _, r := range runs {
-			c := column{up.label, r.endpoint}
-			cols = append(cols, c)
-			results[c] = runMatrix(t, r.args...)
+		for _, client := range []string{"typescript", "mcp-remote"} {
+			for _, r := range runs {
+				var args []string
+				switch {
+				case client == "mcp-remote" && (r.url == "" || r.endpoint == "/mcp/all"):
+					// mcp-remote bridges to HTTP only; and on /mcp/all it
+					// adds nothing the TypeScript column does not show.
+					continue
+				case r.url == "":
+					args = []string{"--stdio", bin}
+				case client == "mcp-remote":
+					args = append(slices.Clone(r.mode), "--stdio", remote, r.url, "--transport", "http-only")
+				default:
+					args = append([]string{"--url", r.url}, r.mode...)
+				}
+				c := column{client, up.label, r.endpoint}
+				cols = append(cols, c)
+				results[c] = runMatrix(t, []string{remoteEnv}, args...)
+			}
 		}
 	}
 
@@ -133,11 +161,16 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 		if c.endpoint == "direct" {
 			continue
 		}
-		direct := results[column{c.upstream, "direct"}]
+		// The baseline is the same client directly, or the TypeScript
+		// client where mcp-remote cannot reach the upstream (stdio).
+		direct, ok := results[column{c.client, c.upstream, "direct"}]
+		if !ok {
+			direct = results[column{"typescript", c.upstream, "direct"}]
+		}
 		got := results[c]
 		for _, check := range matrixChecks {
 			if !matrixAllowed(c.upstream, c.endpoint, check, got[check], direct[check]) {
-				t.Errorf("%s upstream, %s: %s = %q; directly %q", c.upstream, c.endpoint, check, got[check], direct[check])
+				t.Errorf("%s, %s upstream, %s: %s = %q; directly %q", c.client, c.upstream, c.endpoint, check, got[check], direct[check])
 			}
 		}
 		if c.endpoint == "/mcp/server/{name}" || c.endpoint == "/mcp/all" {
@@ -149,21 +182,21 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 			// the shared session offers URL elicitation for clients that have it;
 			// server-everything hides the tool from this client directly.
 			if !slices.Equal(missing, []string{"get-roots-list"}) && len(missing) > 0 || len(extra) > 0 && !slices.Equal(extra, []string{"trigger-url-elicitation"}) {
-				t.Errorf("%s upstream, %s: tools missing %v, extra %v, against the upstream's own list", c.upstream, c.endpoint, missing, extra)
+				t.Errorf("%s, %s upstream, %s: tools missing %v, extra %v, against the upstream's own list", c.client, c.upstream, c.endpoint, missing, extra)
 			}
 		}
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "| upstream | endpoint | %s |\n|---|---|%s\n", strings.Join(matrixChecks, " | "), strings.Repeat("---|", len(matrixChecks)))
+	fmt.Fprintf(&b, "| client | upstream | endpoint | %s |\n|---|---|---|%s\n", strings.Join(matrixChecks, " | "), strings.Repeat("---|", len(matrixChecks)))
 	for _, c := range cols {
-		fmt.Fprintf(&b, "| %s | %s |", c.upstream, c.endpoint)
+		fmt.Fprintf(&b, "| %s | %s | %s |", c.client, c.upstream, c.endpoint)
 		for _, check := range matrixChecks {
 			fmt.Fprintf(&b, " %s |", strings.ReplaceAll(results[c][check], "|", "\\|"))
 		}
 		b.WriteString("\n")
 	}
-	t.Logf("client matrix (TypeScript SDK client):\n%s", b.String())
+	t.Logf("client matrix:\n%s", b.String())
 	if *matrixWrite != "" {
 		writeMatrix(t, *matrixWrite, b.String())
 	}
