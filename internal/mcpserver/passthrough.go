@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -30,8 +31,11 @@ import (
 type passPeer struct {
 	server *mcp.Server
 
-	mu sync.Mutex
-	ss *mcp.ServerSession // guarded by mu; set at initialized
+	mu     sync.Mutex
+	ss     *mcp.ServerSession // guarded by mu; set at initialized
+	own    *ownUpstream       // guarded by mu; the client's own session of an HTTP upstream
+	closed bool               // guarded by mu; the client's session has ended
+	calls  []*ownCall         // guarded by mu; the client's calls in flight on own
 }
 
 func (p *passPeer) session() *mcp.ServerSession {
@@ -172,6 +176,10 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 		}
 	}
 	peer := &passPeer{}
+	// An HTTP upstream gives each client a session of its own (see
+	// ownsession.go); the shared session's traffic is then not this
+	// client's.
+	own := srv.Opener != nil
 	opts.InitializedHandler = func(ctx context.Context, req *mcp.InitializedRequest) {
 		peer.mu.Lock()
 		first := peer.ss == nil
@@ -182,13 +190,23 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 		}
 		s.track(peer.server)
 		detach := func() {}
-		if s.opts.Hub != nil {
+		if s.opts.Hub != nil && !own {
 			detach = s.opts.Hub.Attach(name, peer)
+		}
+		if own {
+			// Opened now rather than at the first request, so that what
+			// the upstream sends the client meanwhile reaches it.
+			s.sessions.Add(1)
+			go func() {
+				defer s.sessions.Done()
+				s.ownSession(context.WithoutCancel(ctx), srv, peer)
+			}()
 		}
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
 			req.Session.Wait()
+			peer.closeOwn()
 			detach()
 			s.mu.Lock()
 			delete(s.servers, peer.server)
@@ -245,16 +263,28 @@ func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, ne
 		}
 		return nil, err
 	}
-	// Requests the upstream sends back go to the client whose tool
-	// call is in flight; lists and reads never cause them.
-	if _, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall && s.opts.Hub != nil {
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
+	defer cancel()
+	own, err := s.ownSession(ctx, srv, peer)
+	if err != nil {
+		return nil, fmt.Errorf("mcpproxy: open a session of %q for this client: %w", name, err)
+	}
+	call, isCall := req.GetParams().(*mcp.CallToolParamsRaw)
+	switch {
+	case isCall && own != nil:
+		end := peer.beginOwnCall(ctx, call.GetProgressToken())
+		defer end()
+	case isCall && s.opts.Hub != nil:
+		// Requests the upstream sends back go to the client whose tool
+		// call is in flight; lists and reads never cause them.
 		var end func()
 		ctx, end = s.callerFor(ctx, name, peer)
 		defer end()
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
-	defer cancel()
 	up := srv.Session
+	if own != nil {
+		up = own
+	}
 	switch p := req.GetParams().(type) {
 	case *mcp.ListToolsParams:
 		res, err := up.ListTools(ctx, p)
@@ -267,7 +297,7 @@ func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, ne
 		}
 		return res, nil
 	case *mcp.CallToolParamsRaw:
-		return s.passCall(ctx, req, name, srv, p)
+		return s.passCall(ctx, req, name, srv, own, p)
 	case *mcp.ListPromptsParams:
 		return up.ListPrompts(ctx, p)
 	case *mcp.GetPromptParams:
@@ -326,7 +356,9 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 }
 
 // passCall forwards one pass-through tools/call and records it.
-func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+// own, if not nil, is the client's own session of the upstream, which
+// carries the call with the client's own progress token.
+func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, own *mcp.ClientSession, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
 	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
 	mode := s.sensitiveMode()
 	argKinds := scanArgs(p.Arguments)
@@ -345,7 +377,12 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 		s.recordCall(rec)
 		return rec.res, nil
 	}
-	res, err := s.forwardCall(ctx, req, name, srv.Caller, p)
+	var res *mcp.CallToolResult
+	if own != nil {
+		res, err = own.CallTool(ctx, &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments})
+	} else {
+		res, err = s.forwardCall(ctx, req, name, srv.Caller, p)
+	}
 	switch {
 	case err == nil:
 		rec.res, rec.status = res, activity.StatusOK

@@ -16,14 +16,21 @@ import (
 // client something during the call: "h" over streamable HTTP and "s" over
 // stdio.
 func askProxy(t *testing.T) *proxy {
+	p, _ := askProxyHTTP(t)
+	return p
+}
+
+// askProxyHTTP is askProxy that also returns the HTTP upstream "h".
+func askProxyHTTP(t *testing.T) (*proxy, *testupstream.HTTPServer) {
 	t.Helper()
 	path, env := testupstream.Command(testupstream.ModeOK, map[string]string{testupstream.EnvAskClient: "1"})
+	up := testupstream.StartStreamable(t, testupstream.Options{AskClient: true})
 	p := newProxy(t, proxyOptions{Servers: []map[string]any{
-		streamable(t, "h", testupstream.Options{AskClient: true}, nil),
+		{"name": "h", "url": up.URL, "protocol": "streamable-http"},
 		{"name": "s", "command": path, "env": env},
 	}})
 	p.waitCatalog(t, "h", "s")
-	return p
+	return p, up
 }
 
 // askEndpoint is one way of calling an upstream's tool through the proxy.
@@ -183,4 +190,34 @@ func TestRelay_ConcurrentSamplingOverStdio(t *testing.T) {
 	if refused == 0 {
 		t.Error("no request was refused although calls of three clients were in flight together")
 	}
+}
+
+// TestPassthrough_OwnSessionPerClient: each client of the pass-through of
+// an HTTP upstream has a session of its own there, with its own identity
+// and capabilities, as it would directly; over stdio the one session is
+// the proxy's.
+func TestPassthrough_OwnSessionPerClient(t *testing.T) {
+	p, up := askProxyHTTP(t)
+	sessions := func() int {
+		n := 0
+		for range up.MCP.Sessions() {
+			n++
+		}
+		return n
+	}
+	alice := samplingClient(t, p, "/mcp/server/h", "alice", nil)
+	bob := p.connect(t, "/mcp/server/h", clientOptions{impl: &mcp.Implementation{Name: "bob", Version: "1"}})
+	wantOK(t, call(t, alice, "whoami", nil), "alice sampling=true elicitation=false roots=true")
+	wantOK(t, call(t, bob, "whoami", nil), "bob sampling=false elicitation=false roots=true")
+	// The client's roots reach the upstream through its own session.
+	wantOK(t, call(t, alice, "ask_roots", nil), "")
+
+	shared := p.connect(t, "/mcp/server/s", clientOptions{impl: &mcp.Implementation{Name: "carol", Version: "1"}})
+	wantOK(t, call(t, shared, "whoami", nil), "mcpproxy sampling=true elicitation=true roots=false")
+
+	// A client's own session ends with the client's.
+	before := sessions()
+	bob.Close()
+	waitFor(t, 10*time.Second, func() bool { return sessions() == before-1 },
+		"the upstream session of a closed client to end")
 }

@@ -25,6 +25,14 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
+// SessionOpener opens a session of an HTTP upstream for one downstream
+// client, through client (its capabilities and handlers), over the same
+// transport, headers and credentials as the upstream's own session. The
+// session ends when closed or when that connection ends.
+type SessionOpener interface {
+	OpenSession(ctx context.Context, client *mcp.Client) (*mcp.ClientSession, error)
+}
+
 // ToolCaller calls tools on an upstream. *mcp.ClientSession is one.
 type ToolCaller interface {
 	CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallToolResult, error)
@@ -41,6 +49,10 @@ type Server struct {
 	// Caller makes the tool calls while State is ready: the session, or a
 	// path beside it that costs less (stdio upstreams); nil otherwise.
 	Caller ToolCaller `json:"-"`
+	// Opener opens sessions of the upstream of their own, one per
+	// downstream client, while State is ready; nil for stdio upstreams,
+	// whose one process has one session.
+	Opener SessionOpener `json:"-"`
 	// Generation identifies the actor that owns this entry; updates from an
 	// older actor are ignored.
 	Generation uint64 `json:"-"`

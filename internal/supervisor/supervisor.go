@@ -557,6 +557,7 @@ func (s *Supervisor) Close() error {
 				srv.State = mcpproxy.StateStopping
 				srv.Session = nil
 				srv.Caller = nil
+				srv.Opener = nil
 			})
 		}
 		if e.actor != nil {

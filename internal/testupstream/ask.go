@@ -2,6 +2,7 @@ package testupstream
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -16,6 +17,8 @@ import (
 //	ask_elicit   {"question": string} → the action of the client's
 //	    elicitation/create answer, then ":" and its "answer" field
 //	ask_roots    {} → the client's roots' URIs, comma-separated
+//	whoami       {} → "NAME sampling=B elicitation=B roots=B": the
+//	    calling session's client name and declared capabilities
 //
 // A failed request fails the call with a tool error holding its message.
 func addAskTools(s *mcp.Server) {
@@ -48,6 +51,20 @@ func addAskTools(s *mcp.Server) {
 			}
 			answer, _ := res.Content["answer"].(string)
 			return textResult(res.Action + ":" + answer), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "whoami", Description: "Names the calling client and what it declared."},
+		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			name, caps := "", &mcp.ClientCapabilities{}
+			if ip := req.Session.InitializeParams(); ip != nil {
+				if ip.ClientInfo != nil {
+					name = ip.ClientInfo.Name
+				}
+				if ip.Capabilities != nil {
+					caps = ip.Capabilities
+				}
+			}
+			return textResult(fmt.Sprintf("%s sampling=%t elicitation=%t roots=%t", name,
+				caps.Sampling != nil, caps.Elicitation != nil, caps.Roots.ListChanged)), nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_roots", Description: "Lists the client's roots."},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {

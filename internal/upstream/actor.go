@@ -222,9 +222,33 @@ type conn struct {
 	session *mcp.ClientSession
 	proc    *process // stdio only
 	proto   mcpproxy.Protocol
-	cancel  context.CancelFunc   // ends the connection's context; set once connected
-	gate    *authGate            // HTTP with OAuth only
-	lean    stateview.ToolCaller // calls tools beside the session, if the transport can
+	cancel  context.CancelFunc      // ends the connection's context; set once connected
+	gate    *authGate               // HTTP with OAuth only
+	lean    stateview.ToolCaller    // calls tools beside the session, if the transport can
+	open    stateview.SessionOpener // HTTP only
+}
+
+// opener opens sessions of an HTTP upstream beside the connection's own,
+// within the connection's lifetime.
+type opener struct {
+	life  context.Context
+	spec  *mcpproxy.ServerSpec // placeholders expanded
+	gate  *authGate
+	proto mcpproxy.Protocol
+}
+
+func (o *opener) OpenSession(ctx context.Context, client *mcp.Client) (*mcp.ClientSession, error) {
+	if o.life.Err() != nil {
+		return nil, errors.New("the upstream's connection has ended")
+	}
+	// No progress router: these sessions carry their client's own
+	// progress tokens, which only that client's handler reads.
+	hc := httpClient(o.life, o.spec, nil, o.gate)
+	t := streamableTransport(o.spec, hc)
+	if o.proto == mcpproxy.ProtocolSSE {
+		t = sseTransport(o.spec, hc)
+	}
+	return client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
 }
 
 // caller is what tool calls on the connection go through.
@@ -285,6 +309,7 @@ func (a *Actor) run(ctx context.Context) {
 			s.NextRetryAt = nil
 			s.Session = nil
 			s.Caller = nil
+			s.Opener = nil
 			s.PID = 0
 		})
 		release, err := a.opts.Starts.Enter(ctx)
@@ -344,6 +369,7 @@ func (a *Actor) run(ctx context.Context) {
 			s.NextRetryAt = &next
 			s.Session = nil
 			s.Caller = nil
+			s.Opener = nil
 			s.PID = 0
 		})
 		t := time.NewTimer(delay)
@@ -375,6 +401,7 @@ func (a *Actor) waitForLogin(ctx context.Context, na *NeedsAuthError) bool {
 		s.NextRetryAt = nil
 		s.Session = nil
 		s.Caller = nil
+		s.Opener = nil
 		s.PID = 0
 	})
 	select {
@@ -651,6 +678,7 @@ func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, 
 		return nil, nil, err
 	}
 	c.gate = gate
+	c.open = &opener{life: ctx, spec: spec, gate: gate, proto: c.proto}
 	if c.proto == mcpproxy.ProtocolStreamableHTTP && d.traffic != nil {
 		c.lean = &leanHTTP{client: hc, url: spec.URL, session: c.session, traffic: d.traffic}
 	}
@@ -752,6 +780,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 		s.Protocol = c.proto
 		s.Session = c.session
 		s.Caller = c.caller()
+		s.Opener = c.open
 		s.ConnectedAt = &now
 		s.NextRetryAt = nil
 		a.setTools(s, tools)
