@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -264,6 +265,18 @@ func TestCLI_Commands(t *testing.T) {
 		}
 		p.waitState(t, "web", 10*time.Second, "disabled")
 		p.ok(t, "servers", "rm", "web")
+
+		// What a person may set and an agent may not.
+		var full mcpproxy.ServerSpec
+		p.okJSON(t, &full, "servers", "add", "trusted", "--url", "http://127.0.0.1:9/mcp", "--quarantined", "--auto-approve-tool-changes",
+			"--client-id", "abc", "--client-secret", "${env:CLIENT_SECRET}", "--scope", "read", "--scope", "write", "--redirect-port", "8765")
+		want := mcpproxy.ServerSpec{Name: "trusted", URL: "http://127.0.0.1:9/mcp", Enabled: true, Quarantined: true, AutoApproveToolChanges: true,
+			OAuth: &mcpproxy.OAuthSpec{ClientID: "abc", ClientSecret: "${env:CLIENT_SECRET}", Scopes: []string{"read", "write"}, RedirectPort: 8765}}
+		if !full.Equal(&want) {
+			t.Errorf("servers add with a person's fields -o json: %+v\nwant %+v", full, want)
+		}
+		p.waitState(t, "trusted", 10*time.Second, "quarantined")
+		p.ok(t, "servers", "rm", "trusted")
 	})
 
 	t.Run("UsageErrors", func(t *testing.T) {
@@ -275,7 +288,9 @@ func TestCLI_Commands(t *testing.T) {
 			{[]string{"servers", "add", "x", "--command", "c", "--url", "http://h"}, "not both"},
 			{[]string{"servers", "add", "x", "y", "--command", "c"}, "put the command's arguments after --"},
 			{[]string{"servers", "add", "x", "--command", "c", "--env", "NOEQUALS"}, `--env: want KEY=VALUE, got "NOEQUALS"`},
-			{[]string{"servers", "add", "x", "--command", "c", "--protocol", "ftp"}, `--protocol: want one of`},
+			{[]string{"servers", "add", "x", "--command", "c", "--protocol", "ftp"}, `--protocol: want one of stdio, streamable-http, http, sse, auto, got "ftp"`},
+			{[]string{"servers", "add", "x", "--command", "c", "--client-id", "a"}, "are for --url servers"},
+			{[]string{"servers", "add", "x", "--url", "http://h", "--client-secret", "s"}, "--client-secret: needs --client-id"},
 			{[]string{"servers", "bogus"}, `unknown command "bogus" for "mcpproxy servers"`},
 			{[]string{"srvers", "list"}, `unknown command "srvers" for "mcpproxy"; did you mean servers?`},
 			{[]string{"status", "extra"}, "mcpproxy status: unknown command \"extra\""},
@@ -747,7 +762,7 @@ func TestCLI_ImportToFile(t *testing.T) {
 			{"NAME", "ACTION", "DETAIL"},
 			{"filesystem", "would add", "stdio: npx -y @modelcontextprotocol/server-filesystem"},
 			{"memory", "would add", "stdio: npx -y @modelcontextprotocol/server-memory"},
-			{"sqlite", "invalid", "mcpServers.sqlite.args: want array of strings"},
+			{"sqlite", "invalid", "mcpServers.sqlite.args: want array of strings, got string"},
 		} {
 			if !hasRow(r.stdout, row...) {
 				t.Errorf("dry run lacks the row %q:\n%s", row, r.stdout)

@@ -207,10 +207,11 @@ func (c *Client) Logs(ctx context.Context, name string, tail int) (Logs, error) 
 	return l, err
 }
 
-// AddServer adds a server and returns the entry as stored in the config.
-func (c *Client) AddServer(ctx context.Context, e ServerEntry) (mcpproxy.ServerSpec, error) {
+// AddServer adds a server, the body being the spec as a config entry, and
+// returns the entry as stored in the config.
+func (c *Client) AddServer(ctx context.Context, s mcpproxy.ServerSpec) (mcpproxy.ServerSpec, error) {
 	var spec mcpproxy.ServerSpec
-	err := c.do(ctx, http.MethodPost, "/api/v1/servers", nil, e, &spec)
+	err := c.do(ctx, http.MethodPost, "/api/v1/servers", nil, s, &spec)
 	return spec, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/mcpproxy/mcpproxy/internal/client"
+	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -153,8 +154,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		}
 	})
 	t.Run("AddServer", func(t *testing.T) {
-		off := false
-		spec, err := c.AddServer(ctx, client.ServerEntry{Name: "n", Command: "c", Args: []string{"-x"}, Enabled: &off})
+		spec, err := c.AddServer(ctx, mcpproxy.ServerSpec{Name: "n", Command: "c", Args: []string{"-x"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 			t.Errorf("AddServer = %+v", spec)
 		}
 		r := d.last(t)
-		if r.ContentType != "application/json" || r.Body != `{"name":"n","command":"c","args":["-x"],"enabled":false}` {
+		if r.ContentType != "application/json" || r.Body != `{"name":"n","command":"c","args":["-x"],"enabled":false,"quarantined":false}` {
 			t.Errorf("POST body %s (%s)", r.Body, r.ContentType)
 		}
 	})
@@ -268,7 +268,7 @@ func TestClient_Errors(t *testing.T) {
 		contains string
 	}{
 		{"Unauthorized", func() error { _, err := c.Status(ctx); return err }, mcpproxy.EUNAUTHORIZED, "missing or wrong API key"},
-		{"Conflict", func() error { _, err := c.AddServer(ctx, client.ServerEntry{Name: "x"}); return err }, mcpproxy.ECONFLICT, `server "x" already exists`},
+		{"Conflict", func() error { _, err := c.AddServer(ctx, mcpproxy.ServerSpec{Name: "x"}); return err }, mcpproxy.ECONFLICT, `server "x" already exists`},
 		{"NotFound", func() error { _, err := c.Server(ctx, "nope"); return err }, mcpproxy.ENOTFOUND, "no endpoint GET /api/v1/servers/nope"},
 		{"NotAnEnvelope", func() error { _, err := c.Quarantine(ctx); return err }, "", "unexpected response 502 Bad Gateway (is this an mcpproxy daemon?)"},
 		{"FailureWithoutError", func() error { _, err := c.SearchTools(ctx, "x", 0); return err }, "", "unexpected response 200 OK"},
@@ -440,22 +440,25 @@ func TestClient_CallTool(t *testing.T) {
 	}
 }
 
-func TestEntryOf(t *testing.T) {
+// TestAddServer_Body: the body of POST /api/v1/servers is the spec as a
+// config entry, every field a person may set included.
+func TestAddServer_Body(t *testing.T) {
 	spec := mcpproxy.ServerSpec{
-		Name: "s", Protocol: mcpproxy.ProtocolStdio, Command: "c", Args: []string{"a"},
-		Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,
+		Name: "s", Protocol: mcpproxy.ProtocolStreamableHTTP, URL: "https://h/mcp", Enabled: true, Quarantined: true,
 		ConnectTimeout: mcpproxy.Duration(10e9), AutoApproveToolChanges: true,
+		OAuth: &mcpproxy.OAuthSpec{ClientID: "id", Scopes: []string{"read"}},
 	}
-	b, err := json.Marshal(client.EntryOf(spec))
+	b, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"name":"s","protocol":"stdio","command":"c","args":["a"],"env":{"K":"V"},"working_dir":"/w","enabled":false,"connect_timeout":"10s"}`
-	if string(b) != want {
-		t.Errorf("EntryOf = %s\nwant      %s", b, want)
+	in, err := config.DecodeServerInput(b, config.InputOptions{Field: "body", Allowed: config.PersonFields})
+	if err != nil {
+		t.Fatalf("the daemon's decoder refuses the client's body %s: %v", b, err)
 	}
-	spec.Enabled = true
-	if e := client.EntryOf(spec); e.Enabled != nil {
-		t.Errorf("enabled entry has Enabled %v, want nil (the daemon's default)", *e.Enabled)
+	var got mcpproxy.ServerSpec
+	in.Apply(&got)
+	if !got.Equal(&spec) {
+		t.Errorf("decoded %+v\nwant    %+v", got, spec)
 	}
 }

@@ -30,47 +30,6 @@ type Status struct {
 	PendingTools   int                          `json:"pending_tools"`
 }
 
-// ServerEntry is the body of POST /api/v1/servers: one config entry. Empty
-// fields are left out; Enabled nil means the daemon's default (true).
-type ServerEntry struct {
-	Name           string            `json:"name"`
-	Protocol       string            `json:"protocol,omitempty"`
-	Command        string            `json:"command,omitempty"`
-	Args           []string          `json:"args,omitempty"`
-	Env            map[string]string `json:"env,omitempty"`
-	WorkingDir     string            `json:"working_dir,omitempty"`
-	URL            string            `json:"url,omitempty"`
-	Headers        map[string]string `json:"headers,omitempty"`
-	Enabled        *bool             `json:"enabled,omitempty"`
-	ConnectTimeout string            `json:"connect_timeout,omitempty"`
-	CallTimeout    string            `json:"call_timeout,omitempty"`
-}
-
-// EntryOf returns the entry that adds s. The fields the endpoint does not
-// take (quarantined, auto_approve_tool_changes) are left out.
-func EntryOf(s mcpproxy.ServerSpec) ServerEntry {
-	e := ServerEntry{
-		Name:       s.Name,
-		Protocol:   string(s.Protocol),
-		Command:    s.Command,
-		Args:       s.Args,
-		Env:        s.Env,
-		WorkingDir: s.WorkingDir,
-		URL:        s.URL,
-		Headers:    s.Headers,
-	}
-	if !s.Enabled {
-		e.Enabled = new(bool)
-	}
-	if s.ConnectTimeout > 0 {
-		e.ConnectTimeout = s.ConnectTimeout.D().String()
-	}
-	if s.CallTimeout > 0 {
-		e.CallTimeout = s.CallTimeout.D().String()
-	}
-	return e
-}
-
 // ServerDetail is the body of GET /api/v1/servers/{name}: the server's
 // status and tools, and its spec for review.
 type ServerDetail struct {

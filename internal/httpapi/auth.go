@@ -40,7 +40,7 @@ func (a *API) oauthSpec(name string) (*mcpproxy.ServerSpec, error) {
 	}
 	expanded, _, err := secret.ExpandSpec(*spec, os.LookupEnv)
 	if err != nil {
-		return nil, oneError(err)
+		return nil, mcpproxy.Flatten(err)
 	}
 	return &expanded, nil
 }
