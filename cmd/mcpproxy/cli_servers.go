@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/spf13/cobra"
@@ -157,14 +158,14 @@ func (a *app) serversGetCmd() *cobra.Command {
 		Example: "  mcpproxy servers get github\n  mcpproxy servers get github -o json",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.ServerDetail, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (apiv1.ServerDetail, error) {
 				return c.Server(ctx, argv[0])
 			}, printServer)
 		},
 	}
 }
 
-func printServer(w io.Writer, d client.ServerDetail) error {
+func printServer(w io.Writer, d apiv1.ServerDetail) error {
 	s := d.ServerStatus
 	t := newTable(w)
 	t.row("name:", s.Name)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -101,7 +102,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := client.Status{Version: "1.2.3", Servers: 2, Counts: map[mcpproxy.ServerState]int{"ready": 1, "error": 1}, TotalTools: 7, Quarantined: 1, PendingTools: 3}
+		want := apiv1.Status{Version: "1.2.3", Servers: 2, Counts: map[mcpproxy.ServerState]int{"ready": 1, "error": 1}, TotalTools: 7, Quarantined: 1, PendingTools: 3}
 		if !reflect.DeepEqual(st, want) {
 			t.Errorf("Status = %+v, want %+v", st, want)
 		}
@@ -146,7 +147,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(l, client.Logs{Server: "a", Lines: []string{"one", "two"}, File: "/d/logs/server-a.log"}) {
+		if !reflect.DeepEqual(l, apiv1.Logs{Server: "a", Lines: []string{"one", "two"}, File: "/d/logs/server-a.log"}) {
 			t.Errorf("Logs = %+v", l)
 		}
 		if q := d.last(t).Query; q != "tail=5" {
@@ -179,22 +180,22 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		}
 	})
 	t.Run("Actions", func(t *testing.T) {
-		if r, err := c.RemoveServer(ctx, "a"); err != nil || r != (client.Removed{Server: "a", Removed: true}) {
+		if r, err := c.RemoveServer(ctx, "a"); err != nil || r != (apiv1.Removed{Server: "a", Removed: true}) {
 			t.Errorf("RemoveServer = %+v, %v", r, err)
 		}
-		if r, err := c.SetEnabled(ctx, "a", true); err != nil || r != (client.Enabled{Server: "a", Enabled: true}) {
+		if r, err := c.SetEnabled(ctx, "a", true); err != nil || r != (apiv1.Enabled{Server: "a", Enabled: true}) {
 			t.Errorf("SetEnabled(true) = %+v, %v", r, err)
 		}
-		if r, err := c.SetEnabled(ctx, "a", false); err != nil || r != (client.Enabled{Server: "a"}) {
+		if r, err := c.SetEnabled(ctx, "a", false); err != nil || r != (apiv1.Enabled{Server: "a"}) {
 			t.Errorf("SetEnabled(false) = %+v, %v", r, err)
 		}
-		if r, err := c.Restart(ctx, "a"); err != nil || r != (client.Restarted{Server: "a", Restarting: true}) {
+		if r, err := c.Restart(ctx, "a"); err != nil || r != (apiv1.Restarted{Server: "a", Restarting: true}) {
 			t.Errorf("Restart = %+v, %v", r, err)
 		}
-		if r, err := c.QuarantineServer(ctx, "a"); err != nil || r != (client.Quarantined{Server: "a", Quarantined: true}) {
+		if r, err := c.QuarantineServer(ctx, "a"); err != nil || r != (apiv1.Quarantined{Server: "a", Quarantined: true}) {
 			t.Errorf("QuarantineServer = %+v, %v", r, err)
 		}
-		if r, err := c.Unquarantine(ctx, "a", "fp1"); err != nil || r != (client.Quarantined{Server: "a"}) {
+		if r, err := c.Unquarantine(ctx, "a", "fp1"); err != nil || r != (apiv1.Quarantined{Server: "a"}) {
 			t.Errorf("Unquarantine = %+v, %v", r, err)
 		}
 		if r := d.last(t); r.Body != `{"fingerprint":"fp1"}` {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
@@ -132,7 +133,7 @@ func (a *API) removeServer(w http.ResponseWriter, r *http.Request) error {
 	if err := a.b.Edit(r.Context(), func(d *config.Document) error { return d.RemoveServer(name) }); err != nil {
 		return err
 	}
-	writeOK(w, http.StatusOK, map[string]any{"server": name, "removed": true})
+	writeOK(w, http.StatusOK, apiv1.Removed{Server: name, Removed: true})
 	return nil
 }
 

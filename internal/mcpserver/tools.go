@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/mcpproxy/mcpproxy/internal/activity"
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
@@ -137,16 +138,8 @@ func decodeArgs(raw json.RawMessage, dst any) error {
 	return nil
 }
 
-// FoundTool is one retrieve_tools result.
-type FoundTool struct {
-	ID          string          `json:"id"`
-	Server      string          `json:"server"`
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	InputSchema json.RawMessage `json:"input_schema,omitempty"`
-	Annotations json.RawMessage `json:"annotations,omitempty"`
-	Score       float64         `json:"score"`
-}
+// FoundTool is one retrieve_tools result (and REST search hit).
+type FoundTool = apiv1.FoundTool
 
 // Search runs a tool search as retrieve_tools does; limit <= 0 uses the
 // configured default.
