@@ -17,6 +17,7 @@ require (
 	go.etcd.io/bbolt v1.4.0
 	golang.org/x/oauth2 v0.37.0
 	golang.org/x/sys v0.48.0
+	golang.org/x/tools v0.42.0
 )
 
 require (
