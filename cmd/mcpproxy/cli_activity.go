@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/spf13/cobra"
 )
@@ -116,7 +117,7 @@ func checkActivityFilter(f client.ActivityFilter, now time.Time) error {
 
 // clientLabel is the client column: its name, and the agent token it came
 // with.
-func clientLabel(c client.ActivityClient) string {
+func clientLabel(c apiv1.ActivityClient) string {
 	if c.Token == "" {
 		return c.Name
 	}
@@ -144,14 +145,14 @@ func (a *app) activityShowCmd() *cobra.Command {
 		Example: "  mcpproxy activity show 0000018f2a3b4c5d0001 -o json",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.ActivityRecord, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (apiv1.ActivityRecord, error) {
 				return c.ActivityRecord(ctx, argv[0])
 			}, printRecord)
 		},
 	}
 }
 
-func printRecord(w io.Writer, r client.ActivityRecord) error {
+func printRecord(w io.Writer, r apiv1.ActivityRecord) error {
 	t := newTable(w)
 	t.row("id:", r.ID)
 	t.row("time:", r.Time.Local().Format(time.RFC3339Nano))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/spf13/cobra"
@@ -192,9 +193,9 @@ func (a *app) authLogoutCmd() *cobra.Command {
 		Example: "  mcpproxy auth logout github",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.LoggedOut, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (apiv1.LoggedOut, error) {
 				return c.Logout(ctx, argv[0])
-			}, func(w io.Writer, r client.LoggedOut) error {
+			}, func(w io.Writer, r apiv1.LoggedOut) error {
 				_, err := fmt.Fprintf(w, "Logged out of %s.\n", r.Server)
 				return err
 			})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/spf13/cobra"
@@ -32,9 +33,9 @@ func (a *app) quarantineListCmd() *cobra.Command {
 		Example: "  mcpproxy quarantine list\n  mcpproxy quarantine list -o json",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]client.Waiting, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]apiv1.Waiting, error) {
 				return c.Quarantine(ctx)
-			}, func(w io.Writer, list []client.Waiting) error {
+			}, func(w io.Writer, list []apiv1.Waiting) error {
 				if len(list) == 0 {
 					fmt.Fprintln(w, "Nothing waits for approval.")
 					return nil
@@ -137,7 +138,7 @@ definition with that fingerprint (mcpproxy tools list --server NAME -o json).`,
 			if err != nil {
 				return err
 			}
-			byName := map[string]client.ToolView{}
+			byName := map[string]apiv1.ToolView{}
 			for _, t := range listed {
 				byName[t.Name] = t
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/spf13/cobra"
@@ -157,14 +158,14 @@ func (a *app) serversGetCmd() *cobra.Command {
 		Example: "  mcpproxy servers get github\n  mcpproxy servers get github -o json",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.ServerDetail, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (apiv1.ServerDetail, error) {
 				return c.Server(ctx, argv[0])
 			}, printServer)
 		},
 	}
 }
 
-func printServer(w io.Writer, d client.ServerDetail) error {
+func printServer(w io.Writer, d apiv1.ServerDetail) error {
 	s := d.ServerStatus
 	t := newTable(w)
 	t.row("name:", s.Name)
@@ -210,24 +211,28 @@ func printServer(w io.Writer, d client.ServerDetail) error {
 
 func (a *app) serversAddCmd() *cobra.Command {
 	var (
-		e                client.ServerEntry
+		e                mcpproxy.ServerSpec
 		env, headers     []string
 		disabled         bool
 		connect, callTTL time.Duration
+		protocol         string
+		oauth            mcpproxy.OAuthSpec
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME (--command CMD [--arg A]... [-- ARGS...] | --url URL)",
 		Short: "Add an upstream server",
 		Long: `Add an upstream server to the daemon's config file; the daemon connects to it
-at once. A stdio server is a command with arguments (--arg, repeatable, or
-everything after --); an HTTP server is a URL. The server's state follows
-asynchronously: see "mcpproxy servers list".
+at once (unless it is added quarantined, or the config sets
+quarantine_new_servers). A stdio server is a command with arguments (--arg,
+repeatable, or everything after --); an HTTP server is a URL. The server's
+state follows asynchronously: see "mcpproxy servers list".
 
 Here --url is the new server's URL, not the daemon's: this command finds
 the daemon through the config file (-c) only.`,
 		Example: `  mcpproxy servers add everything --command npx -- -y @modelcontextprotocol/server-everything
   mcpproxy servers add fs --command npx --arg -y --arg @modelcontextprotocol/server-filesystem --arg /tmp
   mcpproxy servers add github --url https://api.githubcopilot.com/mcp/ --header 'Authorization=Bearer ${env:GITHUB_TOKEN}'
+  mcpproxy servers add linear --url https://mcp.linear.app/mcp --client-id abc --scope read
   mcpproxy servers add local --command ./server --env DEBUG=1 --working-dir ~/src/server --disabled`,
 		Args: args(func(cmd *cobra.Command, argv []string) error {
 			if len(argv) == 0 {
@@ -241,6 +246,7 @@ the daemon through the config file (-c) only.`,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			e.Name = argv[0]
 			e.Args = append(e.Args, argv[1:]...)
+			hasOAuth := oauth.ClientID != "" || oauth.ClientSecret != "" || len(oauth.Scopes) > 0 || oauth.RedirectPort != 0
 			switch {
 			case e.Command == "" && e.URL == "":
 				return usageError("servers add: give --command (stdio) or --url (HTTP)")
@@ -248,12 +254,15 @@ the daemon through the config file (-c) only.`,
 				return usageError("servers add: give --command or --url, not both")
 			case e.URL != "" && (len(e.Args) > 0 || len(env) > 0 || e.WorkingDir != ""):
 				return usageError("servers add: --arg, --env and --working-dir are for --command servers")
-			case e.Command != "" && len(headers) > 0:
-				return usageError("servers add: --header is for --url servers")
+			case e.Command != "" && (len(headers) > 0 || hasOAuth):
+				return usageError("servers add: --header, --client-id, --client-secret, --scope and --redirect-port are for --url servers")
+			case oauth.ClientSecret != "" && oauth.ClientID == "":
+				return usageError("--client-secret: needs --client-id")
 			}
-			if e.Protocol != "" && !slices.Contains(protocols, e.Protocol) {
-				return usageError("--protocol: want one of %s, got %q", strings.Join(protocols, ", "), e.Protocol)
+			if protocol != "" && !slices.Contains(mcpproxy.Protocols, mcpproxy.Protocol(protocol)) {
+				return usageError("--protocol: want one of %s, got %q", protocolList(), protocol)
 			}
+			e.Protocol = mcpproxy.Protocol(protocol)
 			var err error
 			if e.Env, err = keyValues("--env", env); err != nil {
 				return err
@@ -261,15 +270,11 @@ the daemon through the config file (-c) only.`,
 			if e.Headers, err = keyValues("--header", headers); err != nil {
 				return err
 			}
-			if disabled {
-				e.Enabled = new(bool)
+			if hasOAuth {
+				e.OAuth = &oauth
 			}
-			if connect > 0 {
-				e.ConnectTimeout = connect.String()
-			}
-			if callTTL > 0 {
-				e.CallTimeout = callTTL.String()
-			}
+			e.Enabled = !disabled
+			e.ConnectTimeout, e.CallTimeout = mcpproxy.Duration(connect), mcpproxy.Duration(callTTL)
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -300,14 +305,27 @@ the daemon through the config file (-c) only.`,
 	f.StringVar(&e.WorkingDir, "working-dir", "", "stdio: the command's working directory")
 	f.StringVar(&e.URL, "url", "", "HTTP: the server's URL")
 	f.StringArrayVar(&headers, "header", nil, "HTTP: a header NAME=VALUE sent with every request (repeatable)")
-	f.StringVar(&e.Protocol, "protocol", "", "transport: "+strings.Join(protocols, ", ")+" (default: stdio for --command, streamable HTTP falling back to SSE for --url)")
+	f.StringVar(&oauth.ClientID, "client-id", "", "HTTP, OAuth: a client registered by hand (default: dynamic registration)")
+	f.StringVar(&oauth.ClientSecret, "client-secret", "", "HTTP, OAuth: that client's secret (a ${env:NAME} placeholder keeps it out of the file)")
+	f.StringArrayVar(&oauth.Scopes, "scope", nil, "HTTP, OAuth: a scope to ask for (repeatable; default: what the server asks for)")
+	f.IntVar(&oauth.RedirectPort, "redirect-port", 0, "HTTP, OAuth: the port of the login's loopback redirect (default: any free port)")
+	f.StringVar(&protocol, "protocol", "", "transport: "+protocolList()+" (default: stdio for --command, streamable HTTP falling back to SSE for --url)")
 	f.BoolVar(&disabled, "disabled", false, "add it disabled")
+	f.BoolVar(&e.Quarantined, "quarantined", false, "add it quarantined: not started until approved (mcpproxy quarantine approve)")
+	f.BoolVar(&e.AutoApproveToolChanges, "auto-approve-tool-changes", false, "approve its new and changed tools without asking (for servers you fully trust)")
 	f.DurationVar(&connect, "connect-timeout", 0, "deadline to connect (default: the config's connect_timeout)")
 	f.DurationVar(&callTTL, "call-timeout", 0, "timeout of one tool call (default: the config's call_tool_timeout)")
 	return cmd
 }
 
-var protocols = []string{"stdio", "streamable-http", "http", "sse", "auto"}
+// protocolList is the protocols a server may name, for help and messages.
+func protocolList() string {
+	names := make([]string, len(mcpproxy.Protocols))
+	for i, p := range mcpproxy.Protocols {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
+}
 
 func (a *app) serversRemoveCmd() *cobra.Command {
 	return &cobra.Command{

@@ -23,8 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpproxy/mcpproxy/internal/client"
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -152,7 +153,7 @@ func TestCLI_Commands(t *testing.T) {
 				t.Errorf("status lacks the row %q:\n%s", want, out)
 			}
 		}
-		var got, rest client.Status
+		var got, rest apiv1.Status
 		p.okJSON(t, &got, "status")
 		p.data(t, "GET", "/api/v1/status", &rest)
 		if got.Servers != 2 || got.ConfigPath != rest.ConfigPath || got.Listen != rest.Listen || got.Quarantined != 1 || got.Version != rest.Version {
@@ -162,7 +163,7 @@ func TestCLI_Commands(t *testing.T) {
 
 	t.Run("URLAndKeyFlags", func(t *testing.T) {
 		// With both flags the config is not read at all.
-		var st client.Status
+		var st apiv1.Status
 		r := runCLI(t, p.Dir, nil, "-c", filepath.Join(p.Dir, "absent.json"), "--url", p.Base, "--api-key", p.Key, "status", "-o", "json")
 		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st.Servers != 2 {
 			t.Errorf("status with --url and --api-key: %s", r)
@@ -231,9 +232,9 @@ func TestCLI_Commands(t *testing.T) {
 		if s := p.waitState(t, "added", 10*time.Second, "disabled"); s.Enabled {
 			t.Errorf("after disable: %+v", s)
 		}
-		var en client.Enabled
+		var en apiv1.Enabled
 		p.okJSON(t, &en, "servers", "enable", "added")
-		if en != (client.Enabled{Server: "added", Enabled: true}) {
+		if en != (apiv1.Enabled{Server: "added", Enabled: true}) {
 			t.Errorf("servers enable -o json: %+v", en)
 		}
 		p.waitState(t, "added", 30*time.Second, "ready")
@@ -264,6 +265,18 @@ func TestCLI_Commands(t *testing.T) {
 		}
 		p.waitState(t, "web", 10*time.Second, "disabled")
 		p.ok(t, "servers", "rm", "web")
+
+		// What a person may set and an agent may not.
+		var full mcpproxy.ServerSpec
+		p.okJSON(t, &full, "servers", "add", "trusted", "--url", "http://127.0.0.1:9/mcp", "--quarantined", "--auto-approve-tool-changes",
+			"--client-id", "abc", "--client-secret", "${env:CLIENT_SECRET}", "--scope", "read", "--scope", "write", "--redirect-port", "8765")
+		want := mcpproxy.ServerSpec{Name: "trusted", URL: "http://127.0.0.1:9/mcp", Enabled: true, Quarantined: true, AutoApproveToolChanges: true,
+			OAuth: &mcpproxy.OAuthSpec{ClientID: "abc", ClientSecret: "${env:CLIENT_SECRET}", Scopes: []string{"read", "write"}, RedirectPort: 8765}}
+		if !full.Equal(&want) {
+			t.Errorf("servers add with a person's fields -o json: %+v\nwant %+v", full, want)
+		}
+		p.waitState(t, "trusted", 10*time.Second, "quarantined")
+		p.ok(t, "servers", "rm", "trusted")
 	})
 
 	t.Run("UsageErrors", func(t *testing.T) {
@@ -275,7 +288,9 @@ func TestCLI_Commands(t *testing.T) {
 			{[]string{"servers", "add", "x", "--command", "c", "--url", "http://h"}, "not both"},
 			{[]string{"servers", "add", "x", "y", "--command", "c"}, "put the command's arguments after --"},
 			{[]string{"servers", "add", "x", "--command", "c", "--env", "NOEQUALS"}, `--env: want KEY=VALUE, got "NOEQUALS"`},
-			{[]string{"servers", "add", "x", "--command", "c", "--protocol", "ftp"}, `--protocol: want one of`},
+			{[]string{"servers", "add", "x", "--command", "c", "--protocol", "ftp"}, `--protocol: want one of stdio, streamable-http, http, sse, auto, got "ftp"`},
+			{[]string{"servers", "add", "x", "--command", "c", "--client-id", "a"}, "are for --url servers"},
+			{[]string{"servers", "add", "x", "--url", "http://h", "--client-secret", "s"}, "--client-secret: needs --client-id"},
 			{[]string{"servers", "bogus"}, `unknown command "bogus" for "mcpproxy servers"`},
 			{[]string{"srvers", "list"}, `unknown command "srvers" for "mcpproxy"; did you mean servers?`},
 			{[]string{"status", "extra"}, "mcpproxy status: unknown command \"extra\""},
@@ -300,7 +315,7 @@ func TestCLI_Commands(t *testing.T) {
 		if !strings.Contains(out, "testupstream ready pid=") {
 			t.Errorf("servers logs echo:\n%s", out)
 		}
-		var l client.Logs
+		var l apiv1.Logs
 		p.okJSON(t, &l, "servers", "logs", "echo", "-n", "1")
 		if l.Server != "echo" || len(l.Lines) != 1 || !strings.HasSuffix(l.File, "server-echo.log") {
 			t.Errorf("servers logs -n 1 -o json: %+v", l)
@@ -337,7 +352,7 @@ func TestCLI_Commands(t *testing.T) {
 		if strings.Contains(out, "quar:") {
 			t.Errorf("tools search lists a quarantined server's tools:\n%s", out)
 		}
-		var found []client.FoundTool
+		var found []apiv1.FoundTool
 		p.okJSON(t, &found, "tools", "search", "message", "--limit", "1")
 		if len(found) != 1 || found[0].ID != "echo:echo" || found[0].Score <= 0 {
 			t.Errorf("tools search -o json: %+v", found)
@@ -382,17 +397,17 @@ func TestCLI_Commands(t *testing.T) {
 
 	t.Run("Activity", func(t *testing.T) {
 		// Records reach the log within its flush interval.
-		var page client.ActivityPage
+		var page apiv1.ActivityPage
 		eventually(t, 10*time.Second, func() error {
 			p.okJSON(t, &page, "activity", "list", "--server", "echo", "--kind", "tool_call")
 			for _, want := range []string{"echo", "fail"} {
-				if !slices.ContainsFunc(page.Records, func(r client.ActivityRecord) bool { return r.Tool == want }) {
+				if !slices.ContainsFunc(page.Records, func(r apiv1.ActivityRecord) bool { return r.Tool == want }) {
 					return fmt.Errorf("no record of the call of %s: %+v", want, page.Records)
 				}
 			}
 			return nil
 		})
-		var call client.ActivityRecord
+		var call apiv1.ActivityRecord
 		for _, r := range page.Records {
 			if r.Tool == "fail" && r.Status != "tool_error" {
 				t.Errorf("record of echo:fail has status %s, want tool_error", r.Status)
@@ -415,14 +430,14 @@ func TestCLI_Commands(t *testing.T) {
 		if !hasRow(out, "tool:", "echo") || !hasRow(out, "client:", "mcpproxy-cli dev") || !strings.Contains(out, `"message": "hello cli"`) {
 			t.Errorf("activity show:\n%s", out)
 		}
-		var one client.ActivityRecord
+		var one apiv1.ActivityRecord
 		p.okJSON(t, &one, "activity", "show", call.ID)
 		if one.ID != call.ID || one.Tool != "echo" {
 			t.Errorf("activity show -o json: %+v", one)
 		}
-		var mgmt client.ActivityPage
+		var mgmt apiv1.ActivityPage
 		p.okJSON(t, &mgmt, "activity", "list", "--kind", "management", "--server", "added")
-		if !slices.ContainsFunc(mgmt.Records, func(r client.ActivityRecord) bool { return r.Action == "add" && r.Status == "ok" }) {
+		if !slices.ContainsFunc(mgmt.Records, func(r apiv1.ActivityRecord) bool { return r.Action == "add" && r.Status == "ok" }) {
 			t.Errorf("the CLI's servers add is not in the activity log: %+v", mgmt.Records)
 		}
 		wantExit(t, p.cli(t, "activity", "show", "ffff"), 1, `activity record "ffff" not found`)
@@ -436,7 +451,7 @@ func TestCLI_Commands(t *testing.T) {
 		// and --sensitive finds only it.
 		const awsKey = "AKIAIOSFODNN7EXAMPLE"
 		p.ok(t, "tools", "call", "echo:echo", "--args", `{"message":"key `+awsKey+`"}`)
-		var sens client.ActivityPage
+		var sens apiv1.ActivityPage
 		eventually(t, 10*time.Second, func() error {
 			p.okJSON(t, &sens, "activity", "list", "--sensitive")
 			if len(sens.Records) != 1 {
@@ -464,13 +479,13 @@ func TestCLI_Commands(t *testing.T) {
 			!strings.Contains(out, "fingerprint:") || !hasRow(out, "approved:", "never (a new server)") {
 			t.Errorf("quarantine list:\n%s", out)
 		}
-		var waiting []client.Waiting
+		var waiting []apiv1.Waiting
 		p.okJSON(t, &waiting, "quarantine", "list")
 		if len(waiting) != 1 || waiting[0].Server != "quar" || !waiting[0].Quarantined || len(waiting[0].Tools) != 0 || waiting[0].Review == nil {
 			t.Fatalf("quarantine list -o json: %+v", waiting)
 		}
 		fp := waiting[0].Review.Fingerprint
-		var d client.ServerDetail
+		var d apiv1.ServerDetail
 		p.okJSON(t, &d, "servers", "get", "quar")
 		if d.Review == nil || d.Review.Fingerprint != fp || d.Review.Spec.Command == "" {
 			t.Errorf("servers get quar -o json: review %+v", d.Review)
@@ -515,7 +530,7 @@ func TestCLI_Commands(t *testing.T) {
 			t.Errorf("quarantine block: %q", out)
 		}
 		wantExit(t, p.cli(t, "tools", "call", "echo:add", "--args", `{"a":1,"b":1}`), 1, "echo:add:")
-		var d client.ToolDecision
+		var d apiv1.ToolsApproved
 		p.okJSON(t, &d, "quarantine", "approve", "echo", "--tool", "add")
 		if d.Server != "echo" || !slices.Equal(d.Approved, []string{"add"}) {
 			t.Errorf("quarantine approve --tool -o json: %+v", d)
@@ -747,7 +762,7 @@ func TestCLI_ImportToFile(t *testing.T) {
 			{"NAME", "ACTION", "DETAIL"},
 			{"filesystem", "would add", "stdio: npx -y @modelcontextprotocol/server-filesystem"},
 			{"memory", "would add", "stdio: npx -y @modelcontextprotocol/server-memory"},
-			{"sqlite", "invalid", "mcpServers.sqlite.args: want array of strings"},
+			{"sqlite", "invalid", "mcpServers.sqlite.args: want array of strings, got string"},
 		} {
 			if !hasRow(r.stdout, row...) {
 				t.Errorf("dry run lacks the row %q:\n%s", row, r.stdout)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
 	"github.com/spf13/cobra"
 )
@@ -30,7 +31,7 @@ only its hash.`,
 
 func (a *app) tokenCreateCmd() *cobra.Command {
 	var (
-		spec     client.TokenSpec
+		spec     apiv1.TokenSpec
 		servers  string
 		noManage bool
 	)
@@ -81,7 +82,7 @@ func (a *app) tokenCreateCmd() *cobra.Command {
 }
 
 // tokenScope describes what a token may do, in a few words.
-func tokenScope(t client.Token) string {
+func tokenScope(t apiv1.Token) string {
 	s := "servers " + strings.Join(t.Servers, ",")
 	if t.ReadOnly {
 		s += ", read-only"
@@ -103,9 +104,9 @@ func (a *app) tokenListCmd() *cobra.Command {
 		Example: "  mcpproxy token list\n  mcpproxy token list -o json",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]client.Token, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]apiv1.Token, error) {
 				return c.Tokens(ctx)
-			}, func(w io.Writer, list []client.Token) error {
+			}, func(w io.Writer, list []apiv1.Token) error {
 				if len(list) == 0 {
 					fmt.Fprintln(w, "No agent tokens. Create one with: mcpproxy token create NAME --servers a,b")
 					return nil
@@ -128,7 +129,7 @@ func localTime(t time.Time, zero string) string {
 	return t.Local().Format(time.DateTime)
 }
 
-func expiresLabel(t client.Token) string {
+func expiresLabel(t apiv1.Token) string {
 	switch {
 	case t.ExpiresAt.IsZero():
 		return "never"
@@ -146,9 +147,9 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 		Example: "  mcpproxy token revoke ci-bot",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return show(a, cmd, func(ctx context.Context, c *client.Client) (client.RevokedToken, error) {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (apiv1.RevokedToken, error) {
 				return c.RevokeToken(ctx, argv[0])
-			}, func(w io.Writer, r client.RevokedToken) error {
+			}, func(w io.Writer, r apiv1.RevokedToken) error {
 				_, err := fmt.Fprintf(w, "Revoked agent token %s.\n", r.Token)
 				return err
 			})

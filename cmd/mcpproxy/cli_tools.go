@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mcpproxy/mcpproxy/internal/client"
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 )
@@ -65,7 +65,7 @@ with retrieve_tools. The words of QUERY may be given as separate arguments.`,
 // serverTool is one tool of one server, as tools list -o json prints it.
 type serverTool struct {
 	Server string `json:"server"`
-	client.ToolView
+	apiv1.ToolView
 }
 
 func (a *app) toolsListCmd() *cobra.Command {

@@ -291,7 +291,7 @@ func (a *app) runImport(ctx context.Context, rep *importReport) error {
 	}
 	if daemon {
 		for _, r := range todo {
-			_, err := c.AddServer(ctx, client.EntryOf(r.spec))
+			_, err := c.AddServer(ctx, r.spec)
 			switch {
 			case err == nil:
 				r.Action = actionAdded

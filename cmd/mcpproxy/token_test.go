@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/mcpproxy/mcpproxy/internal/client"
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -77,14 +77,14 @@ func TestCLI_Token(t *testing.T) {
 	if strings.Contains(list, secret) {
 		t.Error("token list shows the secret")
 	}
-	var tokens []client.Token
+	var tokens []apiv1.Token
 	p.okJSON(t, &tokens, "token", "list")
 	if len(tokens) != 1 || tokens[0].Name != "bot" || tokens[0].LastUsed.IsZero() || tokens[0].ExpiresAt.IsZero() {
 		t.Errorf("token list -o json = %+v", tokens)
 	}
 
 	// The activity log names the token.
-	var page client.ActivityPage
+	var page apiv1.ActivityPage
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p.okJSON(t, &page, "activity", "list", "--server", "echo", "--kind", "tool_call")
@@ -161,7 +161,7 @@ func TestUI_Tokens(t *testing.T) {
 	b.click(`tr[data-token="ui-bot"] button[data-action=revoke-token]`)
 	b.click("#confirm-ok")
 	b.waitJS("the token to go", `document.querySelector('tr[data-token="ui-bot"]') === null`)
-	var list []client.Token
+	var list []apiv1.Token
 	p.okJSON(t, &list, "token", "list")
 	if len(list) != 0 {
 		t.Errorf("tokens after revoking in the UI: %+v", list)

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	bolt "go.etcd.io/bbolt"
 )
@@ -44,57 +45,17 @@ const (
 	StatusCancelled = "cancelled"
 )
 
-// Record is one tool call or management action.
-type Record struct {
-	// ID sorts by Time: newer records have greater IDs. Record assigns it
-	// when empty (or malformed): 16 hex digits of Time in Unix nanoseconds
-	// then 4 of a sequence number.
-	ID   string    `json:"id"`
-	Time time.Time `json:"time"` // UTC; Record sets it to now when zero
-	Kind string    `json:"kind"` // KindToolCall or KindManagement
-	// Endpoint is where the request came in: "/mcp", "/mcp/all",
-	// "/mcp/server/NAME" or "rest".
-	Endpoint string `json:"endpoint"`
-	Client   Client `json:"client"`
-	Server   string `json:"server,omitempty"`
-	Tool     string `json:"tool,omitempty"`
-	// Action is the management action: "add", "remove", "update", "enable",
-	// "disable", "restart", "quarantine", "unquarantine", "approve_tools",
-	// "block_tools", "create_token", "revoke_token".
-	Action string `json:"action,omitempty"`
-	// Arguments are stored redacted and truncated (see Options.MaxArgBytes).
-	// Record takes ownership: the caller must not modify them afterwards.
-	Arguments  json.RawMessage `json:"arguments,omitempty"`
-	Status     string          `json:"status"`
-	DurationMS float64         `json:"duration_ms"`
-	ResultSize int             `json:"result_size"` // bytes of the result content
-	Error      string          `json:"error,omitempty"`
-	// Sensitive names the kinds of sensitive data (secret.Kind values)
-	// found in the call's arguments and in its result; nil if none.
-	Sensitive *Sensitive `json:"sensitive,omitempty"`
-}
+// Record is one tool call or management action, as stored and as the
+// REST API shows it. Record (the method) assigns ID and Time when empty;
+// it takes ownership of Arguments, which are stored redacted and
+// truncated (see Options.MaxArgBytes).
+type Record = apiv1.ActivityRecord
 
-// Sensitive is what sensitive-data detection found in one tool call: the
-// kinds, never the data.
-type Sensitive struct {
-	Arguments []string `json:"arguments,omitempty"`
-	Result    []string `json:"result,omitempty"`
-	// Action is what the proxy did about it: "flag", "redact" or "block"
-	// (the sensitive_data setting at the time of the call).
-	Action string `json:"action"`
-}
+// Sensitive names the kinds of sensitive data found in a call.
+type Sensitive = apiv1.ActivitySensitive
 
 // Client identifies who made the request.
-type Client struct {
-	// Token is the name of the agent token the client came with, if any.
-	Token     string `json:"token,omitempty"`
-	SessionID string `json:"session_id,omitempty"`
-	// Name is clientInfo.name from MCP initialize, or "rest" / the
-	// User-Agent for REST requests.
-	Name    string `json:"name,omitempty"`
-	Version string `json:"version,omitempty"`
-	Remote  string `json:"remote,omitempty"`
-}
+type Client = apiv1.ActivityClient
 
 // Options tunes Open. Zero values take the defaults.
 type Options struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	bolt "go.etcd.io/bbolt"
 )
@@ -29,16 +30,9 @@ type Filter struct {
 	Cursor string
 }
 
-// Page is one page of records, newest first.
-type Page struct {
-	Records []Record `json:"records"`
-	// NextCursor is set when more records may follow; pass it as
-	// Filter.Cursor for the next page. The cursor is a position in ID
-	// order, so paging neither repeats nor skips a record while others are
-	// added: records stamped now sort above it (one back-dated below it
-	// shows up on a later page).
-	NextCursor string `json:"next_cursor,omitempty"`
-}
+// Page is one page of records, newest first; NextCursor continues it as
+// Filter.Cursor.
+type Page = apiv1.ActivityPage
 
 func (f *Filter) match(r *Record) bool {
 	return (f.Server == "" || r.Server == f.Server) &&

@@ -4,28 +4,17 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
 // AuthStatus is a server's OAuth login state (never a token).
 type AuthStatus = mcpproxy.AuthStatus
 
-// LoginStarted answers …/login: the URL to open to complete the login.
-type LoginStarted struct {
-	Server           string `json:"server"`
-	AuthorizationURL string `json:"authorization_url"`
-}
-
-// LoggedOut answers …/logout.
-type LoggedOut struct {
-	Server    string `json:"server"`
-	LoggedOut bool   `json:"logged_out"`
-}
-
 // Login starts an OAuth login to a server. The daemon completes it when
 // the authorization server redirects the browser to its loopback listener.
-func (c *Client) Login(ctx context.Context, name string) (LoginStarted, error) {
-	var r LoginStarted
+func (c *Client) Login(ctx context.Context, name string) (apiv1.LoginStarted, error) {
+	var r apiv1.LoginStarted
 	err := c.do(ctx, http.MethodPost, serverPath(name, "login"), nil, nil, &r)
 	return r, err
 }
@@ -45,8 +34,8 @@ func (c *Client) AuthList(ctx context.Context) ([]AuthStatus, error) {
 }
 
 // Logout forgets a server's tokens.
-func (c *Client) Logout(ctx context.Context, name string) (LoggedOut, error) {
-	var r LoggedOut
+func (c *Client) Logout(ctx context.Context, name string) (apiv1.LoggedOut, error) {
+	var r apiv1.LoggedOut
 	err := c.do(ctx, http.MethodPost, serverPath(name, "logout"), nil, nil, &r)
 	return r, err
 }

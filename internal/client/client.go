@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
@@ -163,8 +164,8 @@ func serverPath(name string, rest ...string) string {
 }
 
 // Status returns GET /api/v1/status.
-func (c *Client) Status(ctx context.Context) (Status, error) {
-	var st Status
+func (c *Client) Status(ctx context.Context) (apiv1.Status, error) {
+	var st apiv1.Status
 	err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, nil, &st)
 	return st, err
 }
@@ -182,35 +183,36 @@ func (c *Client) Servers(ctx context.Context, state mcpproxy.ServerState) ([]mcp
 }
 
 // Server returns one server's status with its tools.
-func (c *Client) Server(ctx context.Context, name string) (ServerDetail, error) {
-	var st ServerDetail
+func (c *Client) Server(ctx context.Context, name string) (apiv1.ServerDetail, error) {
+	var st apiv1.ServerDetail
 	err := c.do(ctx, http.MethodGet, serverPath(name), nil, nil, &st)
 	return st, err
 }
 
 // ServerTools returns a server's tools for review, with their approval.
-func (c *Client) ServerTools(ctx context.Context, name string) ([]ToolView, error) {
-	var tools []ToolView
+func (c *Client) ServerTools(ctx context.Context, name string) ([]apiv1.ToolView, error) {
+	var tools []apiv1.ToolView
 	err := c.do(ctx, http.MethodGet, serverPath(name, "tools"), nil, nil, &tools)
 	return tools, err
 }
 
 // Logs returns the last tail stderr lines of a server; tail <= 0 takes the
 // daemon's default (100).
-func (c *Client) Logs(ctx context.Context, name string, tail int) (Logs, error) {
+func (c *Client) Logs(ctx context.Context, name string, tail int) (apiv1.Logs, error) {
 	var q url.Values
 	if tail > 0 {
 		q = url.Values{"tail": {strconv.Itoa(tail)}}
 	}
-	var l Logs
+	var l apiv1.Logs
 	err := c.do(ctx, http.MethodGet, serverPath(name, "logs"), q, nil, &l)
 	return l, err
 }
 
-// AddServer adds a server and returns the entry as stored in the config.
-func (c *Client) AddServer(ctx context.Context, e ServerEntry) (mcpproxy.ServerSpec, error) {
+// AddServer adds a server, the body being the spec as a config entry, and
+// returns the entry as stored in the config.
+func (c *Client) AddServer(ctx context.Context, s mcpproxy.ServerSpec) (mcpproxy.ServerSpec, error) {
 	var spec mcpproxy.ServerSpec
-	err := c.do(ctx, http.MethodPost, "/api/v1/servers", nil, e, &spec)
+	err := c.do(ctx, http.MethodPost, "/api/v1/servers", nil, s, &spec)
 	return spec, err
 }
 
@@ -224,35 +226,35 @@ func (c *Client) UpdateServer(ctx context.Context, name string, fields map[strin
 }
 
 // RemoveServer removes a server.
-func (c *Client) RemoveServer(ctx context.Context, name string) (Removed, error) {
-	var r Removed
+func (c *Client) RemoveServer(ctx context.Context, name string) (apiv1.Removed, error) {
+	var r apiv1.Removed
 	err := c.do(ctx, http.MethodDelete, serverPath(name), nil, nil, &r)
 	return r, err
 }
 
 // SetEnabled enables or disables a server. The daemon writes the config
 // file at once; the server's state follows asynchronously.
-func (c *Client) SetEnabled(ctx context.Context, name string, enabled bool) (Enabled, error) {
+func (c *Client) SetEnabled(ctx context.Context, name string, enabled bool) (apiv1.Enabled, error) {
 	op := "disable"
 	if enabled {
 		op = "enable"
 	}
-	var r Enabled
+	var r apiv1.Enabled
 	err := c.do(ctx, http.MethodPost, serverPath(name, op), nil, nil, &r)
 	return r, err
 }
 
 // Restart reconnects a server now.
-func (c *Client) Restart(ctx context.Context, name string) (Restarted, error) {
-	var r Restarted
+func (c *Client) Restart(ctx context.Context, name string) (apiv1.Restarted, error) {
+	var r apiv1.Restarted
 	err := c.do(ctx, http.MethodPost, serverPath(name, "restart"), nil, nil, &r)
 	return r, err
 }
 
 // QuarantineServer quarantines a server: it is stopped until a person
 // approves it again.
-func (c *Client) QuarantineServer(ctx context.Context, name string) (Quarantined, error) {
-	var r Quarantined
+func (c *Client) QuarantineServer(ctx context.Context, name string) (apiv1.Quarantined, error) {
+	var r apiv1.Quarantined
 	err := c.do(ctx, http.MethodPost, serverPath(name, "quarantine"), nil, nil, &r)
 	return r, err
 }
@@ -260,11 +262,9 @@ func (c *Client) QuarantineServer(ctx context.Context, name string) (Quarantined
 // Unquarantine approves a quarantined server's spec, the one with the
 // fingerprint the person reviewed (ServerDetail.Review.Fingerprint), and
 // releases it. A spec that changed since is refused with a conflict.
-func (c *Client) Unquarantine(ctx context.Context, name, fingerprint string) (Quarantined, error) {
-	body := struct {
-		Fingerprint string `json:"fingerprint"`
-	}{fingerprint}
-	var r Quarantined
+func (c *Client) Unquarantine(ctx context.Context, name, fingerprint string) (apiv1.Quarantined, error) {
+	body := apiv1.Unquarantine{Fingerprint: fingerprint}
+	var r apiv1.Quarantined
 	err := c.do(ctx, http.MethodPost, serverPath(name, "unquarantine"), nil, body, &r)
 	return r, err
 }
@@ -272,39 +272,30 @@ func (c *Client) Unquarantine(ctx context.Context, name, fingerprint string) (Qu
 // ApproveTools approves tool definitions of a server, each named with the
 // fingerprint the person reviewed; a definition that changed since is
 // refused with a conflict and nothing is approved.
-func (c *Client) ApproveTools(ctx context.Context, name string, tools []mcpproxy.ToolRef) (ToolDecision, error) {
-	body := struct {
-		Tools []mcpproxy.ToolRef `json:"tools"`
-	}{tools}
-	var d ToolDecision
+func (c *Client) ApproveTools(ctx context.Context, name string, tools []mcpproxy.ToolRef) (apiv1.ToolsApproved, error) {
+	body := apiv1.ApproveTools{Tools: tools}
+	var d apiv1.ToolsApproved
 	err := c.do(ctx, http.MethodPost, serverPath(name, "tools", "approve"), nil, body, &d)
 	return d, err
 }
 
 // BlockTools blocks the named tools of a server, or all of them.
-func (c *Client) BlockTools(ctx context.Context, name string, tools []string, all bool) (ToolDecision, error) {
-	return c.decideTools(ctx, name, "block", tools, all)
-}
-
-func (c *Client) decideTools(ctx context.Context, name, op string, tools []string, all bool) (ToolDecision, error) {
-	body := struct {
-		Tools []string `json:"tools,omitempty"`
-		All   bool     `json:"all,omitempty"`
-	}{tools, all}
-	var d ToolDecision
-	err := c.do(ctx, http.MethodPost, serverPath(name, "tools", op), nil, body, &d)
+func (c *Client) BlockTools(ctx context.Context, name string, tools []string, all bool) (apiv1.ToolsBlocked, error) {
+	body := apiv1.BlockTools{Tools: tools, All: all}
+	var d apiv1.ToolsBlocked
+	err := c.do(ctx, http.MethodPost, serverPath(name, "tools", "block"), nil, body, &d)
 	return d, err
 }
 
 // Quarantine lists everything waiting for a person's approval.
-func (c *Client) Quarantine(ctx context.Context) ([]Waiting, error) {
-	var w []Waiting
+func (c *Client) Quarantine(ctx context.Context) ([]apiv1.Waiting, error) {
+	var w []apiv1.Waiting
 	err := c.do(ctx, http.MethodGet, "/api/v1/quarantine", nil, nil, &w)
 	return w, err
 }
 
 // Activity lists activity records, newest first.
-func (c *Client) Activity(ctx context.Context, f ActivityFilter) (ActivityPage, error) {
+func (c *Client) Activity(ctx context.Context, f ActivityFilter) (apiv1.ActivityPage, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{
 		"server": f.Server, "tool": f.Tool, "status": f.Status, "kind": f.Kind,
@@ -320,48 +311,48 @@ func (c *Client) Activity(ctx context.Context, f ActivityFilter) (ActivityPage, 
 	if f.Sensitive {
 		q.Set("sensitive", "1")
 	}
-	var p ActivityPage
+	var p apiv1.ActivityPage
 	err := c.do(ctx, http.MethodGet, "/api/v1/activity", q, nil, &p)
 	return p, err
 }
 
 // ActivityRecord returns one activity record.
-func (c *Client) ActivityRecord(ctx context.Context, id string) (ActivityRecord, error) {
-	var r ActivityRecord
+func (c *Client) ActivityRecord(ctx context.Context, id string) (apiv1.ActivityRecord, error) {
+	var r apiv1.ActivityRecord
 	err := c.do(ctx, http.MethodGet, "/api/v1/activity/"+url.PathEscape(id), nil, nil, &r)
 	return r, err
 }
 
 // SearchTools runs a BM25 tool search; limit <= 0 takes the daemon's
 // tools_limit.
-func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]FoundTool, error) {
+func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]apiv1.FoundTool, error) {
 	q := url.Values{"q": {query}}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var found []FoundTool
+	var found []apiv1.FoundTool
 	err := c.do(ctx, http.MethodGet, "/api/v1/tools/search", q, nil, &found)
 	return found, err
 }
 
 // CreateToken creates an agent token; the answer holds its secret, shown
 // this once.
-func (c *Client) CreateToken(ctx context.Context, spec TokenSpec) (CreatedToken, error) {
-	var t CreatedToken
+func (c *Client) CreateToken(ctx context.Context, spec apiv1.TokenSpec) (apiv1.CreatedToken, error) {
+	var t apiv1.CreatedToken
 	err := c.do(ctx, http.MethodPost, "/api/v1/tokens", nil, spec, &t)
 	return t, err
 }
 
 // Tokens lists the agent tokens, without their secrets.
-func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
-	var list []Token
+func (c *Client) Tokens(ctx context.Context) ([]apiv1.Token, error) {
+	var list []apiv1.Token
 	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, nil, &list)
 	return list, err
 }
 
 // RevokeToken revokes an agent token; it stops working at once.
-func (c *Client) RevokeToken(ctx context.Context, name string) (RevokedToken, error) {
-	var r RevokedToken
+func (c *Client) RevokeToken(ctx context.Context, name string) (apiv1.RevokedToken, error) {
+	var r apiv1.RevokedToken
 	err := c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, nil, &r)
 	return r, err
 }

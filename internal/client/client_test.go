@@ -13,7 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/client"
+	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -100,7 +102,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := client.Status{Version: "1.2.3", Servers: 2, Counts: map[mcpproxy.ServerState]int{"ready": 1, "error": 1}, TotalTools: 7, Quarantined: 1, PendingTools: 3}
+		want := apiv1.Status{Version: "1.2.3", Servers: 2, Counts: map[mcpproxy.ServerState]int{"ready": 1, "error": 1}, TotalTools: 7, Quarantined: 1, PendingTools: 3}
 		if !reflect.DeepEqual(st, want) {
 			t.Errorf("Status = %+v, want %+v", st, want)
 		}
@@ -145,7 +147,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(l, client.Logs{Server: "a", Lines: []string{"one", "two"}, File: "/d/logs/server-a.log"}) {
+		if !reflect.DeepEqual(l, apiv1.Logs{Server: "a", Lines: []string{"one", "two"}, File: "/d/logs/server-a.log"}) {
 			t.Errorf("Logs = %+v", l)
 		}
 		if q := d.last(t).Query; q != "tail=5" {
@@ -153,8 +155,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		}
 	})
 	t.Run("AddServer", func(t *testing.T) {
-		off := false
-		spec, err := c.AddServer(ctx, client.ServerEntry{Name: "n", Command: "c", Args: []string{"-x"}, Enabled: &off})
+		spec, err := c.AddServer(ctx, mcpproxy.ServerSpec{Name: "n", Command: "c", Args: []string{"-x"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +163,7 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 			t.Errorf("AddServer = %+v", spec)
 		}
 		r := d.last(t)
-		if r.ContentType != "application/json" || r.Body != `{"name":"n","command":"c","args":["-x"],"enabled":false}` {
+		if r.ContentType != "application/json" || r.Body != `{"name":"n","command":"c","args":["-x"],"enabled":false,"quarantined":false}` {
 			t.Errorf("POST body %s (%s)", r.Body, r.ContentType)
 		}
 	})
@@ -179,22 +180,22 @@ func TestClient_DecodesEnvelope(t *testing.T) {
 		}
 	})
 	t.Run("Actions", func(t *testing.T) {
-		if r, err := c.RemoveServer(ctx, "a"); err != nil || r != (client.Removed{Server: "a", Removed: true}) {
+		if r, err := c.RemoveServer(ctx, "a"); err != nil || r != (apiv1.Removed{Server: "a", Removed: true}) {
 			t.Errorf("RemoveServer = %+v, %v", r, err)
 		}
-		if r, err := c.SetEnabled(ctx, "a", true); err != nil || r != (client.Enabled{Server: "a", Enabled: true}) {
+		if r, err := c.SetEnabled(ctx, "a", true); err != nil || r != (apiv1.Enabled{Server: "a", Enabled: true}) {
 			t.Errorf("SetEnabled(true) = %+v, %v", r, err)
 		}
-		if r, err := c.SetEnabled(ctx, "a", false); err != nil || r != (client.Enabled{Server: "a"}) {
+		if r, err := c.SetEnabled(ctx, "a", false); err != nil || r != (apiv1.Enabled{Server: "a"}) {
 			t.Errorf("SetEnabled(false) = %+v, %v", r, err)
 		}
-		if r, err := c.Restart(ctx, "a"); err != nil || r != (client.Restarted{Server: "a", Restarting: true}) {
+		if r, err := c.Restart(ctx, "a"); err != nil || r != (apiv1.Restarted{Server: "a", Restarting: true}) {
 			t.Errorf("Restart = %+v, %v", r, err)
 		}
-		if r, err := c.QuarantineServer(ctx, "a"); err != nil || r != (client.Quarantined{Server: "a", Quarantined: true}) {
+		if r, err := c.QuarantineServer(ctx, "a"); err != nil || r != (apiv1.Quarantined{Server: "a", Quarantined: true}) {
 			t.Errorf("QuarantineServer = %+v, %v", r, err)
 		}
-		if r, err := c.Unquarantine(ctx, "a", "fp1"); err != nil || r != (client.Quarantined{Server: "a"}) {
+		if r, err := c.Unquarantine(ctx, "a", "fp1"); err != nil || r != (apiv1.Quarantined{Server: "a"}) {
 			t.Errorf("Unquarantine = %+v, %v", r, err)
 		}
 		if r := d.last(t); r.Body != `{"fingerprint":"fp1"}` {
@@ -268,7 +269,7 @@ func TestClient_Errors(t *testing.T) {
 		contains string
 	}{
 		{"Unauthorized", func() error { _, err := c.Status(ctx); return err }, mcpproxy.EUNAUTHORIZED, "missing or wrong API key"},
-		{"Conflict", func() error { _, err := c.AddServer(ctx, client.ServerEntry{Name: "x"}); return err }, mcpproxy.ECONFLICT, `server "x" already exists`},
+		{"Conflict", func() error { _, err := c.AddServer(ctx, mcpproxy.ServerSpec{Name: "x"}); return err }, mcpproxy.ECONFLICT, `server "x" already exists`},
 		{"NotFound", func() error { _, err := c.Server(ctx, "nope"); return err }, mcpproxy.ENOTFOUND, "no endpoint GET /api/v1/servers/nope"},
 		{"NotAnEnvelope", func() error { _, err := c.Quarantine(ctx); return err }, "", "unexpected response 502 Bad Gateway (is this an mcpproxy daemon?)"},
 		{"FailureWithoutError", func() error { _, err := c.SearchTools(ctx, "x", 0); return err }, "", "unexpected response 200 OK"},
@@ -440,22 +441,25 @@ func TestClient_CallTool(t *testing.T) {
 	}
 }
 
-func TestEntryOf(t *testing.T) {
+// TestAddServer_Body: the body of POST /api/v1/servers is the spec as a
+// config entry, every field a person may set included.
+func TestAddServer_Body(t *testing.T) {
 	spec := mcpproxy.ServerSpec{
-		Name: "s", Protocol: mcpproxy.ProtocolStdio, Command: "c", Args: []string{"a"},
-		Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,
+		Name: "s", Protocol: mcpproxy.ProtocolStreamableHTTP, URL: "https://h/mcp", Enabled: true, Quarantined: true,
 		ConnectTimeout: mcpproxy.Duration(10e9), AutoApproveToolChanges: true,
+		OAuth: &mcpproxy.OAuthSpec{ClientID: "id", Scopes: []string{"read"}},
 	}
-	b, err := json.Marshal(client.EntryOf(spec))
+	b, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"name":"s","protocol":"stdio","command":"c","args":["a"],"env":{"K":"V"},"working_dir":"/w","enabled":false,"connect_timeout":"10s"}`
-	if string(b) != want {
-		t.Errorf("EntryOf = %s\nwant      %s", b, want)
+	in, err := config.DecodeServerInput(b, config.InputOptions{Field: "body", Allowed: config.PersonFields})
+	if err != nil {
+		t.Fatalf("the daemon's decoder refuses the client's body %s: %v", b, err)
 	}
-	spec.Enabled = true
-	if e := client.EntryOf(spec); e.Enabled != nil {
-		t.Errorf("enabled entry has Enabled %v, want nil (the daemon's default)", *e.Enabled)
+	var got mcpproxy.ServerSpec
+	in.Apply(&got)
+	if !got.Equal(&spec) {
+		t.Errorf("decoded %+v\nwant    %+v", got, spec)
 	}
 }

@@ -31,22 +31,22 @@ func TestParse_Errors(t *testing.T) {
 
 		// Wrong types name the field.
 		{"ArgsType", `{"mcpServers": [{"name": "a", "command": "x"}, {"name": "b", "command": "x", "args": "-v"}]}`,
-			`mcpServers[1].args: want array of strings`},
+			`mcpServers[1].args: want array of strings, got string`},
 		{"ArgsElemType", `{"mcpServers": [{"name": "a", "command": "x", "args": ["-v", 1]}]}`,
-			`mcpServers[0].args: want array of strings`},
+			`mcpServers[0].args[1]: want string, got number`},
 		{"EnvType", `{"mcpServers": [{"name": "a", "command": "x", "env": {"A": 1}}]}`,
-			`mcpServers[0].env.A: want string`},
+			`mcpServers[0].env.A: want string, got number`},
 		{"HeadersType", `{"mcpServers": [{"name": "a", "url": "http://h", "headers": ["x"]}]}`,
-			`mcpServers[0].headers: want object of strings`},
+			`mcpServers[0].headers: want object of strings, got array`},
 		{"EnabledType", `{"mcpServers": [{"name": "a", "command": "x", "enabled": "yes"}]}`,
-			`mcpServers[0].enabled: want boolean`},
-		{"NameType", `{"mcpServers": [{"name": 7, "command": "x"}]}`, `mcpServers[0].name: want string`},
+			`mcpServers[0].enabled: want true or false, got string`},
+		{"NameType", `{"mcpServers": [{"name": 7, "command": "x"}]}`, `mcpServers[0].name: want string, got number`},
 		{"DurationString", `{"mcpServers": [{"name": "a", "command": "x", "call_timeout": "abc"}]}`,
 			`mcpServers[0].call_timeout: invalid duration "abc"`},
-		{"DurationObject", `{"connect_timeout": {}}`, `connect_timeout: want a duration like "30s"`},
-		{"ToolsLimitType", `{"tools_limit": "15"}`, `tools_limit: want integer`},
-		{"ToolsLimitFraction", `{"tools_limit": 1.5}`, `tools_limit: want integer`},
-		{"ListenType", `{"listen": 8080}`, `listen: want string`},
+		{"DurationObject", `{"connect_timeout": {}}`, `connect_timeout: want a duration like "30s", got {}`},
+		{"ToolsLimitType", `{"tools_limit": "15"}`, `tools_limit: want integer, got string`},
+		{"ToolsLimitFraction", `{"tools_limit": 1.5}`, `tools_limit: want integer, got number`},
+		{"ListenType", `{"listen": 8080}`, `listen: want string, got number`},
 		{"ServersType", `{"mcpServers": 5}`, `mcpServers: want array or object of servers`},
 		{"ServerNotObject", `{"mcpServers": ["a"]}`, `mcpServers[0]: want object`},
 		{"MapServerNotObject", `{"mcpServers": {"a": true}}`, `mcpServers.a: want object`},
@@ -96,7 +96,7 @@ func TestParse_Errors(t *testing.T) {
 			`mcpServers.x.type: unknown protocol "ws": use stdio, streamable-http, http, sse or auto`},
 		{"MapStdioNoCommand", `{"mcpServers": {"x": {"type": "stdio"}}}`, `mcpServers.x.command: required for protocol stdio`},
 		{"MapEnvType", `{"mcpServers": {"x": {"command": "c", "env": {"a.b": false}}}}`,
-			`mcpServers.x.env["a.b"]: want string`},
+			`mcpServers.x.env["a.b"]: want string, got boolean`},
 
 		// Top level.
 		{"ListenNoPort", `{"listen": "localhost"}`, `listen: invalid address "localhost": want host:port`},
@@ -110,9 +110,9 @@ func TestParse_Errors(t *testing.T) {
 		{"InstallTimeoutZero", `{"install_timeout": "0s"}`, `install_timeout: must be positive, got 0s`},
 		{"SensitiveDataUnknown", `{"sensitive_data": "mask"}`, `sensitive_data: unknown mode "mask": use flag, redact or block`},
 		{"SensitiveDataEmpty", `{"sensitive_data": ""}`, `sensitive_data: unknown mode "": use flag, redact or block`},
-		{"SensitiveDataType", `{"sensitive_data": true}`, `sensitive_data: want string`},
+		{"SensitiveDataType", `{"sensitive_data": true}`, `sensitive_data: want string, got boolean`},
 		{"ResultCacheNegative", `{"result_cache_max_bytes": -1}`, `result_cache_max_bytes: must not be negative, got -1`},
-		{"ResultCacheNotInteger", `{"result_cache_max_bytes": "1GB"}`, `result_cache_max_bytes: want integer`},
+		{"ResultCacheNotInteger", `{"result_cache_max_bytes": "1GB"}`, `result_cache_max_bytes: want integer, got string`},
 
 		// All problems are reported, one per line.
 		{"Several", `{"tools_limit": 0, "mcpServers": [{"name": "a b", "protocol": "sse"}, {"name": "ok", "url": "ftp://h"}]}`,
@@ -121,7 +121,7 @@ func TestParse_Errors(t *testing.T) {
 				"mcpServers[0].url: required for protocol sse\n" +
 				`mcpServers[1].url: invalid URL "ftp://h"`},
 		{"SeveralTypes", `{"tools_limit": true, "mcpServers": [{"name": "a", "args": {}, "enabled": 1}]}`,
-			"tools_limit: want integer\nmcpServers[0].args: want array of strings\nmcpServers[0].enabled: want boolean"},
+			"tools_limit: want integer, got boolean\nmcpServers[0].args: want array of strings, got object\nmcpServers[0].enabled: want true or false, got number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,13 +21,18 @@ var knownTopLevel = []string{
 	"activity_retention_days", "activity_max_records", "sensitive_data", "result_cache_max_bytes",
 }
 
-// knownServerFields lists the per-server keys that are not reported as
-// unknown. "type" is VS Code's name for protocol.
-var knownServerFields = []string{
+// serverFields are the keys of a ServerSpec, in the order entries are
+// written.
+var serverFields = []string{
 	"name", "protocol", "command", "args", "env", "working_dir", "url", "headers",
 	"enabled", "quarantined", "connect_timeout", "call_timeout",
-	"oauth", "auto_approve_tool_changes", "type", "description",
+	"auto_approve_tool_changes", "oauth",
 }
+
+// knownServerFields lists the per-server keys that are not reported as
+// unknown: a ServerSpec's, and VS Code's "type" (its name for protocol)
+// and "description".
+var knownServerFields = slices.Concat(serverFields, []string{"type", "description"})
 
 // decoder walks a parsed tree into a Config. Working on our own tree rather
 // than json.Unmarshal lets every message name the exact field, keeps the
@@ -38,6 +43,11 @@ type decoder struct {
 	// strict makes unknown keys errors (mcpproxy's own file) rather than
 	// warnings (other clients' files, read by import).
 	strict bool
+	// collectAt, when set, is the path of an API input whose unknown keys
+	// are collected in unknownKeys rather than reported one by one (see
+	// DecodeServerInput).
+	collectAt   string
+	unknownKeys []string
 }
 
 func (dc *decoder) fail(field, format string, args ...any) {
@@ -123,6 +133,8 @@ func (dc *decoder) fields(obj *node, prefix string, known []string, fn func(key,
 		case seen[key]:
 			dc.warn(field, "repeated key, the last one is used")
 		case isUserKey(key):
+		case !slices.Contains(known, key) && dc.collectAt != "" && prefix == dc.collectAt:
+			dc.unknownKeys = append(dc.unknownKeys, key)
 		case !slices.Contains(known, key):
 			dc.unknown(field, key, known)
 		}
@@ -179,13 +191,22 @@ func (dc *decoder) servers(v *node, field string) ([]mcpproxy.ServerSpec, bool) 
 
 // server decodes one entry; in the map form key is the server's name.
 func (dc *decoder) server(e *node, path, key string, asMap bool) mcpproxy.ServerSpec {
+	s, _ := dc.entry(e, path, key, asMap, knownServerFields)
+	return s
+}
+
+// entry decodes the keys of e that are in known, and returns which of them
+// were present (and not null).
+func (dc *decoder) entry(e *node, path, key string, asMap bool, known []string) (mcpproxy.ServerSpec, []string) {
 	s := mcpproxy.ServerSpec{Enabled: true}
+	var set []string
 	// The name and protocol are settled after the loop: the map form's key
 	// and VS Code's "type" depend on what else the entry holds.
 	var name, proto, typ string
 	var hasName, hasProto, hasType bool
 	var nameField, typeField string
-	dc.fields(e, path, knownServerFields, func(k, field string, v *node) {
+	dc.fields(e, path, known, func(k, field string, v *node) {
+		set = append(set, k)
 		switch k {
 		case "name":
 			hasName, nameField = dc.str(v, field, &name), field
@@ -235,7 +256,7 @@ func (dc *decoder) server(e *node, path, key string, asMap bool) mcpproxy.Server
 		}
 		s.Name = key
 	}
-	return s
+	return s, set
 }
 
 // knownOAuthFields lists the keys of a server's "oauth" object.
@@ -243,7 +264,7 @@ var knownOAuthFields = []string{"client_id", "client_secret", "scopes", "redirec
 
 func (dc *decoder) oauth(v *node, field string) *mcpproxy.OAuthSpec {
 	if v.kind != objectNode {
-		dc.fail(field, "want object")
+		dc.fail(field, "want object, got %s", v.kindName())
 		return nil
 	}
 	o := &mcpproxy.OAuthSpec{}
@@ -265,7 +286,7 @@ func (dc *decoder) oauth(v *node, field string) *mcpproxy.OAuthSpec {
 func (dc *decoder) str(v *node, field string, dst *string) bool {
 	s, ok := v.str()
 	if !ok {
-		dc.fail(field, "want string")
+		dc.fail(field, "want string, got %s", v.kindName())
 		return false
 	}
 	*dst = s
@@ -279,18 +300,18 @@ func (dc *decoder) bool(v *node, field string, dst *bool) {
 	case "false":
 		*dst = false
 	default:
-		dc.fail(field, "want boolean")
+		dc.fail(field, "want true or false, got %s", v.kindName())
 	}
 }
 
 func (dc *decoder) int(v *node, field string, dst *int) {
 	if v.kind != valueNode {
-		dc.fail(field, "want integer")
+		dc.fail(field, "want integer, got %s", v.kindName())
 		return
 	}
 	n, err := strconv.Atoi(string(v.raw))
 	if err != nil {
-		dc.fail(field, "want integer")
+		dc.fail(field, "want integer, got %s", v.kindName())
 		return
 	}
 	*dst = n
@@ -298,24 +319,20 @@ func (dc *decoder) int(v *node, field string, dst *int) {
 
 func (dc *decoder) int64(v *node, field string, dst *int64) {
 	if v.kind != valueNode {
-		dc.fail(field, "want integer")
+		dc.fail(field, "want integer, got %s", v.kindName())
 		return
 	}
 	n, err := strconv.ParseInt(string(v.raw), 10, 64)
 	if err != nil {
-		dc.fail(field, "want integer")
+		dc.fail(field, "want integer, got %s", v.kindName())
 		return
 	}
 	*dst = n
 }
 
 func (dc *decoder) duration(v *node, field string, dst *mcpproxy.Duration) {
-	if v.kind != valueNode {
-		dc.fail(field, `want a duration like "30s"`)
-		return
-	}
 	var d mcpproxy.Duration
-	if err := d.UnmarshalJSON(v.raw); err != nil {
+	if err := d.UnmarshalJSON(v.compact()); err != nil {
 		dc.fail(field, "%v", err)
 		return
 	}
@@ -324,14 +341,14 @@ func (dc *decoder) duration(v *node, field string, dst *mcpproxy.Duration) {
 
 func (dc *decoder) strings(v *node, field string, dst *[]string) {
 	if v.kind != arrayNode {
-		dc.fail(field, "want array of strings")
+		dc.fail(field, "want array of strings, got %s", v.kindName())
 		return
 	}
 	out := make([]string, 0, len(v.vals))
-	for _, e := range v.vals {
+	for i, e := range v.vals {
 		s, ok := e.str()
 		if !ok {
-			dc.fail(field, "want array of strings")
+			dc.fail(fmt.Sprintf("%s[%d]", field, i), "want string, got %s", e.kindName())
 			return
 		}
 		out = append(out, s)
@@ -341,14 +358,14 @@ func (dc *decoder) strings(v *node, field string, dst *[]string) {
 
 func (dc *decoder) strMap(v *node, field string, dst *map[string]string) {
 	if v.kind != objectNode {
-		dc.fail(field, "want object of strings")
+		dc.fail(field, "want object of strings, got %s", v.kindName())
 		return
 	}
 	out := make(map[string]string, len(v.vals))
 	for i, e := range v.vals {
 		s, ok := e.str()
 		if !ok {
-			dc.fail(field+pathElem(v.keys[i], false), "want string")
+			dc.fail(field+pathElem(v.keys[i], false), "want string, got %s", e.kindName())
 			return
 		}
 		out[v.keys[i]] = s

@@ -133,13 +133,20 @@ func (d *Document) AddServer(spec mcpproxy.ServerSpec) error {
 	if spec.Quarantined {
 		e.setOrdered("quarantined", boolNode(true), specFieldOrder)
 	}
+	if spec.AutoApproveToolChanges {
+		e.setOrdered("auto_approve_tool_changes", boolNode(true), specFieldOrder)
+	}
+	if v := specFieldNode(&spec, "oauth"); v != nil {
+		e.setOrdered("oauth", v, specFieldOrder)
+	}
 	servers.vals = append(servers.vals, e)
 	return nil
 }
 
 // UpdateServer replaces the connection fields of the server named
-// spec.Name (everything but name, enabled and quarantined, which have their
-// own operations) and keeps the entry's other fields. Fields whose meaning
+// spec.Name (everything but name, enabled, quarantined,
+// auto_approve_tool_changes and oauth, which SetServerField sets) and keeps
+// the entry's other fields. Fields whose meaning
 // is unchanged are left as written.
 func (d *Document) UpdateServer(spec mcpproxy.ServerSpec) error {
 	return d.editServer(spec.Name, func(e *node) {
@@ -174,10 +181,7 @@ func (d *Document) RemoveServer(name string) error {
 }
 
 // specFieldOrder is the order of fields in entries we write.
-var specFieldOrder = []string{
-	"name", "protocol", "command", "args", "env", "working_dir", "url", "headers",
-	"enabled", "quarantined", "connect_timeout", "call_timeout",
-}
+var specFieldOrder = serverFields
 
 // connectionFields are the fields UpdateServer replaces.
 var connectionFields = []string{
@@ -341,6 +345,12 @@ func specFieldNode(s *mcpproxy.ServerSpec, field string) *node {
 		return dur(s.ConnectTimeout)
 	case "call_timeout":
 		return dur(s.CallTimeout)
+	case "oauth":
+		if s.OAuth == nil {
+			return nil
+		}
+		n, _ := toNode(s.OAuth) // strings, a string slice and an int always encode
+		return n
 	}
 	return nil
 }

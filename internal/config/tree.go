@@ -271,3 +271,24 @@ func (n *node) compact() []byte {
 	n.encode(&b, "", 0)
 	return b.Bytes()
 }
+
+// kindName names the JSON type of n, for messages.
+func (n *node) kindName() string {
+	switch {
+	case n.kind == objectNode:
+		return "object"
+	case n.kind == arrayNode:
+		return "array"
+	case len(n.raw) == 0:
+		return "nothing"
+	}
+	switch n.raw[0] {
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -136,12 +137,7 @@ func ValidateServer(s *mcpproxy.ServerSpec, field string) error {
 }
 
 func knownProtocol(p string) bool {
-	switch mcpproxy.Protocol(p) {
-	case "", mcpproxy.ProtocolAuto, mcpproxy.ProtocolStdio, mcpproxy.ProtocolStreamableHTTP,
-		mcpproxy.ProtocolHTTP, mcpproxy.ProtocolSSE:
-		return true
-	}
-	return false
+	return p == "" || slices.Contains(mcpproxy.Protocols, mcpproxy.Protocol(p))
 }
 
 func unknownProtocol(field, p string) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -271,32 +272,10 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	writeOK(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// Status is the body of GET /api/v1/status.
-type Status struct {
-	Version       string     `json:"version"`
-	StartedAt     time.Time  `json:"started_at"`
-	UptimeSeconds float64    `json:"uptime_seconds"`
-	Listen        string     `json:"listen"`
-	ConfigPath    string     `json:"config_path"`
-	ConfigVersion uint64     `json:"config_version"`
-	ConfigError   string     `json:"config_error,omitempty"`
-	ConfigErrorAt *time.Time `json:"config_error_at,omitempty"`
-	// ConfigWarnings are what the running config's file says that is not
-	// an error (a repeated key, say).
-	ConfigWarnings []string                     `json:"config_warnings,omitempty"`
-	Servers        int                          `json:"servers"`
-	Counts         map[mcpproxy.ServerState]int `json:"counts"`
-	TotalTools     int                          `json:"total_tools"`
-	// Quarantined counts quarantined servers; PendingTools the tools of
-	// approved servers waiting for approval (new or changed).
-	Quarantined  int `json:"quarantined"`
-	PendingTools int `json:"pending_tools"`
-}
-
-func (a *API) statusBody() Status {
+func (a *API) statusBody() apiv1.Status {
 	snap := a.b.View().Load()
 	counts, tools := snap.Counts()
-	st := Status{
+	st := apiv1.Status{
 		Version:        a.opts.Version,
 		StartedAt:      a.started.UTC(),
 		UptimeSeconds:  time.Since(a.started).Seconds(),
@@ -367,20 +346,12 @@ func (a *API) lookup(r *http.Request) (*stateview.Server, error) {
 	return srv, nil
 }
 
-// ServerDetail is GET /api/v1/servers/{name}: the server's status and, for
-// the person reviewing it, its spec with the fingerprint an approval names,
-// the diff from the spec last approved and warnings.
-type ServerDetail struct {
-	mcpproxy.ServerStatus
-	Review *mcpproxy.ServerReview `json:"review,omitempty"`
-}
-
 func (a *API) server(w http.ResponseWriter, r *http.Request) error {
 	srv, err := a.lookup(r)
 	if err != nil {
 		return err
 	}
-	d := ServerDetail{ServerStatus: srv.ServerStatus}
+	d := apiv1.ServerDetail{ServerStatus: srv.ServerStatus}
 	if spec, ok := a.b.Config().Server(srv.Name); ok && a.opts.Approvals != nil {
 		rv := a.opts.Approvals.ReviewServer(spec)
 		d.Review = &rv
@@ -419,7 +390,7 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request) error {
 	if a.opts.LogDir != "" {
 		file = a.opts.LogDir + "/server-" + name + ".log"
 	}
-	writeOK(w, http.StatusOK, map[string]any{"server": name, "lines": lines, "file": file})
+	writeOK(w, http.StatusOK, apiv1.Logs{Server: name, Lines: lines, File: file})
 	return nil
 }
 
@@ -429,7 +400,7 @@ func (a *API) enable(v bool) handlerFunc {
 		if err := a.b.SetEnabled(r.Context(), name, v); err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, map[string]any{"server": name, "enabled": v})
+		writeOK(w, http.StatusOK, apiv1.Enabled{Server: name, Enabled: v})
 		return nil
 	}
 }
@@ -439,7 +410,7 @@ func (a *API) restart(w http.ResponseWriter, r *http.Request) error {
 	if err := a.b.Restart(name); err != nil {
 		return err
 	}
-	writeOK(w, http.StatusAccepted, map[string]any{"server": name, "restarting": true})
+	writeOK(w, http.StatusAccepted, apiv1.Restarted{Server: name, Restarting: true})
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
@@ -294,7 +295,7 @@ func TestAPI_Status(t *testing.T) {
 	quar.PendingTools = 1
 	_, ts := newTestAPI(t, srv("a", mcpproxy.StateReady, "x", "y"), srv("b", mcpproxy.StateReady, "z"), srv("c", mcpproxy.StateConnecting, "stale"), pending, quar)
 	var st struct {
-		Data Status `json:"data"`
+		Data apiv1.Status `json:"data"`
 	}
 	_, body := do(t, "GET", ts.URL+"/api/v1/status", testKey)
 	if err := json.Unmarshal([]byte(body), &st); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 )
@@ -40,7 +41,7 @@ func (a *API) oauthSpec(name string) (*mcpproxy.ServerSpec, error) {
 	}
 	expanded, _, err := secret.ExpandSpec(*spec, os.LookupEnv)
 	if err != nil {
-		return nil, oneError(err)
+		return nil, mcpproxy.Flatten(err)
 	}
 	return &expanded, nil
 }
@@ -60,7 +61,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeOK(w, http.StatusOK, map[string]any{"server": name, "authorization_url": u})
+	writeOK(w, http.StatusOK, apiv1.LoginStarted{Server: name, AuthorizationURL: u})
 	return nil
 }
 
@@ -107,6 +108,6 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A disabled server has nothing to reconnect.
 	_ = a.b.Restart(name)
-	writeOK(w, http.StatusOK, map[string]any{"server": name, "logged_out": true})
+	writeOK(w, http.StatusOK, apiv1.LoggedOut{Server: name, LoggedOut: true})
 	return nil
 }

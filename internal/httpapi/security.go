@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 )
@@ -52,9 +53,7 @@ func (a *API) quarantine(on bool) handlerFunc {
 		if on {
 			err = ap.Quarantine(r.Context(), name)
 		} else {
-			var body struct {
-				Fingerprint string `json:"fingerprint"`
-			}
+			var body apiv1.Unquarantine
 			if err := decodeBody(w, r, &body); err != nil {
 				if mcpproxy.ErrorMessage(err) == emptyBody {
 					return mcpproxy.Errorf(mcpproxy.EINVALID, "body.fingerprint: required: approve the spec you reviewed (GET /api/v1/servers/%s gives its fingerprint)", name)
@@ -66,21 +65,9 @@ func (a *API) quarantine(on bool) handlerFunc {
 		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, map[string]any{"server": name, "quarantined": on})
+		writeOK(w, http.StatusOK, apiv1.Quarantined{Server: name, Quarantined: on})
 		return nil
 	}
-}
-
-// toolsBody is the body of tools/block.
-type toolsBody struct {
-	Tools []string `json:"tools"`
-	All   bool     `json:"all"`
-}
-
-// approveBody is the body of tools/approve: each tool with the fingerprint
-// of the definition the person reviewed.
-type approveBody struct {
-	Tools []mcpproxy.ToolRef `json:"tools"`
 }
 
 const emptyBody = "body: empty, want a JSON object"
@@ -119,7 +106,7 @@ func (a *API) decideTools(approve bool) handlerFunc {
 		name := r.PathValue("name")
 		var done []string
 		if approve {
-			var body approveBody
+			var body apiv1.ApproveTools
 			if err := decodeBody(w, r, &body); err != nil {
 				if mcpproxy.ErrorCode(err) == mcpproxy.EINVALID && strings.HasPrefix(mcpproxy.ErrorMessage(err), "body.tools") {
 					return mcpproxy.Errorf(mcpproxy.EINVALID, "body.tools: want [{\"name\": …, \"fingerprint\": …}]: approval names the definition you reviewed (GET /api/v1/servers/%s/tools)", name)
@@ -128,7 +115,7 @@ func (a *API) decideTools(approve bool) handlerFunc {
 			}
 			done, err = ap.ApproveTools(name, body.Tools)
 		} else {
-			var body toolsBody
+			var body apiv1.BlockTools
 			if err := decodeBody(w, r, &body); err != nil {
 				return err
 			}
@@ -137,11 +124,11 @@ func (a *API) decideTools(approve bool) handlerFunc {
 		if err != nil {
 			return err
 		}
-		key := "blocked"
 		if approve {
-			key = "approved"
+			writeOK(w, http.StatusOK, apiv1.ToolsApproved{Server: name, Approved: done})
+		} else {
+			writeOK(w, http.StatusOK, apiv1.ToolsBlocked{Server: name, Blocked: done})
 		}
-		writeOK(w, http.StatusOK, map[string]any{"server": name, key: done})
 		return nil
 	}
 }

@@ -130,6 +130,33 @@ func TestAPI_AddServer(t *testing.T) {
 			t.Errorf("file does not say quarantined: true:\n%s", f.fileBytes())
 		}
 	})
+	// A person may set what an agent may not: quarantine, auto-approval,
+	// the OAuth client.
+	t.Run("PersonFields", func(t *testing.T) {
+		f, ts := newTestAPI(t)
+		code, body, _ := send(t, "POST", ts.URL+"/api/v1/servers",
+			`{"name": "p", "url": "https://example.com/mcp", "quarantined": true, "auto_approve_tool_changes": true,
+			  "oauth": {"client_id": "abc", "client_secret": "${env:SECRET}", "scopes": ["read"], "redirect_port": 8765}}`)
+		want := mcpproxy.ServerSpec{Name: "p", URL: "https://example.com/mcp", Enabled: true, Quarantined: true, AutoApproveToolChanges: true,
+			OAuth: &mcpproxy.OAuthSpec{ClientID: "abc", ClientSecret: "${env:SECRET}", Scopes: []string{"read"}, RedirectPort: 8765}}
+		if code != 201 {
+			t.Fatalf("got %d %s", code, body)
+		}
+		if got := specOf(t, body); !got.Equal(&want) {
+			t.Errorf("response %+v, want %+v", got, want)
+		}
+		if got, _ := fileServer(t, f, "p"); !got.Equal(&want) {
+			t.Errorf("file %+v, want %+v\n%s", got, want, f.fileBytes())
+		}
+	})
+	t.Run("QuarantinedFalseKeepsPolicy", func(t *testing.T) {
+		f, ts := newTestAPI(t)
+		f.setPolicy(func(c *config.Config) { c.QuarantineNewServers = true })
+		code, body, _ := send(t, "POST", ts.URL+"/api/v1/servers", `{"name": "s", "command": "/bin/cat", "quarantined": false}`)
+		if code != 201 || !specOf(t, body).Quarantined {
+			t.Fatalf("got %d %s, want 201 quarantined", code, body)
+		}
+	})
 	t.Run("Duplicate", func(t *testing.T) {
 		f, ts := newTestAPI(t)
 		f.setFile(t, fileWithA)
@@ -149,7 +176,12 @@ func TestAPI_AddServer(t *testing.T) {
 		{"UnknownField", `{"name": "x", "comand": "y"}`, []string{`body: unknown field "comand"`, "known fields: name, protocol, command"}},
 		{"UnknownFields", `{"name": "x", "zz": 1, "aa": 2}`, []string{`body: unknown fields "aa", "zz"`}},
 		{"FieldsAreCaseSensitive", `{"Name": "x", "command": "y"}`, []string{`body: unknown field "Name"`}},
-		{"QuarantinedIsNotAField", `{"name": "x", "command": "y", "quarantined": false}`, []string{`body: unknown field "quarantined"`}},
+		{"TypeIsNotAField", `{"name": "x", "url": "http://h", "type": "sse"}`, []string{`body: unknown field "type"`}},
+		{"UnknownFieldHint", `{"name": "x", "url": "http://h", "oauht": {}}`, []string{`body: unknown field "oauht" (did you mean oauth?)`}},
+		{"OAuthUnknownField", `{"name": "x", "url": "http://h", "oauth": {"client": "a"}}`, []string{"body.oauth.client: unknown field"}},
+		{"OAuthType", `{"name": "x", "url": "http://h", "oauth": []}`, []string{"body.oauth: want object, got array"}},
+		{"OAuthStdio", `{"name": "x", "command": "y", "oauth": {}}`, []string{"body.oauth: only HTTP and SSE servers"}},
+		{"AutoApproveType", `{"name": "x", "command": "y", "auto_approve_tool_changes": "yes"}`, []string{"body.auto_approve_tool_changes: want true or false, got string"}},
 		{"NoName", `{"command": "x"}`, []string{"body.name: required"}},
 		{"BadName", `{"name": "bad name!", "command": "x"}`, []string{`body.name: invalid name "bad name!"`}},
 		{"NameDot", `{"name": ".", "command": "x"}`, []string{`body.name: invalid name "."`, `"." and ".." are path segments`}},
@@ -230,6 +262,13 @@ func TestAPI_UpdateServer(t *testing.T) {
 			Env: map[string]string{"A": "1"}, CallTimeout: mcpproxy.Duration(7e9), ConnectTimeout: mcpproxy.Duration(3e9), Enabled: true}},
 		// A person's change neither quarantines nor approves.
 		{"QuarantineKept", "q", `{"url": "http://127.0.0.1:10/mcp"}`, mcpproxy.ServerSpec{Name: "q", URL: "http://127.0.0.1:10/mcp", Enabled: true, Quarantined: true}},
+		{"Quarantine", "a", `{"quarantined": true}`, mcpproxy.ServerSpec{Name: "a", Command: "/bin/cat", Args: []string{"-u"},
+			Env: map[string]string{"A": "1"}, CallTimeout: mcpproxy.Duration(7e9), Enabled: true, Quarantined: true}},
+		{"StillQuarantined", "q", `{"quarantined": true}`, mcpproxy.ServerSpec{Name: "q", URL: "http://127.0.0.1:9/mcp", Enabled: true, Quarantined: true}},
+		{"NotQuarantinedIsNoOp", "a", `{"quarantined": false, "args": ["-v"]}`, mcpproxy.ServerSpec{Name: "a", Command: "/bin/cat", Args: []string{"-v"},
+			Env: map[string]string{"A": "1"}, CallTimeout: mcpproxy.Duration(7e9), Enabled: true}},
+		{"AutoApproveAndOAuth", "q", `{"auto_approve_tool_changes": true, "oauth": {"client_id": "abc"}}`, mcpproxy.ServerSpec{Name: "q", URL: "http://127.0.0.1:9/mcp",
+			Enabled: true, Quarantined: true, AutoApproveToolChanges: true, OAuth: &mcpproxy.OAuthSpec{ClientID: "abc"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, ts := newTestAPI(t)
@@ -262,6 +301,8 @@ func TestAPI_UpdateServer(t *testing.T) {
 		{"ProtocolNeedsURL", "a", `{"protocol": "sse"}`, 400, []string{"body.url: required for protocol sse"}},
 		{"ArgsElemType", "a", `{"args": [true]}`, 400, []string{"body.args[0]: want string, got boolean"}},
 		{"EnabledType", "a", `{"enabled": 1}`, 400, []string{"body.enabled: want true or false, got number"}},
+		// Approval takes the fingerprint of the reviewed spec.
+		{"Unquarantine", "q", `{"quarantined": false}`, 400, []string{"body.quarantined: false would approve the server unreviewed", "/api/v1/servers/q/unquarantine"}},
 		{"NotObject", "a", `"x"`, 400, []string{"body: want a JSON object, got string"}},
 		{"TooLarge", "a", `{"command": "` + strings.Repeat("x", maxBodyBytes) + `"}`, 413, []string{"body: larger than"}},
 	} {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/token"
 )
@@ -66,6 +67,6 @@ func (a *API) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := t.Revoke(name); err != nil {
 		return err
 	}
-	writeOK(w, http.StatusOK, map[string]any{"token": name, "revoked": true})
+	writeOK(w, http.StatusOK, apiv1.RevokedToken{Token: name, Revoked: true})
 	return nil
 }

@@ -48,6 +48,22 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
+// Flatten folds errors.Join'ed errors (a validation reports every problem)
+// into one *Error with the first one's code whose message lists them all,
+// "; " between, so that a caller sees every problem rather than the first.
+// Other errors are returned as they are.
+func Flatten(err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var msgs []string
+	for _, e := range j.Unwrap() {
+		msgs = append(msgs, ErrorMessage(e))
+	}
+	return &Error{Code: ErrorCode(err), Message: strings.Join(msgs, "; ")}
+}
+
 // ErrorMessage returns the message of the first *Error in err's chain, or
 // err.Error() for other errors.
 func ErrorMessage(err error) string {

@@ -23,16 +23,24 @@ const (
 	ProtocolSSE  Protocol = "sse"
 )
 
+// Protocols lists every protocol a server entry may name, in the order
+// messages and help show them.
+var Protocols = []Protocol{ProtocolStdio, ProtocolStreamableHTTP, ProtocolHTTP, ProtocolSSE, ProtocolAuto}
+
 // ServerSpec is one configured upstream server: the desired state.
+//
+// It is also the shape of a server entry on every surface that takes one
+// (the config file, REST, the CLI, MCP's upstream_servers, whose input
+// schema is generated from it: hence the jsonschema descriptions).
 type ServerSpec struct {
-	Name           string            `json:"name"`
-	Protocol       Protocol          `json:"protocol,omitempty"`
-	Command        string            `json:"command,omitempty"`
-	Args           []string          `json:"args,omitempty"`
-	Env            map[string]string `json:"env,omitempty"`
-	WorkingDir     string            `json:"working_dir,omitempty"`
-	URL            string            `json:"url,omitempty"`
-	Headers        map[string]string `json:"headers,omitempty"`
+	Name           string            `json:"name" jsonschema:"the server's name: 1-64 of A-Z a-z 0-9 _ . -"`
+	Protocol       Protocol          `json:"protocol,omitempty" jsonschema:"transport; default: stdio with a command, else streamable HTTP falling back to SSE"`
+	Command        string            `json:"command,omitempty" jsonschema:"stdio: the command to run"`
+	Args           []string          `json:"args,omitempty" jsonschema:"stdio: the command's arguments"`
+	Env            map[string]string `json:"env,omitempty" jsonschema:"stdio: environment variables of the command"`
+	WorkingDir     string            `json:"working_dir,omitempty" jsonschema:"stdio: the command's working directory"`
+	URL            string            `json:"url,omitempty" jsonschema:"HTTP: the server's URL"`
+	Headers        map[string]string `json:"headers,omitempty" jsonschema:"HTTP: headers sent with every request"`
 	Enabled        bool              `json:"enabled"`
 	Quarantined    bool              `json:"quarantined"`
 	ConnectTimeout Duration          `json:"connect_timeout,omitempty"`

@@ -1,12 +1,15 @@
 package mcpserver
 
 import (
+	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 )
@@ -317,5 +320,66 @@ func TestUpstreamServers_UpdateDropsSecrets(t *testing.T) {
 		if after, _ := os.ReadFile(p.cfgPath); string(after) != string(before) {
 			t.Errorf("a refused update of %s changed the config file", tc.name)
 		}
+	}
+}
+
+// TestUpstreamServers_AgentFields: an agent sets only config.AgentFields.
+// What a person decides (quarantine, auto-approval, the OAuth client,
+// enabled) is ignored and named, never written; and the input schema
+// offers nothing else.
+func TestUpstreamServers_AgentFields(t *testing.T) {
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{
+		{"name": "s", "command": "/bin/cat", "enabled": false},
+	}})
+	cs := p.connect(t, "/mcp", clientOptions{})
+	person := map[string]any{"quarantined": false, "auto_approve_tool_changes": true, "enabled": false,
+		"oauth": map[string]any{"client_id": "x"}, "call_timeout": "1h", "frobnicate": 1}
+	wantIgnored := []string{"auto_approve_tool_changes", "call_timeout", "enabled", "frobnicate", "oauth", "quarantined"}
+	for _, op := range []string{"add", "update"} {
+		args := map[string]any{"operation": op, "name": "s", "url": "http://127.0.0.1:9/mcp"}
+		if op == "add" {
+			args["name"] = "new"
+		}
+		maps.Copy(args, person)
+		res := call(t, cs, "upstream_servers", args)
+		if res.IsError {
+			t.Fatalf("%s: %s", op, textOf(res))
+		}
+		var out struct {
+			Ignored []string `json:"ignored"`
+			Message string   `json:"message"`
+		}
+		if err := json.Unmarshal([]byte(textOf(res)), &out); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(out.Ignored, wantIgnored) || !strings.Contains(out.Message, "quarantined") || !strings.Contains(out.Message, "Ignored arguments") {
+			t.Errorf("%s: ignored %v, message %q; want %v named", op, out.Ignored, out.Message, wantIgnored)
+		}
+		spec, _ := p.readConfig(t).Server(args["name"].(string))
+		if !spec.Quarantined || spec.AutoApproveToolChanges || spec.OAuth != nil || spec.CallTimeout != 0 || spec.Enabled != (op == "add") {
+			t.Errorf("%s: the agent set a person's field: %+v", op, spec)
+		}
+	}
+
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+		Required   []string                   `json:"required"`
+	}
+	tools, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.Name == "upstream_servers" {
+			b, _ := json.Marshal(tool.InputSchema)
+			if err := json.Unmarshal(b, &schema); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := slices.Sorted(maps.Keys(schema.Properties))
+	want := slices.Sorted(slices.Values(append([]string{"operation"}, config.AgentFields...)))
+	if !slices.Equal(got, want) || !slices.Equal(schema.Required, []string{"operation"}) {
+		t.Errorf("upstream_servers schema: properties %v required %v; want %v, [operation]", got, schema.Required, want)
 	}
 }

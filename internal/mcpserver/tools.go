@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/mcpproxy/mcpproxy/internal/activity"
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
@@ -47,19 +49,9 @@ func (s *Server) addBuiltinTools() {
 	s.smart.AddTool(&mcp.Tool{
 		Name: "upstream_servers",
 		Description: "List and manage the upstream MCP servers behind this proxy. operation: list | add | remove | enable | disable | restart | update. " +
-			"add and update take the fields of a config entry (name, protocol, command, args, env, working_dir, url, headers). " +
+			"add and update take the fields of a config entry (" + strings.Join(config.AgentFields, ", ") + "). " +
 			"Servers added here are quarantined until a person approves them.",
-		InputSchema: json.RawMessage(`{"type":"object","properties":{
-			"operation":{"type":"string","enum":["list","add","remove","enable","disable","restart","update"]},
-			"name":{"type":"string","description":"Server name (all operations but list)"},
-			"protocol":{"type":"string","enum":["auto","stdio","streamable-http","http","sse"]},
-			"command":{"type":"string"},
-			"args":{"type":"array","items":{"type":"string"}},
-			"env":{"type":"object","additionalProperties":{"type":"string"}},
-			"working_dir":{"type":"string"},
-			"url":{"type":"string"},
-			"headers":{"type":"object","additionalProperties":{"type":"string"}}},
-			"required":["operation"]}`),
+		InputSchema: upstreamServersSchema,
 	}, s.upstreamServers)
 	s.smart.AddTool(&mcp.Tool{
 		Name: "quarantine_security",
@@ -146,16 +138,8 @@ func decodeArgs(raw json.RawMessage, dst any) error {
 	return nil
 }
 
-// FoundTool is one retrieve_tools result.
-type FoundTool struct {
-	ID          string          `json:"id"`
-	Server      string          `json:"server"`
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	InputSchema json.RawMessage `json:"input_schema,omitempty"`
-	Annotations json.RawMessage `json:"annotations,omitempty"`
-	Score       float64         `json:"score"`
-}
+// FoundTool is one retrieve_tools result (and REST search hit).
+type FoundTool = apiv1.FoundTool
 
 // Search runs a tool search as retrieve_tools does; limit <= 0 uses the
 // configured default.
@@ -426,24 +410,58 @@ func levenshtein(a, b string) int {
 	return prev[len(rb)]
 }
 
-// serverArgs are upstream_servers' arguments.
-type serverArgs struct {
-	Operation  string            `json:"operation"`
-	Name       string            `json:"name"`
-	Protocol   string            `json:"protocol"`
-	Command    string            `json:"command"`
-	Args       []string          `json:"args"`
-	Env        map[string]string `json:"env"`
-	WorkingDir string            `json:"working_dir"`
-	URL        string            `json:"url"`
-	Headers    map[string]string `json:"headers"`
+// serverOps are upstream_servers' operations.
+var serverOps = []string{"list", "add", "remove", "enable", "disable", "restart", "update"}
+
+// upstreamServersSchema is upstream_servers' input schema: the operation,
+// and the fields of a server entry an agent may set (config.AgentFields),
+// as the schema of mcpproxy.ServerSpec describes them.
+var upstreamServersSchema = func() *jsonschema.Schema {
+	spec, err := jsonschema.For[mcpproxy.ServerSpec](nil)
+	if err != nil {
+		panic(err) // a fixed type: a test sees it
+	}
+	s := &jsonschema.Schema{Type: "object", Required: []string{"operation"}, Properties: map[string]*jsonschema.Schema{
+		"operation": {Type: "string", Enum: anys(serverOps)},
+	}, PropertyOrder: []string{"operation"}}
+	for _, f := range config.AgentFields {
+		s.Properties[f] = spec.Properties[f]
+		s.PropertyOrder = append(s.PropertyOrder, f)
+	}
+	s.Properties["name"].Description = "Server name (all operations but list)"
+	s.Properties["protocol"].Enum = anys(mcpproxy.Protocols)
+	return s
+}()
+
+func anys[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
 }
 
-func (a *serverArgs) spec() mcpproxy.ServerSpec {
-	return mcpproxy.ServerSpec{
-		Name: a.Name, Protocol: mcpproxy.Protocol(a.Protocol), Command: a.Command, Args: a.Args,
-		Env: a.Env, WorkingDir: a.WorkingDir, URL: a.URL, Headers: a.Headers, Enabled: true,
+// agentInput reads upstream_servers' arguments as a server entry of the
+// fields an agent may set (config.AgentFields); other keys are ignored and
+// named. An empty string counts as absent: models fill optional arguments
+// with "".
+func agentInput(raw json.RawMessage) (*config.ServerInput, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("arguments: %v", err)
 	}
+	for k, v := range obj {
+		if string(v) == `""` {
+			delete(obj, k)
+		}
+	}
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("arguments: %v", err)
+	}
+	return config.DecodeServerInput(data, config.InputOptions{
+		Field: "arguments", Allowed: config.AgentFields, Lenient: true, Extra: []string{"operation"},
+	})
 }
 
 // overlay returns cur with the connection fields the agent passed. A new
@@ -456,48 +474,28 @@ func (a *serverArgs) spec() mcpproxy.ServerSpec {
 // ${env:…} placeholder, or a literal that looks like one) are dropped and
 // named in removed. A kept url or args that carry one cannot be split off,
 // so such an update is refused.
-func (a *serverArgs) overlay(cur mcpproxy.ServerSpec) (next mcpproxy.ServerSpec, removed []string, err error) {
+func overlay(cur mcpproxy.ServerSpec, in *config.ServerInput) (next mcpproxy.ServerSpec, removed []string, err error) {
 	next = cur
-	if a.Command != "" && a.URL == "" {
+	switch {
+	case in.Has("command") && !in.Has("url"):
 		next.URL, next.Headers = "", nil
-		if a.Protocol == "" {
+		if !in.Has("protocol") {
 			next.Protocol = ""
 		}
-	}
-	if a.URL != "" && a.Command == "" {
+	case in.Has("url") && !in.Has("command"):
 		next.Command, next.Args, next.Env, next.WorkingDir = "", nil, nil, ""
-		if a.Protocol == "" {
+		if !in.Has("protocol") {
 			next.Protocol = ""
 		}
 	}
-	if a.Protocol != "" {
-		next.Protocol = mcpproxy.Protocol(a.Protocol)
-	}
-	if a.Command != "" {
-		next.Command = a.Command
-	}
-	if a.Args != nil {
-		next.Args = a.Args
-	}
-	if a.Env != nil {
-		next.Env = a.Env
-	}
-	if a.WorkingDir != "" {
-		next.WorkingDir = a.WorkingDir
-	}
-	if a.URL != "" {
-		next.URL = a.URL
-	}
-	if a.Headers != nil {
-		next.Headers = a.Headers
-	}
+	in.Apply(&next)
 	if next.SameConnection(&cur) {
 		return next, nil, nil
 	}
-	if a.URL == "" && next.URL != "" && pinning.CarriesSecret("url", next.URL) {
+	if !in.Has("url") && next.URL != "" && pinning.CarriesSecret("url", next.URL) {
 		return cur, nil, fmt.Errorf("its url carries a secret, which an agent cannot take to a changed server; pass a url without it (a person can add it back)")
 	}
-	if a.Args == nil {
+	if !in.Has("args") {
 		for i, arg := range next.Args {
 			if pinning.CarriesSecret("", arg) {
 				return cur, nil, fmt.Errorf("args[%d] carries a secret, which an agent cannot take to a changed server; pass args without it (a person can add it back)", i)
@@ -518,8 +516,8 @@ func (a *serverArgs) overlay(cur mcpproxy.ServerSpec) (next mcpproxy.ServerSpec,
 		}
 		return out
 	}
-	next.Env = strip("env", next.Env, a.Env != nil)
-	next.Headers = strip("headers", next.Headers, a.Headers != nil)
+	next.Env = strip("env", next.Env, in.Has("env"))
+	next.Headers = strip("headers", next.Headers, in.Has("headers"))
 	slices.Sort(removed)
 	return next, removed, nil
 }
@@ -539,7 +537,10 @@ func (s *Server) upstreamServers(ctx context.Context, req *mcp.CallToolRequest) 
 }
 
 func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	var in serverArgs
+	var in struct {
+		Operation string `json:"operation"`
+		Name      string `json:"name"`
+	}
 	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
 		return errorResult("%v", err), nil
 	}
@@ -609,7 +610,12 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 		if r := needName(); r != nil {
 			return r, nil
 		}
-		spec := in.spec()
+		entry, err := agentInput(req.Params.Arguments)
+		if err != nil {
+			return errorResult("%s", mcpproxy.ErrorMessage(mcpproxy.Flatten(err))), nil
+		}
+		spec := mcpproxy.ServerSpec{Enabled: true}
+		entry.Apply(&spec)
 		var removed []string
 		if in.Operation == "update" {
 			// Fields the agent leaves out keep their values (timeouts
@@ -618,23 +624,19 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 			if !ok {
 				return errorResult("update %s: server %q not found; use operation add", in.Name, in.Name), nil
 			}
-			if in.Protocol == "" && in.Command == "" && in.Args == nil && in.Env == nil &&
-				in.WorkingDir == "" && in.URL == "" && in.Headers == nil {
-				return errorResult("update %s: pass at least one field to change (protocol, command, args, env, working_dir, url, headers)", in.Name), nil
+			if slices.Equal(entry.Set(), []string{"name"}) {
+				return errorResult("update %s: pass at least one field to change (%s)", in.Name, strings.Join(config.AgentFields[1:], ", ")), nil
 			}
 			var refuse error
-			spec, removed, refuse = in.overlay(*cur)
+			spec, removed, refuse = overlay(*cur, entry)
 			if refuse != nil {
 				return errorResult("update %s: %v", in.Name, refuse), nil
 			}
 		}
 		if err := config.ValidateServer(&spec, "arguments"); err != nil {
-			return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
+			return errorResult("%s", mcpproxy.ErrorMessage(mcpproxy.Flatten(err))), nil
 		}
-		var (
-			err     error
-			changed bool
-		)
+		var changed bool
 		if in.Operation == "add" {
 			// A server an agent adds waits for a person's approval.
 			spec.Quarantined = true
@@ -671,9 +673,14 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 			res = map[string]any{"server": in.Name, "added": true, "quarantined": true,
 				"message": "Added and quarantined: it is not started until a person approves it in the mcpproxy UI, CLI or REST API."}
 		}
+		if len(entry.Ignored) > 0 {
+			res["ignored"] = entry.Ignored
+			msg, _ := res["message"].(string)
+			res["message"] = strings.TrimSpace(msg + " Ignored arguments (unknown, or not an agent's to set): " + strings.Join(entry.Ignored, ", ") + ".")
+		}
 		return jsonResult(res), nil
 	case "":
-		return errorResult("argument operation: required (list, add, remove, enable, disable, restart, update)"), nil
+		return errorResult("argument operation: required (%s)", strings.Join(serverOps, ", ")), nil
 	}
-	return errorResult("argument operation: unknown %q; want list, add, remove, enable, disable, restart or update", in.Operation), nil
+	return errorResult("argument operation: unknown %q; want one of %s", in.Operation, strings.Join(serverOps, ", ")), nil
 }

@@ -1,21 +1,13 @@
 package pinning
 
 import (
-	"time"
-
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 )
 
-// ToolView is one tool as a person reviewing it sees it: the current
-// definition with its approval and warnings and, when it changed, the
-// approved definition and a line diff from it.
-type ToolView struct {
-	mcpproxy.Tool
-	Approved   *mcpproxy.Tool `json:"approved,omitempty"`
-	ApprovedAt *time.Time     `json:"approved_at,omitempty"`
-	Diff       string         `json:"diff,omitempty"`
-}
+// ToolView is a tool shown for review.
+type ToolView = apiv1.ToolView
 
 // PinLookup returns a tool's pin (Pins.Pin, or the supervisor's
 // ApprovedTool).
@@ -43,16 +35,7 @@ func Review(srv *stateview.Server, lookup PinLookup) []ToolView {
 }
 
 // Waiting is one server with something that waits for a person.
-type Waiting struct {
-	Server      string               `json:"server"`
-	Quarantined bool                 `json:"quarantined"`
-	State       mcpproxy.ServerState `json:"state"`
-	LastError   string               `json:"last_error,omitempty"`
-	Tools       []ToolView           `json:"tools"`
-	// Review is filled in by the REST API for a quarantined server: its
-	// spec, fingerprint, diff and warnings. Agents never get it.
-	Review *mcpproxy.ServerReview `json:"review,omitempty"`
-}
+type Waiting = apiv1.Waiting
 
 // WaitingList lists every quarantined server (with all its tools) and every
 // approved server with tools pending or changed (with those tools). With

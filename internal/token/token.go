@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	bolt "go.etcd.io/bbolt"
 )
@@ -92,41 +93,20 @@ func ReadOnlyHint(annotations json.RawMessage) bool {
 	return json.Unmarshal(annotations, &a) == nil && a.ReadOnlyHint
 }
 
-// Info is a token as listed: without its hash.
-type Info struct {
-	Name      string    `json:"name"`
-	Servers   []string  `json:"servers"`
-	ReadOnly  bool      `json:"read_only"`
-	Manage    bool      `json:"manage"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	LastUsed  time.Time `json:"last_used,omitzero"`
-	Expired   bool      `json:"expired"`
-}
+// Info is a token as the REST API lists it; never its secret.
+type Info = apiv1.Token
 
 func (t *Token) info(now time.Time) Info {
 	return Info{Name: t.Name, Servers: slices.Clone(t.Servers), ReadOnly: t.ReadOnly, Manage: t.Manage,
 		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, LastUsed: t.LastUsed, Expired: t.Expired(now)}
 }
 
-// Spec is what a person asks for when creating a token.
-type Spec struct {
-	Name    string   `json:"name"`
-	Servers []string `json:"servers"`
-	// ReadOnly and Manage: see Token.
-	ReadOnly bool `json:"read_only"`
-	Manage   bool `json:"manage"`
-	// Expires is how long the token lives: "30d", "12h", "90m", or any Go
-	// duration; "" or "never" for no expiry.
-	Expires string `json:"expires"`
-}
+// Spec is what Create makes a token from.
+type Spec = apiv1.TokenSpec
 
 // Created is the answer to Create: the token and its secret, which is
 // never shown again.
-type Created struct {
-	Info
-	Secret string `json:"secret"`
-}
+type Created = apiv1.CreatedToken
 
 // ParseExpires parses a token lifetime: Nd (days), or a Go duration such as
 // 12h or 90m; "" and "never" mean no expiry (zero).
@@ -255,7 +235,7 @@ func (t *Tokens) Create(spec Spec) (Created, error) {
 	t.byHash[tok.Hash] = tok
 	t.saved[tok.Name] = time.Time{}
 	t.mu.Unlock()
-	return Created{Info: tok.info(now), Secret: secret}, nil
+	return Created{Token: tok.info(now), Secret: secret}, nil
 }
 
 // List returns every token, by name, expired ones included.
