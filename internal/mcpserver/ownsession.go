@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -211,13 +212,13 @@ type ownCall struct {
 	token any
 }
 
-// callContext is the context of the client's most recent call in flight,
-// or ctx when none is.
+// callContext is ctx within the client's most recent call in flight (see
+// relay.InCall), or ctx when none is.
 func (p *passPeer) callContext(ctx context.Context) context.Context {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n := len(p.calls); n > 0 {
-		return p.calls[n-1].ctx
+		return relay.InCall(ctx, p.calls[n-1].ctx)
 	}
 	return ctx
 }

@@ -122,7 +122,7 @@ func (h *Hub) target(ctx context.Context, server string, anyPeer bool) (Peer, co
 				return nil, ctx
 			}
 		}
-		return c.peer, c.ctx
+		return c.peer, InCall(ctx, c.ctx)
 	}
 	if ps := h.peers[server]; anyPeer && len(ps) > 0 {
 		return ps[len(ps)-1], ctx
@@ -165,4 +165,26 @@ func (h *Hub) Notify(ctx context.Context, server, method string, params mcp.Para
 	for _, p := range peers {
 		p.Notify(ctx, method, params)
 	}
+}
+
+// InCall returns a context for asking a client something within its call
+// whose context is call: it carries call's values (they tell the SDK which
+// request, and so which response stream, the question belongs to) but ends
+// when ctx (the upstream's request) ends, not when that call does. A client
+// with several calls in flight is asked within one of them, which may
+// finish before the question is answered.
+func InCall(ctx, call context.Context) context.Context {
+	return callValues{Context: ctx, call: call}
+}
+
+type callValues struct {
+	context.Context
+	call context.Context
+}
+
+func (c callValues) Value(key any) any {
+	if v := c.call.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
 }
