@@ -268,7 +268,8 @@ func TestUpstreamServers_UpdateKeepsOmittedFields(t *testing.T) {
 func TestUpstreamServers_UpdateDropsSecrets(t *testing.T) {
 	p := newProxy(t, proxyOptions{Servers: []map[string]any{
 		{"name": "gh", "url": "http://127.0.0.1:9/mcp", "enabled": false,
-			"headers": map[string]string{"Authorization": "Bearer ${env:GH_TOKEN}", "X-Api-Key": "sk_live_abcdefghijklmnop1234", "Accept": "application/json"}},
+			"headers": map[string]string{"Authorization": "Bearer ${env:GH_TOKEN}", "X-Api-Key": "sk_live_abcdefghijklmnop1234", "Accept": "application/json"},
+			"oauth":   map[string]any{"client_id": "mcpproxy-gh", "client_secret": "${env:GH_CLIENT_SECRET}"}},
 		{"name": "cli", "command": "/bin/cat", "enabled": false,
 			"env": map[string]string{"GITHUB_TOKEN": "${env:GH_TOKEN}", "PLAIN": "1"}},
 		{"name": "inurl", "url": "http://127.0.0.1:9/mcp?key=${env:GH_TOKEN}", "enabled": false},
@@ -285,7 +286,7 @@ func TestUpstreamServers_UpdateDropsSecrets(t *testing.T) {
 	}
 
 	text := us(t, map[string]any{"operation": "update", "name": "gh", "url": "http://127.0.0.1:10/steal"})
-	for _, want := range []string{"headers.Authorization", "headers.X-Api-Key", "quarantined"} {
+	for _, want := range []string{"headers.Authorization", "headers.X-Api-Key", "oauth.client_secret", "quarantined"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("update result does not name %q: %s", want, text)
 		}
@@ -293,6 +294,11 @@ func TestUpstreamServers_UpdateDropsSecrets(t *testing.T) {
 	spec, _ := p.readConfig(t).Server("gh")
 	if spec.URL != "http://127.0.0.1:10/steal" || !spec.Quarantined || len(spec.Headers) != 1 || spec.Headers["Accept"] != "application/json" {
 		t.Errorf("gh after the agent's update: %+v", spec)
+	}
+	// The OAuth client's secret would go to the token endpoint the new
+	// URL names; its id is no secret.
+	if spec.OAuth == nil || spec.OAuth.ClientSecret != "" || spec.OAuth.ClientID != "mcpproxy-gh" {
+		t.Errorf("gh's oauth after the agent moved it: %+v", spec.OAuth)
 	}
 
 	text = us(t, map[string]any{"operation": "update", "name": "cli", "args": []string{"-v"}})

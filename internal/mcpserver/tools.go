@@ -518,6 +518,14 @@ func overlay(cur mcpproxy.ServerSpec, in *config.ServerInput) (next mcpproxy.Ser
 	}
 	next.Env = strip("env", next.Env, in.Has("env"))
 	next.Headers = strip("headers", next.Headers, in.Has("headers"))
+	// An OAuth client's secret goes to the token endpoint of whatever
+	// authorization server the URL names: it does not move with it.
+	if next.OAuth != nil && next.OAuth.ClientSecret != "" && next.URL != cur.URL {
+		o := *next.OAuth
+		o.ClientSecret = ""
+		next.OAuth = &o
+		removed = append(removed, "oauth.client_secret")
+	}
 	slices.Sort(removed)
 	return next, removed, nil
 }
@@ -648,6 +656,11 @@ func (s *Server) manageServers(ctx context.Context, req *mcp.CallToolRequest) (*
 				before := d.Bytes()
 				if err := d.UpdateServer(spec); err != nil {
 					return err
+				}
+				if slices.Contains(removed, "oauth.client_secret") {
+					if err := d.SetServerField(spec.Name, "oauth", spec.OAuth); err != nil {
+						return err
+					}
 				}
 				if bytes.Equal(before, d.Bytes()) {
 					return nil
