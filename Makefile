@@ -4,7 +4,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PEERS   := test/mcp-peers
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test check fmt vet staticcheck peers browser bench clean cross
+.PHONY: build run test check fmt vet staticcheck peers browser bench clean cross release
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mcpproxy ./cmd/mcpproxy
@@ -68,8 +68,28 @@ cross:
 		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build ./... || exit 1; \
 	done
 
+# Release archives in dist/: for each platform a .tar.gz (a .zip for
+# Windows) holding the binary, with the version stamped in (mcpproxy
+# version) and README.md; and SHA256SUMS of them all. The user service
+# (systemd unit, launchd agent) is written by `mcpproxy service install`.
+DIST := dist
+release:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; if [ $$os = windows ]; then ext=.exe; fi; \
+		name=mcpproxy_$(VERSION)_$${os}_$${arch}; \
+		echo "build $(DIST)/$$name"; \
+		mkdir -p $(DIST)/$$name && \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/$$name/mcpproxy$$ext ./cmd/mcpproxy && \
+		cp README.md $(DIST)/$$name/ || exit 1; \
+		if [ $$os = windows ]; then (cd $(DIST) && zip -qr $$name.zip $$name) || exit 1; \
+		else tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name || exit 1; fi; \
+		rm -rf $(DIST)/$$name; \
+	done
+	cd $(DIST) && sha256sum mcpproxy_* > SHA256SUMS && cat SHA256SUMS
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)

@@ -119,6 +119,7 @@ Exit status: 0 success, 1 failure (including "no daemon is running"),
 		a.authCmd(),
 		a.importCmd(),
 		a.upstreamCmd(),
+		a.serviceCmd(),
 	)
 	return root
 }
