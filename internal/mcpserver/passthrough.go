@@ -100,16 +100,25 @@ func (p *passPeer) Notify(ctx context.Context, method string, params mcp.Params)
 	}
 }
 
+// passRoute is the upstream of a pass-through session, for calls answered
+// in front of the SDK.
+type passRoute struct {
+	name string
+	peer *passPeer
+}
+
 // passthroughHandler serves /mcp/server/{name}.
 func (s *Server) passthroughHandler() http.Handler {
 	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, streamOpts)
+	s.fastPass = newFastPath(h, s.passFast)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		// Only a new session is refused here. Requests of an open session
-		// go on to the SDK, so that its calls are refused as JSON-RPC
-		// errors the forwarder records, and its DELETE still ends it.
+		// go on (plain calls answered in front of the SDK, the rest by it),
+		// so that its calls are refused as JSON-RPC errors the forwarder
+		// records, and its DELETE still ends it.
 		if r.Header.Get("Mcp-Session-Id") != "" {
-			h.ServeHTTP(w, r)
+			s.fastPass.ServeHTTP(w, r)
 			return
 		}
 		err := allowCall(callerToken(r.Context()), name, nil, "")
@@ -177,6 +186,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			return
 		}
 		s.track(peer.server)
+		s.watchFast(s.fastPass, req.Session, identityOf(ctx), &passRoute{name: name, peer: peer})
 		detach := func() {}
 		if s.opts.Hub != nil {
 			detach = s.opts.Hub.Attach(name, peer)
@@ -213,20 +223,16 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 			default:
 				return next(ctx, method, req)
 			}
+			if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
+				res, err := s.passToolCall(ctx, req, name, peer, p)
+				if err != nil {
+					return nil, err
+				}
+				return res, nil
+			}
 			srv, err := serverReady(s.b.View().Load(), name)
 			if err != nil {
-				if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
-					s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
-						server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
-						sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
-				}
 				return nil, err
-			}
-			// Requests the upstream sends back go to the client whose tool
-			// call is in flight; lists and reads never cause them.
-			if _, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall && s.opts.Hub != nil {
-				end := s.opts.Hub.BeginCall(ctx, name, peer)
-				defer end()
 			}
 			ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
 			defer cancel()
@@ -242,8 +248,6 @@ func (s *Server) forward(name string, peer *passPeer) mcp.Middleware {
 					res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
 				}
 				return res, nil
-			case *mcp.CallToolParamsRaw:
-				return s.passCall(ctx, req, name, srv, p)
 			case *mcp.ListPromptsParams:
 				return up.ListPrompts(ctx, p)
 			case *mcp.GetPromptParams:
@@ -303,8 +307,45 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 	return &out
 }
 
+// passFast answers a plain tools/call of a pass-through session in front
+// of the SDK, as forward does, unless the upstream might ask the client
+// something during the call: the SDK sends such a request on the call's
+// own response stream, which an answer written here does not have.
+func (s *Server) passFast(ctx context.Context, fs *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if fs.pass == nil || !s.fastFits(fs.pass.name) {
+		return nil, errToSDK
+	}
+	if p := fs.ss.InitializeParams(); p == nil || p.Capabilities != nil && (p.Capabilities.Sampling != nil || p.Capabilities.Elicitation != nil) {
+		return nil, errToSDK
+	}
+	ctx, done := s.untilClose(ctx)
+	defer done()
+	return s.passToolCall(ctx, req, fs.pass.name, fs.pass.peer, req.Params)
+}
+
+// passToolCall forwards one pass-through tools/call to the upstream's
+// current session and records it. An error is for the JSON-RPC response.
+func (s *Server) passToolCall(ctx context.Context, req mcp.Request, name string, peer *passPeer, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
+	srv, err := serverReady(s.b.View().Load(), name)
+	if err != nil {
+		s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
+			server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
+			sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
+		return nil, err
+	}
+	// Requests the upstream sends back go to the client whose tool call
+	// is in flight.
+	if s.opts.Hub != nil {
+		end := s.opts.Hub.BeginCall(ctx, name, peer)
+		defer end()
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
+	defer cancel()
+	return s.passCall(ctx, req, name, srv, p)
+}
+
 // passCall forwards one pass-through tools/call and records it.
-func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
 	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
 	mode := s.sensitiveMode()
 	argKinds := scanArgs(p.Arguments)
