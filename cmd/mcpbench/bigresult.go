@@ -34,6 +34,15 @@ const (
 	bigSettle       = 40 * time.Second // the daemon returns memory after 3 s of quiet, at most every 30 s
 )
 
+// bigProtocol is the MCP version the clients ask for: what deployed
+// clients speak, and the latest whose plain tools/call mcpproxy answers in
+// front of the SDK. sdkProtocol, the SDK's own latest, is answered by the
+// SDK; the pass-through is measured with it too.
+const (
+	bigProtocol = "2025-11-25"
+	sdkProtocol = "2026-07-28"
+)
+
 type bigPhase struct {
 	path       string
 	calls      int
@@ -46,6 +55,7 @@ type bigPhase struct {
 
 type bigReport struct {
 	size       int
+	sessions   int
 	idleKiB    int64
 	phases     []bigPhase
 	cacheBytes int64
@@ -74,8 +84,8 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	}
 	var sessions []*mcp.ClientSession
 	defer func() { closeAll(sessions) }()
-	open := func(path string) (*mcp.ClientSession, error) {
-		cs, err := connectHTTP(ctx, d.Base+path)
+	open := func(path, protocol string) (*mcp.ClientSession, error) {
+		cs, err := connectHTTPVersion(ctx, d.Base+path, protocol)
 		if err == nil {
 			sessions = append(sessions, cs)
 		}
@@ -84,26 +94,28 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	type bigPath struct {
 		name, endpoint, tool string
 		args                 map[string]any
-		whole                bool // the client gets the whole result
+		whole                bool   // the client gets the whole result
+		protocol             string // the MCP version the client asks for
 	}
 	paths := []bigPath{
-		{"`/mcp` `call_tool` big:big", "/mcp", "call_tool", map[string]any{"name": "big:big"}, false},
-		{"`/mcp/all` big__big", "/mcp/all", "big__big", map[string]any{}, false},
-		{"`/mcp/server/big` big", "/mcp/server/big", "big", map[string]any{}, true},
+		{"`/mcp` `call_tool` big:big", "/mcp", "call_tool", map[string]any{"name": "big:big"}, false, bigProtocol},
+		{"`/mcp/all` big__big", "/mcp/all", "big__big", map[string]any{}, false, bigProtocol},
+		{"`/mcp/server/big` big", "/mcp/server/big", "big", map[string]any{}, true, bigProtocol},
+		{"`/mcp/server/big` big, protocol " + sdkProtocol, "/mcp/server/big", "big", map[string]any{}, true, sdkProtocol},
 	}
 	// One session per concurrent client and path, all opened before the
 	// idle measurement.
 	clients := map[string][]*mcp.ClientSession{}
 	for _, p := range paths {
 		for range bigConcurrent {
-			cs, err := open(p.endpoint)
+			cs, err := open(p.endpoint, p.protocol)
 			if err != nil {
 				return "", err
 			}
-			clients[p.endpoint] = append(clients[p.endpoint], cs)
+			clients[p.name] = append(clients[p.name], cs)
 		}
 	}
-	rep := &bigReport{size: o.bigBytes, cacheMax: 256 << 20}
+	rep := &bigReport{size: o.bigBytes, sessions: len(sessions), cacheMax: 256 << 20}
 	d.waitQuiet(ctx, 10*time.Second)
 	rep.idleKiB = d.settledRSS(ctx, 0, bigSettle)
 	logf("bigresult: idle RSS %.1f MiB", float64(rep.idleKiB)/1024)
@@ -117,7 +129,7 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 			var wg sync.WaitGroup
 			errs := make([]error, n)
 			for i := range n {
-				cs := clients[p.endpoint][i]
+				cs := clients[p.name][i]
 				wg.Go(func() { errs[i] = bigCall(ctx, cs, p.tool, p.args, o.bigBytes, p.whole) })
 			}
 			wg.Wait()
@@ -135,7 +147,7 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	}
 
 	logf("bigresult: %d results through /mcp into the result cache…", bigCacheResults)
-	cs := clients["/mcp"][0]
+	cs := clients[paths[0].name][0]
 	for range bigCacheResults {
 		if err := bigCall(ctx, cs, "call_tool", map[string]any{"name": "big:big"}, o.bigBytes, false); err != nil {
 			return "", fmt.Errorf("cache: %w", err)
@@ -235,11 +247,12 @@ func (r *bigReport) render() string {
 	sizeMiB := float64(r.size) / (1 << 20)
 	fmt.Fprintf(&b, "One stdio upstream (this binary as testupstream `big-result`) whose tool returns one text of %d bytes (%.1f MiB); "+
 		"default configuration (`tool_response_limit` 20,000 characters, `result_cache_max_bytes` 256 MiB), `call_tool_timeout` 10m. "+
+		"Clients ask for protocol version %s unless the row says otherwise. "+
 		"Each phase makes the call once, or %d times at once on %d sessions, through one endpoint. Peak: the daemon's VmHWM "+
 		"(reset through `/proc/PID/clear_refs` before the phase) or VmRSS sampled every %v, whichever is higher. After: RSS when the "+
 		"calls returned; settled: once RSS is back within 8 MiB of idle, or after %v (the daemon returns freed memory after 3 s "+
-		"without state changes, at most every 30 s).\n\n", r.size, sizeMiB, bigConcurrent, bigConcurrent, bigSample, bigSettle)
-	fmt.Fprintf(&b, "Idle RSS (baseline, same run, %d sessions open): %s.\n\n", 3*bigConcurrent, mib(r.idleKiB))
+		"without state changes, at most every 30 s).\n\n", r.size, sizeMiB, bigProtocol, bigConcurrent, bigConcurrent, bigSample, bigSettle)
+	fmt.Fprintf(&b, "Idle RSS (baseline, same run, %d sessions open): %s.\n\n", r.sessions, mib(r.idleKiB))
 	b.WriteString("| path | calls at once | time | peak RSS | peak − idle | (peak − idle) / result size | RSS after | RSS settled (after) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {
 		grow := p.peakKiB - r.idleKiB
