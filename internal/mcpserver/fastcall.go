@@ -61,10 +61,10 @@ type fastCall func(ctx context.Context, fs *fastSession, req *mcp.CallToolReques
 var errToSDK = errors.New("not answered in front of the SDK")
 
 type fastSession struct {
-	ss      *mcp.ServerSession
+	ss *mcp.ServerSession
 	// pass is the pass-through upstream of a session of
 	// /mcp/server/{name}; nil on the other endpoints.
-	pass *passRoute
+	pass    *passRoute
 	version string // the protocol version the client asked for and uses
 	// identity is the caller that created the session (see identity in
 	// scope.go); a request from another goes to the SDK, which refuses it.
