@@ -34,15 +34,6 @@ const (
 	bigSettle       = 40 * time.Second // the daemon returns memory after 3 s of quiet, at most every 30 s
 )
 
-// bigProtocol is the MCP version the clients ask for: what deployed
-// clients speak, and the latest whose plain tools/call mcpproxy answers in
-// front of the SDK. sdkProtocol, the SDK's own latest, is answered by the
-// SDK; the pass-through is measured with it too.
-const (
-	bigProtocol = "2025-11-25"
-	sdkProtocol = "2026-07-28"
-)
-
 type bigPhase struct {
 	path       string
 	calls      int
@@ -84,8 +75,8 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	}
 	var sessions []*mcp.ClientSession
 	defer func() { closeAll(sessions) }()
-	open := func(path, protocol string) (*mcp.ClientSession, error) {
-		cs, err := connectHTTPVersion(ctx, d.Base+path, protocol)
+	open := func(path string) (*mcp.ClientSession, error) {
+		cs, err := connectHTTP(ctx, d.Base+path)
 		if err == nil {
 			sessions = append(sessions, cs)
 		}
@@ -94,21 +85,19 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	type bigPath struct {
 		name, endpoint, tool string
 		args                 map[string]any
-		whole                bool   // the client gets the whole result
-		protocol             string // the MCP version the client asks for
+		whole                bool // the client gets the whole result
 	}
 	paths := []bigPath{
-		{"`/mcp` `call_tool` big:big", "/mcp", "call_tool", map[string]any{"name": "big:big"}, false, bigProtocol},
-		{"`/mcp/all` big__big", "/mcp/all", "big__big", map[string]any{}, false, bigProtocol},
-		{"`/mcp/server/big` big", "/mcp/server/big", "big", map[string]any{}, true, bigProtocol},
-		{"`/mcp/server/big` big, protocol " + sdkProtocol, "/mcp/server/big", "big", map[string]any{}, true, sdkProtocol},
+		{"`/mcp` `call_tool` big:big", "/mcp", "call_tool", map[string]any{"name": "big:big"}, false},
+		{"`/mcp/all` big__big", "/mcp/all", "big__big", map[string]any{}, false},
+		{"`/mcp/server/big` big", "/mcp/server/big", "big", map[string]any{}, true},
 	}
 	// One session per concurrent client and path, all opened before the
 	// idle measurement.
 	clients := map[string][]*mcp.ClientSession{}
 	for _, p := range paths {
 		for range bigConcurrent {
-			cs, err := open(p.endpoint, p.protocol)
+			cs, err := open(p.endpoint)
 			if err != nil {
 				return "", err
 			}
@@ -247,11 +236,10 @@ func (r *bigReport) render() string {
 	sizeMiB := float64(r.size) / (1 << 20)
 	fmt.Fprintf(&b, "One stdio upstream (this binary as testupstream `big-result`) whose tool returns one text of %d bytes (%.1f MiB); "+
 		"default configuration (`tool_response_limit` 20,000 characters, `result_cache_max_bytes` 256 MiB), `call_tool_timeout` 10m. "+
-		"Clients ask for protocol version %s unless the row says otherwise. "+
 		"Each phase makes the call once, or %d times at once on %d sessions, through one endpoint. Peak: the daemon's VmHWM "+
 		"(reset through `/proc/PID/clear_refs` before the phase) or VmRSS sampled every %v, whichever is higher. After: RSS when the "+
 		"calls returned; settled: once RSS is back within 8 MiB of idle, or after %v (the daemon returns freed memory after 3 s "+
-		"without state changes, at most every 30 s).\n\n", r.size, sizeMiB, bigProtocol, bigConcurrent, bigConcurrent, bigSample, bigSettle)
+		"without state changes, at most every 30 s).\n\n", r.size, sizeMiB, bigConcurrent, bigConcurrent, bigSample, bigSettle)
 	fmt.Fprintf(&b, "Idle RSS (baseline, same run, %d sessions open): %s.\n\n", r.sessions, mib(r.idleKiB))
 	b.WriteString("| path | calls at once | time | peak RSS | peak − idle | (peak − idle) / result size | RSS after | RSS settled (after) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {

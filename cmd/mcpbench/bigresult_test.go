@@ -58,12 +58,12 @@ func TestBigResult_Bounded(t *testing.T) {
 	if err := d.waitIndexed(ctx, []string{"big"}, 0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := connectHTTPVersion(ctx, d.Base+"/mcp", bigProtocol)
+	cs, err := connectHTTP(ctx, d.Base+"/mcp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	pass, err := connectHTTPVersion(ctx, d.Base+"/mcp/server/big", bigProtocol)
+	pass, err := connectHTTP(ctx, d.Base+"/mcp/server/big")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,14 +26,7 @@ func newClient() *mcp.Client {
 
 // connectHTTP opens an MCP session over streamable HTTP.
 func connectHTTP(ctx context.Context, url string) (*mcp.ClientSession, error) {
-	return connectHTTPVersion(ctx, url, "")
-}
-
-// connectHTTPVersion opens an MCP session over streamable HTTP that asks
-// for the given protocol version ("": the SDK's latest).
-func connectHTTPVersion(ctx context.Context, url, version string) (*mcp.ClientSession, error) {
-	cs, err := newClient().Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: mcpHTTP, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: version})
+	cs, err := newClient().Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: mcpHTTP, MaxRetries: -1}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
