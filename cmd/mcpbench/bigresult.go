@@ -46,6 +46,7 @@ type bigPhase struct {
 
 type bigReport struct {
 	size       int
+	sessions   int
 	idleKiB    int64
 	phases     []bigPhase
 	cacheBytes int64
@@ -100,10 +101,10 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 			if err != nil {
 				return "", err
 			}
-			clients[p.endpoint] = append(clients[p.endpoint], cs)
+			clients[p.name] = append(clients[p.name], cs)
 		}
 	}
-	rep := &bigReport{size: o.bigBytes, cacheMax: 256 << 20}
+	rep := &bigReport{size: o.bigBytes, sessions: len(sessions), cacheMax: 256 << 20}
 	d.waitQuiet(ctx, 10*time.Second)
 	rep.idleKiB = d.settledRSS(ctx, 0, bigSettle)
 	logf("bigresult: idle RSS %.1f MiB", float64(rep.idleKiB)/1024)
@@ -117,7 +118,7 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 			var wg sync.WaitGroup
 			errs := make([]error, n)
 			for i := range n {
-				cs := clients[p.endpoint][i]
+				cs := clients[p.name][i]
 				wg.Go(func() { errs[i] = bigCall(ctx, cs, p.tool, p.args, o.bigBytes, p.whole) })
 			}
 			wg.Wait()
@@ -135,7 +136,7 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	}
 
 	logf("bigresult: %d results through /mcp into the result cache…", bigCacheResults)
-	cs := clients["/mcp"][0]
+	cs := clients[paths[0].name][0]
 	for range bigCacheResults {
 		if err := bigCall(ctx, cs, "call_tool", map[string]any{"name": "big:big"}, o.bigBytes, false); err != nil {
 			return "", fmt.Errorf("cache: %w", err)
@@ -239,7 +240,7 @@ func (r *bigReport) render() string {
 		"(reset through `/proc/PID/clear_refs` before the phase) or VmRSS sampled every %v, whichever is higher. After: RSS when the "+
 		"calls returned; settled: once RSS is back within 8 MiB of idle, or after %v (the daemon returns freed memory after 3 s "+
 		"without state changes, at most every 30 s).\n\n", r.size, sizeMiB, bigConcurrent, bigConcurrent, bigSample, bigSettle)
-	fmt.Fprintf(&b, "Idle RSS (baseline, same run, %d sessions open): %s.\n\n", 3*bigConcurrent, mib(r.idleKiB))
+	fmt.Fprintf(&b, "Idle RSS (baseline, same run, %d sessions open): %s.\n\n", r.sessions, mib(r.idleKiB))
 	b.WriteString("| path | calls at once | time | peak RSS | peak − idle | (peak − idle) / result size | RSS after | RSS settled (after) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.phases {
 		grow := p.peakKiB - r.idleKiB

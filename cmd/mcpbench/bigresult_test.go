@@ -27,8 +27,9 @@ func TestMain(m *testing.M) {
 // while the store file stays small.
 func TestBigResult_Bounded(t *testing.T) {
 	const (
-		size     = 20 << 20
-		cacheMax = 64 << 20
+		size      = 20 << 20
+		cacheMax  = 64 << 20
+		passBound = 6
 	)
 	// The upstream is mcpbench built without the race detector too: a
 	// race-enabled child takes minutes over 16 large results.
@@ -62,6 +63,11 @@ func TestBigResult_Bounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
+	pass, err := connectHTTP(ctx, d.Base+"/mcp/server/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pass.Close()
 	args := map[string]any{"name": "big:big"}
 	d.waitQuiet(ctx, 10*time.Second)
 	idle := d.settledRSS(ctx, 0, 10*time.Second)
@@ -87,6 +93,25 @@ func TestBigResult_Bounded(t *testing.T) {
 	// the test suite running beside it, 0–2 MiB on a quiet one).
 	if held := (settled - idle) << 10; held >= size {
 		t.Errorf("after the call the daemon still holds %s more than idle (%s), want less than the result", mib(held>>10), mib(idle))
+	}
+
+	// The pass-through sends the whole result on: it is read, decoded and
+	// written once each, never encoded into a copy.
+	stop = d.samplePeak()
+	err = bigCall(ctx, pass, "big", map[string]any{}, size, true)
+	peak = stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grown = (peak - settled) << 10
+	t.Logf("pass-through: from %s, peak %s: grew by %.2f× the %d MiB result", mib(settled), mib(peak), float64(grown)/size, size>>20)
+	if grown > passBound*size {
+		t.Errorf("one %d MiB result through /mcp/server/big grew the daemon's peak RSS by %s (%.1f×), want under %d×", size>>20, mib(grown>>10), float64(grown)/size, passBound)
+	}
+	settled = d.settledRSS(ctx, idle, bigSettle)
+	t.Logf("settled at %s", mib(settled))
+	if held := (settled - idle) << 10; held >= size {
+		t.Errorf("after the pass-through call the daemon still holds %s more than idle (%s), want less than the result", mib(held>>10), mib(idle))
 	}
 
 	for range 16 {

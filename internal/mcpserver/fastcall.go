@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,9 +44,9 @@ import (
 // its clock).
 type fastPath struct {
 	next http.Handler // the SDK's handler
-	// call answers a tools/call of the named tool, or reports false when
-	// this path does not answer that tool.
-	call func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, bool)
+	// call answers a tools/call, with a result or an error for the
+	// JSON-RPC response, or errToSDK when this path does not answer it.
+	call fastCall
 
 	mu       sync.Mutex
 	sessions map[string]*fastSession // guarded by mu; by session id
@@ -53,8 +55,17 @@ type fastPath struct {
 	off    atomic.Bool   // tests: hand everything to the SDK
 }
 
+// fastCall answers a tools/call of a session.
+type fastCall func(ctx context.Context, fs *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error)
+
+// errToSDK is what a fastCall returns to leave a call to the SDK.
+var errToSDK = errors.New("not answered in front of the SDK")
+
 type fastSession struct {
-	ss      *mcp.ServerSession
+	ss *mcp.ServerSession
+	// pass is the pass-through upstream of a session of
+	// /mcp/server/{name}; nil on the other endpoints.
+	pass    *passRoute
 	version string // the protocol version the client asked for and uses
 	// identity is the caller that created the session (see identity in
 	// scope.go); a request from another goes to the SDK, which refuses it.
@@ -73,7 +84,7 @@ const fastIdle = 5 * time.Minute
 // maxFastBody bounds a request answered here; a larger one goes to the SDK.
 const maxFastBody = 1 << 20
 
-func newFastPath(next http.Handler, call func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, bool)) *fastPath {
+func newFastPath(next http.Handler, call fastCall) *fastPath {
 	return &fastPath{next: next, call: call, sessions: map[string]*fastSession{}}
 }
 
@@ -83,7 +94,7 @@ func newFastPath(next http.Handler, call func(context.Context, *mcp.CallToolRequ
 // are left to the SDK. (A legacy SSE session of the same server registers
 // too; its id in a POST here would only let its own client call the same
 // tools it may call anyway.)
-func (f *fastPath) initialized(ss *mcp.ServerSession, identity string) (watch func()) {
+func (f *fastPath) initialized(ss *mcp.ServerSession, identity string, pass *passRoute) (watch func()) {
 	p := ss.InitializeParams()
 	if p == nil || ss.ID() == "" || p.ProtocolVersion == "" || p.ProtocolVersion > "2025-11-25" {
 		return nil
@@ -93,7 +104,7 @@ func (f *fastPath) initialized(ss *mcp.ServerSession, identity string) (watch fu
 	if c := p.Capabilities; c != nil && (c.Sampling != nil || c.Elicitation != nil) {
 		return nil
 	}
-	fs := &fastSession{ss: ss, version: p.ProtocolVersion, identity: identity, inflight: map[string]context.CancelFunc{}}
+	fs := &fastSession{ss: ss, pass: pass, version: p.ProtocolVersion, identity: identity, inflight: map[string]context.CancelFunc{}}
 	fs.lastSDK.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	f.sessions[ss.ID()] = fs
@@ -227,24 +238,37 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 		return false // a duplicate id: the SDK answers it as it would
 	}
 	defer fs.end(key)
-	res, ok := f.call(ctx, &mcp.CallToolRequest{Session: fs.ss, Params: params})
-	if !ok {
+	res, err := f.call(ctx, fs, &mcp.CallToolRequest{Session: fs.ss, Params: params})
+	if errors.Is(err, errToSDK) {
 		return false
 	}
 	f.served.Add(1)
-	out, err := json.Marshal(struct {
-		JSONRPC string              `json:"jsonrpc"`
-		ID      json.RawMessage     `json:"id"`
-		Result  *mcp.CallToolResult `json:"result"`
-	}{"2.0", id, res})
-	if err != nil {
-		out, _ = json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id,
-			"error": map[string]any{"code": -32603, "message": "encode the result: " + err.Error()}})
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, no-transform")
-	w.Write(out)
+	writeCallResponse(w, wireID(id), res, err)
 	return true
+}
+
+// wireID is a request id as the SDK writes it in its response: it reads a
+// number as a float64 and writes it as an integer, and writes a string
+// without HTML escapes.
+func wireID(raw json.RawMessage) json.RawMessage {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	switch v := v.(type) {
+	case float64:
+		return strconv.AppendInt(nil, int64(v), 10)
+	case string:
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(v) == nil {
+			return bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
+		}
+	}
+	return raw
 }
 
 // begin records a call in flight under its id; false if one is already.

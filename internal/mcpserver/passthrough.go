@@ -105,16 +105,25 @@ func (p *passPeer) Notify(ctx context.Context, method string, params mcp.Params)
 	}
 }
 
+// passRoute is the upstream of a pass-through session, for calls answered
+// in front of the SDK.
+type passRoute struct {
+	name string
+	peer *passPeer
+}
+
 // passthroughHandler serves /mcp/server/{name}.
 func (s *Server) passthroughHandler() http.Handler {
 	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, streamOpts)
+	s.fastPass = newFastPath(h, s.passFast)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		// Only a new session is refused here. Requests of an open session
-		// go on to the SDK, so that its calls are refused as JSON-RPC
-		// errors the forwarder records, and its DELETE still ends it.
+		// go on (plain calls answered in front of the SDK, the rest by it),
+		// so that its calls are refused as JSON-RPC errors the forwarder
+		// records, and its DELETE still ends it.
 		if r.Header.Get("Mcp-Session-Id") != "" {
-			h.ServeHTTP(w, r)
+			s.fastPass.ServeHTTP(w, r)
 			return
 		}
 		err := allowCall(callerToken(r.Context()), name, nil, "")
@@ -189,6 +198,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			return
 		}
 		s.track(peer.server)
+		s.watchFast(s.fastPass, req.Session, identityOf(ctx), &passRoute{name: name, peer: peer})
 		detach := func() {}
 		if s.opts.Hub != nil && !own {
 			detach = s.opts.Hub.Attach(name, peer)
@@ -254,32 +264,22 @@ func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, ne
 	default:
 		return next(ctx, method, req)
 	}
+	if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
+		res, err := s.passToolCall(ctx, req, name, peer, p)
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	srv, err := serverReady(s.b.View().Load(), name)
 	if err != nil {
-		if p, isCall := req.GetParams().(*mcp.CallToolParamsRaw); isCall {
-			s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
-				server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
-				sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
-		}
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
 	defer cancel()
 	own, err := s.ownSession(ctx, srv, peer)
 	if err != nil {
-		return nil, fmt.Errorf("mcpproxy: open a session of %q for this client: %w", name, err)
-	}
-	call, isCall := req.GetParams().(*mcp.CallToolParamsRaw)
-	switch {
-	case isCall && own != nil:
-		end := peer.beginOwnCall(ctx, call.GetProgressToken())
-		defer end()
-	case isCall && s.opts.Hub != nil:
-		// Requests the upstream sends back go to the client whose tool
-		// call is in flight; lists and reads never cause them.
-		var end func()
-		ctx, end = s.callerFor(ctx, name, peer)
-		defer end()
+		return nil, errOpenOwn(name, err)
 	}
 	up := srv.Session
 	if own != nil {
@@ -296,8 +296,6 @@ func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, ne
 			res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
 		}
 		return res, nil
-	case *mcp.CallToolParamsRaw:
-		return s.passCall(ctx, req, name, srv, own, p)
 	case *mcp.ListPromptsParams:
 		return up.ListPrompts(ctx, p)
 	case *mcp.GetPromptParams:
@@ -355,10 +353,57 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 	return &out
 }
 
+// passFast answers a plain tools/call of a pass-through session in front
+// of the SDK, as forward does. Sessions of clients that can be asked
+// something during a call never come here (see fastPath.initialized).
+func (s *Server) passFast(ctx context.Context, fs *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if fs.pass == nil || !s.fastFits(fs.pass.name) {
+		return nil, errToSDK
+	}
+	ctx, done := s.untilClose(ctx)
+	defer done()
+	res, err := s.passToolCall(ctx, req, fs.pass.name, fs.pass.peer, req.Params)
+	return res, upstreamError(err)
+}
+
+// passToolCall forwards one pass-through tools/call to the upstream's
+// current session and records it. An error is for the JSON-RPC response.
+func (s *Server) passToolCall(ctx context.Context, req mcp.Request, name string, peer *passPeer, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
+	srv, err := serverReady(s.b.View().Load(), name)
+	if err != nil {
+		s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
+			server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
+			sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
+	defer cancel()
+	own, err := s.ownSession(ctx, srv, peer)
+	if err != nil {
+		return nil, errOpenOwn(name, err)
+	}
+	switch {
+	case own != nil:
+		end := peer.beginOwnCall(ctx, p.GetProgressToken())
+		defer end()
+	case s.opts.Hub != nil:
+		// Requests the upstream sends back go to the client whose tool
+		// call is in flight.
+		var end func()
+		ctx, end = s.callerFor(ctx, name, peer)
+		defer end()
+	}
+	return s.passCall(ctx, req, name, srv, own, p)
+}
+
+func errOpenOwn(name string, err error) error {
+	return fmt.Errorf("mcpproxy: open a session of %q for this client: %w", name, err)
+}
+
 // passCall forwards one pass-through tools/call and records it.
 // own, if not nil, is the client's own session of the upstream, which
 // carries the call with the client's own progress token.
-func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, own *mcp.ClientSession, p *mcp.CallToolParamsRaw) (mcp.Result, error) {
+func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, own *mcp.ClientSession, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
 	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
 	mode := s.sensitiveMode()
 	argKinds := scanArgs(p.Arguments)

@@ -97,7 +97,7 @@ type Server struct {
 	cat    *catalog
 	mux    *http.ServeMux
 	// Answer plain tools/call requests in front of the SDK (fastcall.go).
-	fastSmart, fastDirect *fastPath
+	fastSmart, fastDirect, fastPass *fastPath
 
 	sessions sync.WaitGroup // pass-through session watchers
 
@@ -138,7 +138,7 @@ func New(opts Options) *Server {
 		Logger:                    discardLogger,
 		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 		InitializedHandler: func(ctx context.Context, req *mcp.InitializedRequest) {
-			s.watchFast(s.fastSmart, req.Session, identityOf(ctx))
+			s.watchFast(s.fastSmart, req.Session, identityOf(ctx), nil)
 		},
 	})
 	s.addBuiltinTools()
@@ -150,7 +150,7 @@ func New(opts Options) *Server {
 		Logger:                    discardLogger,
 		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 		InitializedHandler: func(ctx context.Context, req *mcp.InitializedRequest) {
-			s.watchFast(s.fastDirect, req.Session, identityOf(ctx))
+			s.watchFast(s.fastDirect, req.Session, identityOf(ctx), nil)
 		},
 	})
 	s.direct.AddReceivingMiddleware(s.endOnClose, s.directMiddleware)
@@ -159,9 +159,9 @@ func New(opts Options) *Server {
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
-	s.fastSmart = newFastPath(smartHTTP, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, bool) {
+	s.fastSmart = newFastPath(smartHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if req.Params.Name != "call_tool" || !s.fastFits(callToolServer(req.Params.Arguments)) {
-			return nil, false
+			return nil, errToSDK
 		}
 		ctx, done := s.untilClose(ctx)
 		defer done()
@@ -169,19 +169,19 @@ func New(opts Options) *Server {
 		if err != nil {
 			res = errorResult("%v", err)
 		}
-		return res, true
+		return res, nil
 	})
-	s.fastDirect = newFastPath(directHTTP, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, bool) {
+	s.fastDirect = newFastPath(directHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		server, _, _ := splitID(req.Params.Name, directSep)
 		if rt, ok := s.cat.set.Load().routes[req.Params.Name]; ok {
 			server = rt.server
 		}
 		if !s.fastFits(server) {
-			return nil, false
+			return nil, errToSDK
 		}
 		ctx, done := s.untilClose(ctx)
 		defer done()
-		return s.directCall(ctx, req), true
+		return s.directCall(ctx, req), nil
 	})
 
 	s.mux = http.NewServeMux()
@@ -238,11 +238,11 @@ func callToolServer(args json.RawMessage) string {
 
 // watchFast lets f answer calls of a session the SDK just initialized,
 // until the session ends.
-func (s *Server) watchFast(f *fastPath, ss *mcp.ServerSession, identity string) {
+func (s *Server) watchFast(f *fastPath, ss *mcp.ServerSession, identity string, pass *passRoute) {
 	if f == nil {
 		return
 	}
-	if watch := f.initialized(ss, identity); watch != nil {
+	if watch := f.initialized(ss, identity, pass); watch != nil {
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()

@@ -1,10 +1,14 @@
 package upstream
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -45,7 +49,7 @@ type leanResult struct {
 
 type leanContent struct {
 	Type        string           `json:"type"`
-	Text        string           `json:"text"`
+	Text        leanText         `json:"text"`
 	Meta        mcp.Meta         `json:"_meta,omitempty"`
 	Annotations *mcp.Annotations `json:"annotations,omitempty"`
 }
@@ -76,7 +80,7 @@ func (w *leanResult) callToolResult() *mcp.CallToolResult {
 		Content: make([]mcp.Content, len(w.Content))}
 	for i := range w.Content {
 		c := &w.Content[i]
-		res.Content[i] = &mcp.TextContent{Text: c.Text, Meta: c.Meta, Annotations: c.Annotations}
+		res.Content[i] = &mcp.TextContent{Text: string(c.Text), Meta: c.Meta, Annotations: c.Annotations}
 	}
 	return res
 }
@@ -93,4 +97,121 @@ func (w *leanResult) simple() bool {
 		}
 	}
 	return true
+}
+
+// leanText is a JSON string decoded into a string of its exact size.
+// encoding/json decodes a string with escapes (a text of many lines has
+// one on each) into a buffer first and then copies that into the string:
+// twice the text's size for a text of many megabytes. Here the size is
+// counted first and the text written once. What this does not decode
+// itself (\u escapes of surrogates, bytes that are not UTF-8) it leaves to
+// encoding/json, so the outcome is the same.
+type leanText string
+
+func (t *leanText) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil // as encoding/json leaves a string
+	}
+	n, ok := unquotedLen(data)
+	if !ok {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*t = leanText(s)
+		return nil
+	}
+	var b strings.Builder
+	b.Grow(n)
+	q := data[1 : len(data)-1]
+	for len(q) > 0 {
+		i := bytes.IndexByte(q, '\\')
+		if i < 0 {
+			b.Write(q)
+			break
+		}
+		b.Write(q[:i])
+		if q[i+1] == 'u' {
+			r, _ := hex4(q[i+2 : i+6])
+			b.WriteRune(r)
+			q = q[i+6:]
+			continue
+		}
+		b.WriteByte(unescape[q[i+1]])
+		q = q[i+2:]
+	}
+	*t = leanText(b.String())
+	return nil
+}
+
+// unescape maps the letter of a one-letter escape to its byte.
+var unescape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// unquotedLen returns the length of the JSON string data once decoded;
+// false if it is not a string, or has anything but valid UTF-8, one-letter
+// escapes and \u escapes of characters that are not surrogates.
+func unquotedLen(data []byte) (int, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return 0, false
+	}
+	q := data[1 : len(data)-1]
+	n := 0
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(q) {
+				return 0, false
+			}
+			if q[i+1] != 'u' {
+				if unescape[q[i+1]] == 0 {
+					return 0, false
+				}
+				n++
+				i += 2
+				continue
+			}
+			if i+6 > len(q) {
+				return 0, false
+			}
+			r, ok := hex4(q[i+2 : i+6])
+			if !ok || utf16.IsSurrogate(r) {
+				return 0, false
+			}
+			n += utf8.RuneLen(r)
+			i += 6
+		case c == '"' || c < 0x20:
+			return 0, false
+		case c < utf8.RuneSelf:
+			n++
+			i++
+		default:
+			r, size := utf8.DecodeRune(q[i:])
+			if r == utf8.RuneError && size == 1 {
+				return 0, false
+			}
+			n += size
+			i += size
+		}
+	}
+	return n, true
+}
+
+// hex4 decodes the four hex digits of a \u escape.
+func hex4(h []byte) (rune, bool) {
+	var r rune
+	for _, c := range h {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

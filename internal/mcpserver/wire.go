@@ -1,0 +1,174 @@
+package mcpserver
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Answers written in front of the SDK go straight to the response writer.
+// json.Marshal of a result builds its whole encoding in a buffer grown by
+// doubling and then copies it out, and the SDK encodes a result three times
+// over (the result, the JSON-RPC message, the event); for a text of many
+// megabytes each of those is a copy of it. Here a large text is escaped
+// piece by piece into the writer instead, and the rest of the result, small,
+// is encoded by json.Marshal as before, so the bytes are the same.
+
+// bigText is the length from which a text is streamed rather than encoded
+// with the rest of its result.
+const bigText = 64 << 10
+
+// writeCallResponse writes the JSON-RPC response of a tools/call with the
+// given id (JSON): res, or err as the SDK encodes a handler's error.
+func writeCallResponse(w io.Writer, id json.RawMessage, res *mcp.CallToolResult, err error) error {
+	var enc *encodedResult
+	if err == nil {
+		if enc, err = encodeResult(res); err != nil {
+			err = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "encode the result: " + err.Error()}
+		}
+	}
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if err != nil {
+		var rid jsonrpc.ID
+		var v any
+		if json.Unmarshal(id, &v) == nil {
+			rid, _ = jsonrpc.MakeID(v)
+		}
+		b, merr := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: rid, Error: err})
+		if merr != nil {
+			return merr
+		}
+		bw.Write(b)
+		return bw.Flush()
+	}
+	bw.WriteString(`{"jsonrpc":"2.0","id":`)
+	bw.Write(id)
+	bw.WriteString(`,"result":`)
+	enc.writeTo(bw)
+	bw.WriteByte('}')
+	return bw.Flush() // a bufio.Writer keeps its first error
+}
+
+// encodedResult is a result as json.Marshal encodes it, with its large
+// texts still to be escaped: skeleton holds the rest of the encoding, with
+// each such text replaced by a placeholder no upstream can guess, and
+// texts[k] goes where the placeholder at[k] (of length cut[k]) is.
+type encodedResult struct {
+	skeleton []byte
+	texts    []string
+	at, cut  []int
+}
+
+// encodeResult encodes res, all but its large texts.
+func encodeResult(res *mcp.CallToolResult) (*encodedResult, error) {
+	var big []int
+	for i, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok && len(t.Text) >= bigText {
+			big = append(big, i)
+		}
+	}
+	whole := func() (*encodedResult, error) {
+		b, err := json.Marshal(res)
+		return &encodedResult{skeleton: b}, err
+	}
+	if len(big) == 0 {
+		return whole()
+	}
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	prefix := "mcpproxy-text-" + hex.EncodeToString(nonce[:]) + "-"
+	skel := *res
+	skel.Content = append([]mcp.Content(nil), res.Content...)
+	for _, i := range big {
+		t := *skel.Content[i].(*mcp.TextContent)
+		t.Text = prefix + strconv.Itoa(i)
+		skel.Content[i] = &t
+	}
+	b, err := json.Marshal(&skel)
+	if err != nil {
+		return nil, err
+	}
+	e := &encodedResult{skeleton: b}
+	for _, i := range big {
+		ph := []byte(`"` + prefix + strconv.Itoa(i) + `"`)
+		at := bytes.Index(b, ph)
+		if at < 0 || bytes.Count(b, ph) != 1 || len(e.at) > 0 && at < e.at[len(e.at)-1] {
+			return whole()
+		}
+		e.texts = append(e.texts, res.Content[i].(*mcp.TextContent).Text)
+		e.at, e.cut = append(e.at, at), append(e.cut, len(ph))
+	}
+	return e, nil
+}
+
+// writeTo writes the encoding to w.
+func (e *encodedResult) writeTo(w *bufio.Writer) {
+	from := 0
+	for k, text := range e.texts {
+		w.Write(e.skeleton[from:e.at[k]])
+		writeJSONString(w, text)
+		from = e.at[k] + e.cut[k]
+	}
+	w.Write(e.skeleton[from:])
+}
+
+// asciiEscape is how json.Marshal writes each ASCII byte in a string: nil
+// when as itself. It is taken from json.Marshal, so the two agree.
+var asciiEscape = func() (t [utf8.RuneSelf][]byte) {
+	for b := range utf8.RuneSelf {
+		enc, _ := json.Marshal(string(rune(b)))
+		if inner := enc[1 : len(enc)-1]; len(inner) != 1 || inner[0] != byte(b) {
+			t[b] = inner
+		}
+	}
+	return t
+}()
+
+// writeJSONString writes s as a JSON string, exactly as json.Marshal
+// encodes it: HTML characters and U+2028, U+2029 escaped, a byte that is
+// not UTF-8 written as \ufffd.
+func writeJSONString(w *bufio.Writer, s string) {
+	w.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if asciiEscape[b] == nil {
+				i++
+				continue
+			}
+			w.WriteString(s[start:i])
+			w.Write(asciiEscape[b])
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		var esc string
+		switch {
+		case r == utf8.RuneError && size == 1:
+			esc = `\ufffd`
+		case r == '\u2028':
+			esc = `\u2028`
+		case r == '\u2029':
+			esc = `\u2029`
+		default:
+			i += size
+			continue
+		}
+		w.WriteString(s[start:i])
+		w.WriteString(esc)
+		i += size
+		start = i
+	}
+	w.WriteString(s[start:])
+	w.WriteByte('"')
+}

@@ -1,0 +1,28 @@
+package upstream
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// leanText decodes a JSON string to what encoding/json makes of it.
+func FuzzLeanText(f *testing.F) {
+	for _, s := range []string{`""`, `"plain"`, `"a\nb\"c\\d\/e\bf\fg\rh\ti"`, `"\u00e9\u20AC\u0000"`, `"\ud834\udd1e"`, `"\ud800"`,
+		`"é€𝄞"`, "\"\xff\xfe\"", `"\u12"`, `"\x"`, `null`, `"unterminated`, `"\u2028 <>&"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want string
+		werr := json.Unmarshal(data, &want)
+		var got struct {
+			T leanText `json:"t"`
+		}
+		gerr := json.Unmarshal([]byte(`{"t":`+string(data)+`}`), &got)
+		if (werr == nil) != (gerr == nil) && json.Valid(data) {
+			t.Fatalf("%q: error %v, encoding/json %v", data, gerr, werr)
+		}
+		if werr == nil && gerr == nil && string(got.T) != want {
+			t.Errorf("%q: got %q, want %q", data, got.T, want)
+		}
+	})
+}
