@@ -142,11 +142,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.log = log
 	slog.SetDefault(log)
-	upstream.Version = version
+	var shim []string
 	if exe, err := os.Executable(); err != nil {
 		log.Warn("cannot find own executable; stdio servers' children may outlive a kill -9", "error", err)
 	} else if upstream.ShimSupported {
-		upstream.Shim = []string{exe, upstream.ShimArg, "--"}
+		shim = []string{exe, upstream.ShimArg, "--"}
 	}
 
 	if m.ConfigPath == "" {
@@ -244,7 +244,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.oauth = auth
 	m.sup = supervisor.New(supervisor.Options{
-		Actor:   upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth},
+		Actor: upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth,
+			Version: version, Shim: shim},
 		View:    view,
 		Writer:  m.writer,
 		DataDir: dataDir,
