@@ -216,7 +216,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	view := stateview.New()
 	view.SetConfigWarnings(warnings)
-	pins, err := pinning.Open(st.DB(), pinning.Options{Publish: view.Bus.Publish, Scan: scan.Warnings, Logger: log})
+	pins, err := pinning.Open(st, pinning.Options{Publish: view.Bus.Publish, Scan: scan.Warnings, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
@@ -232,7 +232,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.idx = idx
 	mets := metrics.New(metrics.Options{View: view, ToolsIndexed: idx.Len, Process: true})
-	auth, err := oauth.Open(st.DB(), oauth.Options{
+	auth, err := oauth.Open(st, oauth.Options{
 		Logger:  log,
 		Publish: view.Bus.Publish,
 		// A completed login reconnects the server with its new token.
@@ -263,7 +263,7 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 		},
 	})
-	act, err := activity.Open(st.DB(), activity.Options{
+	act, err := activity.Open(st, activity.Options{
 		RetentionDays: eff.ActivityRetentionDays,
 		MaxRecords:    eff.ActivityMaxRecords,
 		Publish:       view.Bus.Publish,
@@ -275,7 +275,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.activity = act
-	tokens, err := token.Open(st.DB(), token.Options{})
+	tokens, err := token.Open(st, token.Options{})
 	if err != nil {
 		ln.Close()
 		return err

@@ -4,7 +4,8 @@
 // supervisor knows it, and the surfaces (REST, MCP, metrics, UI, the CLI's
 // client) do not import each other. Besides the layers, the surfaces reach
 // upstreams only through the supervisor and the view: none imports the
-// actor package (surfaceAvoids).
+// actor package (surfaceAvoids), and each outside dependency that one
+// package wraps is imported by that package alone (owners).
 package archtest
 
 import (
@@ -58,6 +59,14 @@ var layers = map[string]int{
 	"internal/index/gen/listtools": 5,
 }
 
+// owners are outside dependencies that one package of ours wraps for all
+// the others: the store is the one package that knows bbolt (the others
+// see an mcpproxy.Store), the index the one that knows bleve.
+var owners = map[string]string{
+	"go.etcd.io/bbolt":                "internal/store",
+	"github.com/blevesearch/bleve/v2": "internal/index",
+}
+
 // surfaceAvoids are packages the surfaces must not import although they
 // lie below them: the MCP endpoints reach an upstream through the relay and
 // the published session, never through its actor.
@@ -94,6 +103,11 @@ func TestImportArrows(t *testing.T) {
 		for _, imp := range p.Imports {
 			to, ours := strings.CutPrefix(imp, module)
 			if !ours {
+				for dep, owner := range owners {
+					if (imp == dep || strings.HasPrefix(imp, dep+"/")) && name != owner {
+						bad = append(bad, fmt.Sprintf("%s imports %s, which only %s may", name, imp, owner))
+					}
+				}
 				continue
 			}
 			if l, ok := layers[to]; ok && l >= from {
