@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/sse"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -257,10 +258,10 @@ func TestEventReader(t *testing.T) {
 		"data: two\r\ndata:  lines\r\n\r\n" +
 		"data:" + strings.Repeat("y", 40_000) + "\n\n" +
 		"data: cut off"
-	r := newEventReader(&chunkReader{b: []byte(in), sizes: []int{7, 1, 300}})
+	r := sse.NewReader(&chunkReader{b: []byte(in), sizes: []int{7, 1, 300}}, 16<<10)
 	var got []string
 	for {
-		d, err := r.next()
+		d, err := r.Event(MaxMessageBytes)
 		if err != nil {
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Errorf("last error %v, want unexpected EOF", err)
