@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpproxy/mcpproxy/internal/sse"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -247,32 +246,6 @@ func TestDecodeCallResult_AgreesWithSDK(t *testing.T) {
 		if _, err := decodeCallResult(json.RawMessage(raw)); err == nil {
 			t.Errorf("%q: no error", raw)
 		}
-	}
-}
-
-func TestEventReader(t *testing.T) {
-	in := ": comment\n\n" +
-		"id: 1\ndata:\n\n" + // a priming event: empty data
-		"event: message\ndata: {\"a\":1}\n\n" +
-		"event: other\ndata: skipped\n\n" +
-		"data: two\r\ndata:  lines\r\n\r\n" +
-		"data:" + strings.Repeat("y", 40_000) + "\n\n" +
-		"data: cut off"
-	r := sse.NewReader(&chunkReader{b: []byte(in), sizes: []int{7, 1, 300}}, 16<<10)
-	var got []string
-	for {
-		d, err := r.Event(MaxMessageBytes)
-		if err != nil {
-			if !errors.Is(err, io.ErrUnexpectedEOF) {
-				t.Errorf("last error %v, want unexpected EOF", err)
-			}
-			break
-		}
-		got = append(got, string(d))
-	}
-	want := []string{"", `{"a":1}`, "two\n lines", strings.Repeat("y", 40_000)}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("events %q, want %q", got, want)
 	}
 }
 
