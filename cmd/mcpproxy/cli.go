@@ -94,10 +94,11 @@ func (a *app) target(allowMissing bool) (daemonTarget, error) {
 			return t, fmt.Errorf("read config: %w", err)
 		}
 	}
-	if os.Getenv("MCPPROXY_API_KEY") != "" {
+	overrides := config.EnvOverrides(os.Getenv, defaultHome())
+	if overrides.APIKey != "" {
 		keySource = "environment variable MCPPROXY_API_KEY"
 	}
-	(&Main{}).overlay(cfg)
+	overrides.Apply(cfg)
 	if a.dataDir != "" {
 		cfg.DataDir = a.dataDir
 	}

@@ -306,7 +306,7 @@ func unattendedOAuth(o *mcpproxy.OAuthSpec) (*mcpproxy.OAuthSpec, error) {
 // probeClient is the probe's MCP client: it offers elicitation and accepts
 // every form with the schema's defaults.
 func probeClient() *mcp.Client {
-	return mcp.NewClient(&mcp.Implementation{Name: "mcpproxy-probe", Version: upstream.Version}, &mcp.ClientOptions{
+	return mcp.NewClient(&mcp.Implementation{Name: "mcpproxy-probe", Version: version}, &mcp.ClientOptions{
 		Capabilities: &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}}},
 		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			if req.Params.Mode == "url" {

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -142,11 +141,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.log = log
 	slog.SetDefault(log)
-	upstream.Version = version
+	var shim []string
 	if exe, err := os.Executable(); err != nil {
 		log.Warn("cannot find own executable; stdio servers' children may outlive a kill -9", "error", err)
 	} else if upstream.ShimSupported {
-		upstream.Shim = []string{exe, upstream.ShimArg, "--"}
+		shim = []string{exe, upstream.ShimArg, "--"}
 	}
 
 	if m.ConfigPath == "" {
@@ -175,8 +174,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}))
 
+	overrides := m.overrides()
 	keySource := fmt.Sprintf("%s (\"api_key\")", m.ConfigPath)
-	if os.Getenv("MCPPROXY_API_KEY") != "" {
+	if overrides.APIKey != "" {
 		keySource = "environment variable MCPPROXY_API_KEY"
 	} else if cfg.APIKey == "" {
 		key := generateKey()
@@ -185,9 +185,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("save generated API key: %w", err)
 		}
 	}
-	overlay := m.overlay
 	eff := cfg.Clone()
-	overlay(eff)
+	overrides.Apply(eff)
 	if err := checkExposure(eff.Listen, eff.APIKey); err != nil {
 		return err
 	}
@@ -216,7 +215,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	view := stateview.New()
 	view.SetConfigWarnings(warnings)
-	pins, err := pinning.Open(st.DB(), pinning.Options{Publish: view.Bus.Publish, Scan: scan.Warnings, Logger: log})
+	pins, err := pinning.Open(st, pinning.Options{Publish: view.Bus.Publish, Scan: scan.Warnings, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
@@ -232,7 +231,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.idx = idx
 	mets := metrics.New(metrics.Options{View: view, ToolsIndexed: idx.Len, Process: true})
-	auth, err := oauth.Open(st.DB(), oauth.Options{
+	auth, err := oauth.Open(st, oauth.Options{
 		Logger:  log,
 		Publish: view.Bus.Publish,
 		// A completed login reconnects the server with its new token.
@@ -244,25 +243,19 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.oauth = auth
 	m.sup = supervisor.New(supervisor.Options{
-		Actor:   upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth},
-		View:    view,
-		Writer:  m.writer,
-		DataDir: dataDir,
-		Overlay: overlay,
-		Logger:  log,
-		Pins:    pins,
-		OnRemove: func(name string) {
-			mets.Forget(name)
-			// Live, the catalog removes it; dormant, it is pruned here.
-			if err := idx.Prune(func(s string) bool { return s != name }); err != nil {
-				log.Error("tool index: remove a removed server", "server", name, "error", err)
-			}
-			if err := auth.Forget(name); err != nil {
-				log.Error("oauth: forget a removed server", "server", name, "error", err)
-			}
-		},
+		Actor: upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth,
+			Version: version, Shim: shim},
+		View:      view,
+		Writer:    m.writer,
+		DataDir:   dataDir,
+		Overrides: overrides,
+		Logger:    log,
+		Pins:      pins,
+		Logins:    auth,
+		Index:     idx,
+		OnRemove:  mets.Forget,
 	})
-	act, err := activity.Open(st.DB(), activity.Options{
+	act, err := activity.Open(st, activity.Options{
 		RetentionDays: eff.ActivityRetentionDays,
 		MaxRecords:    eff.ActivityMaxRecords,
 		Publish:       view.Bus.Publish,
@@ -274,7 +267,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.activity = act
-	tokens, err := token.Open(st.DB(), token.Options{})
+	tokens, err := token.Open(st, token.Options{})
 	if err != nil {
 		ln.Close()
 		return err
@@ -342,21 +335,7 @@ func (m *Main) Run(ctx context.Context) error {
 		log.Warn("cannot write daemon.json; CLI commands will need --url", "error", err)
 	}
 
-	// Logins of servers removed while mcpproxy was not running.
-	if err := m.oauth.Prune(func(name string) bool { _, ok := cfg.Server(name); return ok }); err != nil {
-		log.Error("oauth: prune removed servers", "error", err)
-	}
 	m.sup.Apply(cfg)
-	// Servers the index kept from the last run that are no longer
-	// configured, or quarantined, will not come back. (Quarantine by
-	// quarantine_new_servers the catalog sees in the view.)
-	keep := make(map[string]bool, len(cfg.Servers))
-	for i := range cfg.Servers {
-		keep[cfg.Servers[i].Name] = !cfg.Servers[i].Quarantined
-	}
-	if err := idx.Prune(func(name string) bool { return keep[name] }); err != nil {
-		log.Error("tool index: prune removed servers", "error", err)
-	}
 	m.ready.Store(true)
 	_, gogc := os.LookupEnv("GOGC")
 	m.tuner = memtune.Start(memtune.Options{Changes: func() uint64 { return view.Load().Version }}, gogc)
@@ -422,32 +401,16 @@ func checkExposure(listen, key string) error {
 		listen, minExposedKeyLen)
 }
 
-// overlay applies environment and flag overrides and defaults that are not
-// written to the file.
-func (m *Main) overlay(c *config.Config) {
-	if v := os.Getenv("MCPPROXY_LISTEN"); v != "" {
-		c.Listen = v
-	}
-	if v := os.Getenv("MCPPROXY_API_KEY"); v != "" {
-		c.APIKey = v
-	}
-	if v := os.Getenv("MCPPROXY_DATA_DIR"); v != "" {
-		c.DataDir = v
-	}
+// overrides are the environment's and the flags' settings over the file.
+func (m *Main) overrides() config.Overrides {
+	o := config.EnvOverrides(os.Getenv, defaultHome())
 	if m.Flags.listen != "" {
-		c.Listen = m.Flags.listen
+		o.Listen = m.Flags.listen
 	}
 	if m.Flags.dataDir != "" {
-		c.DataDir = m.Flags.dataDir
+		o.DataDir = m.Flags.dataDir
 	}
-	if c.DataDir == "" {
-		c.DataDir = defaultHome()
-	}
-	if strings.HasPrefix(c.DataDir, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			c.DataDir = filepath.Join(home, c.DataDir[2:])
-		}
-	}
+	return o
 }
 
 // Close stops serving, stops every upstream and waits, within a few

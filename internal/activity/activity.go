@@ -1,13 +1,13 @@
 // Package activity keeps the activity log: one record per tool call or
-// management action, in the "activity" bucket of the store's bbolt file,
+// management action, in the "activity" bucket of the store,
 // keyed by a time-ordered ID so that the newest records come first with a
-// reverse cursor walk.
+// reverse scan.
 //
 // Concurrency contract: a Log is safe for concurrent use. Record never
 // waits on I/O: it copies the record into a bounded in-memory queue and
 // returns. One goroutine, started by Open and stopped by Close, owns all
 // writes to the bucket: it redacts and encodes queued records, commits them
-// in batches (one bbolt transaction per batch), publishes each committed
+// in batches (one store transaction per batch), publishes each committed
 // record, and prunes old records. Readers (List, Get) use their own read
 // transactions and never wait for the writer. A record becomes visible to
 // readers once its batch commits, at most Options.FlushEvery after Record
@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -26,7 +25,6 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Record kinds.
@@ -99,11 +97,11 @@ const (
 	pruneBatch = 10000
 )
 
-var bucket = []byte("activity")
+const bucket = "activity"
 
 // Log is the open activity log.
 type Log struct {
-	db       *bolt.DB
+	db       mcpproxy.Store
 	opts     Options
 	rd       redactor
 	q        chan *Record
@@ -121,12 +119,11 @@ type Log struct {
 	warnedAt time.Time // when drops were last logged
 }
 
-// Open creates the log's bucket in db if needed and starts the writer
-// goroutine, which first prunes. The caller keeps ownership of db and must
-// Close the Log before closing db.
-func Open(db *bolt.DB, opts Options) (*Log, error) { return open(db, opts, queueSize) }
+// Open starts the writer goroutine, which first prunes. The caller keeps
+// ownership of db and must Close the Log before closing db.
+func Open(db mcpproxy.Store, opts Options) (*Log, error) { return open(db, opts, queueSize) }
 
-func open(db *bolt.DB, opts Options, queue int) (*Log, error) {
+func open(db mcpproxy.Store, opts Options, queue int) (*Log, error) {
 	if db == nil {
 		return nil, errors.New("activity: nil database")
 	}
@@ -147,13 +144,6 @@ func open(db *bolt.DB, opts Options, queue int) (*Log, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
-	}
-	err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("activity: create bucket: %w", err)
 	}
 	l := &Log{
 		db:       db,
@@ -352,12 +342,10 @@ func (l *Log) writeBatch(recs []*Record) {
 		}
 		batch = append(batch, encoded{key: []byte(r.ID), val: v, server: r.Server})
 	}
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		// Keys arrive mostly in increasing order; fuller pages suit that.
-		b.FillPercent = 0.9
+	err := l.db.Update(func(tx mcpproxy.StoreTx) error {
 		for _, e := range batch {
-			if err := b.Put(e.key, e.val); err != nil {
+			// Keys arrive mostly in increasing order.
+			if err := tx.Append(bucket, e.key, e.val); err != nil {
 				return err
 			}
 		}
@@ -381,19 +369,18 @@ func (l *Log) writeBatch(recs []*Record) {
 func (l *Log) prune(now time.Time) (more bool) {
 	cutoff := []byte(newID(now.AddDate(0, 0, -l.opts.RetentionDays), 0))
 	var n int
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		excess := b.Stats().KeyN - l.opts.MaxRecords
+	err := l.db.Update(func(tx mcpproxy.StoreTx) error {
+		excess := tx.Len(bucket) - l.opts.MaxRecords
 		var keys [][]byte
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < pruneBatch; k, _ = c.Next() {
-			if string(k) >= string(cutoff) && len(keys) >= excess {
-				break
+		tx.Scan(bucket, nil, false, func(k, _ []byte) bool {
+			if len(keys) == pruneBatch || string(k) >= string(cutoff) && len(keys) >= excess {
+				return false
 			}
 			keys = append(keys, append([]byte(nil), k...))
-		}
+			return true
+		})
 		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
+			if err := tx.Delete(bucket, k); err != nil {
 				return err
 			}
 		}

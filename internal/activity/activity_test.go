@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,13 +13,13 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
-	bolt "go.etcd.io/bbolt"
 )
 
-func openDB(tb testing.TB) *bolt.DB {
+func openDB(tb testing.TB) *store.Store {
 	tb.Helper()
-	db, err := bolt.Open(filepath.Join(tb.TempDir(), "mcpproxy.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := store.Open(tb.TempDir(), store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -29,7 +28,7 @@ func openDB(tb testing.TB) *bolt.DB {
 }
 
 // openLog opens a log on db; cleanup closes it before db is closed.
-func openLog(tb testing.TB, db *bolt.DB, opts Options) *Log {
+func openLog(tb testing.TB, db mcpproxy.Store, opts Options) *Log {
 	tb.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -306,14 +305,10 @@ func TestLog_Retention(t *testing.T) {
 	t.Run("BigBacklogInSteps", func(t *testing.T) {
 		db := openDB(t)
 		// More than one pruning transaction's worth.
-		err := db.Update(func(tx *bolt.Tx) error {
-			b, err := tx.CreateBucketIfNotExists(bucket)
-			if err != nil {
-				return err
-			}
+		err := db.Update(func(tx mcpproxy.StoreTx) error {
 			old := time.Now().AddDate(0, 0, -60)
 			for i := range pruneBatch + 500 {
-				if err := b.Put([]byte(newID(old.Add(time.Duration(i)), 0)), []byte(`{}`)); err != nil {
+				if err := tx.Put(bucket, []byte(newID(old.Add(time.Duration(i)), 0)), []byte(`{}`)); err != nil {
 					return err
 				}
 			}
@@ -368,8 +363,8 @@ func TestLog_Redaction(t *testing.T) {
 	l.Flush()
 
 	var raw []byte
-	db.View(func(tx *bolt.Tx) error {
-		raw = append(raw, tx.Bucket(bucket).Get([]byte(id))...)
+	db.View(func(tx mcpproxy.StoreTx) error {
+		raw = append(raw, tx.Get(bucket, []byte(id))...)
 		return nil
 	})
 	got, err := l.Get(id)
@@ -488,8 +483,8 @@ func TestLog_CloseFlushes(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 	var n int
-	db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucket).Stats().KeyN
+	db.View(func(tx mcpproxy.StoreTx) error {
+		n = tx.Len(bucket)
 		return nil
 	})
 	if n != 10 {
@@ -538,17 +533,24 @@ func TestLog_DropsWhenQueueFull(t *testing.T) {
 	}
 	defer l.Close()
 	// Hold the write lock so the writer cannot commit and the queue fills.
-	tx, err := db.Begin(true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	held, release, released := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(released)
+		db.Update(func(mcpproxy.StoreTx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
 	const n = queue + 2*maxBatch + 100
 	start := time.Now()
 	for range n {
 		l.Record(call("a", "t", StatusOK))
 	}
 	elapsed := time.Since(start)
-	tx.Rollback()
+	close(release)
+	<-released
 	l.Flush()
 	if l.Dropped() == 0 {
 		t.Fatal("nothing dropped while the writer was stuck")

@@ -7,7 +7,6 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Limits of Filter.Limit.
@@ -59,35 +58,30 @@ func (l *Log) List(f Filter) (Page, error) {
 		lower = newID(f.Since, 0)
 	}
 	page := Page{Records: []Record{}}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucket).Cursor()
-		var k, v []byte
-		if f.Cursor != "" {
-			// Seek finds the first key >= the cursor; the one before it is
-			// the newest strictly older record.
-			if k, _ = c.Seek([]byte(f.Cursor)); k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
+	var from []byte // the newest record strictly older than the cursor
+	if f.Cursor != "" {
+		from = []byte(f.Cursor)
+	}
+	err := l.db.View(func(tx mcpproxy.StoreTx) error {
+		tx.Scan(bucket, from, true, func(k, v []byte) bool {
+			if string(k) < lower {
+				return false
 			}
-		} else {
-			k, v = c.Last()
-		}
-		for ; k != nil && string(k) >= lower; k, v = c.Prev() {
 			if len(page.Records) == f.Limit {
 				page.NextCursor = page.Records[f.Limit-1].ID
-				break
+				return false
 			}
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
 				l.opts.Logger.Warn("activity: skipping unreadable record", "id", string(k), "error", err)
-				continue
+				return true
 			}
 			r.ID = string(k) // the key is the record's identity
 			if f.match(&r) {
 				page.Records = append(page.Records, r)
 			}
-		}
+			return true
+		})
 		return nil
 	})
 	if err != nil {
@@ -100,8 +94,8 @@ func (l *Log) List(f Filter) (Page, error) {
 func (l *Log) Get(id string) (Record, error) {
 	var r Record
 	found := false
-	err := l.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucket).Get([]byte(id))
+	err := l.db.View(func(tx mcpproxy.StoreTx) error {
+		v := tx.Get(bucket, []byte(id))
 		if v == nil {
 			return nil
 		}

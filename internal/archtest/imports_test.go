@@ -4,7 +4,8 @@
 // supervisor knows it, and the surfaces (REST, MCP, metrics, UI, the CLI's
 // client) do not import each other. Besides the layers, the surfaces reach
 // upstreams only through the supervisor and the view: none imports the
-// actor package (surfaceAvoids).
+// actor package (surfaceAvoids), and each outside dependency that one
+// package wraps is imported by that package alone (owners).
 package archtest
 
 import (
@@ -36,6 +37,7 @@ var layers = map[string]int{
 	"internal/relay":     1,
 	"internal/apiv1":     1,
 	"internal/golden":    1,
+	"internal/sse":       1,
 	// 2: what the supervisor and the surfaces build on.
 	"internal/token":           2,
 	"internal/activity":        2,
@@ -56,6 +58,14 @@ var layers = map[string]int{
 	"cmd/mcpbench": 5,
 	// A generator of test data (the search evaluation's tool lists).
 	"internal/index/gen/listtools": 5,
+}
+
+// owners are outside dependencies that one package of ours wraps for all
+// the others: the store is the one package that knows bbolt (the others
+// see an mcpproxy.Store), the index the one that knows bleve.
+var owners = map[string]string{
+	"go.etcd.io/bbolt":                "internal/store",
+	"github.com/blevesearch/bleve/v2": "internal/index",
 }
 
 // surfaceAvoids are packages the surfaces must not import although they
@@ -94,6 +104,11 @@ func TestImportArrows(t *testing.T) {
 		for _, imp := range p.Imports {
 			to, ours := strings.CutPrefix(imp, module)
 			if !ours {
+				for dep, owner := range owners {
+					if (imp == dep || strings.HasPrefix(imp, dep+"/")) && name != owner {
+						bad = append(bad, fmt.Sprintf("%s imports %s, which only %s may", name, imp, owner))
+					}
+				}
 				continue
 			}
 			if l, ok := layers[to]; ok && l >= from {

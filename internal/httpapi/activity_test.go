@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
-	bolt "go.etcd.io/bbolt"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 )
 
 // newActivityAPI serves the API with an activity log over a fresh database
@@ -23,7 +22,7 @@ func newActivityAPI(tb testing.TB, withLog bool) (*activity.Log, *httptest.Serve
 	tb.Helper()
 	var alog *activity.Log
 	if withLog {
-		db, err := bolt.Open(filepath.Join(tb.TempDir(), "mcpproxy.db"), 0o600, &bolt.Options{Timeout: time.Second})
+		db, err := store.Open(tb.TempDir(), store.Options{})
 		if err != nil {
 			tb.Fatal(err)
 		}

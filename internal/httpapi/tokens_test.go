@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +13,13 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/token"
-	bolt "go.etcd.io/bbolt"
 )
 
 func newTokenAPI(tb testing.TB) (*token.Tokens, *activity.Log, *httptest.Server) {
 	tb.Helper()
-	db, err := bolt.Open(filepath.Join(tb.TempDir(), "mcpproxy.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := store.Open(tb.TempDir(), store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

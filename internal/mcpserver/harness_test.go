@@ -32,7 +32,6 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/token"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestMain(m *testing.M) {
@@ -115,19 +114,19 @@ type proxyOptions struct {
 	Backoff upstream.Backoff
 	// Store opens a store in a temp dir (read_cache, tools_stat).
 	Store bool
-	// Pins opens tool pins on a bbolt file in a temp dir and gives them to
+	// Pins opens tool pins on a store in a temp dir and gives them to
 	// the supervisor (approval) and the server (diffs), as the daemon does.
 	Pins bool
 	// Scan is the pins' suspicious-content scanner (with Pins).
 	Scan func(t *mcpproxy.Tool, serverURL string) []mcpproxy.Warning
-	// Activity opens an activity log on a bbolt file in a temp dir, masking
+	// Activity opens an activity log on a store in a temp dir, masking
 	// the supervisor's secret values as the daemon does, and gives it to
 	// the server.
 	Activity bool
 	// Metrics counts calls, index updates and connects in p.metrics, as
 	// the daemon does.
 	Metrics bool
-	// Tokens opens agent tokens on a bbolt file in a temp dir (p.tokens).
+	// Tokens opens agent tokens on a store in a temp dir (p.tokens).
 	Tokens bool
 	// TokenNow is the tokens' clock; default time.Now.
 	TokenNow func() time.Time
@@ -257,7 +256,7 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		srvOpts.Metrics = p.metrics
 	}
 	if opts.Tokens {
-		db, err := bolt.Open(filepath.Join(tb.TempDir(), "tokens.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+		db, err := store.Open(tb.TempDir(), store.Options{LockTimeout: 5 * time.Second})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -280,11 +279,11 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 	return p
 }
 
-// openPins opens tool pins on a fresh bbolt file, publishing on view's bus,
+// openPins opens tool pins on a fresh store, publishing on view's bus,
 // and closes both at cleanup.
 func openPins(tb testing.TB, view *stateview.View, scan func(*mcpproxy.Tool, string) []mcpproxy.Warning, log *slog.Logger) *pinning.Pins {
 	tb.Helper()
-	db, err := bolt.Open(filepath.Join(tb.TempDir(), "pins.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := store.Open(tb.TempDir(), store.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -297,11 +296,11 @@ func openPins(tb testing.TB, view *stateview.View, scan func(*mcpproxy.Tool, str
 	return pins
 }
 
-// openActivity opens an activity log on a fresh bbolt file and closes both
+// openActivity opens an activity log on a fresh store and closes both
 // at cleanup, the log first.
 func openActivity(tb testing.TB, redact func(string) string, log *slog.Logger) *activity.Log {
 	tb.Helper()
-	db, err := bolt.Open(filepath.Join(tb.TempDir(), "activity.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := store.Open(tb.TempDir(), store.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}

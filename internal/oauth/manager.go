@@ -16,7 +16,6 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/oauth2"
 )
 
@@ -68,8 +67,8 @@ type refreshCall struct {
 	err  error
 }
 
-// Open loads the stored grants from db (creating the buckets if needed).
-func Open(db *bolt.DB, opts Options) (*Manager, error) {
+// Open loads the stored grants from db.
+func Open(db mcpproxy.Store, opts Options) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -79,10 +78,7 @@ func Open(db *bolt.DB, opts Options) (*Manager, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
-	st, err := openStore(db)
-	if err != nil {
-		return nil, err
-	}
+	st := &store{db: db}
 	grants, err := st.grants()
 	if err != nil {
 		return nil, fmt.Errorf("oauth store: %w", err)

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,28 +13,28 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/oauth/oauthtest"
-	bolt "go.etcd.io/bbolt"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 )
 
 type harness struct {
 	tb     testing.TB
-	path   string
-	db     *bolt.DB
+	dir    string
+	db     *store.Store
 	m      *oauth.Manager
 	logins chan string
 	events chan mcpproxy.Event
 }
 
-func newHarness(tb testing.TB, path string) *harness {
+func newHarness(tb testing.TB, dir string) *harness {
 	tb.Helper()
-	if path == "" {
-		path = filepath.Join(tb.TempDir(), "test.db")
+	if dir == "" {
+		dir = tb.TempDir()
 	}
-	db, err := bolt.Open(path, 0o600, nil)
+	db, err := store.Open(dir, store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := &harness{tb: tb, path: path, db: db, logins: make(chan string, 10), events: make(chan mcpproxy.Event, 100)}
+	h := &harness{tb: tb, dir: dir, db: db, logins: make(chan string, 10), events: make(chan mcpproxy.Event, 100)}
 	h.m, err = oauth.Open(db, oauth.Options{
 		OnLogin: func(s string) { h.logins <- s },
 		Publish: func(ev mcpproxy.Event) {
@@ -242,7 +241,7 @@ func TestRefresh(t *testing.T) {
 
 	t.Run("RestartKeepsLogin", func(t *testing.T) {
 		h.close()
-		h2 := newHarness(t, h.path)
+		h2 := newHarness(t, h.dir)
 		if got, _ := h2.m.AccessToken(spec); got != tok2 {
 			t.Fatalf("after reopening: token %q, want the stored one", got)
 		}
@@ -346,7 +345,7 @@ func TestPruneAndForget(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.close()
-	h2 := newHarness(t, h.path)
+	h2 := newHarness(t, h.dir)
 	for name, want := range map[string]bool{"keep": true, "gone": false, "removed": false} {
 		if tok, _ := h2.m.AccessToken(specs[name]); (tok != "") != want {
 			t.Errorf("%s: logged in %v after reopening, want %v", name, tok != "", want)

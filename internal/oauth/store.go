@@ -2,15 +2,15 @@ package oauth
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
-var (
-	bucketGrants  = []byte("oauth_grants")
-	bucketClients = []byte("oauth_clients")
+// Buckets of the store, keyed by server name.
+const (
+	bucketGrants  = "oauth_grants"
+	bucketClients = "oauth_clients"
 )
 
 // Grant is what a login leaves for one server: the tokens and what is
@@ -59,40 +59,25 @@ type Client struct {
 }
 
 // store keeps grants and registered clients in two buckets of the daemon's
-// bbolt file, keyed by server name.
-type store struct{ db *bolt.DB }
+// store, keyed by server name.
+type store struct{ db mcpproxy.Store }
 
-func openStore(db *bolt.DB) (*store, error) {
-	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketGrants, bucketClients} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("oauth store: %w", err)
-	}
-	return &store{db: db}, nil
-}
-
-func (s *store) put(bucket []byte, name string, v any) error {
+func (s *store) put(bucket, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(name), b) })
+	return s.db.Update(func(tx mcpproxy.StoreTx) error { return tx.Put(bucket, []byte(name), b) })
 }
 
-func (s *store) del(bucket []byte, name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete([]byte(name)) })
+func (s *store) del(bucket, name string) error {
+	return s.db.Update(func(tx mcpproxy.StoreTx) error { return tx.Delete(bucket, []byte(name)) })
 }
 
 func (s *store) client(name string) (*Client, error) {
 	var c *Client
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketClients).Get([]byte(name))
+	err := s.db.View(func(tx mcpproxy.StoreTx) error {
+		v := tx.Get(bucketClients, []byte(name))
 		if v == nil {
 			return nil
 		}
@@ -104,14 +89,15 @@ func (s *store) client(name string) (*Client, error) {
 
 func (s *store) grants() (map[string]*Grant, error) {
 	out := map[string]*Grant{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketGrants).ForEach(func(k, v []byte) error {
+	err := s.db.View(func(tx mcpproxy.StoreTx) error {
+		tx.Scan(bucketGrants, nil, false, func(k, v []byte) bool {
 			g := new(Grant)
 			if json.Unmarshal(v, g) == nil {
 				out[string(k)] = g
 			}
-			return nil
+			return true
 		})
+		return nil
 	})
 	return out, err
 }
@@ -120,18 +106,15 @@ func (s *store) grants() (map[string]*Grant, error) {
 func (s *store) names() ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketGrants, bucketClients} {
-			err := tx.Bucket(b).ForEach(func(k, _ []byte) error {
+	err := s.db.View(func(tx mcpproxy.StoreTx) error {
+		for _, b := range []string{bucketGrants, bucketClients} {
+			tx.Scan(b, nil, false, func(k, _ []byte) bool {
 				if n := string(k); !seen[n] {
 					seen[n] = true
 					out = append(out, n)
 				}
-				return nil
+				return true
 			})
-			if err != nil {
-				return err
-			}
 		}
 		return nil
 	})

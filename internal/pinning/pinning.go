@@ -30,13 +30,13 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	bolt "go.etcd.io/bbolt"
 )
 
-var (
-	bucketPins    = []byte("tool_pins")
-	bucketServers = []byte("approved_servers")
-	bucketSpecs   = []byte("approved_specs")
+// Buckets of the store.
+const (
+	bucketPins    = "tool_pins"        // server NUL tool → Pin
+	bucketServers = "approved_servers" // server → serverRecord
+	bucketSpecs   = "approved_specs"   // server → SpecRecord
 )
 
 // Pin states stored for a tool.
@@ -84,7 +84,7 @@ type Options struct {
 
 // Pins holds every tool pin in memory, backed by the store.
 type Pins struct {
-	db   *bolt.DB
+	db   mcpproxy.Store
 	opts Options
 	log  *slog.Logger
 
@@ -105,12 +105,12 @@ type Pins struct {
 }
 
 type op struct {
-	fn   func(tx *bolt.Tx) error
+	fn   func(tx mcpproxy.StoreTx) error
 	done chan error // nil for write-behind
 }
 
 // Open loads every pin from db and starts the writer goroutine.
-func Open(db *bolt.DB, opts Options) (*Pins, error) {
+func Open(db mcpproxy.Store, opts Options) (*Pins, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -120,53 +120,36 @@ func Open(db *bolt.DB, opts Options) (*Pins, error) {
 		auto: map[string]bool{}, notified: map[string]string{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
-	err := db.Update(func(tx *bolt.Tx) error {
-		pb, err := tx.CreateBucketIfNotExists(bucketPins)
-		if err != nil {
-			return err
-		}
-		sb, err := tx.CreateBucketIfNotExists(bucketServers)
-		if err != nil {
-			return err
-		}
-		specs, err := tx.CreateBucketIfNotExists(bucketSpecs)
-		if err != nil {
-			return err
-		}
-		err = specs.ForEach(func(k, v []byte) error {
+	err := db.View(func(tx mcpproxy.StoreTx) error {
+		tx.Scan(bucketSpecs, nil, false, func(k, v []byte) bool {
 			var rec SpecRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				p.log.Warn("pinning: unreadable approved spec ignored", "server", string(k), "error", err)
-				return nil
+				return true
 			}
 			p.specs[string(k)] = rec
-			return nil
+			return true
 		})
-		if err != nil {
-			return err
-		}
-		err = pb.ForEach(func(k, v []byte) error {
+		tx.Scan(bucketPins, nil, false, func(k, v []byte) bool {
 			server, tool, ok := bytes.Cut(k, []byte{0})
 			if !ok {
-				return nil
+				return true
 			}
 			var pin Pin
 			if err := json.Unmarshal(v, &pin); err != nil {
 				p.log.Warn("pinning: unreadable pin ignored", "key", string(k), "error", err)
-				return nil
+				return true
 			}
 			p.serverPins(string(server))[string(tool)] = pin
-			return nil
+			return true
 		})
-		if err != nil {
-			return err
-		}
-		return sb.ForEach(func(k, v []byte) error {
+		tx.Scan(bucketServers, nil, false, func(k, v []byte) bool {
 			var rec serverRecord
 			_ = json.Unmarshal(v, &rec)
 			p.known[string(k)] = rec
-			return nil
+			return true
 		})
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pinning: load: %w", err)
@@ -198,7 +181,7 @@ func (p *Pins) writer() {
 		if len(batch) > 0 {
 			// One transaction (one fsync) per batch: hundreds of servers
 			// trusted on first use at start cost one write, not hundreds.
-			err := p.db.Update(func(tx *bolt.Tx) error {
+			err := p.db.Update(func(tx mcpproxy.StoreTx) error {
 				for _, o := range batch {
 					if err := o.fn(tx); err != nil {
 						return err
@@ -224,7 +207,7 @@ func (p *Pins) writer() {
 // enqueueLocked queues a write for the writer goroutine. Callers hold mu,
 // which keeps the queue in the order of the in-memory changes. It never
 // blocks. With wait, the returned channel receives the write's result.
-func (p *Pins) enqueueLocked(fn func(tx *bolt.Tx) error, wait bool) chan error {
+func (p *Pins) enqueueLocked(fn func(tx mcpproxy.StoreTx) error, wait bool) chan error {
 	done := make(chan error, 1)
 	if p.closed {
 		done <- mcpproxy.Errorf(mcpproxy.EUNAVAILABLE, "shutting down")
@@ -267,15 +250,14 @@ func pinKey(server, tool string) []byte {
 	return append(k, tool...)
 }
 
-func putPins(server string, pins []Pin) func(tx *bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPins)
+func putPins(server string, pins []Pin) func(tx mcpproxy.StoreTx) error {
+	return func(tx mcpproxy.StoreTx) error {
 		for _, pin := range pins {
 			v, err := json.Marshal(pin)
 			if err != nil {
 				return err
 			}
-			if err := b.Put(pinKey(server, pin.Tool.Name), v); err != nil {
+			if err := tx.Put(bucketPins, pinKey(server, pin.Tool.Name), v); err != nil {
 				return err
 			}
 		}
@@ -283,10 +265,10 @@ func putPins(server string, pins []Pin) func(tx *bolt.Tx) error {
 	}
 }
 
-func putKnown(server string, rec serverRecord) func(tx *bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
+func putKnown(server string, rec serverRecord) func(tx mcpproxy.StoreTx) error {
+	return func(tx mcpproxy.StoreTx) error {
 		v, _ := json.Marshal(rec)
-		return tx.Bucket(bucketServers).Put([]byte(server), v)
+		return tx.Put(bucketServers, []byte(server), v)
 	}
 }
 
@@ -571,11 +553,11 @@ func (p *Pins) decide(server string, tools []mcpproxy.Tool, state string, wholeS
 		writes = append(writes, Pin{State: state, Fingerprint: fp, Tool: Definition(t), At: now})
 	}
 	rec := serverRecord{ApprovedAt: now, FirstUse: wholeServer && unlisted}
-	fns := []func(tx *bolt.Tx) error{putPins(server, writes)}
+	fns := []func(tx mcpproxy.StoreTx) error{putPins(server, writes)}
 	if wholeServer {
 		fns = append(fns, putKnown(server, rec))
 	}
-	done := p.enqueueLocked(func(tx *bolt.Tx) error {
+	done := p.enqueueLocked(func(tx mcpproxy.StoreTx) error {
 		for _, fn := range fns {
 			if err := fn(tx); err != nil {
 				return err
@@ -613,19 +595,25 @@ func (p *Pins) Forget(server string) {
 			delete(p.notified, k)
 		}
 	}
-	p.enqueueLocked(func(tx *bolt.Tx) error {
+	p.enqueueLocked(func(tx mcpproxy.StoreTx) error {
 		prefix := pinKey(server, "")
-		b := tx.Bucket(bucketPins)
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
-			if err := b.Delete(k); err != nil {
+		var keys [][]byte
+		tx.Scan(bucketPins, prefix, false, func(k, _ []byte) bool {
+			if !bytes.HasPrefix(k, prefix) {
+				return false
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			return true
+		})
+		for _, k := range keys {
+			if err := tx.Delete(bucketPins, k); err != nil {
 				return err
 			}
 		}
-		if err := tx.Bucket(bucketSpecs).Delete([]byte(server)); err != nil {
+		if err := tx.Delete(bucketSpecs, []byte(server)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketServers).Delete([]byte(server))
+		return tx.Delete(bucketServers, []byte(server))
 	}, false)
 }
 
@@ -646,8 +634,8 @@ func (p *Pins) RecordSpec(spec mcpproxy.ServerSpec) {
 	rec.Spec.Enabled, rec.Spec.Quarantined = true, false
 	p.specs[spec.Name] = rec
 	b, _ := json.Marshal(rec)
-	p.enqueueLocked(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSpecs).Put([]byte(spec.Name), b)
+	p.enqueueLocked(func(tx mcpproxy.StoreTx) error {
+		return tx.Put(bucketSpecs, []byte(spec.Name), b)
 	}, false)
 }
 

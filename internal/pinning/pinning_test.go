@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,7 +16,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
-	bolt "go.etcd.io/bbolt"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 )
 
 // ---- helpers ----
@@ -84,11 +83,11 @@ func (r *recorder) len() int {
 	return len(r.got)
 }
 
-// openDB opens (or reopens) a bbolt file; it is closed at cleanup unless
-// the test closes it first.
-func openDB(tb testing.TB, path string) *bolt.DB {
+// openDB opens (or reopens) the store in dir; it is closed at cleanup
+// unless the test closes it first.
+func openDB(tb testing.TB, dir string) *store.Store {
 	tb.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := store.Open(dir, store.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -98,7 +97,7 @@ func openDB(tb testing.TB, path string) *bolt.DB {
 
 // openPins opens Pins on db with a recorder; Close runs at cleanup (it is
 // idempotent, so tests may close earlier).
-func openPins(tb testing.TB, db *bolt.DB, tune func(*pinning.Options)) (*pinning.Pins, *recorder) {
+func openPins(tb testing.TB, db mcpproxy.Store, tune func(*pinning.Options)) (*pinning.Pins, *recorder) {
 	tb.Helper()
 	rec := &recorder{}
 	opts := pinning.Options{Publish: rec.publish, Logger: slog.New(slog.DiscardHandler)}
@@ -115,7 +114,7 @@ func openPins(tb testing.TB, db *bolt.DB, tune func(*pinning.Options)) (*pinning
 
 func newPins(tb testing.TB) (*pinning.Pins, *recorder) {
 	tb.Helper()
-	return openPins(tb, openDB(tb, filepath.Join(tb.TempDir(), "pins.db")), nil)
+	return openPins(tb, openDB(tb, tb.TempDir()), nil)
 }
 
 const messageSchema = `{"type":"object","properties":{"message":{"type":"string","description":"the text"}},"required":["message"]}`
@@ -618,8 +617,8 @@ func TestStamp_AutoApprove(t *testing.T) {
 }
 
 func TestForget(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pins.db")
-	db := openDB(t, path)
+	dir := t.TempDir()
+	db := openDB(t, dir)
 	p, rec := openPins(t, db, nil)
 	stamp(p, "s", false, def("echo", "v1"))
 	stamp(p, "keep", false, def("echo", "v1"))
@@ -643,7 +642,7 @@ func TestForget(t *testing.T) {
 		p.Forget("s")
 		p.Close()
 		db.Close()
-		p2, _ := openPins(t, openDB(t, path), nil)
+		p2, _ := openPins(t, openDB(t, dir), nil)
 		if _, ok := p2.Pin("s", "echo"); ok || p2.Known("s") {
 			t.Error("forgotten server is back after reopening")
 		}
@@ -654,8 +653,8 @@ func TestForget(t *testing.T) {
 }
 
 func TestPins_Persistence(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pins.db")
-	db := openDB(t, path)
+	dir := t.TempDir()
+	db := openDB(t, dir)
 	p, _ := openPins(t, db, nil)
 	v1 := stamp(p, "s", false, def("echo", "v1"), def("add", "Adds."))
 	cur := stamp(p, "s", false, def("echo", "v2"), def("add", "Adds."), def("new", "New."))
@@ -677,7 +676,7 @@ func TestPins_Persistence(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p2, rec := openPins(t, openDB(t, path), nil)
+	p2, rec := openPins(t, openDB(t, dir), nil)
 	for _, name := range []string{"s", "q"} {
 		if !p2.Known(name) {
 			t.Errorf("%s not Known after reopening", name)
@@ -703,8 +702,8 @@ func TestPins_Persistence(t *testing.T) {
 // Trust on first use writes behind: nothing waits for it, and Close must
 // still get it onto disk.
 func TestPins_WriteBehindFlushedByClose(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pins.db")
-	db := openDB(t, path)
+	dir := t.TempDir()
+	db := openDB(t, dir)
 	p, _ := openPins(t, db, nil)
 	const n = 50
 	for i := range n {
@@ -717,7 +716,7 @@ func TestPins_WriteBehindFlushedByClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	db.Close()
-	p2, _ := openPins(t, openDB(t, path), nil)
+	p2, _ := openPins(t, openDB(t, dir), nil)
 	for i := range n {
 		name := "s" + strconv.Itoa(i)
 		if !p2.Known(name) {
@@ -830,7 +829,7 @@ func TestPins_Concurrent(t *testing.T) {
 func TestPrepare_ScanWarnings(t *testing.T) {
 	var urls []string
 	var mu sync.Mutex
-	p, rec := openPins(t, openDB(t, filepath.Join(t.TempDir(), "pins.db")), func(o *pinning.Options) {
+	p, rec := openPins(t, openDB(t, t.TempDir()), func(o *pinning.Options) {
 		o.Scan = func(tl *mcpproxy.Tool, serverURL string) []mcpproxy.Warning {
 			mu.Lock()
 			urls = append(urls, serverURL)

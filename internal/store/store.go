@@ -1,9 +1,11 @@
 // Package store keeps mcpproxy's learned state under the data directory:
-// tool-call statistics (and, in buckets other packages own, approvals, the
-// activity log and OAuth tokens) in one bbolt file, and cached large tool
-// results as files of their own under cache/results, within a size cap, so
-// that an expired or evicted result gives its space back at once (a bbolt
-// file never shrinks). The schema version is recorded in the meta bucket.
+// tool-call statistics, and the records of the packages that see it as an
+// mcpproxy.Store (approvals, the activity log, OAuth grants, agent tokens),
+// in one bbolt file, and cached large tool results as files of their own
+// under cache/results, within a size cap, so that an expired or evicted
+// result gives its space back at once (a bbolt file never shrinks). The
+// schema version is recorded in the meta bucket. It is the only package
+// that knows bbolt.
 //
 // Concurrency contract: Store is safe for concurrent use. Statistics are
 // counted in memory (a mutex around a map, never held across I/O) and
@@ -128,12 +130,6 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	go s.loop()
 	return s, nil
 }
-
-// DB returns the open database, for packages that keep their own buckets
-// in the same file (tool pins, the activity log). Each such package owns its
-// buckets: it creates them, and it alone reads and writes them. The Store
-// still owns the file: do not close the DB; Close the Store.
-func (s *Store) DB() *bolt.DB { return s.db }
 
 // Path returns the database file.
 func (s *Store) Path() string { return s.path }

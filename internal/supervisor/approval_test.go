@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,21 +12,21 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
-	bolt "go.etcd.io/bbolt"
 )
 
-// pinStore is a bbolt file holding tool pins, reopenable to simulate a
-// daemon restart.
+// pinStore is a store holding tool pins, reopenable to simulate a daemon
+// restart.
 type pinStore struct {
-	path string
-	db   *bolt.DB
+	dir  string
+	db   *store.Store
 	pins *pinning.Pins
 }
 
 func newPinStore(tb testing.TB) *pinStore {
 	tb.Helper()
-	ps := &pinStore{path: filepath.Join(tb.TempDir(), "pins.db")}
+	ps := &pinStore{dir: tb.TempDir()}
 	ps.open(tb)
 	tb.Cleanup(ps.close)
 	return ps
@@ -35,7 +34,7 @@ func newPinStore(tb testing.TB) *pinStore {
 
 func (ps *pinStore) open(tb testing.TB) {
 	tb.Helper()
-	db, err := bolt.Open(ps.path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := store.Open(ps.dir, store.Options{LockTimeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}

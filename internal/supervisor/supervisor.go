@@ -37,20 +37,33 @@ type Options struct {
 	Writer *config.Writer
 	// DataDir holds logs/server-<name>.log; "" keeps stderr logs in memory only.
 	DataDir string
-	// Overlay is applied to every config before use (environment overrides).
-	Overlay func(*config.Config)
-	Logger  *slog.Logger
+	// Overrides are applied to every config before use.
+	Overrides config.Overrides
+	Logger    *slog.Logger
 	// Actor tunes the actors (tests shorten intervals). Spec, Generation,
 	// View, Logs, Logger and Gate are filled in by the supervisor.
 	Actor upstream.Options
 	// Pins decides which tools are usable and remembers approvals; nil
 	// treats every tool of an approved server as approved.
 	Pins *pinning.Pins
+	// Logins and Index, if not nil, forget a server once it is removed
+	// and its actor has stopped, and at the first config those removed
+	// while mcpproxy was not running (the index also those quarantined).
+	Logins Forgetter
+	Index  interface {
+		Prune(keep func(server string) bool) error
+	}
 	// OnRemove, if not nil, runs once a removed server's actor has stopped
-	// (unless the server is configured again by then), on a goroutine the
-	// supervisor owns and Close waits for; it may do I/O. The daemon
-	// forgets the server's OAuth login with it.
+	// (unless the server is configured again by then), after Logins and
+	// Index forgot it, on a goroutine the supervisor owns and Close waits
+	// for; it may do I/O.
 	OnRemove func(name string)
+}
+
+// Forgetter forgets what it keeps for a server (package oauth: logins).
+type Forgetter interface {
+	Forget(server string) error
+	Prune(keep func(server string) bool) error
 }
 
 type entry struct {
@@ -79,6 +92,8 @@ type Supervisor struct {
 	// Remove, Batch), then the pins' lock (Pins.Stamp and RecordSpec,
 	// called inside a view update or under mu). None of the three is
 	// held across I/O, and nothing takes them in another order.
+	pruned sync.Once // the first config's prune of Logins and Index
+
 	mu       sync.Mutex
 	entries  map[string]*entry // guarded by mu
 	gen      uint64            // guarded by mu
@@ -138,9 +153,56 @@ func (s *Supervisor) Apply(cfg *config.Config) config.Changes { return s.apply(c
 // an edit). Edits reach here in any order; an edit older than one already
 // applied is dropped, since the newer one was made on top of it.
 func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
-	if s.opts.Overlay != nil {
+	changes := s.reconcile(cfg, edit)
+	s.pruned.Do(func() { s.prune(s.Config()) })
+	return changes
+}
+
+// prune forgets the logins and index entries of servers removed while
+// mcpproxy was not running, and the index entries of quarantined ones,
+// which will not come back. (Quarantine by quarantine_new_servers the
+// catalog sees in the view.)
+func (s *Supervisor) prune(cfg *config.Config) {
+	if s.opts.Logins != nil {
+		if err := s.opts.Logins.Prune(func(name string) bool { _, ok := cfg.Server(name); return ok }); err != nil {
+			s.log.Error("oauth: prune removed servers", "error", err)
+		}
+	}
+	if s.opts.Index != nil {
+		keep := make(map[string]bool, len(cfg.Servers))
+		for i := range cfg.Servers {
+			keep[cfg.Servers[i].Name] = !cfg.Servers[i].Quarantined
+		}
+		if err := s.opts.Index.Prune(func(name string) bool { return keep[name] }); err != nil {
+			s.log.Error("tool index: prune removed servers", "error", err)
+		}
+	}
+}
+
+// forget drops what Logins and Index keep for a removed server.
+func (s *Supervisor) forget(name string) {
+	if s.opts.Index != nil {
+		// Live, the catalog removes it; dormant, it is pruned here.
+		if err := s.opts.Index.Prune(func(server string) bool { return server != name }); err != nil {
+			s.log.Error("tool index: remove a removed server", "server", name, "error", err)
+		}
+	}
+	if s.opts.Logins != nil {
+		if err := s.opts.Logins.Forget(name); err != nil {
+			s.log.Error("oauth: forget a removed server", "server", name, "error", err)
+		}
+	}
+	if s.opts.OnRemove != nil {
+		s.opts.OnRemove(name)
+	}
+}
+
+// reconcile is apply under the lock: it diffs cfg against the config in
+// force, publishes it and starts, stops and updates actors.
+func (s *Supervisor) reconcile(cfg *config.Config, edit uint64) config.Changes {
+	if s.opts.Overrides != (config.Overrides{}) {
 		cfg = cfg.Clone()
-		s.opts.Overlay(cfg)
+		s.opts.Overrides.Apply(cfg)
 	}
 	// Diff, publish and reconcile under one lock: two Applies racing (the
 	// watcher and a command) must not leave the actors following one
@@ -181,8 +243,8 @@ func (s *Supervisor) apply(cfg *config.Config, edit uint64) config.Changes {
 			s.stopLocked(e, func() {
 				s.view.Remove(name, e.gen)
 				e.logs.Close()
-				if _, back := s.Config().Server(name); !back && s.opts.OnRemove != nil {
-					s.opts.OnRemove(name)
+				if _, back := s.Config().Server(name); !back {
+					s.forget(name)
 				}
 			})
 			s.view.Remove(name, 0)

@@ -3,13 +3,13 @@
 // servers, to read-only tools, and with or without server management. A
 // token's secret is shown once, when it is created; the store keeps only its
 // SHA-256 (the secret is 256 random bits, so a plain hash is enough), in the
-// "agent_tokens" bucket of the daemon's bbolt file.
+// "agent_tokens" bucket of the daemon's store.
 //
 // Concurrency contract: a Tokens is safe for concurrent use. Every token is
 // held in memory behind a RWMutex, so Verify, on every MCP request, is a map
 // lookup and never waits on the disk, except to persist a token's last-used
 // time, at most once a minute per token and never with the mutex held.
-// Create and Revoke write through a bbolt transaction, then update memory.
+// Create and Revoke write through a store transaction, then update memory.
 package token
 
 import (
@@ -28,7 +28,6 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Prefix starts every token secret, so that one is recognisable in a
@@ -38,7 +37,7 @@ const Prefix = "mcpp_"
 // AllServers in a token's server list allows every server.
 const AllServers = "*"
 
-var bucket = []byte("agent_tokens")
+const bucket = "agent_tokens"
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
@@ -136,7 +135,7 @@ func ParseExpires(s string) (time.Duration, error) {
 
 // Tokens is the set of tokens, backed by a bucket of the store's file.
 type Tokens struct {
-	db  *bolt.DB
+	db  mcpproxy.Store
 	now func() time.Time
 
 	mu     sync.RWMutex
@@ -150,26 +149,24 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Open loads the tokens from db, creating their bucket if needed.
-func Open(db *bolt.DB, opts Options) (*Tokens, error) {
+// Open loads the tokens from db.
+func Open(db mcpproxy.Store, opts Options) (*Tokens, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	t := &Tokens{db: db, now: opts.Now, byHash: map[string]*Token{}, saved: map[string]time.Time{}}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
+	err := db.View(func(tx mcpproxy.StoreTx) (err error) {
+		tx.Scan(bucket, nil, false, func(k, v []byte) bool {
 			tok := new(Token)
-			if err := json.Unmarshal(v, tok); err != nil {
-				return fmt.Errorf("token %q: %w", k, err)
+			if err = json.Unmarshal(v, tok); err != nil {
+				err = fmt.Errorf("token %q: %w", k, err)
+				return false
 			}
 			t.byHash[tok.Hash] = tok
 			t.saved[tok.Name] = tok.LastUsed
-			return nil
+			return true
 		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
@@ -221,12 +218,11 @@ func (t *Tokens) Create(spec Spec) (Created, error) {
 	if err != nil {
 		return Created{}, err
 	}
-	err = t.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		if b.Get([]byte(spec.Name)) != nil {
+	err = t.db.Update(func(tx mcpproxy.StoreTx) error {
+		if tx.Get(bucket, []byte(spec.Name)) != nil {
 			return mcpproxy.Errorf(mcpproxy.ECONFLICT, "name: a token named %q exists; revoke it first or pick another name", spec.Name)
 		}
-		return b.Put([]byte(spec.Name), v)
+		return tx.Put(bucket, []byte(spec.Name), v)
 	})
 	if err != nil {
 		return Created{}, err
@@ -253,12 +249,11 @@ func (t *Tokens) List() []Info {
 
 // Revoke deletes the named token; it stops working at once.
 func (t *Tokens) Revoke(name string) error {
-	err := t.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		if b.Get([]byte(name)) == nil {
+	err := t.db.Update(func(tx mcpproxy.StoreTx) error {
+		if tx.Get(bucket, []byte(name)) == nil {
 			return mcpproxy.Errorf(mcpproxy.ENOTFOUND, "token %q not found", name)
 		}
-		return b.Delete([]byte(name))
+		return tx.Delete(bucket, []byte(name))
 	})
 	if err != nil {
 		return err
@@ -319,9 +314,8 @@ func (t *Tokens) persist(tok *Token) {
 	if err != nil {
 		return
 	}
-	_ = t.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		cur := b.Get([]byte(tok.Name))
+	_ = t.db.Update(func(tx mcpproxy.StoreTx) error {
+		cur := tx.Get(bucket, []byte(tok.Name))
 		if cur == nil {
 			return nil
 		}
@@ -329,6 +323,6 @@ func (t *Tokens) persist(tok *Token) {
 		if json.Unmarshal(cur, &old) != nil || old.Hash != tok.Hash {
 			return nil
 		}
-		return b.Put([]byte(tok.Name), v)
+		return tx.Put(bucket, []byte(tok.Name), v)
 	})
 }

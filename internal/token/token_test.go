@@ -2,29 +2,27 @@ package token
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	bolt "go.etcd.io/bbolt"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 )
 
-func openDB(tb testing.TB) (*bolt.DB, string) {
+func openDB(tb testing.TB) *store.Store {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "t.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := store.Open(tb.TempDir(), store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return db, path
+	return db
 }
 
 func openTokens(tb testing.TB) *Tokens {
 	tb.Helper()
-	db, _ := openDB(tb)
+	db := openDB(tb)
 	tk, err := Open(db, Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -98,7 +96,7 @@ func TestTokens_Expired(t *testing.T) {
 }
 
 func TestTokens_Persisted(t *testing.T) {
-	db, _ := openDB(t)
+	db := openDB(t)
 	tk, err := Open(db, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +123,8 @@ func TestTokens_Persisted(t *testing.T) {
 		t.Errorf("last used not persisted: %+v", l)
 	}
 	// Only the hash is stored.
-	db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucket).Get([]byte("keep"))
+	db.View(func(tx mcpproxy.StoreTx) error {
+		v := tx.Get(bucket, []byte("keep"))
 		if strings.Contains(string(v), c.Secret) || strings.Contains(string(v), strings.TrimPrefix(c.Secret, Prefix)) {
 			t.Errorf("stored record holds the secret: %s", v)
 		}

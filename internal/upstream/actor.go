@@ -21,9 +21,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// Version is the client version mcpproxy reports to upstreams.
-var Version = "dev"
-
 // Options configures an Actor.
 type Options struct {
 	Spec       mcpproxy.ServerSpec
@@ -68,6 +65,24 @@ type Options struct {
 	OnConnect func(server string, reconnect bool, err error)
 	// Auth supplies OAuth tokens to HTTP upstreams; nil sends none.
 	Auth Authorizer
+	// Version is the client version reported to upstreams; default "dev".
+	Version string
+	// Shim, when not empty, is the argv prefix that wraps every stdio
+	// server: the mcpproxy binary re-executed as a small keeper process
+	// (see RunShim and ShimArg). Without it a stdio server's own children
+	// (npx → node) would outlive a kill -9 of mcpproxy, because the
+	// kernel's parent-death signal only reaches direct children.
+	Shim []string
+	// PatientPing is the least deadline of the second ping that decides
+	// whether a session whose first ping timed out is dead; default 1m.
+	PatientPing time.Duration
+	// CloseGrace bounds how long closing a connection may talk to the
+	// upstream (the DELETE that ends a streamable HTTP session) before its
+	// context is cancelled; default 1s.
+	CloseGrace time.Duration
+	// RefreshRetry is the wait before retrying an OAuth refresh that
+	// failed for a reason other than a refusal; default 10s.
+	RefreshRetry time.Duration
 }
 
 // ToolGate decides which of an upstream's tools are usable (see package
@@ -115,6 +130,18 @@ func Start(opts Options) *Actor {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Version == "" {
+		opts.Version = defaultVersion
+	}
+	if opts.PatientPing <= 0 {
+		opts.PatientPing = time.Minute
+	}
+	if opts.CloseGrace <= 0 {
+		opts.CloseGrace = defaultCloseGrace
+	}
+	if opts.RefreshRetry <= 0 {
+		opts.RefreshRetry = 10 * time.Second
 	}
 	if opts.Logs == nil {
 		opts.Logs = NewLogBuffer("", 0)
@@ -226,6 +253,7 @@ type conn struct {
 	gate    *authGate               // HTTP with OAuth only
 	lean    stateview.ToolCaller    // calls tools beside the session, if the transport can
 	open    stateview.SessionOpener // HTTP only
+	grace   time.Duration           // see Options.CloseGrace
 }
 
 // opener opens sessions of an HTTP upstream beside the connection's own,
@@ -259,22 +287,15 @@ func (c *conn) caller() stateview.ToolCaller {
 	return c.session
 }
 
-// patientPing is the least deadline of the second ping that decides
-// whether a session whose first ping timed out is dead.
-var patientPing = time.Minute
-
-// closeGrace bounds how long closing a connection may talk to the upstream
-// (the DELETE that ends a streamable HTTP session) before its context is
-// cancelled.
-var closeGrace = time.Second
-
-// refreshRetry is the wait before retrying an OAuth refresh that failed
-// for a reason other than a refusal.
-var refreshRetry = 10 * time.Second
+// Defaults of Options and ConnectOptions.
+const (
+	defaultVersion    = "dev"
+	defaultCloseGrace = time.Second
+)
 
 func (c *conn) close() {
 	if c.cancel != nil {
-		t := time.AfterFunc(closeGrace, c.cancel)
+		t := time.AfterFunc(c.grace, c.cancel)
 		defer t.Stop()
 	}
 	if c.proc != nil {
@@ -514,7 +535,7 @@ func (a *Actor) newClient() *mcp.Client {
 			hub.Notify(ctx, name, "notifications/message", req.Params)
 		}
 	}
-	c := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: Version}, opts)
+	c := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: a.opts.Version}, opts)
 	if hub != nil {
 		// Answered before the SDK's own handling: its elicitation schema
 		// check rejects some valid schemas, and roots come from the
@@ -554,6 +575,8 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		newClient: a.newClient,
 		traffic:   a.traffic(),
 		hurry:     a.hurry,
+		shim:      a.opts.Shim,
+		grace:     a.opts.CloseGrace,
 	})
 }
 
@@ -634,6 +657,8 @@ type dialer struct {
 	newClient func() *mcp.Client
 	traffic   *traffic        // nil: tool calls go through the SDK session
 	hurry     <-chan struct{} // stdio: closed when stopping the child must be quick
+	shim      []string        // stdio: see Options.Shim
+	grace     time.Duration   // see Options.CloseGrace
 }
 
 // dialSpec connects to the server of spec (placeholders expanded), over
@@ -642,7 +667,7 @@ type dialer struct {
 func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, []mcpproxy.Tool, error) {
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
-		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress, hurry: d.hurry}
+		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress, hurry: d.hurry, shim: d.shim}
 		c, tools, err := d.handshake(ctx, t, p, func() *process { return t.proc })
 		if c != nil {
 			c.lean = t.conn
@@ -708,7 +733,7 @@ func (d dialer) handshake(ctx context.Context, t mcp.Transport, proto mcpproxy.P
 		}
 		return nil, nil, fmt.Errorf("connect: %w", err)
 	}
-	c := &conn{session: cs, proc: p, proto: proto}
+	c := &conn{session: cs, proc: p, proto: proto, grace: d.grace}
 	tools, err := listTools(ctx, cs)
 	if err != nil {
 		c.close()
@@ -833,7 +858,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				// The authorization server may be down for a moment;
 				// the token is still good for a fifth of its life.
 				a.log.Warn("oauth refresh failed; retrying", "error", a.redactor.Load().Redact(err.Error()))
-				schedule(refreshRetry)
+				schedule(a.opts.RefreshRetry)
 				continue
 			}
 			if at, ok := c.gate.refreshDue(); ok {
@@ -889,7 +914,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 				// decoded. Give it one patient second ping before
 				// dropping a session that may only be slow.
 				a.log.Warn("upstream ping timed out; trying once more with a longer deadline", "error", err)
-				pctx, cancel = context.WithTimeout(ctx, max(a.attemptTimeout(false), patientPing))
+				pctx, cancel = context.WithTimeout(ctx, max(a.attemptTimeout(false), a.opts.PatientPing))
 				err = c.session.Ping(pctx, nil)
 				cancel()
 				if err != nil {

@@ -2,7 +2,6 @@ package upstream_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,8 +10,8 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/oauth/oauthtest"
+	"github.com/mcpproxy/mcpproxy/internal/store"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
-	bolt "go.etcd.io/bbolt"
 )
 
 // oauthActor runs an actor for the protected server of as, with an OAuth
@@ -23,7 +22,7 @@ func oauthActor(tb testing.TB, as *oauthtest.Server) (*harness, *oauth.Manager) 
 
 func oauthActorAt(tb testing.TB, proto mcpproxy.Protocol, url string) (*harness, *oauth.Manager) {
 	tb.Helper()
-	db, err := bolt.Open(filepath.Join(tb.TempDir(), "t.db"), 0o600, nil)
+	db, err := store.Open(tb.TempDir(), store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

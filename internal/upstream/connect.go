@@ -41,7 +41,7 @@ func Connect(ctx context.Context, spec mcpproxy.ServerSpec, opts ConnectOptions)
 	}
 	if opts.Client == nil {
 		opts.Client = func() *mcp.Client {
-			return mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: Version},
+			return mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: defaultVersion},
 				&mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
 		}
 	}
@@ -49,7 +49,7 @@ func Connect(ctx context.Context, spec mcpproxy.ServerSpec, opts ConnectOptions)
 		opts.Logs = NewLogBuffer("", 0)
 	}
 	life, cancel := context.WithCancel(ctx)
-	c, tools, err := dialSpec(life, &expanded, dialer{auth: opts.Auth, logs: opts.Logs, newClient: opts.Client})
+	c, tools, err := dialSpec(life, &expanded, dialer{auth: opts.Auth, logs: opts.Logs, newClient: opts.Client, grace: defaultCloseGrace})
 	if err != nil {
 		cancel()
 		return nil, err

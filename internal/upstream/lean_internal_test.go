@@ -249,32 +249,6 @@ func TestDecodeCallResult_AgreesWithSDK(t *testing.T) {
 	}
 }
 
-func TestEventReader(t *testing.T) {
-	in := ": comment\n\n" +
-		"id: 1\ndata:\n\n" + // a priming event: empty data
-		"event: message\ndata: {\"a\":1}\n\n" +
-		"event: other\ndata: skipped\n\n" +
-		"data: two\r\ndata:  lines\r\n\r\n" +
-		"data:" + strings.Repeat("y", 40_000) + "\n\n" +
-		"data: cut off"
-	r := newEventReader(&chunkReader{b: []byte(in), sizes: []int{7, 1, 300}})
-	var got []string
-	for {
-		d, err := r.next()
-		if err != nil {
-			if !errors.Is(err, io.ErrUnexpectedEOF) {
-				t.Errorf("last error %v, want unexpected EOF", err)
-			}
-			break
-		}
-		got = append(got, string(d))
-	}
-	want := []string{"", `{"a":1}`, "two\n lines", strings.Repeat("y", 40_000)}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("events %q, want %q", got, want)
-	}
-}
-
 // askServer is a streamable-HTTP server with a tool that asks the client
 // to sample, logs and reports progress while it waits, and returns the
 // sampled text.

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/sse"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -168,9 +168,9 @@ func (l *leanHTTP) checkStatus(ctx context.Context, resp *http.Response) error {
 // readStream reads the server-sent events of a call's response until the
 // response itself, answering the upstream's own requests on the way.
 func (l *leanHTTP) readStream(ctx context.Context, id string, body io.Reader) (*mcp.CallToolResult, error) {
-	events := newEventReader(body)
+	events := sse.NewReader(body, 16<<10)
 	for {
-		data, err := events.next()
+		data, err := events.Event(MaxMessageBytes)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the stream ended before the response")
@@ -243,77 +243,4 @@ func (l *leanHTTP) cancelRequest(ctx context.Context, id string) {
 		return
 	}
 	finish(resp.Body)
-}
-
-// eventReader reads server-sent events, returning the data of each
-// "message" event (the default type).
-type eventReader struct {
-	r *bufio.Reader
-}
-
-func newEventReader(r io.Reader) *eventReader { return &eventReader{r: bufio.NewReaderSize(r, 16<<10)} }
-
-func (e *eventReader) next() ([]byte, error) {
-	var data []byte
-	hasData, other := false, false
-	for {
-		line, owned, err := e.line()
-		if err != nil {
-			return nil, err
-		}
-		if len(line) == 0 { // the event ends
-			if hasData && !other {
-				return data, nil
-			}
-			data, hasData, other = data[:0], false, false
-			continue
-		}
-		field, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		switch string(field) {
-		case "data":
-			if hasData {
-				data = append(data, '\n')
-			}
-			if len(data)+len(value) > MaxMessageBytes {
-				return nil, fmt.Errorf("an event exceeds %d bytes", MaxMessageBytes)
-			}
-			if !hasData && owned {
-				data = value // a long line read into its own buffer: no copy of a large result
-			} else {
-				data = append(data, value...)
-			}
-			hasData = true
-		case "event":
-			other = len(value) > 0 && string(value) != "message"
-		}
-	}
-}
-
-// line returns the next line without its end (\n, \r\n or \r\n), and
-// whether the line is in a buffer of its own (a long line) rather than in
-// the reader's, where the next read overwrites it.
-func (e *eventReader) line() ([]byte, bool, error) {
-	var long []byte
-	for {
-		b, err := e.r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			if len(long)+len(b) > MaxMessageBytes {
-				return nil, false, fmt.Errorf("an event line exceeds %d bytes", MaxMessageBytes)
-			}
-			long = append(long, b...)
-			continue
-		}
-		if err != nil {
-			if err == io.EOF && len(long)+len(b) > 0 {
-				return nil, false, io.ErrUnexpectedEOF
-			}
-			return nil, false, err
-		}
-		if long != nil {
-			b = append(long, b...)
-		}
-		b = bytes.TrimSuffix(b, []byte{'\n'})
-		return bytes.TrimSuffix(b, []byte{'\r'}), long != nil, nil
-	}
 }

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/sse"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -90,15 +90,19 @@ func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
 // decoder kept for the connection would keep its buffer, grown to the
 // largest message, until the child reconnects).
 func (c *lineConn) read(r io.Reader, maxMessage int64) {
-	br := bufio.NewReaderSize(r, lineChunk)
+	lr := sse.NewReader(r, lineChunk)
 	var pending []byte // the start of a value that goes on on the next line
 	var err error
 	for err == nil {
 		var line []byte
-		line, err = readLine(br, maxMessage-int64(len(pending)))
-		if errors.Is(err, errLineTooLong) {
+		var owned bool
+		line, owned, err = lr.Line(maxMessage - int64(len(pending)))
+		if errors.Is(err, sse.ErrTooLong) {
 			err = fmt.Errorf("upstream message exceeds %d bytes", maxMessage)
 			break
+		}
+		if !owned {
+			line = append([]byte(nil), line...)
 		}
 		if len(pending) == 0 && json.Valid(line) {
 			if derr := c.dispatch(line); derr != nil {
@@ -149,36 +153,6 @@ func (c *lineConn) dispatchValues(data []byte) ([]byte, error) {
 // lineChunk is the size of the reader's buffer, and of the pieces a long
 // line is gathered in.
 const lineChunk = 64 << 10
-
-var errLineTooLong = errors.New("line too long")
-
-// readLine returns the next line, without its newline, in a slice of its
-// own; errLineTooLong if it has more than limit bytes. A line cut short by
-// the end of the stream is returned with io.EOF.
-func readLine(br *bufio.Reader, limit int64) ([]byte, error) {
-	var pieces [][]byte
-	var n int64
-	for {
-		b, err := br.ReadSlice('\n')
-		n += int64(len(b))
-		if n > limit+1 { // +1: the newline
-			return nil, errLineTooLong
-		}
-		if err == bufio.ErrBufferFull {
-			pieces = append(pieces, append([]byte(nil), b...))
-			continue
-		}
-		b = bytes.TrimSuffix(b, []byte{'\n'})
-		if pieces == nil {
-			return append([]byte(nil), b...), err
-		}
-		line := make([]byte, 0, n)
-		for _, p := range pieces {
-			line = append(line, p...)
-		}
-		return append(line, b...), err
-	}
-}
 
 // dispatch hands one value read (a message or, in older protocol versions,
 // a batch) to a waiting call or to the SDK.

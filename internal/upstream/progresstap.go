@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/mcpproxy/mcpproxy/internal/relay"
+	"github.com/mcpproxy/mcpproxy/internal/sse"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -15,11 +16,7 @@ import (
 // such as a large tool result, passes through without being looked at.
 const maxTapLine = 64 << 10
 
-var (
-	progressMethod = []byte(`"notifications/progress"`)
-	sseData        = []byte("data:")
-	sseEvent       = []byte("event:")
-)
+var progressMethod = []byte(`"notifications/progress"`)
 
 // progressTap passes an upstream's byte stream through unchanged and hands
 // every progress notification in it to deliver as soon as it has been
@@ -93,16 +90,19 @@ func (t *progressTap) handle(line []byte) {
 			t.other = false
 			return
 		}
-		if name, ok := bytes.CutPrefix(line, sseEvent); ok {
-			name = bytes.TrimSpace(name)
-			t.other = len(name) > 0 && string(name) != "message"
+		switch field, value := sse.Field(line); string(field) {
+		case "event":
+			value = bytes.TrimSpace(value)
+			t.other = len(value) > 0 && string(value) != "message"
+			return
+		case "data":
+			if t.other {
+				return
+			}
+			line = value
+		default:
 			return
 		}
-		data, ok := bytes.CutPrefix(line, sseData)
-		if !ok || t.other {
-			return
-		}
-		line = data
 	}
 	if !bytes.Contains(line, progressMethod) {
 		return

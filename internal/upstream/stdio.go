@@ -128,7 +128,7 @@ type process struct {
 // pid returns the server's process id: under the shim, the shim's child.
 func (p *process) pid() int {
 	pid := p.cmd.Process.Pid
-	if len(Shim) == 0 {
+	if !p.shim {
 		return pid
 	}
 	// Children are listed per thread, and the shim may have forked from
@@ -281,7 +281,7 @@ func (p *process) stop() {
 
 // startProcess starts spec's command in its own process group with a
 // parent-death signal, so that it dies with mcpproxy even on kill -9.
-func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) {
+func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer, shim []string) (*process, error) {
 	env := childEnv(spec.Env)
 	path, err := lookPath(spec.Command, env)
 	if err != nil {
@@ -312,9 +312,9 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 	}
 	cmd := exec.Command(path, spec.Args...)
 	death := syscall.SIGKILL
-	if len(Shim) > 0 {
-		argv := append(append(slices.Clone(Shim[1:]), path), spec.Args...)
-		cmd = exec.Command(Shim[0], argv...)
+	if len(shim) > 0 {
+		argv := append(append(slices.Clone(shim[1:]), path), spec.Args...)
+		cmd = exec.Command(shim[0], argv...)
 		env = append(env, envShimParent+"="+strconv.Itoa(os.Getpid()))
 		death = shimDeathSignal
 	}
@@ -334,7 +334,7 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer) (*process, error) 
 		return nil, err
 	}
 	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, logs: logs,
-		exited: make(chan struct{}), stderrDone: make(chan struct{}), shim: len(Shim) > 0}
+		exited: make(chan struct{}), stderrDone: make(chan struct{}), shim: len(shim) > 0}
 	go func() {
 		defer close(p.stderrDone)
 		copyLines(errR, logs)
@@ -354,10 +354,11 @@ type stdioTransport struct {
 	proc     *process              // set by Connect
 	conn     *lineConn             // set by Connect
 	hurry    <-chan struct{}       // see process.hurry
+	shim     []string              // see Options.Shim
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
-	p, err := startProcess(t.spec, t.logs)
+	p, err := startProcess(t.spec, t.logs, t.shim)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func TestProcess_StopKeepsLastStderrLine(t *testing.T) {
 	lost := 0
 	for range runs {
 		logs := NewLogBuffer("", 0)
-		p, err := startProcess(spec, logs)
+		p, err := startProcess(spec, logs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +47,7 @@ func TestProcess_StopBoundedWithEscapedGrandchild(t *testing.T) {
 	p, err := startProcess(&mcpproxy.ServerSpec{
 		Command: "sh",
 		Args:    []string{"-c", "setsid sleep 60 </dev/null >/dev/null & echo escaped=$! >&2; exec cat >/dev/null"},
-	}, logs)
+	}, logs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestProcess_HurriedStop(t *testing.T) {
 	path, env := testupstream.Command(testupstream.ModeIgnoreTerm, map[string]string{testupstream.EnvMaxLifetime: "1m"})
 	for _, early := range []bool{true, false} {
 		logs := NewLogBuffer("", 0)
-		p, err := startProcess(&mcpproxy.ServerSpec{Command: path, Env: env}, logs)
+		p, err := startProcess(&mcpproxy.ServerSpec{Command: path, Env: env}, logs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

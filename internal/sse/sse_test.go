@@ -1,0 +1,104 @@
+package sse
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestReader_Line(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	in := "short\r\n" + long + "\n\n" + "cut off"
+	r := NewReader(iotest.HalfReader(strings.NewReader(in)), 16)
+	for _, want := range []struct {
+		line  string
+		owned bool
+		err   error
+	}{{"short", false, nil}, {long, true, nil}, {"", false, nil}, {"cut off", false, io.EOF}} {
+		line, owned, err := r.Line(1000)
+		if string(line) != want.line || owned != want.owned || err != want.err {
+			t.Fatalf("Line = %q, %v, %v; want %q, %v, %v", line, owned, err, want.line, want.owned, want.err)
+		}
+		if owned && cap(line) != len(line) {
+			t.Errorf("a long line of %d bytes in a slice of %d", len(line), cap(line))
+		}
+	}
+	r = NewReader(strings.NewReader(long+"\n"), 16)
+	if _, _, err := r.Line(99); !errors.Is(err, ErrTooLong) {
+		t.Errorf("a line over the limit: %v", err)
+	}
+	r = NewReader(strings.NewReader(long+"\n"), 16)
+	if line, _, err := r.Line(100); err != nil || len(line) != 100 {
+		t.Errorf("a line at the limit: %d bytes, %v", len(line), err)
+	}
+}
+
+func TestReader_Event(t *testing.T) {
+	in := ": comment\n\n" +
+		"id: 1\ndata:\n\n" + // a priming event: empty data
+		"event: message\ndata: {\"a\":1}\n\n" +
+		"event: other\ndata: skipped\n\n" +
+		"data: two\r\ndata:  lines\r\n\r\n" +
+		"data:" + strings.Repeat("y", 40_000) + "\n\n" +
+		"data: cut off"
+	r := NewReader(iotest.OneByteReader(strings.NewReader(in)), 4096)
+	var got []string
+	for {
+		d, err := r.Event(1 << 20)
+		if err != nil {
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("last error %v, want unexpected EOF", err)
+			}
+			break
+		}
+		got = append(got, string(d))
+	}
+	want := []string{"", `{"a":1}`, "two\n lines", strings.Repeat("y", 40_000)}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	r = NewReader(strings.NewReader("data: 12345\ndata: 678\n\n"), 4096)
+	if _, err := r.Event(8); !errors.Is(err, ErrTooLong) {
+		t.Errorf("an event over the limit: %v", err)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add("event: message\ndata: {}\n\n", 7)
+	f.Add("a\r\nb\n"+strings.Repeat("c", 50), 16)
+	f.Fuzz(func(t *testing.T, in string, size int) {
+		size = 16 + max(size, 0)%64
+		r := NewReader(strings.NewReader(in), size)
+		var lines []string
+		for {
+			line, _, err := r.Line(int64(len(in)))
+			if err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+			if err == nil || len(line) > 0 {
+				lines = append(lines, string(line))
+			}
+			if err != nil {
+				break
+			}
+		}
+		want := strings.Split(in, "\n")
+		for i := range want {
+			want[i] = strings.TrimSuffix(want[i], "\r")
+		}
+		if want[len(want)-1] == "" { // a partial line is seen only if not empty
+			want = want[:len(want)-1]
+		}
+		if strings.Join(lines, "\n") != strings.Join(want, "\n") || len(lines) != len(want) {
+			t.Errorf("lines %q, want %q", lines, want)
+		}
+		r = NewReader(strings.NewReader(in), size)
+		for {
+			if _, err := r.Event(int64(len(in))); err != nil {
+				break
+			}
+		}
+	})
+}
