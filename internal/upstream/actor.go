@@ -491,8 +491,6 @@ func (a *Actor) connect(ctx context.Context, first bool) (*conn, []mcpproxy.Tool
 }
 
 func (a *Actor) newClient() *mcp.Client {
-	name := a.spec.Name
-	hub := a.opts.Hub
 	opts := &mcp.ClientOptions{
 		Capabilities: &mcp.ClientCapabilities{},
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
@@ -501,14 +499,10 @@ func (a *Actor) newClient() *mcp.Client {
 			a.opts.Progress.Deliver(ctx, req.Params)
 		},
 		ToolListChangedHandler: func(ctx context.Context, req *mcp.ToolListChangedRequest) {
-			select {
-			case a.changed <- struct{}{}:
-			default:
-			}
-			hub.Notify(ctx, name, "notifications/tools/list_changed", req.Params)
+			a.notified(ctx, "notifications/tools/list_changed", req.Params)
 		},
 	}
-	if hub != nil {
+	if a.opts.Hub != nil {
 		// With a hub, mcpproxy can pass requests for sampling and
 		// elicitation to the downstream client whose call caused them, so
 		// it offers them. Not roots: this one session serves every client,
@@ -519,43 +513,103 @@ func (a *Actor) newClient() *mcp.Client {
 			Sampling:    &mcp.SamplingCapabilities{},
 			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
 		}
-		opts.CreateMessageWithToolsHandler = func(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
-			return hub.CreateMessage(ctx, name, req.Params)
-		}
 		opts.PromptListChangedHandler = func(ctx context.Context, req *mcp.PromptListChangedRequest) {
-			hub.Notify(ctx, name, "notifications/prompts/list_changed", req.Params)
+			a.notified(ctx, "notifications/prompts/list_changed", req.Params)
 		}
 		opts.ResourceListChangedHandler = func(ctx context.Context, req *mcp.ResourceListChangedRequest) {
-			hub.Notify(ctx, name, "notifications/resources/list_changed", req.Params)
+			a.notified(ctx, "notifications/resources/list_changed", req.Params)
 		}
 		opts.ResourceUpdatedHandler = func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			hub.Notify(ctx, name, "notifications/resources/updated", req.Params)
+			a.notified(ctx, "notifications/resources/updated", req.Params)
 		}
 		opts.LoggingMessageHandler = func(ctx context.Context, req *mcp.LoggingMessageRequest) {
-			hub.Notify(ctx, name, "notifications/message", req.Params)
+			a.notified(ctx, "notifications/message", req.Params)
 		}
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "mcpproxy", Version: a.opts.Version}, opts)
-	if hub != nil {
-		// Answered before the SDK's own handling: its elicitation schema
-		// check rejects some valid schemas, and roots come from the
-		// downstream client, not from a static list.
+	if a.opts.Hub != nil {
+		// The upstream's requests are answered here, from upstreamRequests,
+		// before the SDK's own handling (its elicitation schema check
+		// rejects some valid schemas, and roots come from the downstream
+		// client, not from a static list), as traffic answers them on the
+		// calls beside the session.
 		c.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 			return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-				switch method {
-				case "elicitation/create":
-					if p, ok := req.GetParams().(*mcp.ElicitParams); ok {
-						return hub.Elicit(ctx, name, p)
-					}
-				case "roots/list":
-					p, _ := req.GetParams().(*mcp.ListRootsParams)
-					return hub.ListRoots(ctx, name, p)
+				if h, ok := upstreamRequests[method]; ok {
+					return h.answer(ctx, a.opts.Hub, a.spec.Name, req.GetParams())
 				}
 				return next(ctx, method, req)
 			}
 		})
 	}
 	return c
+}
+
+// upstreamRequest is how mcpproxy answers one method an upstream may ask
+// of its client: the type of its params, and the answer, from the client
+// whose call caused it (see relay.Hub).
+type upstreamRequest struct {
+	params func() mcp.Params
+	answer func(ctx context.Context, hub *relay.Hub, server string, p mcp.Params) (mcp.Result, error)
+}
+
+// upstreamRequests is the one table of the requests an upstream may send,
+// used by the SDK session (newClient) and by the calls beside it (traffic).
+// ping is answered by the SDK session itself, and by traffic.
+var upstreamRequests = map[string]upstreamRequest{
+	"sampling/createMessage": {
+		params: func() mcp.Params { return new(mcp.CreateMessageWithToolsParams) },
+		answer: func(ctx context.Context, hub *relay.Hub, server string, p mcp.Params) (mcp.Result, error) {
+			cp, _ := p.(*mcp.CreateMessageWithToolsParams)
+			return result(hub.CreateMessage(ctx, server, cp))
+		},
+	},
+	"elicitation/create": {
+		params: func() mcp.Params { return new(mcp.ElicitParams) },
+		answer: func(ctx context.Context, hub *relay.Hub, server string, p mcp.Params) (mcp.Result, error) {
+			ep, _ := p.(*mcp.ElicitParams)
+			return result(hub.Elicit(ctx, server, ep))
+		},
+	},
+	"roots/list": {
+		params: func() mcp.Params { return new(mcp.ListRootsParams) },
+		answer: func(ctx context.Context, hub *relay.Hub, server string, p mcp.Params) (mcp.Result, error) {
+			rp, _ := p.(*mcp.ListRootsParams)
+			return result(hub.ListRoots(ctx, server, rp))
+		},
+	},
+}
+
+// result turns a typed answer into an mcp.Result without a typed nil.
+func result[R mcp.Result](r R, err error) (mcp.Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// upstreamNotifications are the notifications of an upstream that go to its
+// downstream clients, with the type of their params; progress goes through
+// the progress router instead.
+var upstreamNotifications = map[string]func() mcp.Params{
+	"notifications/tools/list_changed":     func() mcp.Params { return new(mcp.ToolListChangedParams) },
+	"notifications/prompts/list_changed":   func() mcp.Params { return new(mcp.PromptListChangedParams) },
+	"notifications/resources/list_changed": func() mcp.Params { return new(mcp.ResourceListChangedParams) },
+	"notifications/resources/updated":      func() mcp.Params { return new(mcp.ResourceUpdatedNotificationParams) },
+	"notifications/message":                func() mcp.Params { return new(mcp.LoggingMessageParams) },
+}
+
+// notified handles a notification of upstreamNotifications, from the SDK
+// session or from a call beside it: a changed tool list is re-listed, and
+// every notification goes to the downstream clients.
+func (a *Actor) notified(ctx context.Context, method string, p mcp.Params) {
+	if method == "notifications/tools/list_changed" {
+		select {
+		case a.changed <- struct{}{}:
+		default:
+		}
+	}
+	a.opts.Hub.Notify(ctx, a.spec.Name, method, p)
 }
 
 func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
@@ -581,58 +635,31 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 }
 
 // traffic answers what the upstream sends during a tool call mcpproxy
-// makes beside the SDK's session (see leanHTTP), as the session's handlers
-// in newClient do.
+// makes beside the SDK's session (see leanHTTP), from the same tables as
+// the session's handlers in newClient.
 func (a *Actor) traffic() *traffic {
-	hub, name := a.opts.Hub, a.spec.Name
 	return &traffic{
 		request: func(ctx context.Context, method string, params json.RawMessage) (any, error) {
-			switch method {
-			case "ping":
+			if method == "ping" {
 				return struct{}{}, nil
-			case "sampling/createMessage":
-				p := new(mcp.CreateMessageWithToolsParams)
-				if err := decodeParams(params, p); err != nil {
-					return nil, err
-				}
-				return hub.CreateMessage(ctx, name, p)
-			case "elicitation/create":
-				p := new(mcp.ElicitParams)
-				if err := decodeParams(params, p); err != nil {
-					return nil, err
-				}
-				return hub.Elicit(ctx, name, p)
-			case "roots/list":
-				p := new(mcp.ListRootsParams)
-				if err := decodeParams(params, p); err != nil {
-					return nil, err
-				}
-				return hub.ListRoots(ctx, name, p)
 			}
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
+			h, ok := upstreamRequests[method]
+			if !ok {
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
+			}
+			p := h.params()
+			if err := decodeParams(params, p); err != nil {
+				return nil, err
+			}
+			return h.answer(ctx, a.opts.Hub, a.spec.Name, p)
 		},
 		notify: func(ctx context.Context, method string, params json.RawMessage) {
-			var p mcp.Params
-			switch method {
-			case "notifications/tools/list_changed":
-				select {
-				case a.changed <- struct{}{}:
-				default:
-				}
-				p = new(mcp.ToolListChangedParams)
-			case "notifications/prompts/list_changed":
-				p = new(mcp.PromptListChangedParams)
-			case "notifications/resources/list_changed":
-				p = new(mcp.ResourceListChangedParams)
-			case "notifications/resources/updated":
-				p = new(mcp.ResourceUpdatedNotificationParams)
-			case "notifications/message":
-				p = new(mcp.LoggingMessageParams)
-			default: // progress: the transport's tap delivered it
-				return
+			newParams, ok := upstreamNotifications[method]
+			if !ok {
+				return // progress: the transport's tap delivered it
 			}
-			if decodeParams(params, p) == nil {
-				hub.Notify(ctx, name, method, p)
+			if p := newParams(); decodeParams(params, p) == nil {
+				a.notified(ctx, method, p)
 			}
 		},
 	}
