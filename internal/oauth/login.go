@@ -118,6 +118,12 @@ func Login(ctx context.Context, cfg LoginConfig) (*LoginResult, error) {
 		srv.Serve(ln)
 	}()
 	defer func() {
+		// Shutdown lets the callback's answer reach the browser: the login
+		// can finish while that handler is still writing it, and Close
+		// alone would cut the connection (the browser saw EOF).
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
 		srv.Close()
 		<-served
 	}()
