@@ -246,6 +246,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Actor: upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth,
 			Version: version, Shim: shim},
 		View:      view,
+		Initial:   eff,
 		Writer:    m.writer,
 		DataDir:   dataDir,
 		Overrides: overrides,

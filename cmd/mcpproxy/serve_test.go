@@ -1106,3 +1106,55 @@ func TestServe_IndexSurvivesRestart(t *testing.T) {
 		t.Errorf("the index was rebuilt on restart:\n%s", tail(q.stderr.String(), 20))
 	}
 }
+
+// TestServe_KeyAcceptedFromTheFirstRequest: a daemon answers its API key
+// from the first request it serves, not only once its config is applied (a
+// UI open across a restart polled in that window, was refused, and dropped
+// its key).
+func TestServe_KeyAcceptedFromTheFirstRequest(t *testing.T) {
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mcp_config.json")
+	data := `{"api_key": "` + testKey + `", "data_dir": "` + filepath.Join(dir, "data") + `", "mcpServers": [` +
+		`{"name": "a", "command": "/nonexistent/mcpproxy-test"}]}`
+	if err := os.WriteFile(cfg, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	codes := make(chan int, 1<<16)
+	go func() {
+		defer close(codes)
+		client := &http.Client{Timeout: time.Second}
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/status", nil)
+			req.Header.Set("X-API-Key", testKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				continue // not listening yet
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}
+	}()
+	p := launch(t, dir, []string{"serve", "-c", cfg, "-l", addr})
+	p.waitStarted(t)
+	eventually(t, 10*time.Second, func() error {
+		if len(codes) < 20 {
+			return fmt.Errorf("%d answers so far", len(codes))
+		}
+		return nil
+	})
+	close(done)
+	counts := map[int]int{}
+	for c := range codes {
+		counts[c]++
+	}
+	if counts[http.StatusUnauthorized] > 0 || counts[http.StatusOK] == 0 {
+		t.Errorf("answers to the right key from the start: %v; want only 200", counts)
+	}
+}

@@ -32,6 +32,11 @@ import (
 // Options configures a Supervisor.
 type Options struct {
 	View *stateview.View
+	// Initial, if set, is what Config reports before the first Apply, less
+	// its servers (they start at Apply): readers that come first, such as
+	// the API's key check while the daemon starts, see the configured
+	// settings instead of the defaults.
+	Initial *config.Config
 	// Writer persists commands to the config file; nil makes commands that
 	// need it fail with an unavailable error.
 	Writer *config.Writer
@@ -120,9 +125,16 @@ func New(opts Options) *Supervisor {
 		log:     opts.Logger,
 		entries: map[string]*entry{},
 	}
-	// Readers may come before the first Apply: they see no servers and an
-	// empty API key (which matches nothing), never a nil config.
-	s.cfg.Store(config.Default())
+	// Readers may come before the first Apply: they see no servers, and
+	// the initial settings (without them, an empty API key, which matches
+	// nothing: a UI open across a restart took its key for refused), never
+	// a nil config.
+	initial := config.Default()
+	if opts.Initial != nil {
+		initial = opts.Initial.Clone()
+		initial.Servers = nil
+	}
+	s.cfg.Store(initial)
 	return s
 }
 

@@ -638,3 +638,22 @@ func TestSupervisor_GlobalConnectTimeoutReachesRunningServers(t *testing.T) {
 		t.Errorf("own (connect_timeout 1m of its own) is %s: %q", s.State, s.LastError)
 	}
 }
+
+// TestSupervisor_InitialSettings: before the first Apply, Config reports
+// the initial settings (the API key above all: a daemon answering while it
+// starts must not refuse the key) and no servers; the first Apply still
+// adds and starts every server.
+func TestSupervisor_InitialSettings(t *testing.T) {
+	checkLeaks(t)
+	a := stdioServer("a", ok, nil)
+	initial := configOf(a)
+	initial.APIKey = "initial-key-0123456789"
+	h := newSupervisor(t, func(o *supervisor.Options) { o.Initial = initial })
+	if c := h.sup.Config(); c.APIKey != "initial-key-0123456789" || len(c.Servers) != 0 {
+		t.Fatalf("before Apply: api key %q, %d servers; want the initial key and none", c.APIKey, len(c.Servers))
+	}
+	if ch := h.sup.Apply(initial); !slices.Equal(ch.Added, []string{"a"}) {
+		t.Errorf("first apply added %v, want [a]", ch.Added)
+	}
+	h.waitState(t, 20*time.Second, "a", mcpproxy.StateReady)
+}
