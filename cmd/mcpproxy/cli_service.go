@@ -227,12 +227,12 @@ with "serve", and the -c/--config and --data-dir given here.`,
 		Short: "Stop the user service and remove it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := serviceFor(runtime.GOOS, userHome(), nil)
+			svc, installed, err := installedService()
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if _, err := os.Stat(svc.path); errors.Is(err, os.ErrNotExist) {
+			if !installed {
 				fmt.Fprintf(out, "not installed (no %s)\n", svc.path)
 				return nil
 			}
@@ -254,12 +254,12 @@ with "serve", and the -c/--config and --data-dir given here.`,
 		Short: "Say whether the user service is installed and running",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := serviceFor(runtime.GOOS, userHome(), nil)
+			svc, installed, err := installedService()
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if _, err := os.Stat(svc.path); errors.Is(err, os.ErrNotExist) {
+			if !installed {
 				return fmt.Errorf("the service is not installed (no %s): install it with `mcpproxy service install`", svc.path)
 			}
 			fmt.Fprintf(out, "installed: %s\n", svc.path)
@@ -280,6 +280,17 @@ with "serve", and the -c/--config and --data-dir given here.`,
 	}
 	cmd.AddCommand(install, uninstall, status)
 	return cmd
+}
+
+// installedService is this platform's user service, and whether its file
+// is there.
+func installedService() (*userService, bool, error) {
+	svc, err := serviceFor(runtime.GOOS, userHome(), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	_, err = os.Stat(svc.path)
+	return svc, !errors.Is(err, os.ErrNotExist), nil
 }
 
 // runAll runs each command, printing it, and stops at the first failure.

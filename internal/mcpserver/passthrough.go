@@ -271,16 +271,12 @@ func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, ne
 		}
 		return res, nil
 	}
-	srv, err := serverReady(s.b.View().Load(), name)
+	srv, own, err := s.upstreamOf(ctx, name, peer)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
 	defer cancel()
-	own, err := s.ownSession(ctx, srv, peer)
-	if err != nil {
-		return nil, errOpenOwn(name, err)
-	}
 	up := srv.Session
 	if own != nil {
 		up = own
@@ -369,19 +365,17 @@ func (s *Server) passFast(ctx context.Context, fs *fastSession, req *mcp.CallToo
 // passToolCall forwards one pass-through tools/call to the upstream's
 // current session and records it. An error is for the JSON-RPC response.
 func (s *Server) passToolCall(ctx context.Context, req mcp.Request, name string, peer *passPeer, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
-	srv, err := serverReady(s.b.View().Load(), name)
-	if err != nil {
+	srv, own, err := s.upstreamOf(ctx, name, peer)
+	if srv == nil {
 		s.recordCall(callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()),
 			server: name, tool: p.Name, args: p.Arguments, start: time.Now(), status: refusalStatus(err), err: err,
 			sensitive: sensitiveRecord(s.sensitiveMode(), scanArgs(p.Arguments), nil)})
+	}
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout(name))
 	defer cancel()
-	own, err := s.ownSession(ctx, srv, peer)
-	if err != nil {
-		return nil, errOpenOwn(name, err)
-	}
 	switch {
 	case own != nil:
 		end := peer.beginOwnCall(ctx, p.GetProgressToken())
@@ -396,8 +390,20 @@ func (s *Server) passToolCall(ctx context.Context, req mcp.Request, name string,
 	return s.passCall(ctx, req, name, srv, own, p)
 }
 
-func errOpenOwn(name string, err error) error {
-	return fmt.Errorf("mcpproxy: open a session of %q for this client: %w", name, err)
+// upstreamOf returns the ready upstream name and, for an HTTP upstream, the
+// client's own session of it (see ownsession.go). srv is nil when the
+// upstream is not ready (err says why); an own session that cannot be
+// opened is an error with srv set.
+func (s *Server) upstreamOf(ctx context.Context, name string, peer *passPeer) (*stateview.Server, *mcp.ClientSession, error) {
+	srv, err := serverReady(s.b.View().Load(), name)
+	if err != nil {
+		return nil, nil, err
+	}
+	own, err := s.ownSession(ctx, srv, peer)
+	if err != nil {
+		return srv, nil, fmt.Errorf("mcpproxy: open a session of %q for this client: %w", name, err)
+	}
+	return srv, own, nil
 }
 
 // passCall forwards one pass-through tools/call and records it.
