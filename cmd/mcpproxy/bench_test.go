@@ -149,9 +149,9 @@ func BenchmarkServersList_1000(b *testing.B) {
 		if c := status.Counts; c["connecting"] < 300 || c["disabled"] != 300 || c["error"]+c["connecting"] != 700 {
 			return fmt.Errorf("counts %v", c)
 		}
-		// Each stdio server runs under its shim: two processes apiece.
-		if n := len(descendants(p.PID())); n != 600 {
-			return fmt.Errorf("%d descendant processes, want 600 (300 servers and their shims)", n)
+		// The stdio servers run under the daemon's one keeper.
+		if n := len(descendants(p.PID())); n != 301 {
+			return fmt.Errorf("%d descendant processes, want 301 (300 servers and the keeper)", n)
 		}
 		return nil
 	})

@@ -11,7 +11,7 @@ import (
 	"runtime"
 	"syscall"
 
-	"github.com/mcpproxy/mcpproxy/internal/upstream"
+	"github.com/mcpproxy/mcpproxy/internal/keeper"
 	"github.com/spf13/cobra"
 )
 
@@ -28,8 +28,8 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == upstream.ShimArg {
-		os.Exit(upstream.RunShim(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == keeper.Arg {
+		os.Exit(keeper.Run())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -24,8 +24,8 @@ import (
 )
 
 // fiftyServers starts a daemon with n ok stdio upstreams, waits until all
-// are ready and returns it with its recorded descendants (shim + server
-// per upstream).
+// are ready and returns it with its recorded descendants (the keeper and
+// the servers).
 func fiftyServers(t *testing.T, n int) (*proxy, []proc) {
 	t.Helper()
 	var servers []map[string]any
@@ -40,8 +40,8 @@ func fiftyServers(t *testing.T, n int) (*proxy, []proc) {
 	settle(t, p, 120*time.Second, want)
 	t.Logf("%d upstreams ready after %v", n, time.Since(start).Round(time.Millisecond))
 	procs := p.track(t)
-	if len(procs) != 2*n {
-		t.Fatalf("mcpproxy has %d descendants, want %d shims and %d servers: %s", len(procs), n, n, describe(procs))
+	if len(procs) != n+1 {
+		t.Fatalf("mcpproxy has %d descendants, want the keeper and %d servers: %s", len(procs), n, describe(procs))
 	}
 	return p, procs
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/httpapi"
 	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/index"
+	"github.com/mcpproxy/mcpproxy/internal/keeper"
 	"github.com/mcpproxy/mcpproxy/internal/mcpserver"
 	"github.com/mcpproxy/mcpproxy/internal/memtune"
 	"github.com/mcpproxy/mcpproxy/internal/metrics"
@@ -99,6 +100,7 @@ type Main struct {
 	served   chan struct{}
 	ready    atomic.Bool
 	tuner    *memtune.Tuner
+	spawner  keeper.Spawner // starts stdio servers; nil: as our own children
 	// daemonFile is the daemon.json this process wrote, removed by Close.
 	daemonFile string
 }
@@ -141,11 +143,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.log = log
 	slog.SetDefault(log)
-	var shim []string
 	if exe, err := os.Executable(); err != nil {
 		log.Warn("cannot find own executable; stdio servers' children may outlive a kill -9", "error", err)
-	} else if upstream.ShimSupported {
-		shim = []string{exe, upstream.ShimArg, "--"}
+	} else {
+		m.spawner = keeper.New([]string{exe, keeper.Arg})
 	}
 
 	if m.ConfigPath == "" {
@@ -244,7 +245,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.oauth = auth
 	m.sup = supervisor.New(supervisor.Options{
 		Actor: upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth,
-			Version: version, Shim: shim},
+			Version: version, Spawner: m.spawner},
 		View:      view,
 		Initial:   eff,
 		Writer:    m.writer,
@@ -447,6 +448,11 @@ func (m *Main) Close() error {
 	}
 	if m.sup != nil {
 		closed("supervisor", m.sup.Close())
+	}
+	// After the supervisor, which stopped the servers in order: the keeper
+	// ends what is left.
+	if c, ok := m.spawner.(io.Closer); ok {
+		closed("keeper", c.Close())
 	}
 	if m.oauth != nil {
 		closed("oauth", m.oauth.Close())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"golang.org/x/sys/unix"
 )
 
 // TestServe_FirstStart starts the daemon without a config file, then again
@@ -958,10 +959,10 @@ func TestServe_GracefulShutdown(t *testing.T) {
 			t.Errorf("%s's grandchild %s is not a descendant of mcpproxy", name, g)
 		}
 	}
-	// Each stdio server runs under mcpproxy's shim: shim + server per
-	// server, plus the two grandchildren.
-	if len(procs) != 42 {
-		t.Errorf("mcpproxy has %d descendants, want 20 shims, 20 servers and 2 grandchildren: %s", len(procs), describe(procs))
+	// The stdio servers run under mcpproxy's one keeper: the keeper, 20
+	// servers and the two grandchildren.
+	if len(procs) != 23 {
+		t.Errorf("mcpproxy has %d descendants, want the keeper, 20 servers and 2 grandchildren: %s", len(procs), describe(procs))
 	}
 
 	start := time.Now()
@@ -993,15 +994,18 @@ func TestServe_Kill9LeavesNoOrphans(t *testing.T) {
 		servers = append(servers, stdio(name, testupstream.ModeOK))
 		want[name] = "ready"
 	}
-	servers = append(servers, stdio("spawner", testupstream.ModeSpawnChild))
-	want["spawner"] = "ready"
+	servers = append(servers, stdio("spawner", testupstream.ModeSpawnChild), stdio("escaper", testupstream.ModeSpawnEscaped))
+	want["spawner"], want["escaper"] = "ready", "ready"
 	p := startProxy(t, configJSON(t, servers))
 	list := settle(t, p, 60*time.Second, want)
 
 	procs := p.track(t)
-	g := grandchild(t, p, "spawner")
-	if len(procs) != 23 || !slices.Contains(procs, g) {
-		t.Fatalf("descendants = %s, want 11 shims, 11 servers and grandchild %s", describe(procs), g)
+	g, escaped := grandchild(t, p, "spawner"), grandchild(t, p, "escaper")
+	if len(procs) != 15 || !slices.Contains(procs, g) || !slices.Contains(procs, escaped) {
+		t.Fatalf("descendants = %s, want the keeper, 12 servers and grandchildren %s and %s", describe(procs), g, escaped)
+	}
+	if sid, _ := unix.Getsid(escaped.PID); sid != escaped.PID {
+		t.Fatalf("escaper's grandchild %s is in session %d: it did not leave its server's session", escaped, sid)
 	}
 	p.mu.Lock()
 	p.killed = true
@@ -1019,6 +1023,8 @@ func TestServe_Kill9LeavesNoOrphans(t *testing.T) {
 	}
 	for _, pr := range left {
 		switch {
+		case pr == escaped:
+			t.Errorf("escaper's grandchild %s, in a session of its own, outlives kill -9 of mcpproxy by 5s", pr)
 		case pr == g:
 			t.Errorf("spawner's grandchild %s outlives kill -9 of mcpproxy by 5s: it is not mcpproxy's child, so "+
 				"the parent-death signal does not reach it, and nobody is left to kill its process group", pr)

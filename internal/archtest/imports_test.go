@@ -38,6 +38,7 @@ var layers = map[string]int{
 	"internal/apiv1":     1,
 	"internal/golden":    1,
 	"internal/sse":       1,
+	"internal/keeper":    1,
 	// 2: what the supervisor and the surfaces build on.
 	"internal/token":           2,
 	"internal/activity":        2,

@@ -49,6 +49,7 @@ const (
 	ModeGarbage          = "garbage"            // answer with non-JSON lines only
 	ModeIgnoreTerm       = "ignore-term"        // serve; survive SIGTERM, SIGINT and stdin EOF
 	ModeSpawnChild       = "spawn-child"        // serve; start a grandchild that sleeps until killed
+	ModeSpawnEscaped     = "spawn-escaped"      // as spawn-child, but the grandchild leaves the group (setsid)
 	ModeHangForeverChild = "hang-forever-child" // the grandchild: sleep until killed
 )
 
@@ -115,7 +116,9 @@ func runChild(mode string) int {
 	case ModeIgnoreTerm:
 		return ignoreTerm(opts)
 	case ModeSpawnChild:
-		return spawnChild(opts)
+		return spawnChild(opts, false)
+	case ModeSpawnEscaped:
+		return spawnChild(opts, true)
 	case ModeHangForeverChild:
 		return hangForever()
 	case ModeExitOnCall:
@@ -287,9 +290,9 @@ func ignoreTerm(opts Options) int {
 }
 
 // spawnChild serves like ok after starting a grandchild in the same process
-// group. The grandchild holds this child's stderr open, as wrappers such as
+// group, or, with escape, in a session and group of its own. The grandchild holds this child's stderr open, as wrappers such as
 // npx do, so a parent that waits for stderr EOF waits for the grandchild too.
-func spawnChild(opts Options) int {
+func spawnChild(opts Options, escape bool) int {
 	path, err := os.Executable()
 	if err != nil {
 		path = os.Args[0]
@@ -297,6 +300,9 @@ func spawnChild(opts Options) int {
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), EnvMode+"="+ModeHangForeverChild)
 	cmd.Stderr = os.Stderr
+	if escape {
+		cmd.SysProcAttr = newSession()
+	}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "testupstream: start grandchild: %v\n", err)
 		return 1

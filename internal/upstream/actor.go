@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/keeper"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
@@ -67,12 +68,11 @@ type Options struct {
 	Auth Authorizer
 	// Version is the client version reported to upstreams; default "dev".
 	Version string
-	// Shim, when not empty, is the argv prefix that wraps every stdio
-	// server: the mcpproxy binary re-executed as a small keeper process
-	// (see RunShim and ShimArg). Without it a stdio server's own children
-	// (npx → node) would outlive a kill -9 of mcpproxy, because the
-	// kernel's parent-death signal only reaches direct children.
-	Shim []string
+	// Spawner starts stdio servers; nil starts them as mcpproxy's own
+	// children (keeper.Direct). The daemon passes its keeper (keeper.New),
+	// without which a stdio server's own children (npx → node) would
+	// outlive a kill -9 of mcpproxy.
+	Spawner keeper.Spawner
 	// PatientPing is the least deadline of the second ping that decides
 	// whether a session whose first ping timed out is dead; default 1m.
 	PatientPing time.Duration
@@ -629,7 +629,7 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		newClient: a.newClient,
 		traffic:   a.traffic(),
 		hurry:     a.hurry,
-		shim:      a.opts.Shim,
+		spawn:     a.opts.Spawner,
 		grace:     a.opts.CloseGrace,
 	})
 }
@@ -684,7 +684,7 @@ type dialer struct {
 	newClient func() *mcp.Client
 	traffic   *traffic        // nil: tool calls go through the SDK session
 	hurry     <-chan struct{} // stdio: closed when stopping the child must be quick
-	shim      []string        // stdio: see Options.Shim
+	spawn     keeper.Spawner  // stdio: see Options.Spawner
 	grace     time.Duration   // see Options.CloseGrace
 }
 
@@ -694,7 +694,7 @@ type dialer struct {
 func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, []mcpproxy.Tool, error) {
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
-		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress, hurry: d.hurry, shim: d.shim}
+		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress, hurry: d.hurry, spawn: d.spawn}
 		c, tools, err := d.handshake(ctx, t, p, func() *process { return t.proc })
 		if c != nil {
 			c.lean = t.conn
@@ -824,7 +824,7 @@ func (a *Actor) serve(ctx context.Context, c *conn, tools []mcpproxy.Tool) error
 	init := c.session.InitializeResult()
 	pid := 0
 	if c.proc != nil {
-		pid = c.proc.pid() // reads /proc: outside the view's lock
+		pid = c.proc.pid()
 	}
 	a.update(func(s *stateview.Server) {
 		s.State = mcpproxy.StateReady

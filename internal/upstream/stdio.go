@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/keeper"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -110,43 +107,21 @@ func lookPath(command string, env []string) (string, error) {
 // process is a started stdio server: its own process group, its pipes, and
 // the goroutines that wait for it and copy its stderr.
 type process struct {
-	cmd    *exec.Cmd
+	proc   keeper.Proc
 	stdin  *os.File
 	stdout *os.File
 	stderr *os.File
 	logs   *LogBuffer
 
-	exited     chan struct{} // closed when the process has been waited for
-	stderrDone chan struct{} // closed when the stderr copier has returned
-	waitErr    error         // set before exited is closed
+	exited     <-chan struct{} // closed when the process has been waited for
+	stderrDone chan struct{}   // closed when the stderr copier has returned
 
 	stopOnce sync.Once
-	shim     bool            // the process is the shim, not the server itself
 	hurry    <-chan struct{} // closed when stop must be quick; may be nil
 }
 
-// pid returns the server's process id: under the shim, the shim's child.
-func (p *process) pid() int {
-	pid := p.cmd.Process.Pid
-	if !p.shim {
-		return pid
-	}
-	// Children are listed per thread, and the shim may have forked from
-	// any of its threads.
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-		if err != nil {
-			continue
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			if child, err := strconv.Atoi(f[0]); err == nil {
-				return child
-			}
-		}
-	}
-	return pid
-}
+// pid returns the server's process id.
+func (p *process) pid() int { return p.proc.Pid() }
 
 // exitError describes how the process ended, with its last stderr line, or
 // nil while it runs.
@@ -157,9 +132,8 @@ func (p *process) exitError() error {
 		return nil
 	}
 	msg := "process exited"
-	var ee *exec.ExitError
-	if errors.As(p.waitErr, &ee) {
-		msg = "process exited: " + ee.ProcessState.String()
+	if err := p.proc.Err(); err != nil {
+		msg = "process exited: " + err.Error()
 	}
 	if last := p.logs.Telling(); last != "" {
 		msg += "; stderr: " + last
@@ -223,7 +197,6 @@ func (p *process) exitedWithin(d time.Duration) error {
 func (p *process) stop() {
 	p.stopOnce.Do(func() {
 		p.stdin.Close()
-		pgid := p.cmd.Process.Pid
 		wait := func(d time.Duration) bool {
 			hurry := p.hurry
 			select {
@@ -249,20 +222,14 @@ func (p *process) stop() {
 			}
 		}
 		if !wait(stdinGrace) {
-			terminateGroup(pgid)
+			p.proc.Terminate()
 			if !wait(termGrace) {
-				if p.shim {
-					// The shim ends everything below it, including what
-					// left its group, before it exits.
-					signalKeeper(pgid)
-					wait(termGrace)
-				}
-				killGroup(pgid)
+				p.proc.Kill()
 				wait(termGrace)
 			}
 		}
-		// The leader is gone; anything it left behind in its group goes too.
-		killLeftovers(pgid)
+		// Once the leader is gone, the spawner has ended what it left in
+		// its group.
 		p.stdout.Close()
 		// Let the copier read the group's last words up to EOF: the last
 		// stderr line usually says why the process died. Closing stderr
@@ -279,9 +246,9 @@ func (p *process) stop() {
 	})
 }
 
-// startProcess starts spec's command in its own process group with a
-// parent-death signal, so that it dies with mcpproxy even on kill -9.
-func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer, shim []string) (*process, error) {
+// startProcess starts spec's command through spawn (see Options.Spawner),
+// in its own process group.
+func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer, spawn keeper.Spawner) (*process, error) {
 	env := childEnv(spec.Env)
 	path, err := lookPath(spec.Command, env)
 	if err != nil {
@@ -310,19 +277,11 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer, shim []string) (*p
 		outW.Close()
 		return nil, err
 	}
-	cmd := exec.Command(path, spec.Args...)
-	death := syscall.SIGKILL
-	if len(shim) > 0 {
-		argv := append(append(slices.Clone(shim[1:]), path), spec.Args...)
-		cmd = exec.Command(shim[0], argv...)
-		env = append(env, envShimParent+"="+strconv.Itoa(os.Getpid()))
-		death = shimDeathSignal
+	if spawn == nil {
+		spawn = keeper.Direct{}
 	}
-	cmd.Env = env
-	cmd.Dir = spec.WorkingDir
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.SysProcAttr = childAttr(death)
-	err = cmd.Start()
+	proc, err := spawn.Spawn(keeper.Cmd{Path: path, Args: spec.Args, Env: env, Dir: spec.WorkingDir,
+		Stdin: inR, Stdout: outW, Stderr: errW})
 	// The child has its own copies now; ours must go so EOFs propagate.
 	inR.Close()
 	outW.Close()
@@ -333,15 +292,11 @@ func startProcess(spec *mcpproxy.ServerSpec, logs *LogBuffer, shim []string) (*p
 		errR.Close()
 		return nil, err
 	}
-	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, logs: logs,
-		exited: make(chan struct{}), stderrDone: make(chan struct{}), shim: len(shim) > 0}
+	p := &process{proc: proc, stdin: inW, stdout: outR, stderr: errR, logs: logs,
+		exited: proc.Done(), stderrDone: make(chan struct{})}
 	go func() {
 		defer close(p.stderrDone)
 		copyLines(errR, logs)
-	}()
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
 	}()
 	return p, nil
 }
@@ -354,11 +309,11 @@ type stdioTransport struct {
 	proc     *process              // set by Connect
 	conn     *lineConn             // set by Connect
 	hurry    <-chan struct{}       // see process.hurry
-	shim     []string              // see Options.Shim
+	spawn    keeper.Spawner        // see Options.Spawner
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
-	p, err := startProcess(t.spec, t.logs, t.shim)
+	p, err := startProcess(t.spec, t.logs, t.spawn)
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func TestProcess_HurriedStop(t *testing.T) {
 		} else {
 			time.AfterFunc(stdinGrace+100*time.Millisecond, func() { close(hurry) })
 		}
-		pid := p.cmd.Process.Pid
+		pid := p.pid()
 		start := time.Now()
 		p.stop()
 		took := time.Since(start)
