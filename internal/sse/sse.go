@@ -45,7 +45,17 @@ func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 			return nil, false, fmt.Errorf("a line exceeds %d bytes: %w", limit, ErrTooLong)
 		}
 		if err == bufio.ErrBufferFull {
-			pieces = append(pieces, append([]byte(nil), b...))
+			// Gathered in blocks that grow to pieceMax, so that a long
+			// line costs few allocations whatever the buffer's size.
+			if k := len(pieces) - 1; k >= 0 && cap(pieces[k])-len(pieces[k]) >= len(b) {
+				pieces[k] = append(pieces[k], b...)
+			} else {
+				size := pieceMin
+				if k >= 0 {
+					size = min(2*cap(pieces[k]), pieceMax)
+				}
+				pieces = append(pieces, append(make([]byte, 0, max(size, len(b))), b...))
+			}
 			continue
 		}
 		if err == nil {
@@ -61,6 +71,14 @@ func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 		return trimCR(append(line, b...)), true, err
 	}
 }
+
+// The blocks a long line is gathered in grow from pieceMin to pieceMax
+// bytes: a line costs at most pieceMax more than its size before it is
+// joined.
+const (
+	pieceMin = 64 << 10
+	pieceMax = 1 << 20
+)
 
 func trimCR(b []byte) []byte { return bytes.TrimSuffix(b, []byte{'\r'}) }
 

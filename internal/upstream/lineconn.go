@@ -150,9 +150,10 @@ func (c *lineConn) dispatchValues(data []byte) ([]byte, error) {
 	}
 }
 
-// lineChunk is the size of the reader's buffer, and of the pieces a long
-// line is gathered in.
-const lineChunk = 64 << 10
+// lineChunk is the size of the reader's buffer, which every stdio server
+// holds while it is connected: small, so that a thousand idle servers cost
+// little; a long line is gathered past it.
+const lineChunk = 4 << 10
 
 // dispatch hands one value read (a message or, in older protocol versions,
 // a batch) to a waiting call or to the SDK.

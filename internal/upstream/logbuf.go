@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,8 @@ const (
 	// secret crossing the cut is still masked (secrets up to this long).
 	redactSlack     = 4 << 10
 	maxLogFileBytes = 10 << 20
+	// stderrChunk is the size of the reads from a server's stderr.
+	stderrChunk = 1 << 10
 )
 
 // LogBuffer keeps the last lines an upstream wrote to stderr, in memory, and
@@ -46,7 +49,7 @@ type LogBuffer struct {
 	mu      sync.Mutex
 	lines   []string    // ring once it holds capacity lines, guarded by mu
 	next    int         // oldest line once full, guarded by mu
-	fileC   chan string // made at the first line for the file, guarded by mu
+	fileC   chan string // made when a writer starts, dropped when it ends; guarded by mu
 	writing bool        // a writer goroutine runs, guarded by mu
 	dropped int64       // guarded by mu
 	closed  bool        // guarded by mu
@@ -241,6 +244,9 @@ func (b *LogBuffer) writeLoop() {
 			b.mu.Lock()
 			if len(lines) == 0 && !b.closed {
 				b.writing = false
+				// The queue goes too (the next line makes another):
+				// a thousand quiet servers would each hold one.
+				b.fileC = nil
 				b.mu.Unlock()
 				return
 			}
@@ -250,20 +256,43 @@ func (b *LogBuffer) writeLoop() {
 }
 
 // copyLines reads r line by line into b until r fails. Over-long lines are
-// cut so one runaway line cannot grow memory: read to maxLineBytes plus
+// cut so one runaway line cannot grow memory: kept to maxLineBytes plus
 // redactSlack, so that Append can mask a secret that straddles
-// maxLineBytes before it cuts there.
+// maxLineBytes before it cuts there. It reads in small pieces: a quiet
+// server's stderr costs stderrChunk bytes.
 func copyLines(r io.Reader, b *LogBuffer) {
-	br := bufio.NewReaderSize(r, maxLineBytes+redactSlack)
+	buf := make([]byte, stderrChunk)
+	var line []byte
+	cut := false // the rest of the current line is dropped
 	for {
-		line, isPrefix, err := br.ReadLine()
-		if len(line) > 0 || (err == nil && !isPrefix) {
-			b.Append(string(line))
-		}
-		for isPrefix && err == nil { // discard the rest of an over-long line
-			_, isPrefix, err = br.ReadLine()
+		n, err := r.Read(buf)
+		data := buf[:n]
+		for len(data) > 0 {
+			i := bytes.IndexByte(data, '\n')
+			part := data
+			if i >= 0 {
+				part = data[:i]
+			}
+			if !cut {
+				if room := maxLineBytes + redactSlack - len(line); len(part) > room {
+					part, cut = part[:room], true
+				}
+				line = append(line, part...)
+			}
+			if i < 0 {
+				break
+			}
+			b.Append(string(bytes.TrimSuffix(line, []byte{'\r'})))
+			line, cut = line[:0], false
+			if cap(line) > stderrChunk {
+				line = nil // a long line's buffer goes back
+			}
+			data = data[i+1:]
 		}
 		if err != nil {
+			if len(line) > 0 {
+				b.Append(string(line))
+			}
 			return
 		}
 	}

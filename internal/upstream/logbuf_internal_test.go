@@ -3,6 +3,7 @@ package upstream
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -113,3 +114,22 @@ func TestLogBuffer_Telling(t *testing.T) {
 		})
 	}
 }
+
+// copyLines reads in small pieces: lines that cross reads, CRLF endings,
+// empty lines, an over-long line (cut) and a last line without a newline
+// come out as ReadLine gave them.
+func TestCopyLines_Pieces(t *testing.T) {
+	long := strings.Repeat("x", maxLineBytes+redactSlack+3*stderrChunk)
+	in := "first\r\n\nsecond " + strings.Repeat("y", stderrChunk) + "\n" + long + "\nafter\nlast"
+	for _, step := range []int{1, 7, stderrChunk - 1, len(in)} {
+		b := NewLogBuffer("", 0)
+		copyLines(&chunkReader{b: []byte(in), sizes: []int{step}}, b)
+		got := b.Tail(0)
+		want := []string{"first", "", "second " + strings.Repeat("y", stderrChunk), long[:maxLineBytes], "after", "last"}
+		// Append cuts to maxLineBytes after masking.
+		if !slices.Equal(got, want) {
+			t.Errorf("step %d: got %d lines %.80q, want %.80q", step, len(got), got, want)
+		}
+	}
+}
+
