@@ -23,8 +23,9 @@ const apiKey = "mcpbench-api-key-0123456789"
 // in its own temporary directory. It listens on 127.0.0.1:0 and says where
 // in the daemon.json of its data directory.
 type daemon struct {
-	Base    string    // http://127.0.0.1:PORT
-	Started time.Time // just before exec
+	Base      string    // http://127.0.0.1:PORT
+	Started   time.Time // just before exec
+	Listening time.Time // when its daemon.json was seen (written once it listens)
 
 	dir    string
 	cmd    *exec.Cmd
@@ -77,6 +78,7 @@ func startDaemon(ctx context.Context, bin string, servers []map[string]any, extr
 		}
 		if b, err := os.ReadFile(filepath.Join(dataDir, "daemon.json")); err == nil && json.Unmarshal(b, &info) == nil && info.URL != "" {
 			d.Base = strings.TrimRight(info.URL, "/")
+			d.Listening = time.Now()
 			return d, nil
 		}
 		select {
@@ -281,6 +283,41 @@ func procStatusKiB(pid int, field string) int64 {
 			if len(f) > 0 {
 				n, _ := strconv.ParseInt(f[0], 10, 64)
 				return n
+			}
+		}
+	}
+	return 0
+}
+
+// privateKiB is a process's private memory (Private_Clean + Private_Dirty
+// of its smaps_rollup): what it costs the machine, shared pages aside.
+func privateKiB(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "Private_Clean:") || strings.HasPrefix(line, "Private_Dirty:") {
+			if f := strings.Fields(line); len(f) >= 2 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				sum += n
+			}
+		}
+	}
+	return sum
+}
+
+// keeperPid finds the daemon's keeper process among its children, or 0.
+func keeperPid(daemon int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", daemon))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", daemon, t.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.Contains(string(cmdline), "__keeper") {
+				return pid
 			}
 		}
 	}

@@ -4,12 +4,13 @@
 // the stdio ones by re-executing itself as a test upstream, then drives the
 // daemon over real HTTP and MCP clients. Scenarios, chosen with -scenarios:
 //
-//   - startup: with 10, 100 and 1,000 upstreams (a third of them hanging
-//     forever), the time to /readyz 200 and to every answering upstream
-//     ready; GET /api/v1/servers and /api/v1/status while upstreams connect
-//     and their tools are indexed, against GET /healthz in the same loop;
-//     mcpproxy's RSS (its children excluded), its growth per upstream, and
-//     the exit time after SIGTERM.
+//   - startup: with 10, 100 and 1,000 streamable-HTTP upstreams, then as
+//     many stdio ones (a third of them hanging forever), the time to
+//     /readyz 200 and to every answering upstream ready; GET /api/v1/servers
+//     and /api/v1/status while upstreams connect and their tools are
+//     indexed, against GET /healthz in the same loop; mcpproxy's memory
+//     (the daemon's RSS and private memory, and its keeper's; the servers
+//     excluded), its growth per upstream, and the exit time after SIGTERM.
 //   - calls: an echo tool call through /mcp (call_tool), /mcp/all and
 //     /mcp/server/{name}, interleaved with the same call made directly to
 //     the same upstream, for a stdio and a streamable-HTTP upstream; then
@@ -202,13 +203,15 @@ func runMain(ctx context.Context, o options) (string, error) {
 	if o.scenarios["startup"] {
 		load0 := loadAvg()
 		var results []result
-		for _, n := range o.sizes {
-			logf("startup: %d upstreams…", n)
-			r, err := run(ctx, o.bin, up.Addr().String(), n, o.tools)
-			if err != nil {
-				return "", fmt.Errorf("startup, %d upstreams: %w", n, err)
+		for _, kind := range []string{"streamable-http", "stdio"} {
+			for _, n := range o.sizes {
+				logf("startup: %d %s upstreams…", n, kind)
+				r, err := run(ctx, o.bin, up.Addr().String(), kind, n, o.tools)
+				if err != nil {
+					return "", fmt.Errorf("startup, %d %s upstreams: %w", n, kind, err)
+				}
+				results = append(results, r)
 			}
-			results = append(results, r)
 		}
 		fmt.Fprintf(&b, "\n### Startup, list endpoints and memory\n\nLoad average %s → %s.\n", load0, loadAvg())
 		b.WriteString(render(results, o.tools))
