@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/sys/unix"
 )
 
 // fiftyServers starts a daemon with n ok stdio upstreams, waits until all
@@ -589,4 +591,63 @@ func TestReliability_MalformedInput(t *testing.T) {
 	if s := p.servers(t)["good"]; s.State != "ready" {
 		t.Errorf("good = %+v after the malformed input", s)
 	}
+}
+
+// TestReliability_Kill9With1000Servers: the keeper's guarantee at the scale
+// of a large setup. 1,000 stdio servers: 995 `sleep`s (which never answer,
+// so they stay connecting), 3 shells whose child leaves their group and
+// session (setsid), and 2 npx-started server-everything (npx → node). A
+// kill -9 of mcpproxy leaves none of them, nor the keeper, alive.
+func TestReliability_Kill9With1000Servers(t *testing.T) {
+	peers, err := filepath.Abs(filepath.Join("..", "..", "test", "mcp-peers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	everythingBin(t) // the peers are installed
+	var servers []map[string]any
+	for i := range 995 {
+		servers = append(servers, map[string]any{"name": fmt.Sprintf("sleep-%03d", i), "command": "sleep", "args": []string{"600"}})
+	}
+	for i := range 3 {
+		servers = append(servers, map[string]any{"name": fmt.Sprintf("escaper-%d", i), "command": "sh",
+			"args": []string{"-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 & exec sleep 600"}})
+	}
+	for i := range 2 {
+		servers = append(servers, map[string]any{"name": fmt.Sprintf("npx-%d", i), "command": "npx",
+			"args": []string{"--no", "mcp-server-everything"}, "working_dir": peers})
+	}
+	p := startProxy(t, configJSON(t, servers))
+	settle(t, p, 120*time.Second, map[string]string{"npx-0": "ready", "npx-1": "ready"})
+
+	// The keeper, 1,000 servers, 3 escaped grandchildren and the node
+	// processes under npx.
+	var procs []proc
+	escaped := 0
+	eventually(t, 60*time.Second, func() error {
+		procs = p.track(t)
+		escaped = 0
+		for _, pr := range procs {
+			if sid, err := unix.Getsid(pr.PID); err == nil && sid == pr.PID {
+				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pr.PID)); strings.HasPrefix(string(b), "sleep\x00") {
+					escaped++
+				}
+			}
+		}
+		if len(procs) < 1+1000+3+2 || escaped != 3 {
+			return fmt.Errorf("%d descendants, %d of them escaped sleeps; want at least 1006 and 3", len(procs), escaped)
+		}
+		return nil
+	})
+	p.mu.Lock()
+	p.killed = true
+	p.mu.Unlock()
+	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.waitExit(t, 10*time.Second)
+	start := time.Now()
+	if left := waitDead(procs, 15*time.Second); len(left) > 0 {
+		t.Fatalf("%d of %d processes outlive kill -9 of mcpproxy by 15s: %.2000s", len(left), len(procs), describe(left))
+	}
+	t.Logf("all %d descendants (%d escaped) gone %v after mcpproxy died", len(procs), escaped, time.Since(start).Round(time.Millisecond))
 }
