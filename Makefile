@@ -59,13 +59,15 @@ conformance:
 	bash test/conformance/client.sh
 	bash test/conformance/inspector.sh
 
-# Builds (type-checks and compiles, writes nothing) for every platform a
-# release targets. The tests themselves run on Linux.
+# Builds (compiles, writes nothing) and vets, code and tests, for every
+# platform a release targets. The tests themselves run on Linux (the
+# end-to-end ones, which read /proc, are built only there).
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 cross:
 	@for p in $(PLATFORMS); do \
-		echo "go build $$p"; \
+		echo "go build, go vet $$p"; \
 		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build ./... || exit 1; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./... || exit 1; \
 	done
 
 # Release archives in dist/: for each platform a .tar.gz (a .zip for

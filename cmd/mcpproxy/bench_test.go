@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Benchmarks of the real binary over real HTTP on loopback. Run them without

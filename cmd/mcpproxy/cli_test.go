@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end tests of the CLI: every command runs as a subprocess of the

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end harness: the tests in this package build the real mcpproxy

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Reliability: the daemon under process kills, faulty upstreams, many

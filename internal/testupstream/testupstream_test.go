@@ -1,3 +1,5 @@
+//go:build unix
+
 package testupstream_test
 
 import (

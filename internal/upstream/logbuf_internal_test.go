@@ -132,4 +132,3 @@ func TestCopyLines_Pieces(t *testing.T) {
 		}
 	}
 }
-
