@@ -633,8 +633,13 @@ func (p *Pins) RecordSpec(spec mcpproxy.ServerSpec) {
 	rec := SpecRecord{Spec: Seal(spec), Fingerprint: fp, At: time.Now().UTC()}
 	rec.Spec.Enabled, rec.Spec.Quarantined = true, false
 	p.specs[spec.Name] = rec
-	b, _ := json.Marshal(rec)
+	// Encoded by the writer, not here: a thousand servers starting
+	// together record a thousand specs inside the supervisor's Apply.
 	p.enqueueLocked(func(tx mcpproxy.StoreTx) error {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
 		return tx.Put(bucketSpecs, []byte(spec.Name), b)
 	}, false)
 }
