@@ -54,6 +54,13 @@ func fiftyServers(t *testing.T, n int) (*proxy, []proc) {
 // upstreams running leaves none of its 100 descendants alive.
 func TestReliability_Kill9With50Upstreams(t *testing.T) {
 	p, procs := fiftyServers(t, 50)
+	kill9(t, p, procs, 10*time.Second)
+}
+
+// kill9 kills mcpproxy with SIGKILL and fails unless every process of
+// procs is gone within d after it died.
+func kill9(t *testing.T, p *proxy, procs []proc, d time.Duration) {
+	t.Helper()
 	p.mu.Lock()
 	p.killed = true
 	p.mu.Unlock()
@@ -62,8 +69,8 @@ func TestReliability_Kill9With50Upstreams(t *testing.T) {
 	}
 	p.waitExit(t, 10*time.Second)
 	start := time.Now()
-	if left := waitDead(procs, 10*time.Second); len(left) > 0 {
-		t.Fatalf("%d of %d processes outlive kill -9 of mcpproxy by 10s: %s", len(left), len(procs), describe(left))
+	if left := waitDead(procs, d); len(left) > 0 {
+		t.Fatalf("%d of %d processes outlive kill -9 of mcpproxy by %v: %.2000s", len(left), len(procs), d, describe(left))
 	}
 	t.Logf("all %d descendants gone %v after mcpproxy died", len(procs), time.Since(start).Round(time.Millisecond))
 }
@@ -640,16 +647,5 @@ func TestReliability_Kill9With1000Servers(t *testing.T) {
 		}
 		return nil
 	})
-	p.mu.Lock()
-	p.killed = true
-	p.mu.Unlock()
-	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	p.waitExit(t, 10*time.Second)
-	start := time.Now()
-	if left := waitDead(procs, 15*time.Second); len(left) > 0 {
-		t.Fatalf("%d of %d processes outlive kill -9 of mcpproxy by 15s: %.2000s", len(left), len(procs), describe(left))
-	}
-	t.Logf("all %d descendants (%d escaped) gone %v after mcpproxy died", len(procs), escaped, time.Since(start).Round(time.Millisecond))
+	kill9(t, p, procs, 15*time.Second)
 }
