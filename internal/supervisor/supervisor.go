@@ -625,6 +625,8 @@ func (s *Supervisor) Close() error {
 		return nil
 	}
 	s.closed = true
+	// One snapshot for all the servers marked stopping, not one each.
+	endBatch := s.view.Batch()
 	for _, e := range s.entries {
 		if e.actor != nil {
 			s.view.Update(e.spec.Name, e.gen, func(srv *stateview.Server) {
@@ -642,6 +644,7 @@ func (s *Supervisor) Close() error {
 		logs := e.logs
 		s.stopLocked(e, logs.Close)
 	}
+	endBatch()
 	s.mu.Unlock()
 	s.reapers.Wait()
 	return nil
