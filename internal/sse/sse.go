@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 )
 
 // ErrTooLong is the error of a line or an event longer than the limit its
@@ -68,9 +69,23 @@ func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 		for _, p := range pieces {
 			line = append(line, p...)
 		}
-		return trimCR(append(line, b...)), true, err
+		line = trimCR(append(line, b...))
+		if n >= collectAfter {
+			// The pieces are as large as the line and garbage now. The
+			// collector would not run before the caller decodes the
+			// line (the heap has not reached its goal yet), so that
+			// decoding would take a third line's worth of memory
+			// instead of reusing theirs.
+			pieces = nil
+			runtime.GC()
+		}
+		return line, true, err
 	}
 }
+
+// collectAfter is the length of a line after whose reading the garbage
+// collector runs at once.
+const collectAfter = 16 << 20
 
 // The blocks a long line is gathered in grow from pieceMin to pieceMax
 // bytes: a line costs at most pieceMax more than its size before it is
