@@ -157,6 +157,10 @@ type FoundTool struct {
 	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 	Annotations json.RawMessage `json:"annotations,omitempty"`
 	Score       float64         `json:"score"`
+	// CallWith is the narrowest call variant of /mcp that reaches the
+	// tool, by its annotations: call_tool_read, call_tool_write or
+	// call_tool_destructive.
+	CallWith string `json:"call_with"`
 }
 
 // ActivityPage is one page of GET /api/v1/activity, newest first.
@@ -195,6 +199,18 @@ type ActivityRecord struct {
 	Error      string          `json:"error,omitempty"`
 	// Sensitive is set when sensitive data was found in the call.
 	Sensitive *ActivitySensitive `json:"sensitive,omitempty"`
+	// Intent is what the agent declared, for calls through
+	// call_tool_read, call_tool_write or call_tool_destructive.
+	Intent *ActivityIntent `json:"intent,omitempty"`
+}
+
+// ActivityIntent is the intent an agent declared with a call.
+type ActivityIntent struct {
+	// Variant is the tool the agent called: "call_tool_read",
+	// "call_tool_write" or "call_tool_destructive".
+	Variant string `json:"variant"`
+	// Reason is the agent's own words (stored scrubbed and truncated).
+	Reason string `json:"reason,omitempty"`
 }
 
 // ActivitySensitive names the kinds of sensitive data found in a call's

@@ -25,7 +25,7 @@ func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.Ca
 	if err := json.Unmarshal(args, &obj); err != nil {
 		return errorResult("arguments: want a JSON object matching the tool's input schema (%v)", err)
 	}
-	return s.call(ctx, r, rt.server, rt.tool, args, directSep)
+	return s.call(ctx, r, rt.server, rt.tool, args, directSep, nil)
 }
 
 // directMiddleware answers tools/list and tools/call on /mcp/all from the

@@ -418,6 +418,9 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 	if err == nil {
 		err = allowCall(callerToken(ctx), name, srv, p.Name)
 	}
+	if err == nil {
+		err = checkIntent(s.b.Config(), nil, false, srv, p.Name, ":")
+	}
 	if err != nil {
 		rec.res, rec.status = errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)
 		s.recordCall(rec)
