@@ -2,7 +2,8 @@ package mcpserver
 
 import (
 	"encoding/json"
-		"strings"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
@@ -150,5 +151,132 @@ func TestIntent_Variants(t *testing.T) {
 	}
 	if refusedRead != 2 || allowed != 2 || plain != 1 {
 		t.Errorf("records: %d refused read of notes_delete, %d destructive, %d plain; want 2, 2, 1", refusedRead, allowed, plain)
+	}
+}
+
+// Bad intent arguments are refused with an error naming the field, and
+// reach nothing.
+func TestIntent_BadInput(t *testing.T) {
+	p := notesProxy(t, nil, proxyOptions{})
+	cs := p.connect(t, "/mcp", clientOptions{})
+	for _, tc := range []struct {
+		name   string
+		intent any
+		want   string
+	}{
+		{"Missing", nil, "argument intent: required for call_tool_write"},
+		{"String", "because", "argument intent: want an object {\"reason\": \"…\"}, got a string"},
+		{"NoReason", map[string]any{}, "argument intent.reason: required"},
+		{"ReasonNumber", map[string]any{"reason": 7}, "argument intent.reason: want a string, got a number"},
+		{"ReasonBlank", map[string]any{"reason": "  "}, "argument intent.reason: must not be empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := map[string]any{"name": "notes:notes_append", "args": map[string]any{"text": "x"}}
+			if tc.intent != nil {
+				args["intent"] = tc.intent
+			}
+			wantError(t, call(t, cs, callWrite, args), tc.want)
+		})
+	}
+	wantError(t, call(t, cs, callRead, map[string]any{"name": "notes", "intent": map[string]any{"reason": "r"}}), `argument name: want a tool id "server:tool"`)
+	wantError(t, call(t, cs, callRead, map[string]any{"name": "notes:notes_lst", "intent": map[string]any{"reason": "r"}}),
+		`unknown tool "notes_lst"`, `"notes:notes_list"`)
+	if n := writes(t, cs); n != 0 {
+		t.Errorf("upstream saw %d writes, want 0", n)
+	}
+}
+
+// require_intent turns plain call_tool off on /mcp and says which variant
+// to use; block_destructive_agent_calls refuses destructive calls on every
+// MCP endpoint, and call_tool_destructive itself. Neither reaches the
+// upstream, and tools/list leaves out what is turned off.
+func TestIntent_Policy(t *testing.T) {
+	t.Run("RequireIntent", func(t *testing.T) {
+		p := notesProxy(t, map[string]any{"require_intent": true}, proxyOptions{})
+		cs := p.connect(t, "/mcp", clientOptions{protocol: fastProtocol})
+		waitFast(t, p.srv.fastSmart, cs)
+		for _, off := range []bool{false, true} {
+			p.srv.fastSmart.off.Store(off)
+			wantError(t, call(t, cs, "call_tool", map[string]any{"name": "notes:notes_append", "args": map[string]any{"text": "x"}}),
+				"require_intent", "call notes:notes_append with call_tool_write")
+		}
+		p.srv.fastSmart.off.Store(false)
+		if res := call(t, cs, callWrite, map[string]any{"name": "notes:notes_append", "args": map[string]any{"text": "x"}, "intent": map[string]any{"reason": "r"}}); res.IsError {
+			t.Fatalf("call_tool_write: %s", textOf(res))
+		}
+		if n := writes(t, cs); n != 1 {
+			t.Errorf("upstream saw %d writes, want 1", n)
+		}
+		if names := toolNames(t, cs); slices.Contains(names, "call_tool") || !slices.Contains(names, callDestructive) {
+			t.Errorf("tools/list = %v; want call_tool left out, call_tool_destructive in", names)
+		}
+		// Direct mode has no call_tool; its calls are not refused for want of an intent.
+		direct := p.connect(t, "/mcp/all", clientOptions{})
+		if res := call(t, direct, "notes__notes_touch", map[string]any{}); res.IsError {
+			t.Errorf("direct call: %s", textOf(res))
+		}
+	})
+	t.Run("BlockDestructive", func(t *testing.T) {
+		p := notesProxy(t, map[string]any{"block_destructive_agent_calls": true}, proxyOptions{})
+		cs := p.connect(t, "/mcp", clientOptions{protocol: fastProtocol})
+		direct := p.connect(t, "/mcp/all", clientOptions{protocol: fastProtocol})
+		pass := p.connect(t, "/mcp/server/notes", clientOptions{protocol: fastProtocol})
+		waitFast(t, p.srv.fastSmart, cs)
+		for _, off := range []bool{false, true} {
+			p.srv.fastSmart.off.Store(off)
+			p.srv.fastDirect.off.Store(off)
+			p.srv.fastPass.off.Store(off)
+			for _, tool := range []string{"notes_delete", "notes_touch"} {
+				wantError(t, call(t, cs, "call_tool", map[string]any{"name": "notes:" + tool}), "block_destructive_agent_calls", "notes:"+tool, "it was not called")
+				wantError(t, call(t, cs, callDestructive, map[string]any{"name": "notes:" + tool, "intent": map[string]any{"reason": "r"}}),
+					"call_tool_destructive is turned off", "block_destructive_agent_calls")
+				wantError(t, call(t, direct, "notes__"+tool, map[string]any{}), "block_destructive_agent_calls", "notes__"+tool)
+				wantError(t, call(t, pass, tool, map[string]any{}), "block_destructive_agent_calls", "notes:"+tool)
+			}
+			wantError(t, call(t, cs, callDestructive, map[string]any{"name": "notes:notes_append", "args": map[string]any{"text": "x"}, "intent": map[string]any{"reason": "r"}}),
+				"call_tool_destructive is turned off", "it fits call_tool_write")
+		}
+		for _, f := range []*fastPath{p.srv.fastSmart, p.srv.fastDirect, p.srv.fastPass} {
+			f.off.Store(false)
+		}
+		if n := writes(t, cs); n != 0 {
+			t.Fatalf("upstream saw %d writes, want 0", n)
+		}
+		// What is not destructive still goes through, on every endpoint.
+		for _, res := range []*mcp.CallToolResult{
+			call(t, cs, "call_tool", map[string]any{"name": "notes:notes_append", "args": map[string]any{"text": "a"}}),
+			call(t, cs, callWrite, map[string]any{"name": "notes:notes_append", "args": map[string]any{"text": "b"}, "intent": map[string]any{"reason": "r"}}),
+			call(t, direct, "notes__notes_append", map[string]any{"text": "c"}),
+			call(t, pass, "notes_append", map[string]any{"text": "d"}),
+		} {
+			if res.IsError {
+				t.Errorf("additive call refused: %s", textOf(res))
+			}
+		}
+		if n := writes(t, cs); n != 4 {
+			t.Errorf("upstream saw %d writes, want 4", n)
+		}
+		if names := toolNames(t, cs); slices.Contains(names, callDestructive) || !slices.Contains(names, "call_tool") {
+			t.Errorf("tools/list = %v; want call_tool_destructive left out, call_tool in", names)
+		}
+	})
+}
+
+// retrieve_tools gives each hit the narrowest variant that reaches it.
+func TestRetrieveTools_CallWith(t *testing.T) {
+	p := notesProxy(t, nil, proxyOptions{})
+	cs := p.connect(t, "/mcp", clientOptions{})
+	got := map[string]string{}
+	for _, f := range retrieve(t, cs, "notes", 20).Tools {
+		got[f.ID] = f.CallWith
+	}
+	want := map[string]string{
+		"notes:notes_list": callRead, "notes:notes_dump": callRead, "notes:notes_append": callWrite,
+		"notes:notes_delete": callDestructive, "notes:notes_touch": callDestructive,
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: call_with %q, want %q (all: %v)", id, got[id], w, got)
+		}
 	}
 }
