@@ -240,13 +240,17 @@ func buildDirect(indexed map[string][]mcpproxy.Tool, log *slog.Logger) *directSe
 				continue
 			}
 			set.routes[name] = route{server, t.Name}
-			set.tools = append(set.tools, &mcp.Tool{
+			tool := &mcp.Tool{
 				Name:        name,
 				Title:       t.Title,
 				Description: t.Description,
 				InputSchema: objectSchema(t.InputSchema),
 				Annotations: annotations(t.Annotations),
-			})
+			}
+			if out := outputSchema(t.OutputSchema); out != nil {
+				tool.OutputSchema = out
+			}
+			set.tools = append(set.tools, tool)
 		}
 	}
 	slices.SortFunc(set.tools, func(a, b *mcp.Tool) int { return strings.Compare(a.Name, b.Name) })
@@ -260,6 +264,17 @@ func objectSchema(raw json.RawMessage) json.RawMessage {
 	var m map[string]any
 	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m["type"] != "object" {
 		return json.RawMessage(`{"type":"object"}`)
+	}
+	return raw
+}
+
+// outputSchema passes an upstream's output schema through when it is a JSON
+// object (a schema), and drops it otherwise, so one upstream's bad schema
+// cannot break tools/list for everyone.
+func outputSchema(raw json.RawMessage) json.RawMessage {
+	var m map[string]any
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return nil
 	}
 	return raw
 }

@@ -9,6 +9,10 @@ import (
 
 // directCall routes a direct-mode call (server__tool) to its upstream.
 func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.CallToolResult {
+	if r.Params.Name == readCacheTool.Name && s.opts.Store != nil {
+		res, _ := s.readCache(ctx, r)
+		return res
+	}
 	rt, ok := s.cat.set.Load().routes[r.Params.Name]
 	if !ok {
 		server, tool, ok := splitID(r.Params.Name, directSep)
@@ -29,7 +33,7 @@ func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.Ca
 }
 
 // directMiddleware answers tools/list and tools/call on /mcp/all from the
-// catalog's current set, so the tool list is an atomic load and a change of
+// catalog's current set (and read_cache, when there is a store), so the tool list is an atomic load and a change of
 // one upstream does not re-register thousands of tools with the SDK.
 func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
@@ -44,6 +48,10 @@ func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 						tools = append(tools, t)
 					}
 				}
+			}
+			if s.opts.Store != nil {
+				// Where a truncated result says to read the rest.
+				tools = append(append(make([]*mcp.Tool, 0, len(tools)+1), readCacheTool), tools...)
 			}
 			if tools == nil {
 				tools = []*mcp.Tool{}

@@ -346,7 +346,12 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 	if len(resKinds) > 0 && mode == config.SensitiveBlock {
 		status = activity.StatusBlocked
 	}
-	return s.limitResult(server+":"+tool, res), status, resKinds
+	structured := false
+	if sep == directSep {
+		t := findTool(srv, tool)
+		structured = t != nil && len(outputSchema(t.OutputSchema)) > 0
+	}
+	return s.limitResult(server+":"+tool, res, structured), status, resKinds
 }
 
 // toolUsable says why a tool of a ready server cannot be called, or nil.
