@@ -280,3 +280,44 @@ type RevokedToken struct {
 	Revoked bool   `json:"revoked"`
 	Token   string `json:"token"`
 }
+
+// Preflight is GET /api/v1/tools/preflight: whether each named tool can be
+// called now, said from the daemon's state alone (no upstream is asked).
+type Preflight struct {
+	// Ready is true when every tool is.
+	Ready bool `json:"ready"`
+	// Class is the worst of the tools' classes: misconfigured, then
+	// blocked, then transient, then ready.
+	Class string          `json:"class"`
+	Tools []ToolPreflight `json:"tools"`
+}
+
+// ToolPreflight is whether one tool can be called now, and if not why.
+type ToolPreflight struct {
+	ID    string `json:"id"`
+	Ready bool   `json:"ready"`
+	// Status is why: ready; starting, retrying or stopping (its server);
+	// quarantined, needs_login, pending_approval, changed or blocked;
+	// disabled, unknown_server, unknown_tool or invalid_id.
+	Status string `json:"status"`
+	// Class groups the statuses by what a caller can do: ready; transient
+	// (wait: the server is on its way); blocked (a person must approve or
+	// log in); misconfigured (fix the id or the config).
+	Class string `json:"class"`
+	// ServerState is the server's state, when the server is known.
+	ServerState string `json:"server_state,omitempty"`
+	// Message says what is wrong and what to do, for a person.
+	Message string `json:"message,omitempty"`
+	// DidYouMean holds the closest known ids to an unknown one.
+	DidYouMean []string `json:"did_you_mean,omitempty"`
+	// NextRetryAt is when a server waiting after an error tries again.
+	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+}
+
+// The classes of a ToolPreflight, from best to worst.
+const (
+	PreflightReady         = "ready"
+	PreflightTransient     = "transient"
+	PreflightBlocked       = "blocked"
+	PreflightMisconfigured = "misconfigured"
+)

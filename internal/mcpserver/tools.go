@@ -16,6 +16,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/readiness"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/token"
@@ -393,52 +394,15 @@ func (s *Server) callTimeout(server string) time.Duration {
 // closestHint suggests up to three candidates close to want, each shown
 // with prefix.
 func closestHint(want string, candidates []string, prefix string) string {
-	type scored struct {
-		s string
-		d int
-	}
-	var best []scored
-	lw := strings.ToLower(want)
-	for _, c := range candidates {
-		lc := strings.ToLower(c)
-		d := levenshtein(lw, lc)
-		if strings.Contains(lc, lw) || strings.Contains(lw, lc) {
-			d /= 2
-		}
-		if d <= max(3, len(want)/2) {
-			best = append(best, scored{c, d})
-		}
-	}
+	best := readiness.Closest(want, candidates, 3)
 	if len(best) == 0 {
 		return ""
 	}
-	slices.SortStableFunc(best, func(a, b scored) int { return a.d - b.d })
-	var names []string
-	for i := 0; i < len(best) && i < 3; i++ {
-		names = append(names, quote(prefix+best[i].s))
+	names := make([]string, len(best))
+	for i, b := range best {
+		names[i] = quote(prefix + b)
 	}
 	return "; did you mean " + strings.Join(names, ", ") + "?"
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // serverOps are upstream_servers' operations.
