@@ -15,7 +15,9 @@ func server(name string, st mcpproxy.ServerState, tools ...mcpproxy.Tool) *state
 		Quarantined: st == mcpproxy.StateQuarantined, State: st, Tools: tools}, Generation: 1}
 }
 
-func tool(name string, a mcpproxy.Approval) mcpproxy.Tool { return mcpproxy.Tool{Name: name, Approval: a} }
+func tool(name string, a mcpproxy.Approval) mcpproxy.Tool {
+	return mcpproxy.Tool{Name: name, Approval: a}
+}
 
 func TestCheck(t *testing.T) {
 	v := stateview.New()
