@@ -45,15 +45,18 @@ type catalog struct {
 	log    *slog.Logger
 	// metrics, if not nil, is told how long each index update took.
 	metrics Metrics
-	set     atomic.Pointer[directSet]
+	// afterSync, if not nil, runs on the catalog's goroutine after each
+	// pass (a pass follows every change of the view, config reloads too).
+	afterSync func()
+	set       atomic.Pointer[directSet]
 	// synced counts completed passes; tests and benchmarks wait on it.
 	synced atomic.Uint64
 	stop   chan struct{}
 	done   chan struct{}
 }
 
-func startCatalog(view *stateview.View, idx *index.Index, direct *mcp.Server, log *slog.Logger, m Metrics) *catalog {
-	c := &catalog{view: view, idx: idx, direct: direct, log: log, metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
+func startCatalog(view *stateview.View, idx *index.Index, direct *mcp.Server, log *slog.Logger, m Metrics, afterSync func()) *catalog {
+	c := &catalog{view: view, idx: idx, direct: direct, log: log, metrics: m, afterSync: afterSync, stop: make(chan struct{}), done: make(chan struct{})}
 	c.set.Store(&directSet{routes: map[string]route{}})
 	go c.run()
 	return c
@@ -155,6 +158,9 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 			// that the tool list changed; the list itself comes from set.
 			c.direct.AddTool(placeholderTool, placeholderHandler)
 		}
+	}
+	if c.afterSync != nil {
+		c.afterSync()
 	}
 	c.synced.Add(1)
 }

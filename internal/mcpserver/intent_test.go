@@ -1,10 +1,13 @@
 package mcpserver
 
 import (
+	"context"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
@@ -278,5 +281,37 @@ func TestRetrieveTools_CallWith(t *testing.T) {
 		if got[id] != w {
 			t.Errorf("%s: call_with %q, want %q (all: %v)", id, got[id], w, got)
 		}
+	}
+}
+
+// A config reload that changes what /mcp lists tells its sessions
+// (tools/list_changed), and the next tools/list follows the new config.
+func TestIntent_PolicyReloadNotifies(t *testing.T) {
+	p := notesProxy(t, nil, proxyOptions{})
+	changed := make(chan struct{}, 16)
+	cs := p.connect(t, "/mcp", clientOptions{mcp: &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	}})
+	if names := toolNames(t, cs); !slices.Contains(names, "call_tool") {
+		t.Fatalf("tools/list = %v", names)
+	}
+	data, err := os.ReadFile(p.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["require_intent"] = true
+	data, _ = json.Marshal(m)
+	p.sup.ApplyFile(data, nil)
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no tools/list_changed after require_intent was turned on")
+	}
+	if names := toolNames(t, cs); slices.Contains(names, "call_tool") {
+		t.Errorf("tools/list after the reload = %v, want no call_tool", names)
 	}
 }

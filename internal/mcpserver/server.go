@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
@@ -100,6 +101,9 @@ type Server struct {
 	fastSmart, fastDirect, fastPass *fastPath
 
 	sessions sync.WaitGroup // pass-through session watchers
+	// listed is the config's part in /mcp's tools/list as sessions last
+	// heard of it (see notifyListPolicy).
+	listed atomic.Pointer[listPolicy]
 
 	// closing ends with EndCalls: every request's context ends with it.
 	closing  context.Context
@@ -156,7 +160,8 @@ func New(opts Options) *Server {
 		},
 	})
 	s.direct.AddReceivingMiddleware(s.endOnClose, s.directMiddleware)
-	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics)
+	s.listed.Store(listPolicyOf(opts.Backend.Config()))
+	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics, s.notifyListPolicy)
 
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
@@ -369,6 +374,33 @@ func serverReady(snap *stateview.Snapshot, name string) (*stateview.Server, erro
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+// listPolicy is what of the config shapes /mcp's tools/list (see
+// policyMiddleware).
+type listPolicy struct {
+	compact, requireIntent, blockDestructive, noManagement bool
+}
+
+func listPolicyOf(cfg *config.Config) *listPolicy {
+	return &listPolicy{
+		compact:          cfg.ToolResponseMode == config.ResponseCompact,
+		requireIntent:    cfg.RequireIntent,
+		blockDestructive: cfg.BlockDestructiveAgentCalls,
+		noManagement:     cfg.DisableManagement,
+	}
+}
+
+// notifyListPolicy tells /mcp's sessions that their tool list changed when
+// a config reload changed what policyMiddleware makes of it. It runs on the
+// catalog's goroutine, after each pass.
+func (s *Server) notifyListPolicy() {
+	now := listPolicyOf(s.b.Config())
+	if old := s.listed.Swap(now); *old != *now {
+		// Adding a tool again, unchanged, makes the SDK send every
+		// session tools/list_changed.
+		s.smart.AddTool(retrieveToolsTool, s.retrieveTools)
+	}
+}
 
 // policyMiddleware fits tools/list to the config and the caller: it hides
 // upstream_servers when the config disables management or the caller's

@@ -25,16 +25,20 @@ import (
 
 const maxSearchLimit = 100
 
-func (s *Server) addBuiltinTools() {
-	s.smart.AddTool(&mcp.Tool{
-		Name:        "retrieve_tools",
-		Description: retrieveToolsDescription(config.ResponseFull),
-		InputSchema: json.RawMessage(`{"type":"object","properties":{
+// retrieveToolsTool is retrieve_tools as registered; policyMiddleware gives
+// it the description of the configured tool_response_mode.
+var retrieveToolsTool = &mcp.Tool{
+	Name:        "retrieve_tools",
+	Description: retrieveToolsDescription(config.ResponseFull),
+	InputSchema: json.RawMessage(`{"type":"object","properties":{
 			"query":{"type":"string","description":"What you want to do, in a few words, e.g. \"read a file\" or \"create github issue\""},
 			"limit":{"type":"integer","minimum":1,"maximum":100,"description":"Maximum number of tools to return (default from the proxy config)"}},
 			"required":["query"]}`),
-		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
-	}, s.retrieveTools)
+	Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+}
+
+func (s *Server) addBuiltinTools() {
+	s.smart.AddTool(retrieveToolsTool, s.retrieveTools)
 	s.smart.AddTool(&mcp.Tool{
 		Name: "call_tool",
 		Description: "Call a tool of an upstream MCP server by its id (\"server:tool\", as returned by retrieve_tools). " +
