@@ -120,8 +120,8 @@ func checkIntent(cfg *config.Config, in *callIntent, smart bool, srv *stateview.
 	switch {
 	case in == nil && smart && cfg.RequireIntent:
 		return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "call_tool is turned off by this proxy's require_intent setting: call %s with %s "+
-			"(the same arguments plus intent {\"reason\": \"…\"}); call_tool_read, call_tool_write and call_tool_destructive "+
-			"each reach only the tools whose annotations fit them", id, e.callWith())
+			"(the same arguments plus intent {\"reason\": \"…\"}), the narrowest of call_tool_read, call_tool_write and call_tool_destructive "+
+			"that its annotations allow", id, e.callWith())
 	case in != nil && in.variant == callDestructive && cfg.BlockDestructiveAgentCalls:
 		msg := "call_tool_destructive is turned off by this proxy's block_destructive_agent_calls setting; " + id + " was not called"
 		if e != effectDestructive {
@@ -144,9 +144,9 @@ func effectWords(e effect) string {
 	case effectRead:
 		return "is read-only"
 	case effectWrite:
-		return "may change things (it is not annotated readOnlyHint: true)"
+		return "may change things: it is not annotated readOnlyHint: true"
 	}
-	return "may be destructive (it is not annotated readOnlyHint: true or destructiveHint: false)"
+	return "may be destructive: it is annotated neither readOnlyHint: true nor destructiveHint: false"
 }
 
 // callSchema is the input schema of call_tool, and of its variants with
