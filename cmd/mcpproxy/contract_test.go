@@ -119,17 +119,22 @@ func TestContract_AgentTools(t *testing.T) {
 		t.Errorf("refused calls reached the upstream: %s", textOf(res))
 	}
 
-	// The activity log holds the declared intent.
+	// The activity log holds the declared intent, and activity show shows it.
+	var recID string
 	eventually(t, 10*time.Second, func() error {
 		var page apiv1.ActivityPage
 		p.data(t, "GET", "/api/v1/activity?server=notes", &page)
 		for _, r := range page.Records {
 			if r.Tool == "notes_delete" && r.Intent != nil && r.Intent.Variant == "call_tool_write" && r.Intent.Reason == "e2e contract test" && r.Status == "blocked" {
+				recID = r.ID
 				return nil
 			}
 		}
 		return fmt.Errorf("no blocked record of notes_delete with its intent among %d records", len(page.Records))
 	})
+	if out := p.ok(t, "activity", "show", recID); !hasRow(out, "intent:", "call_tool_write") || !hasRow(out, "reason:", "e2e contract test") {
+		t.Errorf("activity show %s:\n%s", recID, out)
+	}
 
 	// /mcp/all keeps the output schema and structured results, and a
 	// result over tool_response_limit is read back with its read_cache.
