@@ -111,6 +111,9 @@ func findTool(srv *stateview.Server, name string) *mcpproxy.Tool {
 // or nil. smart is true for calls on /mcp, the only endpoint with
 // call_tool and its variants. The tool is known and approved.
 func checkIntent(cfg *config.Config, in *callIntent, smart bool, srv *stateview.Server, tool, sep string) error {
+	if in == nil && !cfg.RequireIntent && !cfg.BlockDestructiveAgentCalls {
+		return nil // a plain call with no policy: nothing to check, nothing to decode
+	}
 	t := findTool(srv, tool)
 	if t == nil {
 		return nil // toolUsable refused it already
