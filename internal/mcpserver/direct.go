@@ -33,8 +33,9 @@ func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.Ca
 }
 
 // directMiddleware answers tools/list and tools/call on /mcp/all from the
-// catalog's current set (and read_cache, when there is a store), so the tool list is an atomic load and a change of
-// one upstream does not re-register thousands of tools with the SDK.
+// catalog's current set (and read_cache, when there is a store), so the
+// tool list is an atomic load and a change of one upstream does not
+// re-register thousands of tools with the SDK.
 func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch method {
