@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -210,4 +212,62 @@ func TestContract_Preflight(t *testing.T) {
 		t.Errorf("preflight -o json: %v: %s", err, r)
 	}
 	wantExit(t, p.cli(t, "tools", "preflight"), 2, "requires at least 1 arg")
+}
+
+// structuredCall runs test/mcp-peers/structured.mjs: the TypeScript SDK's
+// client, which checks a result against the tool's output schema.
+type structuredCall struct {
+	Listed, OutputSchema, Threw, IsError, Structured bool
+	Text, Error                                      string
+}
+
+func runStructured(tb testing.TB, url, tool, args string) structuredCall {
+	tb.Helper()
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "test", "mcp-peers"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeBin(tb), "structured.mjs", url, tool, args)
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("node structured.mjs %s %s: %v\n%s", url, tool, err, tail(stderr.String(), 20))
+	}
+	var r structuredCall
+	if err := json.Unmarshal(out, &r); err != nil {
+		tb.Fatalf("node structured.mjs: %v: %s", err, out)
+	}
+	return r
+}
+
+// A client that checks results against output schemas (the TypeScript
+// SDK's) accepts what /mcp/all sends for a tool with one: the structured
+// result under tool_response_limit, and the cut one over it, which is an
+// error result since no part of it can match the schema.
+func TestContract_DirectOutputSchemaTypeScript(t *testing.T) {
+	bin := everythingBin(t)
+	for _, tc := range []struct {
+		name  string
+		limit int
+	}{{"Whole", 20000}, {"Truncated", 40}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, configJSON(t, []map[string]any{{"name": "every", "command": bin}}, "tool_response_limit", tc.limit))
+			waitSettled(t, p, "every")
+			r := runStructured(t, p.Base+"/mcp/all", "every__get-structured-content", `{"location":"Chicago"}`)
+			if !r.Listed || !r.OutputSchema || r.Threw {
+				t.Fatalf("%+v", r)
+			}
+			switch tc.name {
+			case "Whole":
+				if r.IsError || !r.Structured || !strings.Contains(r.Text, "temperature") {
+					t.Errorf("whole result: %+v", r)
+				}
+			case "Truncated":
+				if !r.IsError || r.Structured || !contractKeyRE.MatchString(r.Text) {
+					t.Errorf("truncated result: %+v", r)
+				}
+			}
+		})
+	}
 }
