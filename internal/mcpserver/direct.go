@@ -50,6 +50,7 @@ func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 					}
 				}
 			}
+			tools = hideBlocked(s.b.Config(), tools)
 			if s.opts.Store != nil {
 				// Where a truncated result says to read the rest.
 				tools = append(append(make([]*mcp.Tool, 0, len(tools)+1), readCacheTool), tools...)

@@ -59,6 +59,33 @@ func effectOf(annotations json.RawMessage) effect {
 	return effectDestructive
 }
 
+// effectOfTool is effectOf for a tool as the SDK holds it.
+func effectOfTool(t *mcp.Tool) effect {
+	switch a := t.Annotations; {
+	case a == nil:
+		return effectDestructive
+	case a.ReadOnlyHint:
+		return effectRead
+	case a.DestructiveHint != nil && !*a.DestructiveHint:
+		return effectWrite
+	}
+	return effectDestructive
+}
+
+// hideBlocked drops from tools those block_destructive_agent_calls refuses.
+func hideBlocked(cfg *config.Config, tools []*mcp.Tool) []*mcp.Tool {
+	if !cfg.BlockDestructiveAgentCalls {
+		return tools
+	}
+	out := make([]*mcp.Tool, 0, len(tools))
+	for _, t := range tools {
+		if effectOfTool(t) != effectDestructive {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // callWith is the narrowest call variant that reaches a tool of effect e.
 func (e effect) callWith() string {
 	switch e {

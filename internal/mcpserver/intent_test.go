@@ -262,6 +262,17 @@ func TestIntent_Policy(t *testing.T) {
 		if names := toolNames(t, cs); slices.Contains(names, callDestructive) || !slices.Contains(names, "call_tool") {
 			t.Errorf("tools/list = %v; want call_tool_destructive left out, call_tool in", names)
 		}
+		// /mcp/all and the pass-through list only what may be called.
+		for _, l := range []struct {
+			cs     *mcp.ClientSession
+			prefix string
+		}{{direct, "notes__"}, {pass, ""}} {
+			names := toolNames(t, l.cs)
+			if slices.Contains(names, l.prefix+"notes_delete") || slices.Contains(names, l.prefix+"notes_touch") ||
+				!slices.Contains(names, l.prefix+"notes_append") || !slices.Contains(names, l.prefix+"notes_list") {
+				t.Errorf("tools/list = %v; want notes_delete and notes_touch left out, notes_append and notes_list in", names)
+			}
+		}
 	})
 }
 
@@ -313,5 +324,25 @@ func TestIntent_PolicyReloadNotifies(t *testing.T) {
 	}
 	if names := toolNames(t, cs); slices.Contains(names, "call_tool") {
 		t.Errorf("tools/list after the reload = %v, want no call_tool", names)
+	}
+
+	// block_destructive_agent_calls changes /mcp/all's list too.
+	directChanged := make(chan struct{}, 16)
+	direct := p.connect(t, "/mcp/all", clientOptions{mcp: &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { directChanged <- struct{}{} },
+	}})
+	if names := toolNames(t, direct); !slices.Contains(names, "notes__notes_delete") {
+		t.Fatalf("/mcp/all tools/list = %v", names)
+	}
+	m["block_destructive_agent_calls"] = true
+	data, _ = json.Marshal(m)
+	p.sup.ApplyFile(data, nil)
+	select {
+	case <-directChanged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no tools/list_changed on /mcp/all after block_destructive_agent_calls was turned on")
+	}
+	if names := toolNames(t, direct); slices.Contains(names, "notes__notes_delete") || !slices.Contains(names, "notes__notes_append") {
+		t.Errorf("/mcp/all tools/list after the reload = %v", names)
 	}
 }

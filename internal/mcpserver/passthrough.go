@@ -288,6 +288,7 @@ func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, ne
 			return nil, err
 		}
 		res = usableList(srv, res)
+		res.Tools = hideBlocked(s.b.Config(), res.Tools)
 		if tok := callerToken(ctx); tok != nil {
 			res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
 		}

@@ -390,15 +390,22 @@ func listPolicyOf(cfg *config.Config) *listPolicy {
 	}
 }
 
-// notifyListPolicy tells /mcp's sessions that their tool list changed when
-// a config reload changed what policyMiddleware makes of it. It runs on the
-// catalog's goroutine, after each pass.
+// notifyListPolicy tells /mcp's sessions (and /mcp/all's) that their tool
+// list changed when a config reload changed what policyMiddleware (and
+// directMiddleware) make of it. It runs on the catalog's goroutine, after
+// each pass. (Pass-through sessions list their upstream's tools afresh on
+// each tools/list; their upstreams send list changes.)
 func (s *Server) notifyListPolicy() {
 	now := listPolicyOf(s.b.Config())
-	if old := s.listed.Swap(now); *old != *now {
+	old := s.listed.Swap(now)
+	if *old != *now {
 		// Adding a tool again, unchanged, makes the SDK send every
 		// session tools/list_changed.
 		s.smart.AddTool(retrieveToolsTool, s.retrieveTools)
+	}
+	if old.blockDestructive != now.blockDestructive {
+		// /mcp/all lists only what the policy lets through too.
+		s.direct.AddTool(placeholderTool, placeholderHandler)
 	}
 }
 
