@@ -158,12 +158,12 @@ func checkIntent(cfg *config.Config, in *callIntent, smart bool, srv *stateview.
 			msg += "; it fits " + e.callWith()
 		}
 		return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "%s", msg)
-	case in != nil && !reaches(in.variant, e):
-		return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "%s refused: tool %s %s (annotations: %s); it was not called. "+
-			"If you mean to call it, use %s", in.variant, id, effectWords(e), describeAnnotations(t.Annotations), e.callWith())
 	case e == effectDestructive && cfg.BlockDestructiveAgentCalls:
 		return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "tool %s may be destructive (annotations: %s), and this proxy's "+
 			"block_destructive_agent_calls setting refuses such calls from agents; it was not called", id, describeAnnotations(t.Annotations))
+	case in != nil && !reaches(in.variant, e):
+		return mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "%s refused: tool %s %s (annotations: %s); it was not called. "+
+			"If you mean to call it, use %s", in.variant, id, effectWords(e), describeAnnotations(t.Annotations), e.callWith())
 	}
 	return nil
 }

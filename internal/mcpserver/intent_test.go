@@ -346,3 +346,19 @@ func TestIntent_PolicyReloadNotifies(t *testing.T) {
 		t.Errorf("/mcp/all tools/list after the reload = %v", names)
 	}
 }
+
+// Under block_destructive_agent_calls a variant that does not reach a
+// destructive tool is refused for the policy, not sent to a variant that
+// is turned off.
+func TestIntent_BlockedVariantAdvice(t *testing.T) {
+	p := notesProxy(t, map[string]any{"block_destructive_agent_calls": true}, proxyOptions{})
+	cs := p.connect(t, "/mcp", clientOptions{})
+	msg := wantError(t, call(t, cs, callWrite, map[string]any{"name": "notes:notes_delete", "intent": map[string]any{"reason": "r"}}),
+		"block_destructive_agent_calls", "it was not called")
+	if strings.Contains(msg, "use call_tool_destructive") {
+		t.Errorf("refusal advises a variant that is turned off: %s", msg)
+	}
+	// A variant too narrow for a tool the policy allows still names the one to use.
+	wantError(t, call(t, cs, callRead, map[string]any{"name": "notes:notes_append", "args": map[string]any{"text": "x"}, "intent": map[string]any{"reason": "r"}}),
+		"use call_tool_write")
+}
