@@ -176,6 +176,12 @@ func printRecord(w io.Writer, r apiv1.ActivityRecord) error {
 	if r.Action != "" {
 		t.row("action:", r.Action)
 	}
+	if in := r.Intent; in != nil {
+		t.row("intent:", in.Variant)
+		if in.Reason != "" {
+			t.row("reason:", in.Reason)
+		}
+	}
 	t.row("status:", r.Status)
 	t.row("duration:", duration(r.DurationMS))
 	if r.Kind == "tool_call" {

@@ -18,7 +18,7 @@ func (a *app) toolsCmd() *cobra.Command {
 		Short:   "Search, list and call the upstream servers' tools",
 		Example: "  mcpproxy tools search \"create an issue\"\n  mcpproxy tools call everything:echo --args '{\"message\":\"hi\"}'",
 	})
-	cmd.AddCommand(a.toolsSearchCmd(), a.toolsListCmd(), a.toolsCallCmd())
+	cmd.AddCommand(a.toolsSearchCmd(), a.toolsListCmd(), a.toolsCallCmd(), a.toolsPreflightCmd())
 	return cmd
 }
 

@@ -18,7 +18,7 @@ import (
 var matrixWrite = flag.String("matrix.write", "", "write the client matrix table to this Markdown file (docs/CLIENTS.md)")
 
 // matrixChecks are the checks of test/mcp-peers/matrix.mjs, in table order.
-var matrixChecks = []string{"list", "call", "progress", "cancel", "resources", "prompts", "sampling", "elicitation", "roots", "concurrent"}
+var matrixChecks = []string{"list", "call", "structured", "progress", "cancel", "resources", "prompts", "sampling", "elicitation", "roots", "concurrent"}
 
 // matrixExpected are the differences from the upstream's own column that
 // are known and explained (docs/CLIENTS.md), by "upstream/endpoint/check"

@@ -52,6 +52,9 @@ type Record = apiv1.ActivityRecord
 // Sensitive names the kinds of sensitive data found in a call.
 type Sensitive = apiv1.ActivitySensitive
 
+// Intent is the intent an agent declared with a call.
+type Intent = apiv1.ActivityIntent
+
 // Client identifies who made the request.
 type Client = apiv1.ActivityClient
 
@@ -334,6 +337,11 @@ func (l *Log) writeBatch(recs []*Record) {
 			if *f != "" {
 				*f = l.rd.text(*f)
 			}
+		}
+		if r.Intent != nil && r.Intent.Reason != "" {
+			in := *r.Intent // the caller's copy is not the log's to change
+			in.Reason = l.rd.text(in.Reason)
+			r.Intent = &in
 		}
 		v, err := json.Marshal(r)
 		if err != nil {

@@ -157,6 +157,10 @@ type FoundTool struct {
 	InputSchema json.RawMessage `json:"input_schema,omitempty"`
 	Annotations json.RawMessage `json:"annotations,omitempty"`
 	Score       float64         `json:"score"`
+	// CallWith is the narrowest call variant of /mcp that reaches the
+	// tool, by its annotations: call_tool_read, call_tool_write or
+	// call_tool_destructive.
+	CallWith string `json:"call_with"`
 }
 
 // ActivityPage is one page of GET /api/v1/activity, newest first.
@@ -195,6 +199,18 @@ type ActivityRecord struct {
 	Error      string          `json:"error,omitempty"`
 	// Sensitive is set when sensitive data was found in the call.
 	Sensitive *ActivitySensitive `json:"sensitive,omitempty"`
+	// Intent is what the agent declared, for calls through
+	// call_tool_read, call_tool_write or call_tool_destructive.
+	Intent *ActivityIntent `json:"intent,omitempty"`
+}
+
+// ActivityIntent is the intent an agent declared with a call.
+type ActivityIntent struct {
+	// Variant is the tool the agent called: "call_tool_read",
+	// "call_tool_write" or "call_tool_destructive".
+	Variant string `json:"variant"`
+	// Reason is the agent's own words (stored scrubbed and truncated).
+	Reason string `json:"reason,omitempty"`
 }
 
 // ActivitySensitive names the kinds of sensitive data found in a call's
@@ -264,3 +280,44 @@ type RevokedToken struct {
 	Revoked bool   `json:"revoked"`
 	Token   string `json:"token"`
 }
+
+// Preflight is GET /api/v1/tools/preflight: whether each named tool can be
+// called now, said from the daemon's state alone (no upstream is asked).
+type Preflight struct {
+	// Ready is true when every tool is.
+	Ready bool `json:"ready"`
+	// Class is the worst of the tools' classes: misconfigured, then
+	// blocked, then transient, then ready.
+	Class string          `json:"class"`
+	Tools []ToolPreflight `json:"tools"`
+}
+
+// ToolPreflight is whether one tool can be called now, and if not why.
+type ToolPreflight struct {
+	ID    string `json:"id"`
+	Ready bool   `json:"ready"`
+	// Status is why: ready; starting, retrying or stopping (its server);
+	// quarantined, needs_login, pending_approval, changed or blocked;
+	// disabled, unknown_server, unknown_tool or invalid_id.
+	Status string `json:"status"`
+	// Class groups the statuses by what a caller can do: ready; transient
+	// (wait: the server is on its way); blocked (a person must approve or
+	// log in); misconfigured (fix the id or the config).
+	Class string `json:"class"`
+	// ServerState is the server's state, when the server is known.
+	ServerState string `json:"server_state,omitempty"`
+	// Message says what is wrong and what to do, for a person.
+	Message string `json:"message,omitempty"`
+	// DidYouMean holds the closest known ids to an unknown one.
+	DidYouMean []string `json:"did_you_mean,omitempty"`
+	// NextRetryAt is when a server waiting after an error tries again.
+	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+}
+
+// The classes of a ToolPreflight, from best to worst.
+const (
+	PreflightReady         = "ready"
+	PreflightTransient     = "transient"
+	PreflightBlocked       = "blocked"
+	PreflightMisconfigured = "misconfigured"
+)

@@ -46,6 +46,7 @@ var layers = map[string]int{
 	"internal/upstream":        2,
 	"internal/testupstream":    2,
 	"internal/oauth/oauthtest": 2,
+	"internal/readiness":       2,
 	// 3: the single writer of desired state.
 	"internal/supervisor": 3,
 	// 4: the surfaces, which do not import each other.

@@ -335,6 +335,14 @@ func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]ap
 	return found, err
 }
 
+// Preflight says whether each tool of ids ("server:tool") can be called
+// now, from the daemon's state alone.
+func (c *Client) Preflight(ctx context.Context, ids []string) (apiv1.Preflight, error) {
+	var p apiv1.Preflight
+	err := c.do(ctx, http.MethodGet, "/api/v1/tools/preflight", url.Values{"ids": {strings.Join(ids, ",")}}, nil, &p)
+	return p, err
+}
+
 // CreateToken creates an agent token; the answer holds its secret, shown
 // this once.
 func (c *Client) CreateToken(ctx context.Context, spec apiv1.TokenSpec) (apiv1.CreatedToken, error) {

@@ -66,6 +66,17 @@ type Config struct {
 	// card numbers it finds in tool-call arguments and results: one of
 	// SensitiveFlag (default), SensitiveRedact, SensitiveBlock.
 	SensitiveData string `json:"sensitive_data"`
+	// ToolResponseMode is how retrieve_tools answers: ResponseFull (each
+	// hit with its input schema) or ResponseCompact (id, first sentence,
+	// score, annotations; the agent asks describe_tool for schemas).
+	ToolResponseMode string `json:"tool_response_mode"`
+	// RequireIntent refuses plain call_tool on /mcp: agents must use
+	// call_tool_read, call_tool_write or call_tool_destructive.
+	RequireIntent bool `json:"require_intent,omitempty"`
+	// BlockDestructiveAgentCalls refuses, on every MCP endpoint, calls of
+	// tools that are not read-only and not annotated destructiveHint:
+	// false, and call_tool_destructive itself.
+	BlockDestructiveAgentCalls bool `json:"block_destructive_agent_calls,omitempty"`
 	// ResultCacheMaxBytes caps the files of truncated results kept for
 	// read_cache; the oldest are removed to make room. 0 caches nothing.
 	ResultCacheMaxBytes int64 `json:"result_cache_max_bytes"`
@@ -73,6 +84,12 @@ type Config struct {
 	// that error messages can point at mcpServers.name instead of an index.
 	ServersAsMap bool `json:"-"`
 }
+
+// The values of tool_response_mode.
+const (
+	ResponseFull    = "full"
+	ResponseCompact = "compact"
+)
 
 // The values of sensitive_data.
 const (
@@ -114,6 +131,7 @@ func Default() *Config {
 		ActivityRetentionDays: defaultActivityDays,
 		ActivityMaxRecords:    defaultActivityRecords,
 		SensitiveData:         SensitiveFlag,
+		ToolResponseMode:      ResponseFull,
 		ResultCacheMaxBytes:   defaultResultCacheBytes,
 	}
 }

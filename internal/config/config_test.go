@@ -111,6 +111,8 @@ func TestParse_Errors(t *testing.T) {
 		{"SensitiveDataUnknown", `{"sensitive_data": "mask"}`, `sensitive_data: unknown mode "mask": use flag, redact or block`},
 		{"SensitiveDataEmpty", `{"sensitive_data": ""}`, `sensitive_data: unknown mode "": use flag, redact or block`},
 		{"SensitiveDataType", `{"sensitive_data": true}`, `sensitive_data: want string, got boolean`},
+		{"ToolResponseModeUnknown", `{"tool_response_mode": "short"}`, `tool_response_mode: unknown mode "short": use full or compact`},
+		{"RequireIntentType", `{"require_intent": "yes"}`, `require_intent: want true or false, got string`},
 		{"ResultCacheNegative", `{"result_cache_max_bytes": -1}`, `result_cache_max_bytes: must not be negative, got -1`},
 		{"ResultCacheNotInteger", `{"result_cache_max_bytes": "1GB"}`, `result_cache_max_bytes: want integer, got string`},
 
@@ -155,6 +157,7 @@ func TestParse_Defaults(t *testing.T) {
 			InstallTimeout: mcpproxy.Duration(5 * time.Minute),
 			AllowServerAdd: true, AllowServerRemove: true,
 			ActivityRetentionDays: 30, ActivityMaxRecords: 100000, SensitiveData: "flag", ResultCacheMaxBytes: 256 << 20,
+			ToolResponseMode: "full",
 		}
 		if !reflect.DeepEqual(Default(), want) {
 			t.Errorf("Default() = %+v, want %+v", Default(), want)
@@ -173,6 +176,7 @@ func TestParse_Defaults(t *testing.T) {
 			"require_mcp_auth": true, "read_only": true, "disable_management": true,
 			"allow_server_add": false, "allow_server_remove": false, "quarantine_new_servers": true,
 			"activity_retention_days": 7, "activity_max_records": 500, "sensitive_data": "block", "result_cache_max_bytes": 5000000000,
+			"tool_response_mode": "compact", "require_intent": true, "block_destructive_agent_calls": true,
 			"mcpServers": [
 				{"name": "a", "protocol": "stdio", "command": "npx", "args": ["-y", "pkg"],
 				 "env": {"K": "V"}, "working_dir": "/w", "enabled": false, "quarantined": true,
@@ -185,6 +189,7 @@ func TestParse_Defaults(t *testing.T) {
 			InstallTimeout: mcpproxy.Duration(10 * time.Minute),
 			RequireMCPAuth: true, ReadOnly: true, DisableManagement: true, QuarantineNewServers: true,
 			ActivityRetentionDays: 7, ActivityMaxRecords: 500, SensitiveData: "block", ResultCacheMaxBytes: 5_000_000_000,
+			ToolResponseMode: "compact", RequireIntent: true, BlockDestructiveAgentCalls: true,
 			Servers: []mcpproxy.ServerSpec{
 				{Name: "a", Protocol: "stdio", Command: "npx", Args: []string{"-y", "pkg"},
 					Env: map[string]string{"K": "V"}, WorkingDir: "/w", Enabled: false, Quarantined: true,

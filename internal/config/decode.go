@@ -19,6 +19,7 @@ var knownTopLevel = []string{
 	"require_mcp_auth", "read_only", "disable_management", "allow_server_add",
 	"allow_server_remove", "quarantine_new_servers", "enable_direct_mode",
 	"activity_retention_days", "activity_max_records", "sensitive_data", "result_cache_max_bytes",
+	"tool_response_mode", "require_intent", "block_destructive_agent_calls",
 }
 
 // serverFields are the keys of a ServerSpec, in the order entries are
@@ -116,6 +117,12 @@ func decodeConfig(root *node) (*Config, []string, error) {
 			dc.str(v, field, &cfg.SensitiveData)
 		case "result_cache_max_bytes":
 			dc.int64(v, field, &cfg.ResultCacheMaxBytes)
+		case "tool_response_mode":
+			dc.str(v, field, &cfg.ToolResponseMode)
+		case "require_intent":
+			dc.bool(v, field, &cfg.RequireIntent)
+		case "block_destructive_agent_calls":
+			dc.bool(v, field, &cfg.BlockDestructiveAgentCalls)
 		}
 	})
 	return cfg, dc.warnings, errors.Join(dc.errs...)

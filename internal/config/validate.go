@@ -57,6 +57,11 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, invalidf("sensitive_data: unknown mode %q: use flag, redact or block", c.SensitiveData))
 	}
+	switch c.ToolResponseMode {
+	case ResponseFull, ResponseCompact:
+	default:
+		errs = append(errs, invalidf("tool_response_mode: unknown mode %q: use full or compact", c.ToolResponseMode))
+	}
 	if c.ResultCacheMaxBytes < 0 {
 		errs = append(errs, invalidf("result_cache_max_bytes: must not be negative, got %d", c.ResultCacheMaxBytes))
 	}

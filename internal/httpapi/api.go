@@ -22,6 +22,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/httpauth"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/readiness"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 )
 
@@ -104,6 +105,7 @@ func New(opts Options) *API {
 	m.Handle("POST /api/v1/servers/{name}/disable", a.auth(a.allow("disable", a.enable(false))))
 	m.Handle("POST /api/v1/servers/{name}/restart", a.auth(a.allow("restart", a.restart)))
 	m.Handle("GET /api/v1/tools/search", a.auth(a.searchTools))
+	m.Handle("GET /api/v1/tools/preflight", a.auth(a.preflight))
 	a.securityRoutes(m)
 	a.authRoutes(m)
 	a.tokenRoutes(m)
@@ -411,6 +413,27 @@ func (a *API) restart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeOK(w, http.StatusAccepted, apiv1.Restarted{Server: name, Restarting: true})
+	return nil
+}
+
+// preflight says whether each tool of ids (server:tool, comma-separated or
+// repeated) can be called now, from the state view alone.
+func (a *API) preflight(w http.ResponseWriter, r *http.Request) error {
+	var ids []string
+	for _, v := range r.URL.Query()["ids"] {
+		for id := range strings.SplitSeq(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	switch {
+	case len(ids) == 0:
+		return mcpproxy.Errorf(mcpproxy.EINVALID, "ids: required: tool ids (server:tool), comma-separated")
+	case len(ids) > readiness.MaxIDs:
+		return mcpproxy.Errorf(mcpproxy.EINVALID, "ids: at most %d ids, got %d", readiness.MaxIDs, len(ids))
+	}
+	writeOK(w, http.StatusOK, readiness.Check(a.b.View().Load(), ids))
 	return nil
 }
 

@@ -48,6 +48,7 @@ func TestAPI_Golden(t *testing.T) {
 		"/api/v1/servers/q",
 		"/api/v1/servers/a/tools",
 		"/api/v1/quarantine",
+		"/api/v1/tools/preflight?ids=a:echo,a:add,a:ecko,q:x,e:echo,b:echo,echo",
 	} {
 		code, body := do(t, "GET", ts.URL+path, testKey)
 		if code != 200 {

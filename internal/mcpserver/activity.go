@@ -24,6 +24,8 @@ type callRecord struct {
 	err      error // a protocol error, when there is no result
 	// sensitive is what detection found in the arguments and result.
 	sensitive *activity.Sensitive
+	// intent is what the agent declared with a call variant, or nil.
+	intent *callIntent
 }
 
 // recordCall hands a call to the activity log. It never waits: the log
@@ -46,6 +48,9 @@ func (s *Server) recordCall(c callRecord) {
 		Status:     c.status,
 		DurationMS: float64(d.Microseconds()) / 1000,
 		Sensitive:  c.sensitive,
+	}
+	if c.intent != nil {
+		r.Intent = &activity.Intent{Variant: c.intent.variant, Reason: c.intent.reason}
 	}
 	if len(c.args) > 0 {
 		// Record takes ownership of Arguments; the caller's bytes are

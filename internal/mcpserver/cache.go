@@ -19,18 +19,22 @@ import (
 
 const defaultReadCacheRecords = 50
 
-func (s *Server) addStoreTools() {
-	s.smart.AddTool(&mcp.Tool{
-		Name: "read_cache",
-		Description: "Read more of a tool result that call_tool truncated. Pass the key it gave you; " +
-			"offset and limit count records when the result is a JSON array, characters otherwise.",
-		InputSchema: json.RawMessage(`{"type":"object","properties":{
+// readCacheTool is read_cache on /mcp and on /mcp/all. Its name has no
+// "__", so no upstream tool of /mcp/all (server__tool) can take it.
+var readCacheTool = &mcp.Tool{
+	Name: "read_cache",
+	Description: "Read more of a tool result that mcpproxy truncated. Pass the key it gave you; " +
+		"offset and limit count records when the result is a JSON array, characters otherwise.",
+	InputSchema: json.RawMessage(`{"type":"object","properties":{
 			"key":{"type":"string","description":"Cache key from the truncated result"},
 			"offset":{"type":"integer","minimum":0,"description":"First record (JSON array) or character to return"},
 			"limit":{"type":"integer","minimum":1,"description":"How many records or characters to return"}},
 			"required":["key"]}`),
-		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
-	}, s.readCache)
+	Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+}
+
+func (s *Server) addStoreTools() {
+	s.smart.AddTool(readCacheTool, s.readCache)
 	s.smart.AddTool(&mcp.Tool{
 		Name:        "tools_stat",
 		Description: "The most used upstream tools with call counts, error counts and mean duration.",
@@ -74,7 +78,13 @@ func charOffset(text string, chars, n int) int {
 
 // limitResult truncates a result whose text is longer than the configured
 // tool_response_limit, keeping the whole text in the store for read_cache.
-func (s *Server) limitResult(id string, res *mcp.CallToolResult) *mcp.CallToolResult {
+//
+// structured is set when the client sees the tool's own output schema (on
+// /mcp/all): the protocol wants a successful result of such a tool to
+// carry structuredContent that matches the schema, which a cut result
+// cannot, so a result cut there is sent as an error result whose text says
+// so and how to read the whole.
+func (s *Server) limitResult(id string, res *mcp.CallToolResult, structured bool) *mcp.CallToolResult {
 	limit := s.b.Config().ToolResponseLimit
 	if limit <= 0 || res == nil {
 		return res
@@ -101,6 +111,10 @@ func (s *Server) limitResult(id string, res *mcp.CallToolResult) *mcp.CallToolRe
 		note += "]"
 	}
 	out := &mcp.CallToolResult{IsError: res.IsError, Meta: res.Meta}
+	if structured && !res.IsError {
+		out.IsError = true
+		note += "\n[mcpproxy: the tool declares an output schema, which a truncated result cannot match, so this result is marked as an error; the call itself succeeded.]"
+	}
 	out.Content = append(out.Content, &mcp.TextContent{Text: text + note})
 	for _, c := range res.Content {
 		if _, ok := c.(*mcp.TextContent); !ok {

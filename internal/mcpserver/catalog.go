@@ -45,15 +45,18 @@ type catalog struct {
 	log    *slog.Logger
 	// metrics, if not nil, is told how long each index update took.
 	metrics Metrics
-	set     atomic.Pointer[directSet]
+	// afterSync, if not nil, runs on the catalog's goroutine after each
+	// pass (a pass follows every change of the view, config reloads too).
+	afterSync func()
+	set       atomic.Pointer[directSet]
 	// synced counts completed passes; tests and benchmarks wait on it.
 	synced atomic.Uint64
 	stop   chan struct{}
 	done   chan struct{}
 }
 
-func startCatalog(view *stateview.View, idx *index.Index, direct *mcp.Server, log *slog.Logger, m Metrics) *catalog {
-	c := &catalog{view: view, idx: idx, direct: direct, log: log, metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
+func startCatalog(view *stateview.View, idx *index.Index, direct *mcp.Server, log *slog.Logger, m Metrics, afterSync func()) *catalog {
+	c := &catalog{view: view, idx: idx, direct: direct, log: log, metrics: m, afterSync: afterSync, stop: make(chan struct{}), done: make(chan struct{})}
 	c.set.Store(&directSet{routes: map[string]route{}})
 	go c.run()
 	return c
@@ -156,6 +159,9 @@ func (c *catalog) sync(indexed map[string][]mcpproxy.Tool) {
 			c.direct.AddTool(placeholderTool, placeholderHandler)
 		}
 	}
+	if c.afterSync != nil {
+		c.afterSync()
+	}
 	c.synced.Add(1)
 }
 
@@ -240,13 +246,17 @@ func buildDirect(indexed map[string][]mcpproxy.Tool, log *slog.Logger) *directSe
 				continue
 			}
 			set.routes[name] = route{server, t.Name}
-			set.tools = append(set.tools, &mcp.Tool{
+			tool := &mcp.Tool{
 				Name:        name,
 				Title:       t.Title,
 				Description: t.Description,
 				InputSchema: objectSchema(t.InputSchema),
 				Annotations: annotations(t.Annotations),
-			})
+			}
+			if out := outputSchema(t.OutputSchema); out != nil {
+				tool.OutputSchema = out
+			}
+			set.tools = append(set.tools, tool)
 		}
 	}
 	slices.SortFunc(set.tools, func(a, b *mcp.Tool) int { return strings.Compare(a.Name, b.Name) })
@@ -260,6 +270,17 @@ func objectSchema(raw json.RawMessage) json.RawMessage {
 	var m map[string]any
 	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m["type"] != "object" {
 		return json.RawMessage(`{"type":"object"}`)
+	}
+	return raw
+}
+
+// outputSchema passes an upstream's output schema through when it is a JSON
+// object (a schema), and drops it otherwise, so one upstream's bad schema
+// cannot break tools/list for everyone.
+func outputSchema(raw json.RawMessage) json.RawMessage {
+	var m map[string]any
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return nil
 	}
 	return raw
 }

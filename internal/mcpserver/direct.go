@@ -9,6 +9,10 @@ import (
 
 // directCall routes a direct-mode call (server__tool) to its upstream.
 func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.CallToolResult {
+	if r.Params.Name == readCacheTool.Name && s.opts.Store != nil {
+		res, _ := s.readCache(ctx, r)
+		return res
+	}
 	rt, ok := s.cat.set.Load().routes[r.Params.Name]
 	if !ok {
 		server, tool, ok := splitID(r.Params.Name, directSep)
@@ -25,12 +29,13 @@ func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.Ca
 	if err := json.Unmarshal(args, &obj); err != nil {
 		return errorResult("arguments: want a JSON object matching the tool's input schema (%v)", err)
 	}
-	return s.call(ctx, r, rt.server, rt.tool, args, directSep)
+	return s.call(ctx, r, rt.server, rt.tool, args, directSep, nil)
 }
 
 // directMiddleware answers tools/list and tools/call on /mcp/all from the
-// catalog's current set, so the tool list is an atomic load and a change of
-// one upstream does not re-register thousands of tools with the SDK.
+// catalog's current set (and read_cache, when there is a store), so the
+// tool list is an atomic load and a change of one upstream does not
+// re-register thousands of tools with the SDK.
 func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch method {
@@ -44,6 +49,11 @@ func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 						tools = append(tools, t)
 					}
 				}
+			}
+			tools = hideBlocked(s.b.Config(), tools)
+			if s.opts.Store != nil {
+				// Where a truncated result says to read the rest.
+				tools = append(append(make([]*mcp.Tool, 0, len(tools)+1), readCacheTool), tools...)
 			}
 			if tools == nil {
 				tools = []*mcp.Tool{}

@@ -258,3 +258,92 @@ func TestPassthrough_CloseAfterQuarantine(t *testing.T) {
 		return len(p.srv.servers) == 0
 	}, "the proxy to end the closed pass-through session")
 }
+
+// /mcp/all keeps each tool's output schema and passes structured results
+// through; a large result there is truncated with the same limit as on
+// /mcp, and read_cache, listed on /mcp/all too, reads the rest. A cut
+// result of a tool with an output schema cannot match it, so it comes as
+// an error result that says so.
+func TestDirect_LargeResultsAndOutputSchema(t *testing.T) {
+	const limit = 100
+	notes := streamable(t, "notes", testupstream.Options{Annotated: true}, nil)
+	p := newProxy(t, proxyOptions{Store: true, Top: map[string]any{"tool_response_limit": limit},
+		Servers: []map[string]any{notes, stdio("alpha", testupstream.ModeOK)}})
+	p.waitCatalog(t, "notes", "alpha")
+	for _, fast := range []bool{true, false} {
+		cs := p.connect(t, "/mcp/all", clientOptions{protocol: fastProtocol})
+		waitFast(t, p.srv.fastDirect, cs)
+		p.srv.fastDirect.off.Store(!fast)
+		lt, err := cs.ListTools(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]*mcp.Tool{}
+		for _, tool := range lt.Tools {
+			byName[tool.Name] = tool
+		}
+		if byName["read_cache"] == nil {
+			t.Fatalf("/mcp/all lists no read_cache")
+		}
+		dump := byName["notes__notes_dump"]
+		if dump == nil || dump.OutputSchema == nil {
+			t.Fatalf("notes__notes_dump without its output schema: %+v", dump)
+		}
+		if schema, _ := json.Marshal(dump.OutputSchema); !strings.Contains(string(schema), `"text"`) {
+			t.Errorf("output schema %s", schema)
+		}
+		if byName["alpha__echo"].OutputSchema != nil {
+			t.Errorf("alpha__echo got an output schema: %v", byName["alpha__echo"].OutputSchema)
+		}
+
+		small := call(t, cs, "notes__notes_dump", map[string]any{"size": 5})
+		if sc, _ := json.Marshal(small.StructuredContent); small.IsError || string(sc) != `{"text":"nnnnn"}` {
+			t.Errorf("small structured result: isError %v, structuredContent %s", small.IsError, sc)
+		}
+
+		served := p.srv.fastDirect.served.Load()
+		big := call(t, cs, "notes__notes_dump", map[string]any{"size": 500})
+		text := wantError(t, big, "truncated to 100 of 511 characters", "output schema", "the call itself succeeded")
+		if big.StructuredContent != nil {
+			t.Errorf("a truncated result kept structuredContent")
+		}
+		whole := readAll(t, cs, text)
+		if whole != `{"text":"`+strings.Repeat("n", 500)+`"}` {
+			t.Errorf("read_cache on /mcp/all: %.80q… (%d characters)", whole, len(whole))
+		}
+
+		// Without an output schema a truncated result is a success.
+		long := strings.Repeat("e", 300)
+		res := call(t, cs, "alpha__echo", map[string]any{"message": long})
+		if res.IsError || !strings.Contains(textOf(res), "truncated to 100 of 300 characters") {
+			t.Fatalf("echo: isError %v: %s", res.IsError, textOf(res))
+		}
+		if got := readAll(t, cs, textOf(res)); got != long {
+			t.Errorf("read_cache gave %d characters, want 300", len(got))
+		}
+		if got := p.srv.fastDirect.served.Load() - served; fast && got == 0 || !fast && got != 0 {
+			t.Errorf("fast=%v: %d calls answered in front of the SDK", fast, got)
+		}
+	}
+	p.srv.fastDirect.off.Store(false)
+}
+
+// readAll reads a truncated result's whole text with read_cache on cs.
+func readAll(t *testing.T, cs *mcp.ClientSession, truncated string) string {
+	t.Helper()
+	m := cacheKeyRE.FindStringSubmatch(truncated)
+	if m == nil {
+		t.Fatalf("no cache key in %q", truncated)
+	}
+	r := call(t, cs, "read_cache", map[string]any{"key": m[1], "limit": 100000})
+	if r.IsError {
+		t.Fatalf("read_cache: %s", textOf(r))
+	}
+	var page struct {
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal([]byte(textOf(r)), &page); err != nil {
+		t.Fatalf("read_cache: %v: %s", err, textOf(r))
+	}
+	return page.Text
+}

@@ -49,6 +49,9 @@ func TestFastPath_AnswersPlainCalls(t *testing.T) {
 		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "no-colon"}},
 		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpha:echo", "args": "not an object"}},
 		{smart, p.srv.fastSmart, "call_tool", map[string]any{"name": "alpha:fail", "args": map[string]any{}}},
+		{smart, p.srv.fastSmart, callRead, map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "x"}, "intent": map[string]any{"reason": "r"}}},
+		{smart, p.srv.fastSmart, callDestructive, map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "x"}, "intent": map[string]any{"reason": "r"}}},
+		{smart, p.srv.fastSmart, callWrite, map[string]any{"name": "alpha:echo", "intent": 7}},
 		{direct, p.srv.fastDirect, "alpha__echo", map[string]any{"message": "same"}},
 		{direct, p.srv.fastDirect, "alpha__nope", map[string]any{}},
 		{direct, p.srv.fastDirect, "nonsense", map[string]any{}},
@@ -64,8 +67,8 @@ func TestFastPath_AnswersPlainCalls(t *testing.T) {
 			t.Errorf("%s %v:\n fast %s\n  sdk %s", tc.tool, tc.args, gb, wb)
 		}
 	}
-	if fs.Load() != 8 || fd.Load() != 5 {
-		t.Errorf("served here: smart %d, direct %d; want 8 and 5", fs.Load(), fd.Load())
+	if fs.Load() != 11 || fd.Load() != 5 {
+		t.Errorf("served here: smart %d, direct %d; want 11 and 5", fs.Load(), fd.Load())
 	}
 
 	// Not plain: another tool, a progress token, a call that may outlast

@@ -41,8 +41,8 @@ func FuzzSplitID(f *testing.F) {
 	})
 }
 
-// FuzzCallToolArgs: whatever bytes arrive as call_tool's arguments, the
-// handler answers with a result, never a panic or a protocol error; through
+// FuzzCallToolArgs: whatever bytes arrive as the arguments of call_tool or
+// one of its variants, the handler answers with a result, never a panic or a protocol error; through
 // a real (in-memory) session, any JSON object is answered with a result.
 func FuzzCallToolArgs(f *testing.F) {
 	for _, s := range []string{
@@ -55,6 +55,8 @@ func FuzzCallToolArgs(f *testing.F) {
 		`{"name":"up:echo","args":{"a":"\u0000"}}`, `{"name":"up:"}`, `{"name":":echo"}`, `{"name":"ghost:echo"}`,
 		`{"name":"up:nope"}`, `{"name":"up:echo","args":{"deep":[[[[[[[[[[{}]]]]]]]]]]}}`, `{"name":"up:echo","extra":true}`,
 		`{"name":"up:echo","args":{"n":1e999}}`, `{"name":"up:echo","args":{"a":"\xff"}}`, "{\"name\":\"up:echo\"}\x00",
+		`{"name":"up:echo","intent":{"reason":"r"}}`, `{"name":"up:echo","intent":"r"}`, `{"name":"up:echo","intent":{"reason":7}}`,
+		`{"name":"up:echo","intent":{}}`, `{"name":"up:echo","intent":null}`, `{"name":"up:echo","intent":{"reason":""}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -87,20 +89,27 @@ func FuzzCallToolArgs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		res, err := p.srv.callToolBuiltin(ctx, &mcp.CallToolRequest{
-			Params: &mcp.CallToolParamsRaw{Name: "call_tool", Arguments: json.RawMessage(data)},
-		})
-		if err != nil || res == nil {
-			t.Fatalf("call_tool %q: result %v, error %v; want a result", data, res, err)
+		// call_tool and its variants read the same arguments, the
+		// variants an intent too.
+		name := []string{"call_tool", callRead, callWrite, callDestructive}[len(data)%4]
+		variant := name
+		if name == "call_tool" {
+			variant = ""
+		}
+		res := p.srv.callToolAs(ctx, &mcp.CallToolRequest{
+			Params: &mcp.CallToolParamsRaw{Name: name, Arguments: json.RawMessage(data)},
+		}, variant)
+		if res == nil {
+			t.Fatalf("%s %q: no result", name, data)
 		}
 
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(data, &obj) != nil || obj == nil {
 			return
 		}
-		res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "call_tool", Arguments: json.RawMessage(data)})
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: json.RawMessage(data)})
 		if err != nil || res == nil {
-			t.Fatalf("call_tool %q over a session: result %v, error %v; want a result", data, res, err)
+			t.Fatalf("%s %q over a session: result %v, error %v; want a result", name, data, res, err)
 		}
 	})
 }

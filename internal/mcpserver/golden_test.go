@@ -15,8 +15,8 @@ import (
 // search answers (REST's GET /api/v1/tools/search serves the same hits):
 // a change of the wire is a diff there.
 func TestGolden_ToolsList(t *testing.T) {
-	p := newProxy(t, proxyOptions{Servers: []map[string]any{
-		streamable(t, "alpha", testupstream.Options{}, nil),
+	p := newProxy(t, proxyOptions{Store: true, Servers: []map[string]any{
+		streamable(t, "alpha", testupstream.Options{Annotated: true}, nil),
 	}})
 	p.waitCatalog(t, "alpha")
 	ctx := context.Background()
@@ -41,5 +41,5 @@ func TestGolden_ToolsList(t *testing.T) {
 		t.Fatal(err)
 	}
 	files = append(files, golden.File{Name: "search echo a message (GET /api/v1/tools/search data)", JSON: b})
-	golden.Check(t, "testdata/tools_list.txtar", "tools/list on each MCP endpoint of a proxy with one upstream (alpha), and a tool search.", files...)
+	golden.Check(t, "testdata/tools_list.txtar", "tools/list on each MCP endpoint of a proxy with a result cache and one upstream (alpha, with the annotated tools), and a tool search.", files...)
 }

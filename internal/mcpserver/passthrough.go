@@ -288,6 +288,7 @@ func (s *Server) forwardOne(ctx context.Context, name string, peer *passPeer, ne
 			return nil, err
 		}
 		res = usableList(srv, res)
+		res.Tools = hideBlocked(s.b.Config(), res.Tools)
 		if tok := callerToken(ctx); tok != nil {
 			res.Tools = slices.DeleteFunc(res.Tools, func(t *mcp.Tool) bool { return !toolAllowed(tok, name, t) })
 		}
@@ -417,6 +418,9 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 	err := toolUsable(srv, p.Name, ":")
 	if err == nil {
 		err = allowCall(callerToken(ctx), name, srv, p.Name)
+	}
+	if err == nil {
+		err = checkIntent(s.b.Config(), nil, false, srv, p.Name, ":")
 	}
 	if err != nil {
 		rec.res, rec.status = errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err)

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
@@ -100,6 +101,9 @@ type Server struct {
 	fastSmart, fastDirect, fastPass *fastPath
 
 	sessions sync.WaitGroup // pass-through session watchers
+	// listed is the config's part in /mcp's tools/list as sessions last
+	// heard of it (see notifyListPolicy).
+	listed atomic.Pointer[listPolicy]
 
 	// closing ends with EndCalls: every request's context ends with it.
 	closing  context.Context
@@ -118,8 +122,8 @@ func (s *Server) track(ps *mcp.Server) {
 }
 
 const instructions = `mcpproxy gives you access to the tools of many MCP servers through a few built-in tools.
-1. Call retrieve_tools with a short description of what you want to do (for example "create a github issue"); it returns the best matching tools with their ids ("server:tool") and input schemas.
-2. Call call_tool with name set to one of those ids and args set to an object that matches the tool's input schema.
+1. Call retrieve_tools with a short description of what you want to do (for example "create a github issue"); it returns the best matching tools with their ids ("server:tool"), and for each the call variant that reaches it (call_with). describe_tool gives the full input schema of up to 5 tools.
+2. Call the tool with its call_with variant: call_tool_read (read-only tools), call_tool_write (tools that change but destroy nothing) or call_tool_destructive (anything else), with name set to the id, args set to an object that matches the tool's input schema, and intent.reason saying why. A variant that does not fit the tool's annotations is refused without calling it.
 Search again with different words if nothing fits. Use upstream_servers to list the servers and their states.
 Servers and tools that are new or changed wait in quarantine until a person approves them; quarantine_security shows what waits and why. You cannot approve anything yourself.`
 
@@ -142,6 +146,8 @@ func New(opts Options) *Server {
 		},
 	})
 	s.addBuiltinTools()
+	s.addCallVariants()
+	s.addDescribeTool()
 	s.addStoreTools()
 	s.smart.AddReceivingMiddleware(s.endOnClose, s.policyMiddleware)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
@@ -154,22 +160,23 @@ func New(opts Options) *Server {
 		},
 	})
 	s.direct.AddReceivingMiddleware(s.endOnClose, s.directMiddleware)
-	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics)
+	s.listed.Store(listPolicyOf(opts.Backend.Config()))
+	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics, s.notifyListPolicy)
 
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
 	s.fastSmart = newFastPath(smartHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		if req.Params.Name != "call_tool" || !s.fastFits(callToolServer(req.Params.Arguments)) {
+		if !isCallTool(req.Params.Name) || !s.fastFits(callToolServer(req.Params.Arguments)) {
 			return nil, errToSDK
 		}
 		ctx, done := s.untilClose(ctx)
 		defer done()
-		res, err := s.callToolBuiltin(ctx, req)
-		if err != nil {
-			res = errorResult("%v", err)
+		variant := req.Params.Name
+		if variant == "call_tool" {
+			variant = ""
 		}
-		return res, nil
+		return s.callToolAs(ctx, req, variant), nil
 	})
 	s.fastDirect = newFastPath(directHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		server, _, _ := splitID(req.Params.Name, directSep)
@@ -368,28 +375,83 @@ func serverReady(snap *stateview.Snapshot, name string) (*stateview.Server, erro
 
 func quote(s string) string { return `"` + s + `"` }
 
-// policyMiddleware hides upstream_servers from tools/list when the config
-// disables management or the caller's agent token may not manage (the
-// handler refuses it too, for clients that call it anyway).
+// listPolicy is what of the config shapes /mcp's tools/list (see
+// policyMiddleware).
+type listPolicy struct {
+	compact, requireIntent, blockDestructive, noManagement bool
+}
+
+func listPolicyOf(cfg *config.Config) *listPolicy {
+	return &listPolicy{
+		compact:          cfg.ToolResponseMode == config.ResponseCompact,
+		requireIntent:    cfg.RequireIntent,
+		blockDestructive: cfg.BlockDestructiveAgentCalls,
+		noManagement:     cfg.DisableManagement,
+	}
+}
+
+// notifyListPolicy tells /mcp's sessions (and /mcp/all's) that their tool
+// list changed when a config reload changed what policyMiddleware (and
+// directMiddleware) make of it. It runs on the catalog's goroutine, after
+// each pass. (Pass-through sessions list their upstream's tools afresh on
+// each tools/list; their upstreams send list changes.)
+func (s *Server) notifyListPolicy() {
+	now := listPolicyOf(s.b.Config())
+	old := s.listed.Swap(now)
+	if *old != *now {
+		// Adding a tool again, unchanged, makes the SDK send every
+		// session tools/list_changed.
+		s.smart.AddTool(retrieveToolsTool, s.retrieveTools)
+	}
+	if old.blockDestructive != now.blockDestructive {
+		// /mcp/all lists only what the policy lets through too.
+		s.direct.AddTool(placeholderTool, placeholderHandler)
+	}
+}
+
+// policyMiddleware fits tools/list to the config and the caller: it hides
+// upstream_servers when the config disables management or the caller's
+// agent token may not manage, call_tool when require_intent is on, and
+// call_tool_destructive when block_destructive_agent_calls is on (their
+// handlers refuse them too, for clients that call them anyway); and it
+// gives retrieve_tools the description of the tool_response_mode.
 func (s *Server) policyMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		res, err := next(ctx, method, req)
 		if method != "tools/list" || err != nil {
 			return res, err
 		}
-		if tok := callerToken(ctx); !s.b.Config().DisableManagement && (tok == nil || tok.Manage) {
+		lr, ok := res.(*mcp.ListToolsResult)
+		if !ok {
 			return res, err
 		}
-		if lr, ok := res.(*mcp.ListToolsResult); ok {
-			out := *lr
-			out.Tools = nil
-			for _, t := range lr.Tools {
-				if t.Name != "upstream_servers" {
-					out.Tools = append(out.Tools, t)
-				}
+		cfg := s.b.Config()
+		tok := callerToken(ctx)
+		hide := func(name string) bool {
+			switch name {
+			case "upstream_servers":
+				return cfg.DisableManagement || tok != nil && !tok.Manage
+			case "call_tool":
+				return cfg.RequireIntent
+			case callDestructive:
+				return cfg.BlockDestructiveAgentCalls
 			}
-			return &out, nil
+			return false
 		}
-		return res, err
+		compact := cfg.ToolResponseMode == config.ResponseCompact
+		out := *lr
+		out.Tools = make([]*mcp.Tool, 0, len(lr.Tools))
+		for _, t := range lr.Tools {
+			if hide(t.Name) {
+				continue
+			}
+			if compact && t.Name == "retrieve_tools" {
+				c := *t
+				c.Description = retrieveToolsDescription(config.ResponseCompact)
+				t = &c
+			}
+			out.Tools = append(out.Tools, t)
+		}
+		return &out, nil
 	}
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // smartTools are the built-in tools of /mcp and /sse.
-var smartTools = []string{"call_tool", "quarantine_security", "read_cache", "retrieve_tools", "tools_stat", "upstream_servers"}
+var smartTools = []string{"call_tool", "call_tool_destructive", "call_tool_read", "call_tool_write", "describe_tool", "quarantine_security", "read_cache", "retrieve_tools", "tools_stat", "upstream_servers"}
 
 func toolNames(tb testing.TB, cs *mcp.ClientSession) []string {
 	tb.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
+	"github.com/mcpproxy/mcpproxy/internal/readiness"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/token"
@@ -24,18 +25,20 @@ import (
 
 const maxSearchLimit = 100
 
-func (s *Server) addBuiltinTools() {
-	s.smart.AddTool(&mcp.Tool{
-		Name: "retrieve_tools",
-		Description: "Search the tools of all connected MCP servers (BM25 over names, descriptions and parameters). " +
-			"Returns the best matches, best first, each with its id (\"server:tool\"), description and input schema. " +
-			"Call this first, then call_tool with one of the ids.",
-		InputSchema: json.RawMessage(`{"type":"object","properties":{
+// retrieveToolsTool is retrieve_tools as registered; policyMiddleware gives
+// it the description of the configured tool_response_mode.
+var retrieveToolsTool = &mcp.Tool{
+	Name:        "retrieve_tools",
+	Description: retrieveToolsDescription(config.ResponseFull),
+	InputSchema: json.RawMessage(`{"type":"object","properties":{
 			"query":{"type":"string","description":"What you want to do, in a few words, e.g. \"read a file\" or \"create github issue\""},
 			"limit":{"type":"integer","minimum":1,"maximum":100,"description":"Maximum number of tools to return (default from the proxy config)"}},
 			"required":["query"]}`),
-		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
-	}, s.retrieveTools)
+	Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+}
+
+func (s *Server) addBuiltinTools() {
+	s.smart.AddTool(retrieveToolsTool, s.retrieveTools)
 	s.smart.AddTool(&mcp.Tool{
 		Name: "call_tool",
 		Description: "Call a tool of an upstream MCP server by its id (\"server:tool\", as returned by retrieve_tools). " +
@@ -168,7 +171,7 @@ func (s *Server) search(ctx context.Context, query string, limit int, tok *token
 		out = append(out, FoundTool{
 			ID: h.Server + ":" + h.Tool.Name, Server: h.Server, Name: h.Tool.Name,
 			Description: h.Tool.Description, InputSchema: h.Tool.InputSchema,
-			Annotations: h.Tool.Annotations, Score: h.Score,
+			Annotations: h.Tool.Annotations, Score: h.Score, CallWith: effectOf(h.Tool.Annotations).callWith(),
 		})
 	}
 	return out, nil
@@ -190,31 +193,53 @@ func (s *Server) retrieveTools(ctx context.Context, req *mcp.CallToolRequest) (*
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 	}
 	res := map[string]any{"tools": found, "total": len(found)}
+	msg := `Call one with its call_with variant: {"name": "<id>", "args": {...}, "intent": {"reason": "..."}}`
+	if s.b.Config().ToolResponseMode == config.ResponseCompact {
+		compact := make([]CompactTool, len(found))
+		for i, f := range found {
+			compact[i] = CompactTool{ID: f.ID, Description: firstSentence(f.Description), Score: f.Score, Annotations: f.Annotations, CallWith: f.CallWith}
+		}
+		res["tools"] = compact
+		msg = `Call describe_tool with the ids you mean to use (up to 5) for their input schemas, then call each with its call_with variant: {"name": "<id>", "args": {...}, "intent": {"reason": "..."}}`
+	}
 	if len(found) == 0 {
 		res["message"] = "No tools matched. Try other words, or upstream_servers list to see which servers are connected."
 	} else {
-		res["message"] = `Call one with call_tool: {"name": "<id>", "args": {...}}`
+		res["message"] = msg
 	}
 	return jsonResult(res), nil
 }
 
 func (s *Server) callToolBuiltin(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	return s.callToolAs(ctx, req, ""), nil
+}
+
+// callToolAs answers call_tool (variant "") and its variants.
+func (s *Server) callToolAs(ctx context.Context, req *mcp.CallToolRequest, variant string) *mcp.CallToolResult {
 	var in struct {
 		Name     string          `json:"name"`
 		Args     json.RawMessage `json:"args"`
 		ArgsJSON string          `json:"args_json"`
+		Intent   json.RawMessage `json:"intent"`
 	}
 	if err := decodeArgs(req.Params.Arguments, &in); err != nil {
-		return errorResult("%v", err), nil
+		return errorResult("%v", err)
 	}
 	server, tool, ok := splitID(in.Name, ":")
 	if !ok {
-		return errorResult("argument name: want a tool id \"server:tool\" as returned by retrieve_tools, got %q", in.Name), nil
+		return errorResult("argument name: want a tool id \"server:tool\" as returned by retrieve_tools, got %q", in.Name)
+	}
+	var intent *callIntent
+	if variant != "" {
+		var err error
+		if intent, err = decodeIntent(in.Intent, variant); err != nil {
+			return errorResult("%v", err)
+		}
 	}
 	args := in.Args
 	if in.ArgsJSON != "" {
 		if len(args) > 0 && string(args) != "null" {
-			return errorResult("arguments: pass either args or args_json, not both"), nil
+			return errorResult("arguments: pass either args or args_json, not both")
 		}
 		args = json.RawMessage(in.ArgsJSON)
 	}
@@ -223,25 +248,26 @@ func (s *Server) callToolBuiltin(ctx context.Context, req *mcp.CallToolRequest) 
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(args, &obj); err != nil {
-		return errorResult("argument args: want a JSON object with the tool's arguments (%v)", err), nil
+		return errorResult("argument args: want a JSON object with the tool's arguments (%v)", err)
 	}
-	return s.call(ctx, req, server, tool, args, ":"), nil
+	return s.call(ctx, req, server, tool, args, ":", intent)
 }
 
 // call forwards one tool call to its upstream through the session the actor
 // published. It waits only on that upstream.
-func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string) *mcp.CallToolResult {
+// intent is what the agent declared (call variants), or nil.
+func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string, intent *callIntent) *mcp.CallToolResult {
 	start := time.Now()
 	mode := s.sensitiveMode()
 	argKinds := scanArgs(args)
-	res, status, resKinds := s.doCall(ctx, req, server, tool, args, sep, mode, argKinds)
+	res, status, resKinds := s.doCall(ctx, req, server, tool, args, sep, intent, mode, argKinds)
 	var sess mcp.Session
 	if req != nil {
 		sess = req.Session
 	}
 	s.recordCall(callRecord{
 		endpoint: endpointFor(sep), client: clientOf(ctx, sess), server: server, tool: tool,
-		args: args, start: start, res: res, status: status, sensitive: sensitiveRecord(mode, argKinds, resKinds),
+		args: args, start: start, res: res, status: status, sensitive: sensitiveRecord(mode, argKinds, resKinds), intent: intent,
 	})
 	return res
 }
@@ -249,7 +275,7 @@ func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, too
 // doCall is call without the activity record; it returns the result, the
 // record's status and the kinds of sensitive data found in the result.
 // mode is the sensitive_data setting and argKinds what was found in args.
-func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep, mode string, argKinds []secret.Kind) (*mcp.CallToolResult, string, []secret.Kind) {
+func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string, intent *callIntent, mode string, argKinds []secret.Kind) (*mcp.CallToolResult, string, []secret.Kind) {
 	snap := s.b.View().Load()
 	tok := callerToken(ctx)
 	// A token's scope is checked first, so that a server it may not use
@@ -264,6 +290,11 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 	}
 	if err == nil {
 		err = allowCall(tok, server, srv, tool)
+	}
+	if err == nil {
+		// Whichever way the call came in (in front of the SDK or through
+		// it), this is where its declared intent is checked.
+		err = checkIntent(s.b.Config(), intent, sep == ":", srv, tool, sep)
 	}
 	if err != nil {
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err), nil
@@ -320,7 +351,12 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 	if len(resKinds) > 0 && mode == config.SensitiveBlock {
 		status = activity.StatusBlocked
 	}
-	return s.limitResult(server+":"+tool, res), status, resKinds
+	structured := false
+	if sep == directSep {
+		t := findTool(srv, tool)
+		structured = t != nil && len(outputSchema(t.OutputSchema)) > 0
+	}
+	return s.limitResult(server+":"+tool, res, structured), status, resKinds
 }
 
 // toolUsable says why a tool of a ready server cannot be called, or nil.
@@ -362,52 +398,15 @@ func (s *Server) callTimeout(server string) time.Duration {
 // closestHint suggests up to three candidates close to want, each shown
 // with prefix.
 func closestHint(want string, candidates []string, prefix string) string {
-	type scored struct {
-		s string
-		d int
-	}
-	var best []scored
-	lw := strings.ToLower(want)
-	for _, c := range candidates {
-		lc := strings.ToLower(c)
-		d := levenshtein(lw, lc)
-		if strings.Contains(lc, lw) || strings.Contains(lw, lc) {
-			d /= 2
-		}
-		if d <= max(3, len(want)/2) {
-			best = append(best, scored{c, d})
-		}
-	}
+	best := readiness.Closest(want, candidates, 3)
 	if len(best) == 0 {
 		return ""
 	}
-	slices.SortStableFunc(best, func(a, b scored) int { return a.d - b.d })
-	var names []string
-	for i := 0; i < len(best) && i < 3; i++ {
-		names = append(names, quote(prefix+best[i].s))
+	names := make([]string, len(best))
+	for i, b := range best {
+		names[i] = quote(prefix + b)
 	}
 	return "; did you mean " + strings.Join(names, ", ") + "?"
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // serverOps are upstream_servers' operations.

@@ -29,6 +29,10 @@ const (
 	EnvHostile    = "TESTUPSTREAM_HOSTILE"     // Options.Hostile when "1"
 	EnvRugPull    = "TESTUPSTREAM_RUG_PULL"    // Options.RugPullAfter, an integer
 	EnvAskClient  = "TESTUPSTREAM_ASK_CLIENT"  // Options.AskClient when "1"
+	EnvAnnotated  = "TESTUPSTREAM_ANNOTATED"   // Options.Annotated when "1"
+	// EnvStartDelay (a time.Duration string) makes mode ok read nothing
+	// for that long before it serves: a server that takes its time to start.
+	EnvStartDelay = "TESTUPSTREAM_START_DELAY"
 	// EnvFloodInterval is the pause between stderr bursts in stderr-flood
 	// mode, default 1ms; 0 writes without pause.
 	EnvFloodInterval = "TESTUPSTREAM_FLOOD_INTERVAL"
@@ -100,6 +104,12 @@ func runChild(mode string) int {
 	}
 	switch mode {
 	case ModeOK:
+		delay, err := durationEnv(EnvStartDelay, 0)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testupstream: %v\n", err)
+			return 2
+		}
+		time.Sleep(delay)
 		return serveStdio(context.Background(), opts)
 	case ModeHang:
 		_, _ = io.Copy(io.Discard, os.Stdin)
@@ -151,6 +161,7 @@ func optionsFromEnv() (Options, error) {
 	opts.Latency = d
 	opts.Hostile = os.Getenv(EnvHostile) == "1"
 	opts.AskClient = os.Getenv(EnvAskClient) == "1"
+	opts.Annotated = os.Getenv(EnvAnnotated) == "1"
 	if v := os.Getenv(EnvRugPull); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

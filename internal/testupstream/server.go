@@ -28,6 +28,9 @@ type Options struct {
 	// RugPullAfter, if > 0, changes echo's description (to
 	// RugPulledDescription) after that many tool calls, with list_changed.
 	RugPullAfter int
+	// Annotated adds tools with read-only, additive, destructive and no
+	// annotations, and one with an output schema (see annotated.go).
+	Annotated bool
 	// AskClient adds tools that ask the calling client something during
 	// the call (ask_sampling, ask_elicit, ask_roots; see ask.go).
 	AskClient bool
@@ -121,6 +124,9 @@ func newServer(opts Options, stop context.Context) *mcp.Server {
 	}
 	if opts.AskClient {
 		addAskTools(s)
+	}
+	if opts.Annotated {
+		addAnnotatedTools(s)
 	}
 	if opts.RugPullAfter > 0 {
 		s.AddReceivingMiddleware(rugPull(s, opts.RugPullAfter))

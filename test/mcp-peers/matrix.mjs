@@ -104,6 +104,17 @@ out.call = await outcome(async () => {
 	return res.isError ? `fail: ${text(res)}` : `ok: ${text(res)}`;
 });
 
+// structured: get-structured-content declares an output schema; where the
+// client listed it (the upstream, the pass-through, /mcp/all) the SDK's
+// client checks the result's structuredContent against it and throws when
+// it is missing or does not match.
+out.structured = await outcome(async () => {
+	const res = await call(c, "get-structured-content", { location: "Chicago" });
+	if (res.isError) return `fail: ${text(res)}`;
+	const sc = res.structuredContent;
+	return sc && typeof sc.temperature === "number" ? "ok: structured content" : "fail: no structured content";
+});
+
 out.progress = await outcome(async () => {
 	let n = 0;
 	const res = await call(c, "trigger-long-running-operation", { duration: 1, steps: 3 }, { onprogress: () => n++ });

@@ -1569,6 +1569,8 @@
         ['Tool', r.tool || ''],
         ['Action', r.action || ''],
         ['Endpoint', r.endpoint || ''],
+        ['Intent', r.intent ? r.intent.variant : ''],
+        ['Reason', r.intent && r.intent.reason ? r.intent.reason : ''],
         ['Client', [c.name, c.version].filter(Boolean).join(' ')],
         ['Agent token', c.token || ''],
         ['Remote', c.remote || ''],
