@@ -10,8 +10,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/blevesearch/bleve/v2/analysis"
-
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
@@ -142,40 +140,6 @@ func expandQuery(q string) string {
 		return q + " " + strings.Join(words, " ")
 	}
 	return q
-}
-
-// countTokens approximates the number of tokens the en analyzer keeps from
-// text: words as Unicode word segmentation finds them (runs of letters,
-// digits and '_', joined across a single '.' or apostrophe), less stop words.
-func countTokens(text string, stop analysis.TokenMap) int {
-	n := 0
-	var word []byte
-	flush := func() {
-		if len(word) > 0 && !stop[string(word)] {
-			n++
-		}
-		word = word[:0]
-	}
-	prevWord := false
-	for i, r := range text {
-		switch {
-		case isWordRune(r):
-			word = utf8.AppendRune(word, unicode.ToLower(r))
-			prevWord = true
-			continue
-		case prevWord && (r == '.' || r == '\'' || r == '’'):
-			next, _ := utf8.DecodeRuneInString(text[i+utf8.RuneLen(r):])
-			if isWordRune(next) {
-				word = utf8.AppendRune(word, r)
-				prevWord = false
-				continue
-			}
-		}
-		flush()
-		prevWord = false
-	}
-	flush()
-	return n
 }
 
 func isWordRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }

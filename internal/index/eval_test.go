@@ -467,3 +467,31 @@ func writeSection(path, heading, body string) error {
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
 }
+
+// BenchmarkSearch_Eval searches the evaluation's queries over its servers
+// replicated to 10,000 tools, with the default ranking: the workload of
+// TestEval's latency part, for profiling (-cpuprofile).
+func BenchmarkSearch_Eval(b *testing.B) {
+	servers, _ := loadEvalServers(b)
+	x := newRankedIndex(b, defaultRanking, nil)
+	queries, _ := loadEvalQueries(b, x, servers)
+	all := map[string][]mcpproxy.Tool{}
+	for n, copyN := 0, 0; n < 10000; copyN++ {
+		for _, name := range sortedKeys(servers) {
+			all[fmt.Sprintf("%s-%d", name, copyN)] = servers[name]
+			n += len(servers[name])
+		}
+	}
+	if err := x.SetServers(all); err != nil {
+		b.Fatal(err)
+	}
+	settle(b, x)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := x.Search(ctx, queries[i%len(queries)].text, DefaultLimit); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -686,40 +686,6 @@ func must(tb testing.TB, err error) {
 	}
 }
 
-// TestCountTokens checks that the cheap token count stays close to what the
-// analyzer produces, over the fixtures.
-func TestCountTokens(t *testing.T) {
-	x := newTestIndex(t, nil)
-	for _, tc := range []struct {
-		text string
-		want int
-	}{
-		{"Read the complete contents of a file", 4},
-		{"read_file read file", 3},
-		{"the file's e.g. 1234567890.123456 don't", 3},
-		{"", 0},
-	} {
-		if got := countTokens(tc.text, x.stopWords); got != tc.want {
-			t.Errorf("countTokens(%q) = %d, want %d", tc.text, got, tc.want)
-		}
-	}
-	var approx, exact [len(indexedFields)]int
-	for _, server := range sortedKeys(fixtureServers) {
-		for i := range fixtureServers[server] {
-			d := newDocument(server, &fixtureServers[server][i])
-			for f, text := range d.fields() {
-				approx[f] += countTokens(text, x.stopWords)
-				exact[f] += len(x.analyzer.Analyze([]byte(text)))
-			}
-		}
-	}
-	for f := range approx {
-		if d := float64(approx[f]-exact[f]) / float64(exact[f]); d < -0.02 || d > 0.02 {
-			t.Errorf("field %s: counted %d tokens, the analyzer %d", indexedFields[f], approx[f], exact[f])
-		}
-	}
-}
-
 // TestIndex_TiesAtTheCutIndependentOfHistory: when more tools tie than the
 // limit takes, which of them are returned depends on their ids, not on the
 // order they were indexed in.

@@ -17,9 +17,12 @@ type ranking struct {
 	// synonymsPerTerm bounds the synonyms of one term, taken in the order
 	// of synonymGroups: each costs a search as much as a query term.
 	synonymsPerTerm int
+	// bleve searches with a bleve query (queryOf) instead of the index's
+	// own scorer (scorer.go): the baseline, BM25 as it was.
+	bleve bool
 }
 
 var (
-	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5}
+	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, bleve: true}
 	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3, synonymsPerTerm: 4}
 )

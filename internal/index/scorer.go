@@ -1,0 +1,401 @@
+package index
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/search"
+
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+)
+
+// The index scores queries itself, over an inverted index of each server's
+// tools kept in the snapshot beside bleve's. bleve answers a query of a few
+// terms, each with its synonyms and each looked up in four fields, with a
+// tree of a hundred searchers merging postings document by document; most of
+// a search went to that machinery, not to scoring. Here a search looks each
+// clause's term up once per server and adds up the scores of the few tools
+// that have it.
+//
+// The scores are bleve's BM25 as the query built by queryOf computes them
+// (tf as the square root of the frequency, the idf in the query weight as
+// well as in the term's, the query norm, the coverage factor of a
+// disjunction), so that either scorer ranks the same tools alike; the
+// baseline ranking of the evaluation still queries bleve.
+
+// postings is one server's inverted index. It is immutable once built.
+type postings struct {
+	// lens holds each tool's analyzed tokens per field, by the tool's
+	// position in serverTools.names.
+	lens  [][len(indexedFields)]int32
+	terms map[string]*termPostings
+}
+
+// termPostings lists the tools of one server that have a term in any field.
+type termPostings struct {
+	df   [len(indexedFields)]int32 // tools with the term, per field
+	docs []termDoc                 // by tool position, ascending
+}
+
+// termDoc is a term's frequency in each field of one tool (saturated at
+// 255, far past where BM25 stops counting).
+type termDoc struct {
+	doc int32
+	tf  [len(indexedFields)]uint8
+}
+
+// newPostings analyzes the documents of one server's tools (in the order of
+// its names) and returns their inverted index and the total number of
+// tokens per field.
+func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
+	p := &postings{lens: make([][len(indexedFields)]int32, len(docs)), terms: map[string]*termPostings{}}
+	var total fieldLens
+	for i, d := range docs {
+		for f, text := range d.fields() {
+			if text == "" {
+				continue
+			}
+			tokens := a.Analyze([]byte(text))
+			p.lens[i][f] = int32(len(tokens))
+			total[f] += len(tokens)
+			for _, tok := range tokens {
+				tp := p.terms[string(tok.Term)]
+				if tp == nil {
+					tp = &termPostings{}
+					p.terms[string(tok.Term)] = tp
+				}
+				n := len(tp.docs)
+				if n == 0 || tp.docs[n-1].doc != int32(i) {
+					tp.docs = append(tp.docs, termDoc{doc: int32(i)})
+					n++
+				}
+				td := &tp.docs[n-1]
+				if td.tf[f] == 0 {
+					tp.df[f]++
+				}
+				if td.tf[f] < math.MaxUint8 {
+					td.tf[f]++
+				}
+			}
+		}
+	}
+	for _, tp := range p.terms {
+		tp.docs = slices.Clip(tp.docs)
+	}
+	return p, total
+}
+
+// doc returns the frequencies of the term in tool i, if it has the term.
+func (tp *termPostings) doc(i int32) (termDoc, bool) {
+	j, ok := slices.BinarySearchFunc(tp.docs, i, func(d termDoc, i int32) int { return int(d.doc - i) })
+	if !ok {
+		return termDoc{}, false
+	}
+	return tp.docs[j], true
+}
+
+// weights are what a search computes once per query: per clause and field,
+// the BM25 weight of the clause's term (boosts, idf and query norm), and per
+// field the average length.
+type weights struct {
+	w   [][len(indexedFields)]float64
+	avg [len(indexedFields)]float64
+}
+
+// fieldBoosts returns the boost of each field in the order of indexedFields.
+func (r *ranking) fieldBoosts() [len(indexedFields)]float64 {
+	return [...]float64{1, r.nameBoost, r.serverBoost, r.paramsBoost}
+}
+
+// weightsOf computes the weights of plan's clauses from their document
+// frequencies over the n live tools.
+func (x *Index) weightsOf(plan []clause, df [][len(indexedFields)]int32, n int, lens fieldLens) weights {
+	ws := weights{w: make([][len(indexedFields)]float64, len(plan))}
+	boosts := x.rank.fieldBoosts()
+	var sumSq float64
+	for i, c := range plan {
+		for f := range indexedFields {
+			if df[i][f] == 0 {
+				continue
+			}
+			idf := math.Log(1 + (float64(n)-float64(df[i][f])+0.5)/(float64(df[i][f])+0.5))
+			qw := c.boost * boosts[f] * idf
+			sumSq += qw * qw
+			ws.w[i][f] = qw * idf
+		}
+	}
+	norm := 1.0
+	if sumSq > 0 {
+		norm = 1 / math.Sqrt(sumSq)
+	}
+	for i := range ws.w {
+		for f := range ws.w[i] {
+			ws.w[i][f] *= norm
+		}
+	}
+	for f := range indexedFields {
+		if n > 0 {
+			// Rounded up, as bleve does.
+			ws.avg[f] = math.Ceil(float64(lens[f]) / float64(n))
+		}
+	}
+	return ws
+}
+
+// fieldScore is the BM25 score of a term in one field of a tool, before its
+// weight.
+func fieldScore(tf uint8, length int32, avg float64) float64 {
+	t := sqrtTF[tf]
+	return t * search.BM25_k1 / (t + search.BM25_k1*(1-search.BM25_b+search.BM25_b*float64(length)/avg))
+}
+
+// sqrtTF caches the square roots of term frequencies.
+var sqrtTF = func() (t [math.MaxUint8 + 1]float64) {
+	for i := range t {
+		t[i] = math.Sqrt(float64(i))
+	}
+	return t
+}()
+
+// scoreTerm returns the score one clause adds to a tool, 0 if the term is
+// not in its text, and with parts set, the score per field.
+func (ws *weights) scoreTerm(ci int, td termDoc, lens *[len(indexedFields)]int32, parts *[len(indexedFields)]float64) float64 {
+	if td.tf[0] == 0 {
+		return 0
+	}
+	var s float64
+	for f, tf := range td.tf {
+		if tf == 0 || ws.w[ci][f] == 0 {
+			continue
+		}
+		v := ws.w[ci][f] * fieldScore(tf, lens[f], ws.avg[f])
+		if parts != nil {
+			parts[f] = v
+		}
+		s += v
+	}
+	return s
+}
+
+// termEntry is a term's postings over the live servers of a snapshot.
+type termEntry struct {
+	df      [len(indexedFields)]int32 // live tools with the term, per field
+	servers []serverTerm
+}
+
+// serverTerm is one server's postings of a term.
+type serverTerm struct {
+	st *serverTools
+	tp *termPostings
+}
+
+// updateTerms returns the term dictionary of a snapshot in which the servers
+// of leave are no longer live and those of enter are. It copies the
+// dictionary's top level and the entries of their terms only.
+func updateTerms(cur map[string]*termEntry, leave, enter []*serverTools) map[string]*termEntry {
+	next := maps.Clone(cur)
+	if next == nil {
+		next = map[string]*termEntry{}
+	}
+	gone := make(map[*serverTools]bool, len(leave))
+	affected := map[string]*termEntry{}
+	for _, st := range leave {
+		gone[st] = true
+		for t := range st.post.terms {
+			affected[t] = nil
+		}
+	}
+	for _, st := range enter {
+		for t := range st.post.terms {
+			affected[t] = nil
+		}
+	}
+	for t := range affected {
+		e := &termEntry{}
+		if old := cur[t]; old != nil {
+			e.servers = make([]serverTerm, 0, len(old.servers)+1)
+			for _, s := range old.servers {
+				if !gone[s.st] {
+					e.servers = append(e.servers, s)
+				}
+			}
+		}
+		affected[t] = e
+	}
+	for _, st := range enter {
+		for t, tp := range st.post.terms {
+			e := affected[t]
+			e.servers = append(e.servers, serverTerm{st: st, tp: tp})
+		}
+	}
+	for t, e := range affected {
+		if len(e.servers) == 0 {
+			delete(next, t)
+			continue
+		}
+		for _, s := range e.servers {
+			for f := range e.df {
+				e.df[f] += s.tp.df[f]
+			}
+		}
+		next[t] = e
+	}
+	return next
+}
+
+// scratch is what one search reuses from the last: each live server's offset
+// in sum and matched (-1 until one of its tools scores), and each tool's
+// running score and number of clauses matched.
+type scratch struct {
+	offset  []int32
+	sum     []float64
+	matched []int32
+	touched []*serverTools
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// candidate is a tool that scored, before it is resolved to a Hit.
+type candidate struct {
+	score float64
+	st    *serverTools
+	doc   int32
+}
+
+// before orders candidates best first: by score, then by id.
+func (c *candidate) before(o *candidate) bool {
+	if c.score != o.score {
+		return c.score > o.score
+	}
+	if c.st.server != o.st.server {
+		return c.st.server < o.st.server
+	}
+	return c.st.names[c.doc] < o.st.names[o.doc]
+}
+
+// scoreSearch ranks the live tools of snap for the planned query and returns
+// the best limit that keep accepts (all if keep is nil), best first, ties
+// ordered by id.
+func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(server string, t *mcpproxy.Tool) bool, explain bool) []Hit {
+	entries := make([]*termEntry, len(plan))
+	df := make([][len(indexedFields)]int32, len(plan))
+	found := false
+	for i := range plan {
+		if e := snap.terms[plan[i].term]; e != nil {
+			entries[i], df[i] = e, e.df
+			found = found || e.df[0] > 0
+		}
+	}
+	if !found {
+		return []Hit{}
+	}
+	ws := x.weightsOf(plan, df, snap.n, snap.lens)
+
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	if len(sc.offset) < snap.slots {
+		sc.offset = make([]int32, snap.slots)
+		for i := range sc.offset {
+			sc.offset[i] = -1
+		}
+	}
+	sc.sum, sc.matched, sc.touched = sc.sum[:0], sc.matched[:0], sc.touched[:0]
+	for i, e := range entries {
+		if e == nil || e.df[0] == 0 {
+			continue
+		}
+		for _, s := range e.servers {
+			if s.tp.df[0] == 0 {
+				continue // only in parameter descriptions
+			}
+			off := sc.offset[s.st.slot]
+			if off < 0 {
+				off = int32(len(sc.sum))
+				sc.offset[s.st.slot] = off
+				sc.sum = append(sc.sum, make([]float64, len(s.st.names))...)
+				sc.matched = append(sc.matched, make([]int32, len(s.st.names))...)
+				sc.touched = append(sc.touched, s.st)
+			}
+			lens := s.st.post.lens
+			for _, td := range s.tp.docs {
+				if td.tf[0] == 0 {
+					continue
+				}
+				sc.sum[off+td.doc] += ws.scoreTerm(i, td, &lens[td.doc], nil)
+				sc.matched[off+td.doc]++
+			}
+		}
+	}
+	top := make([]candidate, 0, limit+1)
+	coverage := 1 / float64(len(plan))
+	for _, st := range sc.touched {
+		off := sc.offset[st.slot]
+		sc.offset[st.slot] = -1
+		for d := range int32(len(st.names)) {
+			m := sc.matched[off+d]
+			if m == 0 {
+				continue
+			}
+			c := candidate{score: sc.sum[off+d] * float64(m) * coverage, st: st, doc: d}
+			if len(top) == limit && !c.before(&top[limit-1]) {
+				continue
+			}
+			if keep != nil {
+				t := st.tools[st.names[d]]
+				if !keep(st.server, &t) {
+					continue
+				}
+			}
+			// Insert in order: limit is small.
+			j := len(top)
+			top = append(top, c)
+			for ; j > 0 && c.before(&top[j-1]); j-- {
+				top[j] = top[j-1]
+			}
+			top[j] = c
+			if len(top) > limit {
+				top = top[:limit]
+			}
+		}
+	}
+	hits := make([]Hit, len(top))
+	for i := range top {
+		c := &top[i]
+		hits[i] = Hit{Server: c.st.server, Tool: c.st.tools[c.st.names[c.doc]], Score: c.score}
+		if explain {
+			hits[i].Why = explainCandidate(plan, &ws, c)
+		}
+	}
+	return hits
+}
+
+// explainCandidate says what a candidate's score is made of.
+func explainCandidate(plan []clause, ws *weights, c *candidate) *Explanation {
+	e := &Explanation{Score: c.score, Clauses: len(plan)}
+	lens := &c.st.post.lens[c.doc]
+	for i, cl := range plan {
+		tp := c.st.post.terms[cl.term]
+		if tp == nil {
+			continue
+		}
+		td, ok := tp.doc(c.doc)
+		if !ok || td.tf[0] == 0 {
+			continue
+		}
+		var parts [len(indexedFields)]float64
+		total := ws.scoreTerm(i, td, lens, &parts)
+		tc := TermContribution{Term: cl.term, SynonymOf: cl.of, Boost: cl.boost, Fields: map[string]float64{}, Total: total}
+		for f, v := range parts {
+			if v != 0 {
+				tc.Fields[indexedFields[f]] = v
+			}
+		}
+		e.Terms = append(e.Terms, tc)
+	}
+	e.Matched = len(e.Terms)
+	e.Coverage = float64(e.Matched) / float64(max(1, e.Clauses))
+	return e
+}
