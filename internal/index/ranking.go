@@ -17,6 +17,20 @@ type ranking struct {
 	// synonymsPerTerm bounds the synonyms of one term, taken in the order
 	// of synonymGroups: each costs a search as much as a query term.
 	synonymsPerTerm int
+	// termCoverage counts the coverage factor per query term instead of
+	// per clause (see coverage in scorer.go), crediting a term covered by
+	// a synonym only with synonymCover and one found only in parameter
+	// descriptions with paramsCover.
+	termCoverage bool
+	// termMax scores a query term by the best of itself and its synonyms
+	// in a tool instead of by their sum.
+	termMax                   bool
+	synonymCover, paramsCover float64
+	// idfOnce weights a term by its idf once, as BM25 does, where bleve
+	// multiplies its query weight by the idf too (so by its square);
+	// exactAvg divides field lengths by their mean where bleve rounds the
+	// mean up to an integer. Both only for the index's own scorer.
+	idfOnce, exactAvg bool
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool
@@ -24,5 +38,6 @@ type ranking struct {
 
 var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, bleve: true}
-	defaultRanking  = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, synonyms: true, synonymBoost: 0.3, synonymsPerTerm: 4}
+	defaultRanking  = ranking{nameBoost: 2, serverBoost: 0.5, paramsBoost: 0.25, synonyms: true, synonymBoost: 0.5, synonymsPerTerm: 4,
+		termCoverage: true, synonymCover: 1, paramsCover: 0.3, idfOnce: true, exactAvg: true}
 )

@@ -3,6 +3,7 @@ package index
 import (
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -17,14 +18,15 @@ import (
 // terms, each with its synonyms and each looked up in four fields, with a
 // tree of a hundred searchers merging postings document by document; most of
 // a search went to that machinery, not to scoring. Here a search looks each
-// clause's term up once per server and adds up the scores of the few tools
-// that have it.
+// clause's term up once in a dictionary of the live tools and adds up the
+// scores of the tools that have it.
 //
-// The scores are bleve's BM25 as the query built by queryOf computes them
-// (tf as the square root of the frequency, the idf in the query weight as
-// well as in the term's, the query norm, the coverage factor of a
-// disjunction), so that either scorer ranks the same tools alike; the
-// baseline ranking of the evaluation still queries bleve.
+// The scores are BM25 per field as bleve computes it (tf as the square root
+// of the frequency, a query norm), times a coverage factor; the ranking
+// decides what differs from bleve's (see ranking: the idf taken once, exact
+// mean field lengths, coverage per query term). With the ranking's bleve
+// options the scorer ranks as a bleve query built by queryOf does; the
+// baseline ranking of the evaluation still queries bleve itself.
 
 // postings is one server's inverted index. It is immutable once built.
 type postings struct {
@@ -124,7 +126,11 @@ func (x *Index) weightsOf(plan []clause, df [][len(indexedFields)]int32, n int, 
 			idf := math.Log(1 + (float64(n)-float64(df[i][f])+0.5)/(float64(df[i][f])+0.5))
 			qw := c.boost * boosts[f] * idf
 			sumSq += qw * qw
-			ws.w[i][f] = qw * idf
+			if x.rank.idfOnce {
+				ws.w[i][f] = qw
+			} else {
+				ws.w[i][f] = qw * idf
+			}
 		}
 	}
 	norm := 1.0
@@ -139,7 +145,10 @@ func (x *Index) weightsOf(plan []clause, df [][len(indexedFields)]int32, n int, 
 	for f := range indexedFields {
 		if n > 0 {
 			// Rounded up, as bleve does.
-			ws.avg[f] = math.Ceil(float64(lens[f]) / float64(n))
+			ws.avg[f] = float64(lens[f]) / float64(n)
+			if !x.rank.exactAvg {
+				ws.avg[f] = math.Ceil(ws.avg[f])
+			}
 		}
 	}
 	return ws
@@ -178,6 +187,80 @@ func (ws *weights) scoreTerm(ci int, td termDoc, lens *[len(indexedFields)]int32
 		s += v
 	}
 	return s
+}
+
+// fieldParamsIndex is fieldParams's position in indexedFields.
+const fieldParamsIndex = 3
+
+// scoreParams returns the score a clause adds to a tool that has its term
+// in its parameter descriptions only.
+func (ws *weights) scoreParams(ci int, td termDoc, lens *[len(indexedFields)]int32, parts *[len(indexedFields)]float64) float64 {
+	f := fieldParamsIndex
+	if td.tf[f] == 0 || ws.w[ci][f] == 0 {
+		return 0
+	}
+	v := ws.w[ci][f] * fieldScore(td.tf[f], lens[f], ws.avg[f])
+	if parts != nil {
+		parts[f] = v
+	}
+	return v
+}
+
+// coverage computes the factor by which a tool's summed score is multiplied:
+// how much of the query it covers.
+type coverage struct {
+	clauses int
+	// byTerm: coverage is counted per query term, which a tool covers fully
+	// if the term is in its text, by synonym (to the degree syn) if only a
+	// synonym of it is, and to the degree params if the term or a synonym
+	// is only in its parameter descriptions. Otherwise, as in bleve's
+	// disjunction, coverage is the fraction of clauses matched in the text.
+	byTerm      bool
+	syn, params float64
+	terms       []uint64 // per query term: its own clause's bit
+	synonyms    []uint64 // per query term: its synonyms' bits
+}
+
+func (x *Index) coverageOf(plan []clause) coverage {
+	c := coverage{clauses: len(plan), byTerm: x.rank.termCoverage, syn: x.rank.synonymCover, params: x.rank.paramsCover}
+	if !c.byTerm {
+		c.params = 0
+		return c
+	}
+	index := map[string]int{}
+	for i, cl := range plan {
+		if cl.of == "" {
+			index[cl.term] = len(c.terms)
+			c.terms = append(c.terms, 1<<i)
+			c.synonyms = append(c.synonyms, 0)
+		}
+	}
+	for i, cl := range plan {
+		if cl.of != "" {
+			c.synonyms[index[cl.of]] |= 1 << i
+		}
+	}
+	return c
+}
+
+// of returns the coverage of a tool that matched the clauses of text in its
+// text and those of params in its parameter descriptions only.
+func (c *coverage) of(text, params uint64) float64 {
+	if !c.byTerm {
+		return float64(bits.OnesCount64(text)) / float64(c.clauses)
+	}
+	var sum float64
+	for q, own := range c.terms {
+		switch {
+		case text&own != 0:
+			sum++
+		case text&c.synonyms[q] != 0:
+			sum += c.syn
+		case params&(own|c.synonyms[q]) != 0:
+			sum += c.params
+		}
+	}
+	return sum / float64(len(c.terms))
 }
 
 // termEntry is a term's postings over the live servers of a snapshot.
@@ -247,12 +330,18 @@ func updateTerms(cur map[string]*termEntry, leave, enter []*serverTools) map[str
 }
 
 // scratch is what one search reuses from the last: each live server's offset
-// in sum and matched (-1 until one of its tools scores), and each tool's
-// running score and number of clauses matched.
+// in sum and the masks (-1 until one of its tools scores), and each tool's
+// running score and the clauses it matched in its text and only in its
+// parameter descriptions.
 type scratch struct {
-	offset  []int32
-	sum     []float64
-	matched []int32
+	offset []int32
+	sum    []float64
+	text   []uint64
+	params []uint64
+	// cur and group: with termMax, the best score of the clauses of the
+	// current query term so far, and the tools that have one.
+	cur     []float64
+	group   []int32
 	touched []*serverTools
 }
 
@@ -286,7 +375,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 	for i := range plan {
 		if e := snap.terms[plan[i].term]; e != nil {
 			entries[i], df[i] = e, e.df
-			found = found || e.df[0] > 0
+			found = found || e.df[0] > 0 || x.rank.paramsCover > 0 && e.df[fieldParamsIndex] > 0
 		}
 	}
 	if !found {
@@ -302,44 +391,51 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			sc.offset[i] = -1
 		}
 	}
-	sc.sum, sc.matched, sc.touched = sc.sum[:0], sc.matched[:0], sc.touched[:0]
+	sc.sum, sc.text, sc.params, sc.touched = sc.sum[:0], sc.text[:0], sc.params[:0], sc.touched[:0]
+	cov := x.coverageOf(plan)
 	for i, e := range entries {
-		if e == nil || e.df[0] == 0 {
+		if e == nil {
 			continue
 		}
 		for _, s := range e.servers {
-			if s.tp.df[0] == 0 {
-				continue // only in parameter descriptions
+			if s.tp.df[0] == 0 && (cov.params == 0 || s.tp.df[fieldParamsIndex] == 0) {
+				continue
 			}
 			off := sc.offset[s.st.slot]
 			if off < 0 {
 				off = int32(len(sc.sum))
 				sc.offset[s.st.slot] = off
-				sc.sum = append(sc.sum, make([]float64, len(s.st.names))...)
-				sc.matched = append(sc.matched, make([]int32, len(s.st.names))...)
+				n := len(s.st.names)
+				sc.sum = append(sc.sum, make([]float64, n)...)
+				sc.text = append(sc.text, make([]uint64, n)...)
+				sc.params = append(sc.params, make([]uint64, n)...)
 				sc.touched = append(sc.touched, s.st)
 			}
 			lens := s.st.post.lens
+			bit := uint64(1) << i
 			for _, td := range s.tp.docs {
-				if td.tf[0] == 0 {
-					continue
+				d := off + td.doc
+				switch {
+				case td.tf[0] > 0:
+					sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
+					sc.text[d] |= bit
+				case cov.params > 0 && td.tf[fieldParamsIndex] > 0:
+					sc.sum[d] += ws.scoreParams(i, td, &lens[td.doc], nil)
+					sc.params[d] |= bit
 				}
-				sc.sum[off+td.doc] += ws.scoreTerm(i, td, &lens[td.doc], nil)
-				sc.matched[off+td.doc]++
 			}
 		}
 	}
 	top := make([]candidate, 0, limit+1)
-	coverage := 1 / float64(len(plan))
 	for _, st := range sc.touched {
 		off := sc.offset[st.slot]
 		sc.offset[st.slot] = -1
 		for d := range int32(len(st.names)) {
-			m := sc.matched[off+d]
-			if m == 0 {
-				continue
+			tm, pm := sc.text[off+d], sc.params[off+d]
+			if tm == 0 {
+				continue // parameter descriptions alone do not make a match
 			}
-			c := candidate{score: sc.sum[off+d] * float64(m) * coverage, st: st, doc: d}
+			c := candidate{score: sc.sum[off+d] * cov.of(tm, pm), st: st, doc: d}
 			if len(top) == limit && !c.before(&top[limit-1]) {
 				continue
 			}
@@ -366,27 +462,38 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 		c := &top[i]
 		hits[i] = Hit{Server: c.st.server, Tool: c.st.tools[c.st.names[c.doc]], Score: c.score}
 		if explain {
-			hits[i].Why = explainCandidate(plan, &ws, c)
+			hits[i].Why = explainCandidate(plan, &ws, &cov, c)
 		}
 	}
 	return hits
 }
 
 // explainCandidate says what a candidate's score is made of.
-func explainCandidate(plan []clause, ws *weights, c *candidate) *Explanation {
+func explainCandidate(plan []clause, ws *weights, cov *coverage, c *candidate) *Explanation {
 	e := &Explanation{Score: c.score, Clauses: len(plan)}
 	lens := &c.st.post.lens[c.doc]
+	var text, params uint64
 	for i, cl := range plan {
 		tp := c.st.post.terms[cl.term]
 		if tp == nil {
 			continue
 		}
 		td, ok := tp.doc(c.doc)
-		if !ok || td.tf[0] == 0 {
+		if !ok {
 			continue
 		}
 		var parts [len(indexedFields)]float64
-		total := ws.scoreTerm(i, td, lens, &parts)
+		var total float64
+		switch {
+		case td.tf[0] > 0:
+			total = ws.scoreTerm(i, td, lens, &parts)
+			text |= 1 << i
+		case cov.params > 0 && td.tf[fieldParamsIndex] > 0:
+			total = ws.scoreParams(i, td, lens, &parts)
+			params |= 1 << i
+		default:
+			continue
+		}
 		tc := TermContribution{Term: cl.term, SynonymOf: cl.of, Boost: cl.boost, Fields: map[string]float64{}, Total: total}
 		for f, v := range parts {
 			if v != 0 {
@@ -396,6 +503,6 @@ func explainCandidate(plan []clause, ws *weights, c *candidate) *Explanation {
 		e.Terms = append(e.Terms, tc)
 	}
 	e.Matched = len(e.Terms)
-	e.Coverage = float64(e.Matched) / float64(max(1, e.Clauses))
+	e.Coverage = cov.of(text, params)
 	return e
 }
