@@ -41,6 +41,9 @@ type document struct {
 	Name   string `json:"name"`
 	Server string `json:"server"`
 	Params string `json:"params,omitempty"`
+	// The index's own scorer keeps the parameter names apart from the rest
+	// of the text (see scoreFields); bleve does not see these.
+	core, paramNames string
 }
 
 // newDocument derives the searchable text of one tool.
@@ -52,17 +55,20 @@ func newDocument(server string, t *mcpproxy.Tool) *document {
 	name := identifierText(t.Name)
 	srv := identifierText(server)
 	paramNames, paramDescs := paramsText(t.InputSchema)
+	core := strings.Join([]string{srv, name, name, title, t.Description}, "\n")
 	return &document{
-		Text:   strings.Join([]string{srv, name, name, title, t.Description, paramNames}, "\n"),
-		Name:   name,
-		Server: srv,
-		Params: paramDescs,
+		Text:       core + "\n" + paramNames,
+		Name:       name,
+		Server:     srv,
+		Params:     paramDescs,
+		core:       core,
+		paramNames: paramNames,
 	}
 }
 
-// fields returns the document's text in the order of indexedFields.
-func (d *document) fields() [len(indexedFields)]string {
-	return [...]string{d.Text, d.Name, d.Server, d.Params}
+// scoreFields returns the document's text in the order of scoreFields.
+func (d *document) scoreFields() [numScoreFields]string {
+	return [...]string{d.core, d.Name, d.Server, d.Params, d.paramNames}
 }
 
 // identifierText returns an identifier followed by the words of its compound

@@ -50,7 +50,7 @@ func (e *Explanation) String() string {
 		}
 		b.WriteString("[")
 		sep := ""
-		for _, f := range indexedFields {
+		for _, f := range scoreFields {
 			if v, ok := t.Fields[f]; ok {
 				fmt.Fprintf(&b, "%s%s %.4f", sep, f, v)
 				sep = ", "

@@ -774,8 +774,8 @@ func (x *Index) Close() error {
 	return nil
 }
 
-// fieldLens counts analyzed tokens per field, in the order of indexedFields.
-type fieldLens [len(indexedFields)]int
+// fieldLens counts analyzed tokens per field, in the order of scoreFields.
+type fieldLens [numScoreFields]int
 
 func (l *fieldLens) plus(o *fieldLens) {
 	for i := range l {
@@ -793,9 +793,12 @@ func (l *fieldLens) minus(o *fieldLens) {
 // and, per field, the total number of tokens (bleve calls it cardinality and
 // divides it by the number of documents to get the average length).
 func (l *fieldLens) stats(docs int) *search.BM25Stats {
-	m := make(map[string]int, len(l))
-	for i, f := range indexedFields {
-		m[f] = l[i]
+	m := map[string]int{
+		// bleve's text holds the parameter names too.
+		fieldText:   l[sfText] + l[sfParamNames],
+		fieldName:   l[sfName],
+		fieldServer: l[sfServer],
+		fieldParams: l[sfParams],
 	}
 	return &search.BM25Stats{DocCount: float64(docs), FieldCardinality: m}
 }

@@ -3,7 +3,6 @@ package index
 import (
 	"maps"
 	"math"
-	"math/bits"
 	"slices"
 	"sync"
 
@@ -28,35 +27,53 @@ import (
 // options the scorer ranks as a bleve query built by queryOf does; the
 // baseline ranking of the evaluation still queries bleve itself.
 
+// The fields the scorer keeps: bleve's, but with the parameter names out of
+// the text, in a field of their own (they name arguments, "path", "query",
+// "owner", and say less of what a tool does than its description).
+const (
+	sfText       = iota // the text without the parameter names
+	sfName              // fieldName
+	sfServer            // fieldServer
+	sfParams            // fieldParams: parameter descriptions
+	sfParamNames        // the parameter names, split into words
+	numScoreFields
+)
+
+// fieldParamNames names sfParamNames in explanations.
+const fieldParamNames = "param_names"
+
+// scoreFields names the scorer's fields, in order.
+var scoreFields = [numScoreFields]string{fieldText, fieldName, fieldServer, fieldParams, fieldParamNames}
+
 // postings is one server's inverted index. It is immutable once built.
 type postings struct {
 	// lens holds each tool's analyzed tokens per field, by the tool's
 	// position in serverTools.names.
-	lens  [][len(indexedFields)]int32
+	lens  [][numScoreFields]int32
 	terms map[string]*termPostings
 }
 
 // termPostings lists the tools of one server that have a term in any field.
 type termPostings struct {
-	df   [len(indexedFields)]int32 // tools with the term, per field
-	docs []termDoc                 // by tool position, ascending
+	df   [numScoreFields]int32 // tools with the term, per field
+	docs []termDoc             // by tool position, ascending
 }
 
 // termDoc is a term's frequency in each field of one tool (saturated at
 // 255, far past where BM25 stops counting).
 type termDoc struct {
 	doc int32
-	tf  [len(indexedFields)]uint8
+	tf  [numScoreFields]uint8
 }
 
 // newPostings analyzes the documents of one server's tools (in the order of
 // its names) and returns their inverted index and the total number of
 // tokens per field.
 func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
-	p := &postings{lens: make([][len(indexedFields)]int32, len(docs)), terms: map[string]*termPostings{}}
+	p := &postings{lens: make([][numScoreFields]int32, len(docs)), terms: map[string]*termPostings{}}
 	var total fieldLens
 	for i, d := range docs {
-		for f, text := range d.fields() {
+		for f, text := range d.scoreFields() {
 			if text == "" {
 				continue
 			}
@@ -103,34 +120,30 @@ func (tp *termPostings) doc(i int32) (termDoc, bool) {
 // the BM25 weight of the clause's term (boosts, idf and query norm), and per
 // field the average length.
 type weights struct {
-	w   [][len(indexedFields)]float64
-	avg [len(indexedFields)]float64
+	w   [][numScoreFields]float64
+	avg [numScoreFields]float64
 }
 
-// fieldBoosts returns the boost of each field in the order of indexedFields.
-func (r *ranking) fieldBoosts() [len(indexedFields)]float64 {
-	return [...]float64{1, r.nameBoost, r.serverBoost, r.paramsBoost}
+// fieldBoosts returns the boost of each field in the order of scoreFields.
+func (r *ranking) fieldBoosts() [numScoreFields]float64 {
+	return [...]float64{1, r.nameBoost, r.serverBoost, r.paramsBoost, r.paramNamesBoost}
 }
 
 // weightsOf computes the weights of plan's clauses from their document
 // frequencies over the n live tools.
-func (x *Index) weightsOf(plan []clause, df [][len(indexedFields)]int32, n int, lens fieldLens) weights {
-	ws := weights{w: make([][len(indexedFields)]float64, len(plan))}
+func (x *Index) weightsOf(plan []clause, df [][numScoreFields]int32, n int, lens fieldLens) weights {
+	ws := weights{w: make([][numScoreFields]float64, len(plan))}
 	boosts := x.rank.fieldBoosts()
 	var sumSq float64
 	for i, c := range plan {
-		for f := range indexedFields {
+		for f := range numScoreFields {
 			if df[i][f] == 0 {
 				continue
 			}
 			idf := math.Log(1 + (float64(n)-float64(df[i][f])+0.5)/(float64(df[i][f])+0.5))
 			qw := c.boost * boosts[f] * idf
 			sumSq += qw * qw
-			if x.rank.idfOnce {
-				ws.w[i][f] = qw
-			} else {
-				ws.w[i][f] = qw * idf
-			}
+			ws.w[i][f] = qw
 		}
 	}
 	norm := 1.0
@@ -142,13 +155,9 @@ func (x *Index) weightsOf(plan []clause, df [][len(indexedFields)]int32, n int, 
 			ws.w[i][f] *= norm
 		}
 	}
-	for f := range indexedFields {
+	for f := range numScoreFields {
 		if n > 0 {
-			// Rounded up, as bleve does.
 			ws.avg[f] = float64(lens[f]) / float64(n)
-			if !x.rank.exactAvg {
-				ws.avg[f] = math.Ceil(ws.avg[f])
-			}
 		}
 	}
 	return ws
@@ -169,12 +178,10 @@ var sqrtTF = func() (t [math.MaxUint8 + 1]float64) {
 	return t
 }()
 
-// scoreTerm returns the score one clause adds to a tool, 0 if the term is
-// not in its text, and with parts set, the score per field.
-func (ws *weights) scoreTerm(ci int, td termDoc, lens *[len(indexedFields)]int32, parts *[len(indexedFields)]float64) float64 {
-	if td.tf[0] == 0 {
-		return 0
-	}
+// scoreTerm returns the score one clause adds to a tool that has its term,
+// summed over the fields that have it, and with parts set, the score per
+// field.
+func (ws *weights) scoreTerm(ci int, td termDoc, lens *[numScoreFields]int32, parts *[numScoreFields]float64) float64 {
 	var s float64
 	for f, tf := range td.tf {
 		if tf == 0 || ws.w[ci][f] == 0 {
@@ -189,44 +196,42 @@ func (ws *weights) scoreTerm(ci int, td termDoc, lens *[len(indexedFields)]int32
 	return s
 }
 
-// fieldParamsIndex is fieldParams's position in indexedFields.
-const fieldParamsIndex = 3
+// A tool matches a clause in one of three ways, by where it has the term.
+const (
+	inText       = iota // in its text (name, title, description)
+	inParamNames        // not there, but in its parameter names
+	inParams            // only in its parameter descriptions
+	numMatchKinds
+)
 
-// scoreParams returns the score a clause adds to a tool that has its term
-// in its parameter descriptions only.
-func (ws *weights) scoreParams(ci int, td termDoc, lens *[len(indexedFields)]int32, parts *[len(indexedFields)]float64) float64 {
-	f := fieldParamsIndex
-	if td.tf[f] == 0 || ws.w[ci][f] == 0 {
-		return 0
+// matchKind says how a tool matches a clause, and false if it has the
+// term in no field that counts.
+func matchKind(td *termDoc) (int, bool) {
+	switch {
+	case td.tf[sfText] > 0:
+		return inText, true
+	case td.tf[sfParamNames] > 0:
+		return inParamNames, true
+	case td.tf[sfParams] > 0:
+		return inParams, true
 	}
-	v := ws.w[ci][f] * fieldScore(td.tf[f], lens[f], ws.avg[f])
-	if parts != nil {
-		parts[f] = v
-	}
-	return v
+	return 0, false
 }
 
 // coverage computes the factor by which a tool's summed score is multiplied:
-// how much of the query it covers.
+// the share of the query's terms it covers. A tool covers a term fully if it
+// has the term in its text, to the degree syn if it has only a synonym of it
+// there; and to the degrees paramNames and params if it has the term or a
+// synonym only in its parameter names or only in its parameter
+// descriptions.
 type coverage struct {
-	clauses int
-	// byTerm: coverage is counted per query term, which a tool covers fully
-	// if the term is in its text, by synonym (to the degree syn) if only a
-	// synonym of it is, and to the degree params if the term or a synonym
-	// is only in its parameter descriptions. Otherwise, as in bleve's
-	// disjunction, coverage is the fraction of clauses matched in the text.
-	byTerm      bool
-	syn, params float64
-	terms       []uint64 // per query term: its own clause's bit
-	synonyms    []uint64 // per query term: its synonyms' bits
+	syn, paramNames, params float64
+	terms                   []uint64 // per query term: its own clause's bit
+	synonyms                []uint64 // per query term: its synonyms' bits
 }
 
 func (x *Index) coverageOf(plan []clause) coverage {
-	c := coverage{clauses: len(plan), byTerm: x.rank.termCoverage, syn: x.rank.synonymCover, params: x.rank.paramsCover}
-	if !c.byTerm {
-		c.params = 0
-		return c
-	}
+	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover}
 	index := map[string]int{}
 	for i, cl := range plan {
 		if cl.of == "" {
@@ -243,20 +248,20 @@ func (x *Index) coverageOf(plan []clause) coverage {
 	return c
 }
 
-// of returns the coverage of a tool that matched the clauses of text in its
-// text and those of params in its parameter descriptions only.
-func (c *coverage) of(text, params uint64) float64 {
-	if !c.byTerm {
-		return float64(bits.OnesCount64(text)) / float64(c.clauses)
-	}
+// of returns the coverage of a tool that matched the clauses of m[k] in the
+// way k (inText…).
+func (c *coverage) of(m *[numMatchKinds]uint64) float64 {
 	var sum float64
 	for q, own := range c.terms {
+		either := own | c.synonyms[q]
 		switch {
-		case text&own != 0:
+		case m[inText]&own != 0:
 			sum++
-		case text&c.synonyms[q] != 0:
+		case m[inText]&c.synonyms[q] != 0:
 			sum += c.syn
-		case params&(own|c.synonyms[q]) != 0:
+		case m[inParamNames]&either != 0:
+			sum += c.paramNames
+		case m[inParams]&either != 0:
 			sum += c.params
 		}
 	}
@@ -265,7 +270,7 @@ func (c *coverage) of(text, params uint64) float64 {
 
 // termEntry is a term's postings over the live servers of a snapshot.
 type termEntry struct {
-	df      [len(indexedFields)]int32 // live tools with the term, per field
+	df      [numScoreFields]int32 // live tools with the term, per field
 	servers []serverTerm
 }
 
@@ -329,20 +334,14 @@ func updateTerms(cur map[string]*termEntry, leave, enter []*serverTools) map[str
 	return next
 }
 
-// scratch is what one search reuses from the last: each live server's offset
-// in sum and the masks (-1 until one of its tools scores), and each tool's
-// running score and the clauses it matched in its text and only in its
-// parameter descriptions.
+// scratch is what one search reuses from the last: the servers with a tool
+// that matched, and for each of their tools its running score and the
+// clauses it matched, by kind of match.
 type scratch struct {
-	offset []int32
-	sum    []float64
-	text   []uint64
-	params []uint64
-	// cur and group: with termMax, the best score of the clauses of the
-	// current query term so far, and the tools that have one.
-	cur     []float64
-	group   []int32
+	offset  []int32 // by slot: the server's first tool in sum, or -1
 	touched []*serverTools
+	sum     []float64
+	matched [][numMatchKinds]uint64
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -367,21 +366,24 @@ func (c *candidate) before(o *candidate) bool {
 
 // scoreSearch ranks the live tools of snap for the planned query and returns
 // the best limit that keep accepts (all if keep is nil), best first, ties
-// ordered by id.
+// ordered by id. A tool matches a query if it has one of its terms or their
+// synonyms in its text or parameter names (parameter descriptions only add
+// to the score of a tool that matches).
 func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(server string, t *mcpproxy.Tool) bool, explain bool) []Hit {
 	entries := make([]*termEntry, len(plan))
-	df := make([][len(indexedFields)]int32, len(plan))
+	df := make([][numScoreFields]int32, len(plan))
 	found := false
 	for i := range plan {
 		if e := snap.terms[plan[i].term]; e != nil {
 			entries[i], df[i] = e, e.df
-			found = found || e.df[0] > 0 || x.rank.paramsCover > 0 && e.df[fieldParamsIndex] > 0
+			found = found || e.df[sfText] > 0 || e.df[sfParamNames] > 0
 		}
 	}
 	if !found {
 		return []Hit{}
 	}
 	ws := x.weightsOf(plan, df, snap.n, snap.lens)
+	cov := x.coverageOf(plan)
 
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
@@ -391,38 +393,32 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			sc.offset[i] = -1
 		}
 	}
-	sc.sum, sc.text, sc.params, sc.touched = sc.sum[:0], sc.text[:0], sc.params[:0], sc.touched[:0]
-	cov := x.coverageOf(plan)
+	sc.sum, sc.matched, sc.touched = sc.sum[:0], sc.matched[:0], sc.touched[:0]
 	for i, e := range entries {
 		if e == nil {
 			continue
 		}
+		bit := uint64(1) << i
 		for _, s := range e.servers {
-			if s.tp.df[0] == 0 && (cov.params == 0 || s.tp.df[fieldParamsIndex] == 0) {
-				continue
-			}
 			off := sc.offset[s.st.slot]
 			if off < 0 {
 				off = int32(len(sc.sum))
 				sc.offset[s.st.slot] = off
 				n := len(s.st.names)
 				sc.sum = append(sc.sum, make([]float64, n)...)
-				sc.text = append(sc.text, make([]uint64, n)...)
-				sc.params = append(sc.params, make([]uint64, n)...)
+				sc.matched = append(sc.matched, make([][numMatchKinds]uint64, n)...)
 				sc.touched = append(sc.touched, s.st)
 			}
 			lens := s.st.post.lens
-			bit := uint64(1) << i
-			for _, td := range s.tp.docs {
-				d := off + td.doc
-				switch {
-				case td.tf[0] > 0:
-					sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
-					sc.text[d] |= bit
-				case cov.params > 0 && td.tf[fieldParamsIndex] > 0:
-					sc.sum[d] += ws.scoreParams(i, td, &lens[td.doc], nil)
-					sc.params[d] |= bit
+			for j := range s.tp.docs {
+				td := &s.tp.docs[j]
+				k, ok := matchKind(td)
+				if !ok {
+					continue
 				}
+				d := off + td.doc
+				sc.sum[d] += ws.scoreTerm(i, *td, &lens[td.doc], nil)
+				sc.matched[d][k] |= bit
 			}
 		}
 	}
@@ -431,11 +427,11 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 		off := sc.offset[st.slot]
 		sc.offset[st.slot] = -1
 		for d := range int32(len(st.names)) {
-			tm, pm := sc.text[off+d], sc.params[off+d]
-			if tm == 0 {
+			m := &sc.matched[off+d]
+			if m[inText]|m[inParamNames] == 0 {
 				continue // parameter descriptions alone do not make a match
 			}
-			c := candidate{score: sc.sum[off+d] * cov.of(tm, pm), st: st, doc: d}
+			c := candidate{score: sc.sum[off+d] * cov.of(m), st: st, doc: d}
 			if len(top) == limit && !c.before(&top[limit-1]) {
 				continue
 			}
@@ -472,7 +468,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 func explainCandidate(plan []clause, ws *weights, cov *coverage, c *candidate) *Explanation {
 	e := &Explanation{Score: c.score, Clauses: len(plan)}
 	lens := &c.st.post.lens[c.doc]
-	var text, params uint64
+	var m [numMatchKinds]uint64
 	for i, cl := range plan {
 		tp := c.st.post.terms[cl.term]
 		if tp == nil {
@@ -482,27 +478,22 @@ func explainCandidate(plan []clause, ws *weights, cov *coverage, c *candidate) *
 		if !ok {
 			continue
 		}
-		var parts [len(indexedFields)]float64
-		var total float64
-		switch {
-		case td.tf[0] > 0:
-			total = ws.scoreTerm(i, td, lens, &parts)
-			text |= 1 << i
-		case cov.params > 0 && td.tf[fieldParamsIndex] > 0:
-			total = ws.scoreParams(i, td, lens, &parts)
-			params |= 1 << i
-		default:
+		k, ok := matchKind(&td)
+		if !ok {
 			continue
 		}
+		m[k] |= 1 << i
+		var parts [numScoreFields]float64
+		total := ws.scoreTerm(i, td, lens, &parts)
 		tc := TermContribution{Term: cl.term, SynonymOf: cl.of, Boost: cl.boost, Fields: map[string]float64{}, Total: total}
 		for f, v := range parts {
 			if v != 0 {
-				tc.Fields[indexedFields[f]] = v
+				tc.Fields[scoreFields[f]] = v
 			}
 		}
 		e.Terms = append(e.Terms, tc)
 	}
 	e.Matched = len(e.Terms)
-	e.Coverage = cov.of(text, params)
+	e.Coverage = cov.of(&m)
 	return e
 }
