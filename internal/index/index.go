@@ -119,7 +119,7 @@ type snapshot struct {
 	hidden  int                     // documents of dormant servers, which searches skip
 	// terms is the inverted index of the live servers' tools, by analyzed
 	// term, that the index's own scorer searches (scorer.go).
-	terms map[string]*termEntry
+	terms *termDict
 	slots int // above every live server's slot
 }
 

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"hash/maphash"
 	"maps"
 	"math"
 	"slices"
@@ -280,56 +281,99 @@ type serverTerm struct {
 	tp *termPostings
 }
 
+// termDict is the term dictionary of a snapshot, immutable once published.
+// It is split into shards by a hash of the term, so that a change to one
+// server copies only the shards of that server's terms (and the array of
+// shard pointers), not the whole dictionary.
+type termDict struct {
+	shards [termShards]map[string]*termEntry
+}
+
+// termShards: a server's few hundred terms fall in as many shards, each
+// holding a handful of terms even when the dictionary holds 100,000.
+const termShards = 1 << 12
+
+var termSeed = maphash.MakeSeed()
+
+func shardOf(term string) int { return int(maphash.String(termSeed, term) & (termShards - 1)) }
+
+// get returns the entry of a term, nil if no live tool has it.
+func (d *termDict) get(term string) *termEntry {
+	if d == nil {
+		return nil
+	}
+	return d.shards[shardOf(term)][term]
+}
+
 // updateTerms returns the term dictionary of a snapshot in which the servers
-// of leave are no longer live and those of enter are. It copies the
-// dictionary's top level and the entries of their terms only.
-func updateTerms(cur map[string]*termEntry, leave, enter []*serverTools) map[string]*termEntry {
-	next := maps.Clone(cur)
-	if next == nil {
-		next = map[string]*termEntry{}
+// of leave are no longer live and those of enter are. It copies the shards
+// and entries of their terms only; an entry's copy costs a copy of its list
+// of servers.
+func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
+	next := &termDict{}
+	if cur != nil {
+		next.shards = cur.shards
 	}
-	gone := make(map[*serverTools]bool, len(leave))
-	affected := map[string]*termEntry{}
-	for _, st := range leave {
-		gone[st] = true
-		for t := range st.post.terms {
-			affected[t] = nil
+	gone := func(st *serverTools) bool { return slices.Contains(leave, st) }
+	if len(leave) > 8 {
+		set := make(map[*serverTools]bool, len(leave))
+		for _, st := range leave {
+			set[st] = true
 		}
+		gone = func(st *serverTools) bool { return set[st] }
 	}
-	for _, st := range enter {
-		for t := range st.post.terms {
-			affected[t] = nil
+	edited := map[string]*termEntry{}
+	entry := func(t string) *termEntry {
+		if e := edited[t]; e != nil {
+			return e
 		}
-	}
-	for t := range affected {
 		e := &termEntry{}
-		if old := cur[t]; old != nil {
-			e.servers = make([]serverTerm, 0, len(old.servers)+1)
-			for _, s := range old.servers {
-				if !gone[s.st] {
-					e.servers = append(e.servers, s)
-				}
+		if old := cur.get(t); old != nil {
+			e.df = old.df
+			e.servers = make([]serverTerm, len(old.servers), len(old.servers)+1)
+			copy(e.servers, old.servers)
+		}
+		edited[t] = e
+		return e
+	}
+	for _, st := range leave {
+		for t, tp := range st.post.terms {
+			e := entry(t)
+			for f := range e.df {
+				e.df[f] -= tp.df[f]
 			}
 		}
-		affected[t] = e
+	}
+	if len(leave) > 0 {
+		for _, e := range edited {
+			e.servers = slices.DeleteFunc(e.servers, func(s serverTerm) bool { return gone(s.st) })
+		}
 	}
 	for _, st := range enter {
 		for t, tp := range st.post.terms {
-			e := affected[t]
+			e := entry(t)
+			for f := range e.df {
+				e.df[f] += tp.df[f]
+			}
 			e.servers = append(e.servers, serverTerm{st: st, tp: tp})
 		}
 	}
-	for t, e := range affected {
-		if len(e.servers) == 0 {
-			delete(next, t)
-			continue
-		}
-		for _, s := range e.servers {
-			for f := range e.df {
-				e.df[f] += s.tp.df[f]
+	copied := map[int]bool{}
+	for t, e := range edited {
+		sh := shardOf(t)
+		if !copied[sh] {
+			copied[sh] = true
+			if m := next.shards[sh]; m != nil {
+				next.shards[sh] = maps.Clone(m)
+			} else {
+				next.shards[sh] = map[string]*termEntry{}
 			}
 		}
-		next[t] = e
+		if len(e.servers) == 0 {
+			delete(next.shards[sh], t)
+		} else {
+			next.shards[sh][t] = e
+		}
 	}
 	return next
 }
@@ -374,7 +418,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 	df := make([][numScoreFields]int32, len(plan))
 	found := false
 	for i := range plan {
-		if e := snap.terms[plan[i].term]; e != nil {
+		if e := snap.terms.get(plan[i].term); e != nil {
 			entries[i], df[i] = e, e.df
 			found = found || e.df[sfText] > 0 || e.df[sfParamNames] > 0
 		}
