@@ -2,9 +2,9 @@ package index
 
 import (
 	"hash/maphash"
-	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/blevesearch/bleve/v2/analysis"
@@ -284,25 +284,39 @@ type serverTerm struct {
 // termDict is the term dictionary of a snapshot, immutable once published.
 // It is split into shards by a hash of the term, so that a change to one
 // server copies only the shards of that server's terms (and the array of
-// shard pointers), not the whole dictionary.
+// shard pointers), not the whole dictionary. A shard is a short slice sorted
+// by term: a map per shard would cost more than its terms.
 type termDict struct {
-	shards [termShards]map[string]*termEntry
+	shards [termShards][]dictEntry
+}
+
+type dictEntry struct {
+	term  string
+	entry *termEntry
 }
 
 // termShards: a server's few hundred terms fall in as many shards, each
-// holding a handful of terms even when the dictionary holds 100,000.
+// holding a handful of terms even when the dictionary holds 20,000.
 const termShards = 1 << 12
 
 var termSeed = maphash.MakeSeed()
 
 func shardOf(term string) int { return int(maphash.String(termSeed, term) & (termShards - 1)) }
 
+func findTerm(shard []dictEntry, term string) (int, bool) {
+	return slices.BinarySearchFunc(shard, term, func(e dictEntry, t string) int { return strings.Compare(e.term, t) })
+}
+
 // get returns the entry of a term, nil if no live tool has it.
 func (d *termDict) get(term string) *termEntry {
 	if d == nil {
 		return nil
 	}
-	return d.shards[shardOf(term)][term]
+	shard := d.shards[shardOf(term)]
+	if i, ok := findTerm(shard, term); ok {
+		return shard[i].entry
+	}
+	return nil
 }
 
 // updateTerms returns the term dictionary of a snapshot in which the servers
@@ -363,16 +377,17 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 		sh := shardOf(t)
 		if !copied[sh] {
 			copied[sh] = true
-			if m := next.shards[sh]; m != nil {
-				next.shards[sh] = maps.Clone(m)
-			} else {
-				next.shards[sh] = map[string]*termEntry{}
-			}
+			next.shards[sh] = slices.Clone(next.shards[sh])
 		}
-		if len(e.servers) == 0 {
-			delete(next.shards[sh], t)
-		} else {
-			next.shards[sh][t] = e
+		i, ok := findTerm(next.shards[sh], t)
+		switch {
+		case len(e.servers) == 0 && ok:
+			next.shards[sh] = slices.Delete(next.shards[sh], i, i+1)
+		case len(e.servers) == 0:
+		case ok:
+			next.shards[sh][i].entry = e
+		default:
+			next.shards[sh] = slices.Insert(next.shards[sh], i, dictEntry{term: t, entry: e})
 		}
 	}
 	return next
