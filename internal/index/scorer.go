@@ -54,10 +54,14 @@ type postings struct {
 	terms map[string]*termPostings
 }
 
-// termPostings lists the tools of one server that have a term in any field.
+// termPostings lists the tools of one server that have a term in any field:
+// in docs those that have it in their text or parameter names, which it
+// makes match, and in paramDocs those that have it only in their parameter
+// descriptions, which it adds to only if something else made them match.
 type termPostings struct {
-	df   [numScoreFields]int32 // tools with the term, per field
-	docs []termDoc             // by tool position, ascending
+	df        [numScoreFields]int32 // tools with the term, per field
+	docs      []termDoc             // by tool position, ascending
+	paramDocs []termDoc             // by tool position, ascending
 }
 
 // termDoc is a term's frequency in each field of one tool (saturated at
@@ -103,18 +107,27 @@ func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
 		}
 	}
 	for _, tp := range p.terms {
-		tp.docs = slices.Clip(tp.docs)
+		var match, params []termDoc
+		for _, td := range tp.docs {
+			if td.tf[sfText] > 0 || td.tf[sfParamNames] > 0 {
+				match = append(match, td)
+			} else {
+				params = append(params, td)
+			}
+		}
+		tp.docs, tp.paramDocs = match, params
 	}
 	return p, total
 }
 
 // doc returns the frequencies of the term in tool i, if it has the term.
 func (tp *termPostings) doc(i int32) (termDoc, bool) {
-	j, ok := slices.BinarySearchFunc(tp.docs, i, func(d termDoc, i int32) int { return int(d.doc - i) })
-	if !ok {
-		return termDoc{}, false
+	for _, docs := range [...][]termDoc{tp.docs, tp.paramDocs} {
+		if j, ok := slices.BinarySearchFunc(docs, i, func(d termDoc, i int32) int { return int(d.doc - i) }); ok {
+			return docs[j], true
+		}
 	}
-	return tp.docs[j], true
+	return termDoc{}, false
 }
 
 // weights are what a search computes once per query: per clause and field,
@@ -182,7 +195,7 @@ var sqrtTF = func() (t [math.MaxUint8 + 1]float64) {
 // scoreTerm returns the score one clause adds to a tool that has its term,
 // summed over the fields that have it, and with parts set, the score per
 // field.
-func (ws *weights) scoreTerm(ci int, td termDoc, lens *[numScoreFields]int32, parts *[numScoreFields]float64) float64 {
+func (ws *weights) scoreTerm(ci int, td *termDoc, lens *[numScoreFields]int32, parts *[numScoreFields]float64) float64 {
 	var s float64
 	for f, tf := range td.tf {
 		if tf == 0 || ws.w[ci][f] == 0 {
@@ -453,12 +466,17 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 		}
 	}
 	sc.sum, sc.matched, sc.touched = sc.sum[:0], sc.matched[:0], sc.touched[:0]
+	// First the tools each clause makes match, then, of those, the ones
+	// that have a clause's term only in their parameter descriptions.
 	for i, e := range entries {
 		if e == nil {
 			continue
 		}
 		bit := uint64(1) << i
 		for _, s := range e.servers {
+			if len(s.tp.docs) == 0 {
+				continue
+			}
 			off := sc.offset[s.st.slot]
 			if off < 0 {
 				off = int32(len(sc.sum))
@@ -471,13 +489,38 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			lens := s.st.post.lens
 			for j := range s.tp.docs {
 				td := &s.tp.docs[j]
-				k, ok := matchKind(td)
-				if !ok {
-					continue
+				k := inText
+				if td.tf[sfText] == 0 {
+					k = inParamNames
 				}
 				d := off + td.doc
-				sc.sum[d] += ws.scoreTerm(i, *td, &lens[td.doc], nil)
+				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
 				sc.matched[d][k] |= bit
+			}
+		}
+	}
+	for i, e := range entries {
+		if e == nil || e.df[sfParams] == 0 {
+			continue
+		}
+		bit := uint64(1) << i
+		for _, s := range e.servers {
+			if len(s.tp.paramDocs) == 0 {
+				continue
+			}
+			off := sc.offset[s.st.slot]
+			if off < 0 {
+				continue // none of its tools matched
+			}
+			lens := s.st.post.lens
+			for j := range s.tp.paramDocs {
+				td := &s.tp.paramDocs[j]
+				d := off + td.doc
+				if sc.matched[d][inText]|sc.matched[d][inParamNames] == 0 {
+					continue
+				}
+				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
+				sc.matched[d][inParams] |= bit
 			}
 		}
 	}
@@ -543,7 +586,7 @@ func explainCandidate(plan []clause, ws *weights, cov *coverage, c *candidate) *
 		}
 		m[k] |= 1 << i
 		var parts [numScoreFields]float64
-		total := ws.scoreTerm(i, td, lens, &parts)
+		total := ws.scoreTerm(i, &td, lens, &parts)
 		tc := TermContribution{Term: cl.term, SynonymOf: cl.of, Boost: cl.boost, Fields: map[string]float64{}, Total: total}
 		for f, v := range parts {
 			if v != 0 {
