@@ -378,6 +378,9 @@ func TestEval(t *testing.T) {
 			fmt.Fprintf(&md, "- %s: search p50 %s, p99 %s over %d tools (the evaluation's servers replicated under other names), %d queries × %d rounds\n",
 				rk.name, fmtDur(p50[i]), fmtDur(p99[i]), tools, len(queries), rounds)
 		}
+		last := len(rankings) - 1
+		fmt.Fprintf(&md, "- %s / %s: p50 %.2f, p99 %.2f\n", rankings[last].name, rankings[0].name,
+			float64(p50[last])/float64(p50[0]), float64(p99[last])/float64(p99[0]))
 	}
 	t.Logf("\n%s", md.String())
 
