@@ -21,12 +21,12 @@ import (
 // clause's term up once in a dictionary of the live tools and adds up the
 // scores of the tools that have it.
 //
-// The scores are BM25 per field as bleve computes it (tf as the square root
-// of the frequency, a query norm), times a coverage factor; the ranking
-// decides what differs from bleve's (see ranking: the idf taken once, exact
-// mean field lengths, coverage per query term). With the ranking's bleve
-// options the scorer ranks as a bleve query built by queryOf does; the
-// baseline ranking of the evaluation still queries bleve itself.
+// A tool's score is the sum, over the query's terms and their synonyms that
+// it has, of BM25 per field (tf as the square root of the frequency, as
+// bleve has it; each field with its boost, a synonym at a fraction of a
+// term's weight), times the share of the query's terms it covers (see
+// coverage). The evaluation's baseline still queries bleve itself
+// (queryOf).
 
 // The fields the scorer keeps: bleve's, but with the parameter names out of
 // the text, in a field of their own (they name arguments, "path", "query",
