@@ -1,26 +1,29 @@
 // Package index owns the search index over the tools of all upstream servers:
-// the BM25 (bleve) index behind retrieve_tools, and the map from each hit back
-// to the mcpproxy.Tool an upstream reported.
+// the BM25 index behind retrieve_tools, and the map from each hit back to the
+// mcpproxy.Tool an upstream reported. bleve keeps the documents (on disk for
+// the daemon); searches score over an inverted index the snapshot holds
+// (scorer.go).
 //
 // The daemon keeps the index on disk (Open), so that it outlives a restart:
 // the servers it holds are dormant at first, hidden from searches, and a
-// server set again with the tools it had costs no indexing, only making it
+// server set again with the tools it had costs no bleve indexing (only the
+// analysis of its tools for the snapshot's inverted index), only making it
 // live. New keeps an index in memory. A writer can also make a live server
 // dormant (Hide: it disconnected), remove it (RemoveServer), or remove the
 // dormant servers it no longer wants (Prune).
 //
 // Concurrency: an Index is safe for concurrent use, and searches take no lock
 // of this package. A search reads an immutable snapshot of the live tools,
-// and the statistics BM25 takes over them, through an atomic pointer and
-// queries bleve, whose index is safe for concurrent readers and writers; it
-// drops the hits of dormant servers. Writers (SetServer, Hide, RemoveServer,
-// Prune, Close) are serialized by a mutex that searches never touch, so
-// re-indexing a server never blocks a search. SetServer applies one bleve
-// batch holding that server's tools and publishes a snapshot sharing every
-// other server's entry: its cost is proportional to that server, not to the
-// size of the index.
+// their inverted index and the statistics BM25 takes over them, through an
+// atomic pointer; dormant servers are not in it. Writers (SetServer, Hide,
+// RemoveServer, Prune, Close) are serialized by a mutex that searches never
+// touch, so re-indexing a server never blocks a search. SetServer applies one
+// bleve batch holding that server's tools and publishes a snapshot sharing
+// every other server's entry and every dictionary shard without its terms:
+// its cost is proportional to that server's tools and, for each of its terms,
+// to the servers that have it too, not to the size of the index.
 //
-// Each batch becomes a bleve segment, and a search pays for every segment.
+// Each batch becomes a bleve segment, and bleve pays for every segment.
 // On disk, bleve merges segments in the background itself. In memory it
 // never does, so the Index merges them, with a goroutine it owns: it
 // re-indexes the servers of several small segments in one batch, which
