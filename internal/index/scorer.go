@@ -282,16 +282,23 @@ func (c *coverage) of(m *[numMatchKinds]uint64) float64 {
 	return sum / float64(len(c.terms))
 }
 
-// termEntry is a term's postings over the live servers of a snapshot.
+// termEntry is a term's postings over the live servers of a snapshot:
+// servers lists those with tools that the term makes match, params those
+// with tools that have it only in their parameter descriptions.
 type termEntry struct {
 	df      [numScoreFields]int32 // live tools with the term, per field
 	servers []serverTerm
+	params  []serverTerm
 }
 
-// serverTerm is one server's postings of a term.
+// serverTerm is one server's postings of a term, with what a search needs
+// of the server copied in, so that it reads them in sequence.
 type serverTerm struct {
-	st *serverTools
-	tp *termPostings
+	slot int32 // the server's
+	n    int32 // the server's number of tools
+	docs []termDoc
+	lens [][numScoreFields]int32 // the server's
+	st   *serverTools
 }
 
 // termDict is the term dictionary of a snapshot, immutable once published.
@@ -357,8 +364,8 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 		e := &termEntry{}
 		if old := cur.get(t); old != nil {
 			e.df = old.df
-			e.servers = make([]serverTerm, len(old.servers), len(old.servers)+1)
-			copy(e.servers, old.servers)
+			e.servers = slices.Clone(old.servers)
+			e.params = slices.Clone(old.params)
 		}
 		edited[t] = e
 		return e
@@ -372,8 +379,10 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 		}
 	}
 	if len(leave) > 0 {
+		drop := func(s serverTerm) bool { return gone(s.st) }
 		for _, e := range edited {
-			e.servers = slices.DeleteFunc(e.servers, func(s serverTerm) bool { return gone(s.st) })
+			e.servers = slices.DeleteFunc(e.servers, drop)
+			e.params = slices.DeleteFunc(e.params, drop)
 		}
 	}
 	for _, st := range enter {
@@ -382,7 +391,15 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 			for f := range e.df {
 				e.df[f] += tp.df[f]
 			}
-			e.servers = append(e.servers, serverTerm{st: st, tp: tp})
+			s := serverTerm{slot: st.slot, n: int32(len(st.names)), lens: st.post.lens, st: st}
+			if len(tp.docs) > 0 {
+				s.docs = tp.docs
+				e.servers = append(e.servers, s)
+			}
+			if len(tp.paramDocs) > 0 {
+				s.docs = tp.paramDocs
+				e.params = append(e.params, s)
+			}
 		}
 	}
 	copied := map[int]bool{}
@@ -394,9 +411,9 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 		}
 		i, ok := findTerm(next.shards[sh], t)
 		switch {
-		case len(e.servers) == 0 && ok:
+		case len(e.servers)+len(e.params) == 0 && ok:
 			next.shards[sh] = slices.Delete(next.shards[sh], i, i+1)
-		case len(e.servers) == 0:
+		case len(e.servers)+len(e.params) == 0:
 		case ok:
 			next.shards[sh][i].entry = e
 		default:
@@ -474,52 +491,43 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 		}
 		bit := uint64(1) << i
 		for _, s := range e.servers {
-			if len(s.tp.docs) == 0 {
-				continue
-			}
-			off := sc.offset[s.st.slot]
+			off := sc.offset[s.slot]
 			if off < 0 {
 				off = int32(len(sc.sum))
-				sc.offset[s.st.slot] = off
-				n := len(s.st.names)
-				sc.sum = append(sc.sum, make([]float64, n)...)
-				sc.matched = append(sc.matched, make([][numMatchKinds]uint64, n)...)
+				sc.offset[s.slot] = off
+				sc.sum = append(sc.sum, make([]float64, s.n)...)
+				sc.matched = append(sc.matched, make([][numMatchKinds]uint64, s.n)...)
 				sc.touched = append(sc.touched, s.st)
 			}
-			lens := s.st.post.lens
-			for j := range s.tp.docs {
-				td := &s.tp.docs[j]
+			for j := range s.docs {
+				td := &s.docs[j]
 				k := inText
 				if td.tf[sfText] == 0 {
 					k = inParamNames
 				}
 				d := off + td.doc
-				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
+				sc.sum[d] += ws.scoreTerm(i, td, &s.lens[td.doc], nil)
 				sc.matched[d][k] |= bit
 			}
 		}
 	}
 	for i, e := range entries {
-		if e == nil || e.df[sfParams] == 0 {
+		if e == nil {
 			continue
 		}
 		bit := uint64(1) << i
-		for _, s := range e.servers {
-			if len(s.tp.paramDocs) == 0 {
-				continue
-			}
-			off := sc.offset[s.st.slot]
+		for _, s := range e.params {
+			off := sc.offset[s.slot]
 			if off < 0 {
 				continue // none of its tools matched
 			}
-			lens := s.st.post.lens
-			for j := range s.tp.paramDocs {
-				td := &s.tp.paramDocs[j]
+			for j := range s.docs {
+				td := &s.docs[j]
 				d := off + td.doc
 				if sc.matched[d][inText]|sc.matched[d][inParamNames] == 0 {
 					continue
 				}
-				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
+				sc.sum[d] += ws.scoreTerm(i, td, &s.lens[td.doc], nil)
 				sc.matched[d][inParams] |= bit
 			}
 		}
