@@ -107,15 +107,21 @@ func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
 		}
 	}
 	for _, tp := range p.terms {
-		var match, params []termDoc
-		for _, td := range tp.docs {
-			if td.tf[sfText] > 0 || td.tf[sfParamNames] > 0 {
-				match = append(match, td)
-			} else {
-				params = append(params, td)
+		n := 0
+		for i := range tp.docs {
+			if tp.docs[i].tf[sfText] > 0 || tp.docs[i].tf[sfParamNames] > 0 {
+				n++
 			}
 		}
-		tp.docs, tp.paramDocs = match, params
+		all := tp.docs
+		tp.docs, tp.paramDocs = make([]termDoc, 0, n), make([]termDoc, 0, len(all)-n)
+		for _, td := range all {
+			if td.tf[sfText] > 0 || td.tf[sfParamNames] > 0 {
+				tp.docs = append(tp.docs, td)
+			} else {
+				tp.paramDocs = append(tp.paramDocs, td)
+			}
+		}
 	}
 	return p, total
 }
@@ -292,12 +298,12 @@ type termEntry struct {
 }
 
 // serverTerm is one server's postings of a term, with what a search needs
-// of the server copied in, so that it reads them in sequence.
+// of the server copied in, so that it reads them in sequence (the server's
+// field lengths it reads once per search, into scratch).
 type serverTerm struct {
 	slot int32 // the server's
 	n    int32 // the server's number of tools
 	docs []termDoc
-	lens [][numScoreFields]int32 // the server's
 	st   *serverTools
 }
 
@@ -391,7 +397,7 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 			for f := range e.df {
 				e.df[f] += tp.df[f]
 			}
-			s := serverTerm{slot: st.slot, n: int32(len(st.names)), lens: st.post.lens, st: st}
+			s := serverTerm{slot: st.slot, n: int32(len(st.names)), st: st}
 			if len(tp.docs) > 0 {
 				s.docs = tp.docs
 				e.servers = append(e.servers, s)
@@ -427,7 +433,8 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 // that matched, and for each of their tools its running score and the
 // clauses it matched, by kind of match.
 type scratch struct {
-	offset  []int32 // by slot: the server's first tool in sum, or -1
+	offset  []int32                   // by slot: the server's first tool in sum, or -1
+	lens    [][][numScoreFields]int32 // by slot: the server's field lengths
 	touched []*serverTools
 	sum     []float64
 	matched [][numMatchKinds]uint64
@@ -478,6 +485,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 	defer scratchPool.Put(sc)
 	if len(sc.offset) < snap.slots {
 		sc.offset = make([]int32, snap.slots)
+		sc.lens = make([][][numScoreFields]int32, snap.slots)
 		for i := range sc.offset {
 			sc.offset[i] = -1
 		}
@@ -495,10 +503,12 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			if off < 0 {
 				off = int32(len(sc.sum))
 				sc.offset[s.slot] = off
+				sc.lens[s.slot] = s.st.post.lens
 				sc.sum = append(sc.sum, make([]float64, s.n)...)
 				sc.matched = append(sc.matched, make([][numMatchKinds]uint64, s.n)...)
 				sc.touched = append(sc.touched, s.st)
 			}
+			lens := sc.lens[s.slot]
 			for j := range s.docs {
 				td := &s.docs[j]
 				k := inText
@@ -506,7 +516,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 					k = inParamNames
 				}
 				d := off + td.doc
-				sc.sum[d] += ws.scoreTerm(i, td, &s.lens[td.doc], nil)
+				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
 				sc.matched[d][k] |= bit
 			}
 		}
@@ -521,13 +531,14 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			if off < 0 {
 				continue // none of its tools matched
 			}
+			lens := sc.lens[s.slot]
 			for j := range s.docs {
 				td := &s.docs[j]
 				d := off + td.doc
 				if sc.matched[d][inText]|sc.matched[d][inParamNames] == 0 {
 					continue
 				}
-				sc.sum[d] += ws.scoreTerm(i, td, &s.lens[td.doc], nil)
+				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
 				sc.matched[d][inParams] |= bit
 			}
 		}
@@ -535,7 +546,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 	top := make([]candidate, 0, limit+1)
 	for _, st := range sc.touched {
 		off := sc.offset[st.slot]
-		sc.offset[st.slot] = -1
+		sc.offset[st.slot], sc.lens[st.slot] = -1, nil
 		for d := range int32(len(st.names)) {
 			m := &sc.matched[off+d]
 			if m[inText]|m[inParamNames] == 0 {
