@@ -2,6 +2,7 @@ package index
 
 import (
 	"hash/maphash"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -50,19 +51,25 @@ var scoreFields = [numScoreFields]string{fieldText, fieldName, fieldServer, fiel
 type postings struct {
 	// lens holds each tool's analyzed tokens per field, by the tool's
 	// position in serverTools.names.
-	lens  [][numScoreFields]int32
-	terms map[string]*termPostings
+	lens [][numScoreFields]int32
+	// terms is sorted by term; their postings are runs of docs.
+	terms []termPostings
+	docs  []termDoc
 }
 
 // termPostings lists the tools of one server that have a term in any field:
 // in docs those that have it in their text or parameter names, which it
 // makes match, and in paramDocs those that have it only in their parameter
 // descriptions, which it adds to only if something else made them match.
+// They are postings.docs[start:mid] and [mid:end], by tool position.
 type termPostings struct {
-	df        [numScoreFields]int32 // tools with the term, per field
-	docs      []termDoc             // by tool position, ascending
-	paramDocs []termDoc             // by tool position, ascending
+	term            string
+	df              [numScoreFields]int32 // tools with the term, per field
+	start, mid, end int32
 }
+
+func (p *postings) matchDocs(tp *termPostings) []termDoc { return p.docs[tp.start:tp.mid:tp.mid] }
+func (p *postings) paramDocs(tp *termPostings) []termDoc { return p.docs[tp.mid:tp.end:tp.end] }
 
 // termDoc is a term's frequency in each field of one tool (saturated at
 // 255, far past where BM25 stops counting).
@@ -75,8 +82,14 @@ type termDoc struct {
 // its names) and returns their inverted index and the total number of
 // tokens per field.
 func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
-	p := &postings{lens: make([][numScoreFields]int32, len(docs)), terms: map[string]*termPostings{}}
+	p := &postings{lens: make([][numScoreFields]int32, len(docs))}
+	type building struct {
+		df   [numScoreFields]int32
+		docs []termDoc
+	}
+	terms := map[string]*building{}
 	var total fieldLens
+	npost := 0
 	for i, d := range docs {
 		for f, text := range d.scoreFields() {
 			if text == "" {
@@ -86,19 +99,20 @@ func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
 			p.lens[i][f] = int32(len(tokens))
 			total[f] += len(tokens)
 			for _, tok := range tokens {
-				tp := p.terms[string(tok.Term)]
-				if tp == nil {
-					tp = &termPostings{}
-					p.terms[string(tok.Term)] = tp
+				b := terms[string(tok.Term)]
+				if b == nil {
+					b = &building{}
+					terms[string(tok.Term)] = b
 				}
-				n := len(tp.docs)
-				if n == 0 || tp.docs[n-1].doc != int32(i) {
-					tp.docs = append(tp.docs, termDoc{doc: int32(i)})
+				n := len(b.docs)
+				if n == 0 || b.docs[n-1].doc != int32(i) {
+					b.docs = append(b.docs, termDoc{doc: int32(i)})
 					n++
+					npost++
 				}
-				td := &tp.docs[n-1]
+				td := &b.docs[n-1]
 				if td.tf[f] == 0 {
-					tp.df[f]++
+					b.df[f]++
 				}
 				if td.tf[f] < math.MaxUint8 {
 					td.tf[f]++
@@ -106,29 +120,40 @@ func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
 			}
 		}
 	}
-	for _, tp := range p.terms {
-		n := 0
-		for i := range tp.docs {
-			if tp.docs[i].tf[sfText] > 0 || tp.docs[i].tf[sfParamNames] > 0 {
-				n++
-			}
-		}
-		all := tp.docs
-		tp.docs, tp.paramDocs = make([]termDoc, 0, n), make([]termDoc, 0, len(all)-n)
-		for _, td := range all {
+	all := make([]termDoc, 0, npost)
+	p.terms = make([]termPostings, 0, len(terms))
+	for _, t := range slices.Sorted(maps.Keys(terms)) {
+		b := terms[t]
+		start := len(all)
+		for _, td := range b.docs {
 			if td.tf[sfText] > 0 || td.tf[sfParamNames] > 0 {
-				tp.docs = append(tp.docs, td)
-			} else {
-				tp.paramDocs = append(tp.paramDocs, td)
+				all = append(all, td)
 			}
 		}
+		mid := len(all)
+		for _, td := range b.docs {
+			if td.tf[sfText] == 0 && td.tf[sfParamNames] == 0 {
+				all = append(all, td)
+			}
+		}
+		p.terms = append(p.terms, termPostings{term: t, df: b.df, start: int32(start), mid: int32(mid), end: int32(len(all))})
 	}
+	p.docs = all
 	return p, total
 }
 
-// doc returns the frequencies of the term in tool i, if it has the term.
-func (tp *termPostings) doc(i int32) (termDoc, bool) {
-	for _, docs := range [...][]termDoc{tp.docs, tp.paramDocs} {
+// lookup returns the postings of a term, nil if no tool of the server has it.
+func (p *postings) lookup(term string) *termPostings {
+	i, ok := slices.BinarySearchFunc(p.terms, term, func(tp termPostings, t string) int { return strings.Compare(tp.term, t) })
+	if !ok {
+		return nil
+	}
+	return &p.terms[i]
+}
+
+// doc returns the frequencies of the term of tp in tool i, if it has it.
+func (p *postings) doc(tp *termPostings, i int32) (termDoc, bool) {
+	for _, docs := range [...][]termDoc{p.matchDocs(tp), p.paramDocs(tp)} {
 		if j, ok := slices.BinarySearchFunc(docs, i, func(d termDoc, i int32) int { return int(d.doc - i) }); ok {
 			return docs[j], true
 		}
@@ -317,8 +342,8 @@ type termDict struct {
 }
 
 type dictEntry struct {
-	term  string
-	entry *termEntry
+	term string
+	termEntry
 }
 
 // termShards: a server's few hundred terms fall in as many shards, each
@@ -340,7 +365,7 @@ func (d *termDict) get(term string) *termEntry {
 	}
 	shard := d.shards[shardOf(term)]
 	if i, ok := findTerm(shard, term); ok {
-		return shard[i].entry
+		return &shard[i].termEntry
 	}
 	return nil
 }
@@ -377,8 +402,9 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 		return e
 	}
 	for _, st := range leave {
-		for t, tp := range st.post.terms {
-			e := entry(t)
+		for i := range st.post.terms {
+			tp := &st.post.terms[i]
+			e := entry(tp.term)
 			for f := range e.df {
 				e.df[f] -= tp.df[f]
 			}
@@ -392,18 +418,19 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 		}
 	}
 	for _, st := range enter {
-		for t, tp := range st.post.terms {
-			e := entry(t)
+		for i := range st.post.terms {
+			tp := &st.post.terms[i]
+			e := entry(tp.term)
 			for f := range e.df {
 				e.df[f] += tp.df[f]
 			}
 			s := serverTerm{slot: st.slot, n: int32(len(st.names)), st: st}
-			if len(tp.docs) > 0 {
-				s.docs = tp.docs
+			if tp.mid > tp.start {
+				s.docs = st.post.matchDocs(tp)
 				e.servers = append(e.servers, s)
 			}
-			if len(tp.paramDocs) > 0 {
-				s.docs = tp.paramDocs
+			if tp.end > tp.mid {
+				s.docs = st.post.paramDocs(tp)
 				e.params = append(e.params, s)
 			}
 		}
@@ -421,9 +448,9 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 			next.shards[sh] = slices.Delete(next.shards[sh], i, i+1)
 		case len(e.servers)+len(e.params) == 0:
 		case ok:
-			next.shards[sh][i].entry = e
+			next.shards[sh][i].termEntry = *e
 		default:
-			next.shards[sh] = slices.Insert(next.shards[sh], i, dictEntry{term: t, entry: e})
+			next.shards[sh] = slices.Insert(next.shards[sh], i, dictEntry{term: t, termEntry: *e})
 		}
 	}
 	return next
@@ -591,11 +618,11 @@ func explainCandidate(plan []clause, ws *weights, cov *coverage, c *candidate) *
 	lens := &c.st.post.lens[c.doc]
 	var m [numMatchKinds]uint64
 	for i, cl := range plan {
-		tp := c.st.post.terms[cl.term]
+		tp := c.st.post.lookup(cl.term)
 		if tp == nil {
 			continue
 		}
-		td, ok := tp.doc(c.doc)
+		td, ok := c.st.post.doc(tp, c.doc)
 		if !ok {
 			continue
 		}
