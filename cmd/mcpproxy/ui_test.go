@@ -448,6 +448,7 @@ func TestUI_Browser(t *testing.T) {
 	b.waitText(`#results`, "everything:echo")
 	b.waitJS("scores", `[...document.querySelectorAll('#results td.num')].every(td => /^\d+\.\d\d$/.test(td.textContent))`)
 	b.waitText(`#results tr[data-id="everything:echo"] td.why`, "echo in name")
+	b.waitText(`#results tr[data-id="everything:echo"] td.why`, "covers 100% of the query")
 	b.screenshot("tool-search")
 
 	t.Log("server detail")

@@ -17,7 +17,7 @@ import (
 // either below its floor is a regression; one that raises them should raise
 // the floors with it.
 const (
-	corpusRecall1Floor = 0.85
+	corpusRecall1Floor = 0.88
 	corpusRecall3Floor = 0.95
 )
 

@@ -10,8 +10,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/blevesearch/bleve/v2/analysis"
-
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
@@ -43,6 +41,9 @@ type document struct {
 	Name   string `json:"name"`
 	Server string `json:"server"`
 	Params string `json:"params,omitempty"`
+	// The index's own scorer keeps the parameter names apart from the rest
+	// of the text (see scoreFields); bleve does not see these.
+	core, paramNames string
 }
 
 // newDocument derives the searchable text of one tool.
@@ -54,17 +55,20 @@ func newDocument(server string, t *mcpproxy.Tool) *document {
 	name := identifierText(t.Name)
 	srv := identifierText(server)
 	paramNames, paramDescs := paramsText(t.InputSchema)
+	core := strings.Join([]string{srv, name, name, title, t.Description}, "\n")
 	return &document{
-		Text:   strings.Join([]string{srv, name, name, title, t.Description, paramNames}, "\n"),
-		Name:   name,
-		Server: srv,
-		Params: paramDescs,
+		Text:       core + "\n" + paramNames,
+		Name:       name,
+		Server:     srv,
+		Params:     paramDescs,
+		core:       core,
+		paramNames: paramNames,
 	}
 }
 
-// fields returns the document's text in the order of indexedFields.
-func (d *document) fields() [len(indexedFields)]string {
-	return [...]string{d.Text, d.Name, d.Server, d.Params}
+// scoreFields returns the document's text in the order of scoreFields.
+func (d *document) scoreFields() [numScoreFields]string {
+	return [...]string{d.core, d.Name, d.Server, d.Params, d.paramNames}
 }
 
 // identifierText returns an identifier followed by the words of its compound
@@ -142,40 +146,6 @@ func expandQuery(q string) string {
 		return q + " " + strings.Join(words, " ")
 	}
 	return q
-}
-
-// countTokens approximates the number of tokens the en analyzer keeps from
-// text: words as Unicode word segmentation finds them (runs of letters,
-// digits and '_', joined across a single '.' or apostrophe), less stop words.
-func countTokens(text string, stop analysis.TokenMap) int {
-	n := 0
-	var word []byte
-	flush := func() {
-		if len(word) > 0 && !stop[string(word)] {
-			n++
-		}
-		word = word[:0]
-	}
-	prevWord := false
-	for i, r := range text {
-		switch {
-		case isWordRune(r):
-			word = utf8.AppendRune(word, unicode.ToLower(r))
-			prevWord = true
-			continue
-		case prevWord && (r == '.' || r == '\'' || r == '’'):
-			next, _ := utf8.DecodeRuneInString(text[i+utf8.RuneLen(r):])
-			if isWordRune(next) {
-				word = utf8.AppendRune(word, r)
-				prevWord = false
-				continue
-			}
-		}
-		flush()
-		prevWord = false
-	}
-	flush()
-	return n
 }
 
 func isWordRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -13,8 +13,11 @@ import (
 // Coverage times the sum of the terms' Total.
 type Explanation struct {
 	Score float64 `json:"score"`
-	// Matched of Clauses query terms and synonyms are in the tool's text;
-	// Coverage is their ratio, the factor applied to the sum.
+	// Matched of Clauses query terms and synonyms are in the tool (in its
+	// text, or only in its parameter descriptions). Coverage is the factor
+	// applied to the sum: the share of the query's terms the tool covers,
+	// itself or by a synonym (a term only in parameter descriptions counts
+	// partly).
 	Matched  int     `json:"matched"`
 	Clauses  int     `json:"clauses"`
 	Coverage float64 `json:"coverage"`
@@ -39,7 +42,7 @@ type TermContribution struct {
 // String renders the explanation on one line, for logs and test failures.
 func (e *Explanation) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%.4f = %d/%d ×", e.Score, e.Matched, e.Clauses)
+	fmt.Fprintf(&b, "%.4f = %.3f ×", e.Score, e.Coverage)
 	for _, t := range e.Terms {
 		fmt.Fprintf(&b, " %s", t.Term)
 		if t.SynonymOf != "" {
@@ -47,7 +50,7 @@ func (e *Explanation) String() string {
 		}
 		b.WriteString("[")
 		sep := ""
-		for _, f := range indexedFields {
+		for _, f := range scoreFields {
 			if v, ok := t.Fields[f]; ok {
 				fmt.Fprintf(&b, "%s%s %.4f", sep, f, v)
 				sep = ", "

@@ -1,26 +1,29 @@
 // Package index owns the search index over the tools of all upstream servers:
-// the BM25 (bleve) index behind retrieve_tools, and the map from each hit back
-// to the mcpproxy.Tool an upstream reported.
+// the BM25 index behind retrieve_tools, and the map from each hit back to the
+// mcpproxy.Tool an upstream reported. bleve keeps the documents (on disk for
+// the daemon); searches score over an inverted index the snapshot holds
+// (scorer.go).
 //
 // The daemon keeps the index on disk (Open), so that it outlives a restart:
 // the servers it holds are dormant at first, hidden from searches, and a
-// server set again with the tools it had costs no indexing, only making it
+// server set again with the tools it had costs no bleve indexing (only the
+// analysis of its tools for the snapshot's inverted index), only making it
 // live. New keeps an index in memory. A writer can also make a live server
 // dormant (Hide: it disconnected), remove it (RemoveServer), or remove the
 // dormant servers it no longer wants (Prune).
 //
 // Concurrency: an Index is safe for concurrent use, and searches take no lock
 // of this package. A search reads an immutable snapshot of the live tools,
-// and the statistics BM25 takes over them, through an atomic pointer and
-// queries bleve, whose index is safe for concurrent readers and writers; it
-// drops the hits of dormant servers. Writers (SetServer, Hide, RemoveServer,
-// Prune, Close) are serialized by a mutex that searches never touch, so
-// re-indexing a server never blocks a search. SetServer applies one bleve
-// batch holding that server's tools and publishes a snapshot sharing every
-// other server's entry: its cost is proportional to that server, not to the
-// size of the index.
+// their inverted index and the statistics BM25 takes over them, through an
+// atomic pointer; dormant servers are not in it. Writers (SetServer, Hide,
+// RemoveServer, Prune, Close) are serialized by a mutex that searches never
+// touch, so re-indexing a server never blocks a search. SetServer applies one
+// bleve batch holding that server's tools and publishes a snapshot sharing
+// every other server's entry and every dictionary shard without its terms:
+// its cost is proportional to that server's tools and, for each of its terms,
+// to the servers that have it too, not to the size of the index.
 //
-// Each batch becomes a bleve segment, and a search pays for every segment.
+// Each batch becomes a bleve segment, and bleve pays for every segment.
 // On disk, bleve merges segments in the background itself. In memory it
 // never does, so the Index merges them, with a goroutine it owns: it
 // re-indexes the servers of several small segments in one batch, which
@@ -50,7 +53,6 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
-	"github.com/blevesearch/bleve/v2/registry"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 	bleveindex "github.com/blevesearch/bleve_index_api"
@@ -81,7 +83,6 @@ type Index struct {
 	version   []byte // on disk: the format version recorded
 	log       *slog.Logger
 	analyzer  analysis.Analyzer // the query analyzer; the same for every field
-	stopWords analysis.TokenMap // the analyzer's
 	policy    mergePolicy
 	rank      ranking
 	selfMerge bool // false where bleve merges segments itself (on disk)
@@ -107,6 +108,9 @@ type Index struct {
 	known   map[string]*serverTools // guarded by mu
 	groupOf map[string]*group       // guarded by mu; the segment each server's tools are in
 	groups  map[*group]struct{}     // guarded by mu
+	// freeSlots are the slots no live server holds, below nextSlot.
+	freeSlots []int32 // guarded by mu
+	nextSlot  int32   // guarded by mu
 }
 
 // snapshot is the immutable set of indexed tools. An update copies the map of
@@ -116,13 +120,22 @@ type snapshot struct {
 	n       int                     // number of tools across servers
 	lens    fieldLens               // analyzed tokens per field across servers
 	hidden  int                     // documents of dormant servers, which searches skip
+	// terms is the inverted index of the live servers' tools, by analyzed
+	// term, that the index's own scorer searches (scorer.go).
+	terms *termDict
+	slots int // above every live server's slot
 }
 
 type serverTools struct {
-	hash  [sha256.Size]byte
-	names []string                 // sorted; the documents' tool names
-	lens  fieldLens                // analyzed tokens per field, summed over the tools
-	tools map[string]mcpproxy.Tool // by name; nil for a dormant server loaded from disk
+	server string
+	hash   [sha256.Size]byte
+	names  []string                 // sorted; the documents' tool names
+	lens   fieldLens                // analyzed tokens per field, summed over the tools
+	tools  map[string]mcpproxy.Tool // by name; nil for a dormant server loaded from disk
+	post   *postings                // nil for a dormant server loaded from disk
+	// slot numbers the server among the live ones, from the time a snapshot
+	// first holds it: a search keeps per-server state in a slice by slot.
+	slot int32
 }
 
 func (s *snapshot) lookup(id string) (server string, t mcpproxy.Tool, ok bool) {
@@ -172,16 +185,11 @@ func build(bi bleve.Index, dir string, log *slog.Logger, policy mergePolicy, sel
 	if a == nil {
 		return nil, fmt.Errorf("tool index: no analyzer %q", en.AnalyzerName)
 	}
-	stop, err := registry.NewCache().TokenMapNamed(en.StopName)
-	if err != nil {
-		return nil, fmt.Errorf("tool index: %w", err)
-	}
 	x := &Index{
 		bleve:     bi,
 		dir:       dir,
 		log:       log,
 		analyzer:  a,
-		stopWords: stop,
 		policy:    policy,
 		rank:      defaultRanking,
 		selfMerge: selfMerge,
@@ -276,13 +284,13 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 		return &prepared{server: server}, nil
 	}
 	p := &prepared{server: server, sorted: sorted, docs: make([]*document, len(sorted)),
-		st: &serverTools{hash: hash, names: make([]string, len(sorted)), tools: make(map[string]mcpproxy.Tool, len(sorted))}}
+		st: &serverTools{server: server, hash: hash, names: make([]string, len(sorted)), tools: make(map[string]mcpproxy.Tool, len(sorted))}}
 	for i := range sorted {
 		p.docs[i] = newDocument(server, &sorted[i])
-		p.st.lens.add(x.stopWords, p.docs[i])
 		p.st.names[i] = sorted[i].Name
 		p.st.tools[sorted[i].Name] = sorted[i]
 	}
+	p.st.post, p.st.lens = newPostings(x.analyzer, p.docs)
 	return p, nil
 }
 
@@ -470,6 +478,7 @@ func (x *Index) Hide(servers ...string) error {
 // the snapshot (see Search), which is then guaranteed to have it.
 func (x *Index) publishLocked(cur *snapshot, changes map[string]*serverTools, hide []string) {
 	next := &snapshot{servers: maps.Clone(cur.servers), n: cur.n, lens: cur.lens, hidden: cur.hidden}
+	var left, entered []*serverTools
 	leave := func(server string) {
 		old := x.known[server]
 		switch {
@@ -478,6 +487,7 @@ func (x *Index) publishLocked(cur *snapshot, changes map[string]*serverTools, hi
 			next.n -= len(old.names)
 			next.lens.minus(&old.lens)
 			delete(next.servers, server)
+			left = append(left, old)
 		default:
 			next.hidden -= len(old.names)
 		}
@@ -492,11 +502,27 @@ func (x *Index) publishLocked(cur *snapshot, changes map[string]*serverTools, hi
 		next.servers[server] = st
 		next.n += len(st.names)
 		next.lens.plus(&st.lens)
+		entered = append(entered, st)
 	}
 	for _, server := range hide {
 		leave(server)
 		next.hidden += len(x.known[server].names)
 	}
+	// A slot is free once its server left: searches of older snapshots
+	// never meet the server that takes it next in the same snapshot.
+	for _, st := range left {
+		x.freeSlots = append(x.freeSlots, st.slot)
+	}
+	for _, st := range entered {
+		if n := len(x.freeSlots); n > 0 {
+			st.slot, x.freeSlots = x.freeSlots[n-1], x.freeSlots[:n-1]
+		} else {
+			st.slot = x.nextSlot
+			x.nextSlot++
+		}
+	}
+	next.slots = int(x.nextSlot)
+	next.terms = updateTerms(cur.terms, left, entered)
 	x.snap.Store(next)
 }
 
@@ -550,10 +576,13 @@ func (x *Index) search(ctx context.Context, q string, limit int, keep func(serve
 		return []Hit{}, nil
 	}
 	plan := x.plan(q)
-	bq := x.queryOf(plan)
-	if bq == nil { // only stop words, like "the"
+	if len(plan) == 0 { // only stop words, like "the"
 		return []Hit{}, nil
 	}
+	if !x.rank.bleve {
+		return x.scoreSearch(snap, plan, limit, keep, explain), nil
+	}
+	bq := x.queryOf(plan)
 	// Ask for a few more than limit: bleve picks among equal scores at the
 	// cut by internal document number, which depends on indexing history.
 	// With the extra hits sorted by id below, which of the tied tools make
@@ -748,17 +777,8 @@ func (x *Index) Close() error {
 	return nil
 }
 
-// fieldLens counts analyzed tokens per field, in the order of indexedFields.
-type fieldLens [len(indexedFields)]int
-
-// add counts the tokens of d, closely enough: they set the average field
-// length, a normalization constant, and counting them exactly would run the
-// analyzer, the bulk of indexing, a second time.
-func (l *fieldLens) add(stop analysis.TokenMap, d *document) {
-	for i, text := range d.fields() {
-		l[i] += countTokens(text, stop)
-	}
-}
+// fieldLens counts analyzed tokens per field, in the order of scoreFields.
+type fieldLens [numScoreFields]int
 
 func (l *fieldLens) plus(o *fieldLens) {
 	for i := range l {
@@ -776,9 +796,12 @@ func (l *fieldLens) minus(o *fieldLens) {
 // and, per field, the total number of tokens (bleve calls it cardinality and
 // divides it by the number of documents to get the average length).
 func (l *fieldLens) stats(docs int) *search.BM25Stats {
-	m := make(map[string]int, len(l))
-	for i, f := range indexedFields {
-		m[f] = l[i]
+	m := map[string]int{
+		// bleve's text holds the parameter names too.
+		fieldText:   l[sfText] + l[sfParamNames],
+		fieldName:   l[sfName],
+		fieldServer: l[sfServer],
+		fieldParams: l[sfParams],
 	}
 	return &search.BM25Stats{DocCount: float64(docs), FieldCardinality: m}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -138,7 +137,7 @@ func (x *Index) load() error {
 	loaded := map[string]*serverTools{}
 	for server, tools := range names {
 		slices.Sort(tools)
-		st := &serverTools{names: tools}
+		st := &serverTools{server: server, names: tools}
 		rec, err := x.bleve.GetInternal(recordKey(server))
 		if err != nil {
 			return err
@@ -156,9 +155,13 @@ func (x *Index) load() error {
 			return err
 		}
 	}
-	// Known, then hidden: dormant with no change to the live statistics.
-	x.publishLocked(cur, loaded, nil)
-	x.publishLocked(x.snap.Load(), nil, slices.Collect(maps.Keys(loaded)))
+	// Known and dormant: no change to the live tools or their statistics.
+	next := *cur
+	for server, st := range loaded {
+		x.known[server] = st
+		next.hidden += len(st.names)
+	}
+	x.snap.Store(&next)
 	return nil
 }
 

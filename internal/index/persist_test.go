@@ -242,7 +242,7 @@ func TestIndex_Prune(t *testing.T) {
 	if n := x.indexed.Load(); n != uint64(len(fixtureServers["filesystem"])) {
 		t.Errorf("%d documents indexed, want %d", n, len(fixtureServers["filesystem"]))
 	}
-	if hits := searchT(t, x, "read a file", 1); len(hits) != 1 || hits[0].ID() != "filesystem:read_file" {
+	if hits := searchT(t, x, "read_file", 1); len(hits) != 1 || hits[0].ID() != "filesystem:read_file" {
 		t.Errorf("hits = %v", describe(hits))
 	}
 }

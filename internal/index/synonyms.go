@@ -47,6 +47,7 @@ var synonymGroups = []string{
 	"describe explain detail details info information inspect",
 	"count number many",
 	"connect link associate association relation relationship",
+	"look see view watch",
 	// nouns
 	"picture image photo screenshot snapshot capture",
 	"folder directory dir",
@@ -102,6 +103,9 @@ var synonymGroups = []string{
 	"process command shell terminal",
 	"video youtube",
 	"test tests",
+	// quantities
+	"small tiny little mini",
+	"several multiple many batch bulk",
 }
 
 // synonymTable maps an analyzed term to the analyzed terms of the groups it

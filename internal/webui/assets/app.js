@@ -1418,14 +1418,15 @@
 
   // whyText says in one line which query terms (or their synonyms) a hit
   // matched and in which fields, most weight first, and how much of the
-  // query it covered.
+  // query it covered (the factor its score was multiplied by).
   function whyText(why) {
     if (!why || !why.terms) return '';
     const terms = why.terms.slice().sort((a, b) => b.total - a.total).map((c) => {
       const fields = Object.keys(c.fields || {}).filter((f) => c.fields[f] > 0).join('+');
       return (c.synonym_of ? c.term + ' (for ' + c.synonym_of + ')' : c.term) + (fields ? ' in ' + fields : '');
     });
-    return terms.join(', ') + ' · ' + why.matched + ' of ' + why.clauses + ' terms';
+    const covered = typeof why.coverage === 'number' ? ' · covers ' + Math.round(why.coverage * 100) + '% of the query' : '';
+    return terms.join(', ') + covered;
   }
 
   function toolsPage(params) {
