@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,7 +26,7 @@ const apiKey = "mcpbench-api-key-0123456789"
 type daemon struct {
 	Base      string    // http://127.0.0.1:PORT
 	Started   time.Time // just before exec
-	Listening time.Time // when its daemon.json was seen (written once it listens)
+	Listening time.Time // when it first answered an HTTP request
 
 	dir    string
 	cmd    *exec.Cmd
@@ -34,15 +35,22 @@ type daemon struct {
 }
 
 // startDaemon writes a config with servers (config entries) and extra
-// top-level keys, starts bin on it, and waits until it has written its
-// daemon.json. The caller must call stop.
+// top-level keys, starts bin on it, and waits until it answers over HTTP.
+// The caller must call stop.
 func startDaemon(ctx context.Context, bin string, servers []map[string]any, extra map[string]any) (*daemon, error) {
 	dir, err := os.MkdirTemp("", "mcpbench-")
 	if err != nil {
 		return nil, err
 	}
 	dataDir := filepath.Join(dir, "data")
-	cfg := map[string]any{"listen": "127.0.0.1:0", "api_key": apiKey, "data_dir": dataDir, "mcpServers": servers}
+	// A port chosen here, so that the daemon's first answer, not its
+	// daemon.json (written once it is ready), says when it listens.
+	addr, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cfg := map[string]any{"listen": addr, "api_key": apiKey, "data_dir": dataDir, "mcpServers": servers}
 	for k, v := range extra {
 		cfg[k] = v
 	}
@@ -71,13 +79,13 @@ func startDaemon(ctx context.Context, bin string, servers []map[string]any, extr
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	go func() { cmd.Wait(); close(d.exited) }()
+	d.Base = "http://" + addr
 	deadline := time.Now().Add(time.Minute)
+	probe := &http.Client{Timeout: time.Second}
 	for {
-		var info struct {
-			URL string `json:"url"`
-		}
-		if b, err := os.ReadFile(filepath.Join(dataDir, "daemon.json")); err == nil && json.Unmarshal(b, &info) == nil && info.URL != "" {
-			d.Base = strings.TrimRight(info.URL, "/")
+		// Any answer (a 503 from /readyz too) means it listens.
+		if resp, err := probe.Get(d.Base + "/readyz"); err == nil {
+			resp.Body.Close()
 			d.Listening = time.Now()
 			return d, nil
 		}
@@ -92,9 +100,19 @@ func startDaemon(ctx context.Context, bin string, servers []map[string]any, extr
 		}
 		if time.Now().After(deadline) {
 			d.stop()
-			return nil, errors.New("mcpproxy wrote no daemon.json within a minute")
+			return nil, errors.New("mcpproxy did not listen within a minute")
 		}
 	}
+}
+
+// freePort returns a loopback address with a port free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // Pid is the daemon's process id.

@@ -219,7 +219,7 @@ func render(rs []result, tools int) string {
 			float64(r.RSSKiB)/1024, float64(r.RestRSSKiB)/1024, float64(r.RestPrivateKiB)/1024, keeper,
 			r.HeapInuse/(1<<20), r.StackInuse/(1<<20), r.Goroutines, ms(r.Exit))
 	}
-	fmt.Fprintf(&b, "\nRSS counts the binary's own pages too (file-backed, shared, about 20 MiB); \"private\" is Private_Clean + Private_Dirty of the process's smaps_rollup, what it costs the machine. \"At rest\" is %s after the last upstream became ready, with no state change since (the daemon returns memory taken in a burst after 3 s of quiet); the Go heap, stacks and goroutines are read then. \"After listening\" counts from the moment mcpbench sees the daemon.json the daemon writes once it listens.\n", restDelay)
+	fmt.Fprintf(&b, "\nRSS counts the binary's own pages too (file-backed, shared, about 20 MiB); \"private\" is Private_Clean + Private_Dirty of the process's smaps_rollup, what it costs the machine. \"At rest\" is %s after the last upstream became ready, with no state change since (the daemon returns memory taken in a burst after 3 s of quiet); the Go heap, stacks and goroutines are read then. \"After listening\" counts from the daemon's first HTTP answer (mcpbench chose its port and polls /readyz from the start).\n", restDelay)
 	for _, kind := range []string{"streamable-http", "stdio"} {
 		var of []result
 		for _, r := range rs {

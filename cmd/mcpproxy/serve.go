@@ -333,12 +333,14 @@ func (m *Main) Run(ctx context.Context) error {
 			log.Error("http server", "error", err)
 		}
 	}()
+	m.sup.Apply(cfg)
+	m.ready.Store(true)
+	// After readiness, not before: the file is written durably (an fsync,
+	// which can take a disk's while), and the CLI that reads it finds a
+	// daemon that is ready.
 	if m.daemonFile, err = writeDaemonFile(dataDir, listen); err != nil {
 		log.Warn("cannot write daemon.json; CLI commands will need --url", "error", err)
 	}
-
-	m.sup.Apply(cfg)
-	m.ready.Store(true)
 	_, gogc := os.LookupEnv("GOGC")
 	m.tuner = memtune.Start(memtune.Options{Changes: func() uint64 { return view.Load().Version }}, gogc)
 	m.watcher, err = config.NewWatcher(m.ConfigPath, 200*time.Millisecond, m.sup.ApplyFile)
