@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/keeper"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 )
 
@@ -732,12 +733,20 @@ func descendants(root int) []proc {
 	return out
 }
 
-// childOf returns the direct child process of the daemon that serves the
-// named stdio testupstream server.
+// childOf returns the process that serves the named stdio testupstream
+// server: a child of the daemon's keeper.
 func (p *proxy) childOf(name string) (proc, error) {
 	var found []proc
-	for _, d := range descendants(p.PID()) {
-		if _, ppid, _, _ := procStat(d.PID); ppid != p.PID() {
+	ds := descendants(p.PID())
+	// Servers are the children of mcpproxy's keeper.
+	keeperPid := 0
+	for _, d := range ds {
+		if cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(d.PID) + "/cmdline"); strings.Contains(string(cmdline), "\x00"+keeper.Arg+"\x00") {
+			keeperPid = d.PID
+		}
+	}
+	for _, d := range ds {
+		if _, ppid, _, _ := procStat(d.PID); ppid != keeperPid {
 			continue
 		}
 		env, _ := os.ReadFile("/proc/" + strconv.Itoa(d.PID) + "/environ")
