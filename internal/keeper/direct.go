@@ -19,7 +19,7 @@ func (Direct) Spawn(c Cmd) (Proc, error) {
 		return nil, err
 	}
 	p := &directProc{cmd: cmd, done: make(chan struct{})}
-	p.contain()
+	p.os.contain(cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
 		var ee *exec.ExitError
@@ -31,7 +31,7 @@ func (Direct) Spawn(c Cmd) (Proc, error) {
 		p.mu.Unlock()
 		// The group's id cannot be reused while any member lives.
 		p.killLeftovers()
-		p.release()
+		p.os.release()
 		close(p.done)
 	}()
 	return p, nil
@@ -41,7 +41,7 @@ func (Direct) Spawn(c Cmd) (Proc, error) {
 type directProc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
-	job  uintptr // Windows: the server's Job Object; 0 elsewhere
+	os   osProc // what the system adds (Windows: the server's Job Object)
 
 	mu  sync.Mutex
 	err error

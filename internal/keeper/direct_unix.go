@@ -7,11 +7,15 @@ import (
 	"syscall"
 )
 
+// osProc: nothing beyond the process group on Unix.
+type osProc struct{}
+
+func (*osProc) contain(int) {}
+func (*osProc) release()    {}
+
 func (p *directProc) terminateGroup() { syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM) }
 func (p *directProc) killGroup()      { syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) }
 func (p *directProc) killLeftovers()  { p.killGroup() }
-func (p *directProc) contain()        {}
-func (p *directProc) release()        {}
 
 func statusError(ee *exec.ExitError) error {
 	if ws, ok := ee.Sys().(syscall.WaitStatus); ok {

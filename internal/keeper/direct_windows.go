@@ -10,6 +10,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// osProc holds the server's Job Object (0 if it could not be made).
+type osProc struct{ job windows.Handle }
+
 // New returns the spawner for this system: on Windows, Direct with a Job
 // Object per server; argv is not used.
 func New([]string) Spawner { return Direct{} }
@@ -23,7 +26,7 @@ func directAttr() *syscall.SysProcAttr {
 // process in it when its last handle closes: on Kill, after the server
 // exits, and when the daemon dies (the system closes its handles). A child
 // the server starts in the moment before it joins is not in the job.
-func (p *directProc) contain() {
+func (o *osProc) contain(pid int) {
 	job, err := windows.CreateJobObject(nil, nil)
 	if err != nil {
 		return
@@ -35,7 +38,7 @@ func (p *directProc) contain() {
 		windows.CloseHandle(job)
 		return
 	}
-	h, err := windows.OpenProcess(windows.PROCESS_SET_QUOTA|windows.PROCESS_TERMINATE, false, uint32(p.cmd.Process.Pid))
+	h, err := windows.OpenProcess(windows.PROCESS_SET_QUOTA|windows.PROCESS_TERMINATE, false, uint32(pid))
 	if err != nil {
 		windows.CloseHandle(job)
 		return
@@ -45,7 +48,7 @@ func (p *directProc) contain() {
 		windows.CloseHandle(job)
 		return
 	}
-	p.job = uintptr(job)
+	o.job = job
 }
 
 // terminateGroup has no polite form for a console-less child: closing its
@@ -55,8 +58,8 @@ func (p *directProc) terminateGroup() {}
 // killGroup ends the server and every process in its job (or, if it has
 // none, its process tree).
 func (p *directProc) killGroup() {
-	if p.job != 0 {
-		windows.TerminateJobObject(windows.Handle(p.job), 1)
+	if p.os.job != 0 {
+		windows.TerminateJobObject(p.os.job, 1)
 		return
 	}
 	exec.Command("taskkill", "/T", "/F", "/PID", strconv.Itoa(p.cmd.Process.Pid)).Run()
@@ -66,14 +69,14 @@ func (p *directProc) killGroup() {
 // Without a job there is nothing safe to do: the server's pid may name
 // another process by now.
 func (p *directProc) killLeftovers() {
-	if p.job != 0 {
-		windows.TerminateJobObject(windows.Handle(p.job), 1)
+	if p.os.job != 0 {
+		windows.TerminateJobObject(p.os.job, 1)
 	}
 }
 
-func (p *directProc) release() {
-	if p.job != 0 {
-		windows.CloseHandle(windows.Handle(p.job))
+func (o *osProc) release() {
+	if o.job != 0 {
+		windows.CloseHandle(o.job)
 	}
 }
 
