@@ -243,8 +243,15 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 		return false
 	}
 	f.served.Add(1)
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, no-transform")
+	if cancelledByClient(ctx) {
+		// As the SDK's handler does for a cancelled request (holdBack): a
+		// stream that ends without the response.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
 	writeCallResponse(w, wireID(id), res, err)
 	return true
 }

@@ -434,29 +434,22 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 	} else {
 		res, err = s.forwardCall(ctx, req, name, srv.Caller, p)
 	}
-	switch {
-	case err == nil:
-		rec.res, rec.status = res, activity.StatusOK
-		if res.IsError {
-			rec.status = activity.StatusToolError
-		}
-		var resKinds []secret.Kind
-		res, resKinds = guardResult(mode, res, name, ":", p.Name)
-		rec.res, rec.sensitive = res, sensitiveRecord(mode, argKinds, resKinds)
-		if len(resKinds) > 0 && mode == config.SensitiveBlock {
-			rec.status = activity.StatusBlocked
-		}
-	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		rec.status, rec.err = activity.StatusTimeout, err
-	case ctx.Err() != nil:
-		rec.status, rec.err = activity.StatusCancelled, err
-	default:
-		rec.status, rec.err = activity.StatusError, err
+	if err != nil {
+		rec.res, rec.status, rec.err = callFailed(ctx, err, name, ":", p.Name, s.callTimeout(name), true)
+		s.recordCall(rec)
+		return rec.res, rec.err
+	}
+	rec.res, rec.status = res, activity.StatusOK
+	if res.IsError {
+		rec.status = activity.StatusToolError
+	}
+	var resKinds []secret.Kind
+	res, resKinds = guardResult(mode, res, name, ":", p.Name)
+	rec.res, rec.sensitive = res, sensitiveRecord(mode, argKinds, resKinds)
+	if len(resKinds) > 0 && mode == config.SensitiveBlock {
+		rec.status = activity.StatusBlocked
 	}
 	s.recordCall(rec)
-	if err != nil {
-		return nil, err
-	}
 	return res, nil
 }
 

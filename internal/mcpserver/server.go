@@ -181,7 +181,7 @@ func New(opts Options) *Server {
 		}
 		ctx, done := s.untilClose(ctx)
 		defer done()
-		return s.directCall(ctx, req), nil
+		return s.directCall(ctx, req)
 	})
 
 	s.mux = http.NewServeMux()
@@ -294,12 +294,37 @@ func (s *Server) untilClose(ctx context.Context) (context.Context, func()) {
 }
 
 // endOnClose is the outermost middleware of every MCP server: the
-// request's context ends with EndCalls.
+// request's context ends with EndCalls, and a request its client cancelled
+// gets no response (see holdBack).
 func (s *Server) endOnClose(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		ctx, done := s.untilClose(ctx)
+		cctx, done := s.untilClose(ctx)
 		defer done()
-		return next(ctx, method, req)
+		res, err := next(cctx, method, req)
+		if cancelledByClient(ctx) {
+			holdBack(req)
+		}
+		return res, err
+	}
+}
+
+// cancelledByClient reports whether ctx ended because the client cancelled
+// its request (notifications/cancelled, or it went away), rather than by a
+// timeout or by EndCalls.
+func cancelledByClient(ctx context.Context) bool {
+	return ctx.Err() != nil && context.Cause(ctx) == context.Canceled
+}
+
+// holdBack ends the stream of a request its client cancelled without the
+// response, which the SDK then drops: the MCP specification says that the
+// receiver of notifications/cancelled should not answer the request, and
+// upstreams built on the TypeScript SDK (server-everything) do not. Only a
+// streamable HTTP request has a stream of its own; on the legacy SSE
+// transport every answer shares the session's stream, and the response is
+// sent.
+func holdBack(req mcp.Request) {
+	if extra := req.GetExtra(); extra != nil && extra.CloseSSEStream != nil {
+		extra.CloseSSEStream(mcp.CloseSSEStreamArgs{})
 	}
 }
 

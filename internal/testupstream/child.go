@@ -29,6 +29,7 @@ const (
 	EnvHostile    = "TESTUPSTREAM_HOSTILE"     // Options.Hostile when "1"
 	EnvRugPull    = "TESTUPSTREAM_RUG_PULL"    // Options.RugPullAfter, an integer
 	EnvAskClient  = "TESTUPSTREAM_ASK_CLIENT"  // Options.AskClient when "1"
+	EnvRPCError   = "TESTUPSTREAM_RPC_ERROR"   // Options.RPCError when "1"
 	// EnvFloodInterval is the pause between stderr bursts in stderr-flood
 	// mode, default 1ms; 0 writes without pause.
 	EnvFloodInterval = "TESTUPSTREAM_FLOOD_INTERVAL"
@@ -151,6 +152,7 @@ func optionsFromEnv() (Options, error) {
 	opts.Latency = d
 	opts.Hostile = os.Getenv(EnvHostile) == "1"
 	opts.AskClient = os.Getenv(EnvAskClient) == "1"
+	opts.RPCError = os.Getenv(EnvRPCError) == "1"
 	if v := os.Getenv(EnvRugPull); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
