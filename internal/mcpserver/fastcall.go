@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -44,9 +46,11 @@ import (
 // its clock).
 type fastPath struct {
 	next http.Handler // the SDK's handler
-	// call answers a tools/call, with a result or an error for the
-	// JSON-RPC response, or errToSDK when this path does not answer it.
-	call fastCall
+	// fits reports whether this path answers a tools/call of a session;
+	// handler is then what answers it: the endpoint's receiving
+	// middlewares, the same ones the SDK runs, around its tool.
+	fits    func(fs *fastSession, req *mcp.CallToolRequest) bool
+	handler func(fs *fastSession) mcp.MethodHandler
 
 	mu       sync.Mutex
 	sessions map[string]*fastSession // guarded by mu; by session id
@@ -54,12 +58,6 @@ type fastPath struct {
 	served atomic.Uint64 // calls answered here (tests)
 	off    atomic.Bool   // tests: hand everything to the SDK
 }
-
-// fastCall answers a tools/call of a session.
-type fastCall func(ctx context.Context, fs *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error)
-
-// errToSDK is what a fastCall returns to leave a call to the SDK.
-var errToSDK = errors.New("not answered in front of the SDK")
 
 type fastSession struct {
 	ss *mcp.ServerSession
@@ -84,8 +82,17 @@ const fastIdle = 5 * time.Minute
 // maxFastBody bounds a request answered here; a larger one goes to the SDK.
 const maxFastBody = 1 << 20
 
-func newFastPath(next http.Handler, call fastCall) *fastPath {
-	return &fastPath{next: next, call: call, sessions: map[string]*fastSession{}}
+func newFastPath(next http.Handler, fits func(*fastSession, *mcp.CallToolRequest) bool, handler func(*fastSession) mcp.MethodHandler) *fastPath {
+	return &fastPath{next: next, fits: fits, handler: handler, sessions: map[string]*fastSession{}}
+}
+
+// chain is the handler that middlewares, outermost first, make of h, as the
+// SDK's AddReceivingMiddleware makes them of a server's own.
+func chain(h mcp.MethodHandler, middlewares ...mcp.Middleware) mcp.MethodHandler {
+	for _, m := range slices.Backward(middlewares) {
+		h = m(h)
+	}
+	return h
 }
 
 // initialized registers a session once the SDK has initialized it, and
@@ -231,6 +238,10 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 	if params.Name == "" {
 		return false
 	}
+	req := &mcp.CallToolRequest{Session: fs.ss, Params: params, Extra: &mcp.RequestExtra{Header: r.Header}}
+	if !f.fits(fs, req) {
+		return false
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	key := string(id)
@@ -238,9 +249,10 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 		return false // a duplicate id: the SDK answers it as it would
 	}
 	defer fs.end(key)
-	res, err := f.call(ctx, fs, &mcp.CallToolRequest{Session: fs.ss, Params: params})
-	if errors.Is(err, errToSDK) {
-		return false
+	out, err := f.handler(fs)(ctx, "tools/call", req)
+	res, _ := out.(*mcp.CallToolResult)
+	if err == nil && res == nil {
+		err = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tools/call answered with %T", out)}
 	}
 	f.served.Add(1)
 	w.Header().Set("Cache-Control", "no-cache, no-transform")

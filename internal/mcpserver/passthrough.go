@@ -106,16 +106,19 @@ func (p *passPeer) Notify(ctx context.Context, method string, params mcp.Params)
 }
 
 // passRoute is the upstream of a pass-through session, for calls answered
-// in front of the SDK.
+// in front of the SDK: through the session's receiving middlewares, whose
+// forwarder answers them.
 type passRoute struct {
-	name string
-	peer *passPeer
+	name    string
+	handler mcp.MethodHandler
 }
 
 // passthroughHandler serves /mcp/server/{name}.
 func (s *Server) passthroughHandler() http.Handler {
 	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, streamOpts)
-	s.fastPass = newFastPath(h, s.passFast)
+	s.fastPass = newFastPath(h, func(fs *fastSession, _ *mcp.CallToolRequest) bool {
+		return fs.pass != nil && s.fastFits(fs.pass.name)
+	}, func(fs *fastSession) mcp.MethodHandler { return fs.pass.handler })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		// Only a new session is refused here. Requests of an open session
@@ -185,6 +188,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 		}
 	}
 	peer := &passPeer{}
+	mw := s.middleware(s.forward(name, peer))
 	// An HTTP upstream gives each client a session of its own (see
 	// ownsession.go); the shared session's traffic is then not this
 	// client's.
@@ -198,7 +202,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			return
 		}
 		s.track(peer.server)
-		s.watchFast(s.fastPass, req.Session, identityOf(ctx), &passRoute{name: name, peer: peer})
+		s.watchFast(s.fastPass, req.Session, identityOf(ctx), &passRoute{name: name, handler: chain(notForwarded, mw...)})
 		detach := func() {}
 		if s.opts.Hub != nil && !own {
 			detach = s.opts.Hub.Attach(name, peer)
@@ -229,7 +233,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 	// client must see exactly the upstream's.
 	ps := mcp.NewServer(impl, opts)
 	peer.server = ps
-	ps.AddReceivingMiddleware(s.endOnClose, s.forward(name, peer))
+	ps.AddReceivingMiddleware(mw...)
 	return ps
 }
 
@@ -347,19 +351,6 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 		out.Tools = append(out.Tools, t)
 	}
 	return &out
-}
-
-// passFast answers a plain tools/call of a pass-through session in front
-// of the SDK, as forward does. Sessions of clients that can be asked
-// something during a call never come here (see fastPath.initialized).
-func (s *Server) passFast(ctx context.Context, fs *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if fs.pass == nil || !s.fastFits(fs.pass.name) {
-		return nil, errToSDK
-	}
-	ctx, done := s.untilClose(ctx)
-	defer done()
-	res, err := s.passToolCall(ctx, req, fs.pass.name, fs.pass.peer, req.Params)
-	return res, upstreamError(err)
 }
 
 // passToolCall forwards one pass-through tools/call to the upstream's

@@ -30,6 +30,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -72,6 +73,11 @@ type Options struct {
 	// Tokens verifies agent tokens (Authorization: Bearer mcpp_…); nil
 	// refuses every token.
 	Tokens TokenVerifier
+	// Middleware is installed on every MCP server of every endpoint as
+	// receiving middleware, outermost first, inside the one that ends
+	// requests at shutdown: it sees every request, also the tools/call
+	// requests answered in front of the SDK (fastcall.go).
+	Middleware []mcp.Middleware
 }
 
 // Metrics receives measurements; implementations must not block. The
@@ -143,7 +149,8 @@ func New(opts Options) *Server {
 	})
 	s.addBuiltinTools()
 	s.addStoreTools()
-	s.smart.AddReceivingMiddleware(s.endOnClose, s.policyMiddleware)
+	smartMW := s.middleware(s.policyMiddleware)
+	s.smart.AddReceivingMiddleware(smartMW...)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
 		SupportedProtocolVersions: protocolVersions,
 		Instructions:              "Every tool of every connected, approved upstream server, named server__tool.",
@@ -153,36 +160,34 @@ func New(opts Options) *Server {
 			s.watchFast(s.fastDirect, req.Session, identityOf(ctx), nil)
 		},
 	})
-	s.direct.AddReceivingMiddleware(s.endOnClose, s.directMiddleware)
+	directMW := s.middleware(s.directMiddleware)
+	s.direct.AddReceivingMiddleware(directMW...)
 	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics)
 
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
-	s.fastSmart = newFastPath(smartHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		if req.Params.Name != "call_tool" || !s.fastFits(callToolServer(req.Params.Arguments)) {
-			return nil, errToSDK
-		}
-		ctx, done := s.untilClose(ctx)
-		defer done()
-		res, err := s.callToolBuiltin(ctx, req)
+	// The fast paths answer through the same middlewares as the SDK, around
+	// what the SDK would call: call_tool's handler on /mcp; on /mcp/all the
+	// direct middleware answers tools/call itself.
+	smartCall := chain(func(ctx context.Context, _ string, req mcp.Request) (mcp.Result, error) {
+		res, err := s.callToolBuiltin(ctx, req.(*mcp.CallToolRequest))
 		if err != nil {
 			res = errorResult("%v", err)
 		}
 		return res, nil
-	})
-	s.fastDirect = newFastPath(directHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	}, smartMW...)
+	s.fastSmart = newFastPath(smartHTTP, func(_ *fastSession, req *mcp.CallToolRequest) bool {
+		return req.Params.Name == "call_tool" && s.fastFits(callToolServer(req.Params.Arguments))
+	}, func(*fastSession) mcp.MethodHandler { return smartCall })
+	directCall := chain(notForwarded, directMW...)
+	s.fastDirect = newFastPath(directHTTP, func(_ *fastSession, req *mcp.CallToolRequest) bool {
 		server, _, _ := splitID(req.Params.Name, directSep)
 		if rt, ok := s.cat.set.Load().routes[req.Params.Name]; ok {
 			server = rt.server
 		}
-		if !s.fastFits(server) {
-			return nil, errToSDK
-		}
-		ctx, done := s.untilClose(ctx)
-		defer done()
-		return s.directCall(ctx, req)
-	})
+		return s.fastFits(server)
+	}, func(*fastSession) mcp.MethodHandler { return directCall })
 
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/mcp", s.auth(s.fastSmart))
@@ -291,6 +296,18 @@ func (s *Server) untilClose(ctx context.Context) (context.Context, func()) {
 		stop()
 		cancel(nil)
 	}
+}
+
+// middleware is the receiving middleware of an MCP server whose own is
+// own: endOnClose, Options.Middleware, then own, outermost first.
+func (s *Server) middleware(own mcp.Middleware) []mcp.Middleware {
+	return slices.Concat([]mcp.Middleware{s.endOnClose}, s.opts.Middleware, []mcp.Middleware{own})
+}
+
+// notForwarded ends a chain whose own middleware answers tools/call itself;
+// only the fast path puts it under one, and only for tools/call.
+func notForwarded(_ context.Context, method string, _ mcp.Request) (mcp.Result, error) {
+	return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "mcpproxy: " + method + " was not answered"}
 }
 
 // endOnClose is the outermost middleware of every MCP server: the

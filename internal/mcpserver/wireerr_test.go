@@ -38,7 +38,16 @@ func (a wireAnswer) String() string {
 // (JSON), and deletes it at cleanup.
 func openWire(tb testing.TB, url, caps string) *wireClient {
 	tb.Helper()
+	return openWireWith(tb, url, caps, nil)
+}
+
+// openWireWith is openWire with extra headers on every request.
+func openWireWith(tb testing.TB, url, caps string, hdr http.Header) *wireClient {
+	tb.Helper()
 	c := &wireClient{url: url, hdr: http.Header{}}
+	for k, v := range hdr {
+		c.hdr[k] = v
+	}
 	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + fastProtocol +
 		`","capabilities":` + caps + `,"clientInfo":{"name":"wire","version":"1"}}}`
 	resp, ans := c.do(tb, context.Background(), http.MethodPost, init)
@@ -68,12 +77,14 @@ func (c *wireClient) do(tb testing.TB, ctx context.Context, method, body string)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Errorf("%s %s: %v", method, c.url, err)
+		if ctx.Err() == nil {
+			tb.Errorf("%s %s: %v", method, c.url, err)
+		}
 		return nil, wireAnswer{}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		tb.Errorf("%s %s: read: %v", method, c.url, err)
 	}
 	ans := wireAnswer{Status: resp.StatusCode}
