@@ -133,17 +133,14 @@ type fastMessage struct {
 }
 
 func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || f.off.Load() {
+	sid := r.Header.Get("Mcp-Session-Id")
+	if r.Method != http.MethodPost || sid == "" || f.off.Load() {
 		f.next.ServeHTTP(w, r)
 		return
 	}
 	f.mu.Lock()
-	fs := f.sessions[r.Header.Get("Mcp-Session-Id")]
+	fs := f.sessions[sid]
 	f.mu.Unlock()
-	if fs == nil || fs.identity != identityOf(r.Context()) || !fs.plainHeaders(r) {
-		f.toSDK(w, r, fs)
-		return
-	}
 	orig := r.Body
 	body, err := io.ReadAll(io.LimitReader(orig, maxFastBody+1))
 	if err != nil {
@@ -155,15 +152,20 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(body), orig), orig}
-	var m fastMessage
-	if trimmed := bytes.TrimSpace(body); len(body) > maxFastBody || len(trimmed) == 0 || trimmed[0] != '{' ||
-		json.Unmarshal(body, &m) != nil || m.JSONRPC != "2.0" {
-		f.toSDK(w, r, fs)
+	var m *fastMessage
+	if trimmed := bytes.TrimSpace(body); len(body) <= maxFastBody && len(trimmed) > 0 && trimmed[0] == '{' {
+		m = &fastMessage{}
+		if json.Unmarshal(body, m) != nil || m.JSONRPC != "2.0" {
+			m = nil
+		}
+	}
+	if m == nil || fs == nil || fs.identity != identityOf(r.Context()) || !fs.plainHeaders(r) {
+		f.toSDK(w, r, fs, m)
 		return
 	}
 	switch m.Method {
 	case "tools/call":
-		if f.serveCall(w, r, fs, &m) {
+		if f.serveCall(w, r, fs, m) {
 			return
 		}
 	case "notifications/cancelled":
@@ -172,16 +174,38 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f.toSDK(w, r, fs)
+	f.toSDK(w, r, fs, m)
 }
 
-// toSDK hands a request to the SDK's handler.
-func (f *fastPath) toSDK(w http.ResponseWriter, r *http.Request, fs *fastSession) {
+// toSDK hands a request to the SDK's handler; m is the message it holds,
+// if it is one this path could read.
+//
+// A client that goes away before its request is answered cancels it, as a
+// call answered here is, and as the protocol of 2026-07-28 says of every
+// request. The SDK cancels the handlers of older versions only on
+// notifications/cancelled, and a client such as mcp-go's sends none over
+// HTTP (it closes the request's stream): the call would run on upstream,
+// and on a stdio upstream keep the client's later calls from being told
+// apart from another's (see relay.Hub). So the SDK is sent one.
+func (f *fastPath) toSDK(w http.ResponseWriter, r *http.Request, fs *fastSession, m *fastMessage) {
 	f.next.ServeHTTP(w, r)
 	if fs != nil {
 		fs.lastSDK.Store(time.Now().UnixNano())
 	}
+	if m != nil && m.Method != "" && len(m.ID) > 0 && r.Context().Err() != nil {
+		cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + string(m.ID) + `,"reason":"the client went away"}}`
+		cr := r.Clone(context.WithoutCancel(r.Context()))
+		cr.Body, cr.ContentLength = io.NopCloser(strings.NewReader(cancel)), int64(len(cancel))
+		f.next.ServeHTTP(discardResponse{header: http.Header{}}, cr)
+	}
 }
+
+// discardResponse is a response nobody reads.
+type discardResponse struct{ header http.Header }
+
+func (d discardResponse) Header() http.Header       { return d.header }
+func (discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (discardResponse) WriteHeader(int)             {}
 
 // plainHeaders reports whether r's headers are ones the SDK would accept
 // for a message of the session and that need nothing of it.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // wireClient speaks MCP over streamable HTTP in raw requests, so that a test
@@ -262,6 +263,52 @@ func TestWire_ErrorsAndCancellation(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// TestWire_DisconnectCancels: a client that closes a call's stream before
+// the answer (mcp-go's client cancels so over HTTP) cancels the call on
+// the upstream, on every endpoint, in front of the SDK and through it.
+func TestWire_DisconnectCancels(t *testing.T) {
+	started, ended := make(chan struct{}, 1), make(chan struct{}, 1)
+	hang := mcp.NewServer(&mcp.Implementation{Name: "hang"}, nil)
+	hang.AddTool(&mcp.Tool{Name: "hang", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			ended <- struct{}{}
+			return nil, ctx.Err()
+		})
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{{"name": "hung", "url": customUpstream(t, hang), "protocol": "streamable-http"}}})
+	p.waitCatalog(t, "hung")
+	for _, caps := range []struct{ name, json string }{{"FastPath", `{}`}, {"SDK", `{"sampling":{}}`}} {
+		for _, ep := range []struct{ name, path, tool, args string }{
+			{"pass", "/mcp/server/hung", "hang", `{}`},
+			{"all", "/mcp/all", "hung__hang", `{}`},
+			{"smart", "/mcp", "call_tool", `{"name":"hung:hang","args":{}}`},
+		} {
+			t.Run(caps.name+"/"+ep.name, func(t *testing.T) {
+				c := openWire(t, p.URL+ep.path, caps.json)
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					c.do(t, ctx, http.MethodPost, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"`+ep.tool+`","arguments":`+ep.args+`}}`)
+				}()
+				select {
+				case <-started:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the call never reached its upstream")
+				}
+				cancel()
+				<-done
+				select {
+				case <-ended:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the upstream's call went on after its client went away")
+				}
+			})
 		}
 	}
 }
