@@ -36,9 +36,13 @@ import (
 // the session's protocol version, no Last-Event-ID), holding
 // one tools/call request of a tool the path answers, with a name and
 // arguments and no _meta (so no progress token: its notifications need the
-// SDK's stream). The answer is the JSON-RPC response as application/json,
-// which the transport allows for any POST. A notifications/cancelled for a
-// call answered here cancels it; one for anything else goes to the SDK.
+// SDK's stream). The call goes through the endpoint's receiving
+// middlewares, the ones the SDK runs, so nothing the proxy checks or
+// records per request is skipped here. The answer is the JSON-RPC response
+// as application/json, which the transport allows for any POST; a call the
+// client cancelled gets none (as through the SDK: see holdBack). A
+// notifications/cancelled for a call answered here cancels it; one for
+// anything else goes to the SDK.
 //
 // The SDK closes a session after SessionTimeout without a POST it handled;
 // so a session is served here only within fastIdle of the last request the
