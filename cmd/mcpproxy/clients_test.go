@@ -24,9 +24,10 @@ var matrixChecks = []string{"list", "call", "progress", "cancel", "resources", "
 // "client:upstream/endpoint/check": the proxy's outcome must start
 // with the given prefix. Anything else must equal the direct column.
 var matrixExpected = map[string]string{
-	// /mcp lists the proxy's built-in tools; /mcp and /mcp/all serve no
-	// upstream's resources or prompts.
+	// /mcp and /sse list the proxy's built-in tools; they and /mcp/all
+	// serve no upstream's resources or prompts.
 	"*//mcp/list": "ok: built-in tools", "*//mcp/resources": "n/a", "*//mcp/prompts": "n/a",
+	"*//sse/list": "ok: built-in tools", "*//sse/resources": "n/a", "*//sse/prompts": "n/a",
 	"*//mcp/all/resources": "n/a", "*//mcp/all/prompts": "n/a",
 	// One upstream session serves every client, so the proxy does not
 	// offer it roots (no client's roots are the server's), and
@@ -39,6 +40,9 @@ var matrixExpected = map[string]string{
 	"stdio/*/concurrent": "",
 	// The counts may differ (see the tool list check below).
 	"*//mcp/server/{name}/list": "ok", "*//mcp/all/list": "ok",
+	// mcp-go's SSE transport answers no server requests, against any SSE
+	// server; its direct columns are over stdio and streamable HTTP.
+	"mcp-go:*//sse/sampling": "n/a", "mcp-go:*//sse/elicitation": "n/a", "mcp-go:*//sse/roots": "n/a", "mcp-go:*//sse/concurrent": "n/a",
 }
 
 // matrixAllowed reports whether got is an acceptable outcome for the check
@@ -47,7 +51,7 @@ func matrixAllowed(client, upstream, endpoint, check, got, direct string) bool {
 	if strings.HasPrefix(got, "fail") {
 		return false
 	}
-	for _, key := range []string{client + ":" + upstream + "/" + endpoint + "/" + check,
+	for _, key := range []string{client + ":" + upstream + "/" + endpoint + "/" + check, client + ":*/" + endpoint + "/" + check,
 		upstream + "/" + endpoint + "/" + check, "*/" + endpoint + "/" + check, upstream + "/*/" + check, "*/*/" + check} {
 		if prefix, ok := matrixExpected[key]; ok {
 			return strings.HasPrefix(got, prefix)
@@ -181,6 +185,9 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 				results[c] = runMatrix(t, []string{remoteEnv}, args...)
 			}
 		}
+		c := matrixColumn{"typescript", up.label, "/sse"}
+		cols = append(cols, c)
+		results[c] = runMatrix(t, nil, "--url", p.Base+"/sse", "--sse", "--mode", "smart", "--server", up.server)
 	}
 	// The baseline is the same client directly, or the TypeScript client
 	// where mcp-remote cannot reach the upstream (stdio).
@@ -220,6 +227,9 @@ func TestClientMatrix_Go(t *testing.T) {
 				cols = append(cols, c)
 				results[c] = runGoMatrix(client.dial, matrixTarget{url: r.url}, r.mode, up.server)
 			}
+			c = matrixColumn{client.name, up.label, "/sse"}
+			cols = append(cols, c)
+			results[c] = runGoMatrix(client.dial, matrixTarget{url: p.Base + "/sse", sse: true}, "smart", up.server)
 		}
 	}
 	checkMatrix(t, cols, results, func(c matrixColumn) map[string]string {

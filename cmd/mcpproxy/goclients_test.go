@@ -23,10 +23,11 @@ import (
 // the same outcomes, so that each column compares with the same client
 // directly and with the TypeScript client's.
 
-// matrixTarget is where a client connects: a streamable-HTTP URL, or a
-// stdio command.
+// matrixTarget is where a client connects: a streamable-HTTP URL (or a
+// legacy SSE one, with sse), or a stdio command.
 type matrixTarget struct {
 	url   string
+	sse   bool
 	stdio []string
 }
 
@@ -39,6 +40,9 @@ type matrixClient interface {
 	// resources lists the resources and reads the first.
 	resources(ctx context.Context) (listed, read int, err error)
 	prompts(ctx context.Context) (int, error)
+	// cannotAnswer says why the client cannot answer a server's requests
+	// (sampling, elicitation, roots), or "" when it can.
+	cannotAnswer() string
 	close()
 }
 
@@ -78,8 +82,13 @@ func dialGoSDK(ctx context.Context, t matrixTarget, name string, delay time.Dura
 	})
 	c.AddRoots(&mcp.Root{URI: matrixRoot, Name: "matrix"})
 	var tr mcp.Transport = &mcp.StreamableClientTransport{Endpoint: t.url, MaxRetries: -1}
-	if t.url == "" {
+	switch {
+	case t.url == "":
 		tr = &mcp.CommandTransport{Command: exec.Command(t.stdio[0], t.stdio[1:]...)}
+	case t.sse:
+		// The SSE transport keeps its stream on the context of Connect.
+		ctx = context.WithoutCancel(ctx)
+		tr = &mcp.SSEClientTransport{Endpoint: t.url}
 	}
 	cs, err := c.Connect(ctx, tr, nil)
 	if err != nil {
@@ -154,12 +163,15 @@ func (c *goSDKClient) prompts(ctx context.Context) (int, error) {
 	return len(res.Prompts), nil
 }
 
+func (c *goSDKClient) cannotAnswer() string { return "" }
+
 func (c *goSDKClient) close() { c.cs.Close() }
 
 // ---- mcp-go ----
 
 type mcpGoClient struct {
 	c        *mcpgoclient.Client
+	sse      bool
 	next     atomic.Int64
 	progress syncMap[string, func()]
 }
@@ -190,16 +202,21 @@ func dialMCPGo(ctx context.Context, t matrixTarget, name string, delay time.Dura
 	h := mcpGoHandlers{name, delay}
 	opts := []mcpgoclient.ClientOption{mcpgoclient.WithSamplingHandler(h), mcpgoclient.WithElicitationHandler(h), mcpgoclient.WithRootsHandler(h)}
 	var tr mcpgotransport.Interface
-	if t.url == "" {
+	var err error
+	switch {
+	case t.url == "":
 		tr = mcpgotransport.NewStdio(t.stdio[0], nil, t.stdio[1:]...)
-	} else {
-		var err error
-		if tr, err = mcpgotransport.NewStreamableHTTP(t.url); err != nil {
-			return nil, err
-		}
+	case t.sse:
+		tr, err = mcpgotransport.NewSSE(t.url)
+	default:
+		tr, err = mcpgotransport.NewStreamableHTTP(t.url)
 	}
-	c := &mcpGoClient{c: mcpgoclient.NewClient(tr, opts...)}
-	if err := c.c.Start(ctx); err != nil {
+	if err != nil {
+		return nil, err
+	}
+	c := &mcpGoClient{c: mcpgoclient.NewClient(tr, opts...), sse: t.sse}
+	// The SSE transport keeps its stream on the context of Start.
+	if err := c.c.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
 	c.c.OnNotification(func(n mcpgo.JSONRPCNotification) {
@@ -278,6 +295,17 @@ func (c *mcpGoClient) prompts(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(res.Prompts), nil
+}
+
+// cannotAnswer: mcp-go's SSE transport hands the server's requests to no
+// handler (it is not a transport.BidirectionalInterface), so a tool that
+// asks the client something waits until it times out, against any SSE
+// server.
+func (c *mcpGoClient) cannotAnswer() string {
+	if c.sse {
+		return "mcp-go's SSE transport answers no server requests"
+	}
+	return ""
 }
 
 func (c *mcpGoClient) close() { c.c.Close() }
@@ -416,6 +444,9 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 			if !listed(a.tool) {
 				return "n/a: tool not listed"
 			}
+			if why := main.cannotAnswer(); why != "" {
+				return "n/a: " + why
+			}
 			args := map[string]any{}
 			if a.check == "sampling" {
 				args["prompt"] = "hi"
@@ -432,6 +463,9 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 	out["concurrent"] = outcome(func() string {
 		if !listed("trigger-sampling-request") {
 			return "n/a: tool not listed"
+		}
+		if why := main.cannotAnswer(); why != "" {
+			return "n/a: " + why
 		}
 		b, err := dial(ctx, t, "matrix-b", 300*time.Millisecond)
 		if err != nil {
