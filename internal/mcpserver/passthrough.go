@@ -29,7 +29,8 @@ import (
 
 // passPeer is one downstream pass-through session, as the hub sees it.
 type passPeer struct {
-	server *mcp.Server
+	server  *mcp.Server
+	closing context.Context // the Server's: see sessionPeer
 
 	mu     sync.Mutex
 	ss     *mcp.ServerSession // guarded by mu; set at initialized
@@ -49,7 +50,7 @@ func (p *passPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageW
 	if ss == nil {
 		return nil, relay.ErrNoPeer
 	}
-	return sessionPeer{ss}.CreateMessage(ctx, params)
+	return sessionPeer{ss, p.closing}.CreateMessage(ctx, params)
 }
 
 func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error) {
@@ -57,7 +58,7 @@ func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.E
 	if ss == nil {
 		return nil, relay.ErrNoPeer
 	}
-	return sessionPeer{ss}.Elicit(ctx, params)
+	return sessionPeer{ss, p.closing}.Elicit(ctx, params)
 }
 
 func (p *passPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
@@ -65,7 +66,7 @@ func (p *passPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (
 	if ss == nil {
 		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
 	}
-	return sessionPeer{ss}.ListRoots(ctx, params)
+	return sessionPeer{ss, p.closing}.ListRoots(ctx, params)
 }
 
 // Placeholders registered with a per-session server when its upstream's
@@ -187,7 +188,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			opts.Capabilities = &caps
 		}
 	}
-	peer := &passPeer{}
+	peer := &passPeer{closing: s.closing}
 	mw := s.middleware(s.forward(name, peer))
 	// An HTTP upstream gives each client a session of its own (see
 	// ownsession.go); the shared session's traffic is then not this

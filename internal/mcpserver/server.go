@@ -290,8 +290,17 @@ func (s *Server) EndCalls() { s.endCalls(errShutdown) }
 // untilClose returns ctx, also ended by EndCalls, and the function that
 // releases it.
 func (s *Server) untilClose(ctx context.Context) (context.Context, func()) {
+	return endWith(ctx, s.closing)
+}
+
+// endWith returns ctx, also ended (with its cause) when end is, and the
+// function that releases it. A nil end ends nothing.
+func endWith(ctx, end context.Context) (context.Context, func()) {
+	if end == nil {
+		return ctx, func() {}
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(s.closing, func() { cancel(context.Cause(s.closing)) })
+	stop := context.AfterFunc(end, func() { cancel(context.Cause(end)) })
 	return ctx, func() {
 		stop()
 		cancel(nil)
