@@ -110,8 +110,11 @@ func preflightExit(p apiv1.Preflight) error {
 	return &exitError{code, fmt.Errorf("preflight: %d of %d tools not ready (%s)", n, len(p.Tools), p.Class)}
 }
 
-// sleepCtx waits d or until ctx ends.
+// sleepCtx waits d (nothing if d <= 0) or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -22,12 +22,14 @@ var matrixChecks = []string{"list", "call", "structured", "progress", "cancel", 
 
 // matrixExpected are the differences from the upstream's own column that
 // are known and explained (docs/CLIENTS.md), by "upstream/endpoint/check"
-// with "*" for any upstream or endpoint: the proxy's outcome must start
+// with "*" for any upstream or endpoint, or for one client only by
+// "client:upstream/endpoint/check": the proxy's outcome must start
 // with the given prefix. Anything else must equal the direct column.
 var matrixExpected = map[string]string{
-	// /mcp lists the proxy's built-in tools; /mcp and /mcp/all serve no
-	// upstream's resources or prompts.
+	// /mcp and /sse list the proxy's built-in tools; they and /mcp/all
+	// serve no upstream's resources or prompts.
 	"*//mcp/list": "ok: built-in tools", "*//mcp/resources": "n/a", "*//mcp/prompts": "n/a",
+	"*//sse/list": "ok: built-in tools", "*//sse/resources": "n/a", "*//sse/prompts": "n/a",
 	"*//mcp/all/resources": "n/a", "*//mcp/all/prompts": "n/a",
 	// One upstream session serves every client, so the proxy does not
 	// offer it roots (no client's roots are the server's), and
@@ -40,15 +42,19 @@ var matrixExpected = map[string]string{
 	"stdio/*/concurrent": "",
 	// The counts may differ (see the tool list check below).
 	"*//mcp/server/{name}/list": "ok", "*//mcp/all/list": "ok",
+	// mcp-go's SSE transport answers no server requests, against any SSE
+	// server; its direct columns are over stdio and streamable HTTP.
+	"mcp-go:*//sse/sampling": "n/a", "mcp-go:*//sse/elicitation": "n/a", "mcp-go:*//sse/roots": "n/a", "mcp-go:*//sse/concurrent": "n/a",
 }
 
 // matrixAllowed reports whether got is an acceptable outcome for the check
 // through the proxy, given the upstream's own outcome direct.
-func matrixAllowed(upstream, endpoint, check, got, direct string) bool {
+func matrixAllowed(client, upstream, endpoint, check, got, direct string) bool {
 	if strings.HasPrefix(got, "fail") {
 		return false
 	}
-	for _, key := range []string{upstream + "/" + endpoint + "/" + check, "*/" + endpoint + "/" + check, upstream + "/*/" + check, "*/*/" + check} {
+	for _, key := range []string{client + ":" + upstream + "/" + endpoint + "/" + check, client + ":*/" + endpoint + "/" + check,
+		upstream + "/" + endpoint + "/" + check, "*/" + endpoint + "/" + check, upstream + "/*/" + check, "*/*/" + check} {
 		if prefix, ok := matrixExpected[key]; ok {
 			return strings.HasPrefix(got, prefix)
 		}
@@ -94,14 +100,19 @@ func runMatrix(tb testing.TB, env []string, args ...string) map[string]string {
 	return res
 }
 
-// TestClientMatrix_TypeScript: the TypeScript SDK's client, with sampling,
-// elicitation and roots, on its own and through mcp-remote, against
-// server-everything over stdio and over streamable HTTP, directly and
-// through each of the proxy's endpoints. Each
-// check through the proxy must come out as it does directly, or as a
-// difference listed (and explained) in matrixExpected; a request answered
-// by another client than the caller fails everywhere.
-func TestClientMatrix_TypeScript(t *testing.T) {
+// matrixColumn is one client against one endpoint for one upstream.
+type matrixColumn struct{ client, upstream, endpoint string }
+
+// matrixUpstream is server-everything as one upstream of the matrix: the
+// proxy's server name for it, and how to reach it directly.
+type matrixUpstream struct {
+	label, server string
+	direct        matrixTarget
+}
+
+// startMatrix runs server-everything over streamable HTTP and a proxy with
+// it and with server-everything over stdio, and returns both upstreams.
+func startMatrix(t *testing.T) (*proxy, []matrixUpstream) {
 	bin := everythingBin(t)
 	httpAddr := startEverything(t, bin, "streamableHttp")
 	servers := []map[string]any{
@@ -111,36 +122,53 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 	p := startProxy(t, configJSON(t, servers))
 	waitSettled(t, p, "every-stdio")
 	waitSettled(t, p, "every-http")
+	return p, []matrixUpstream{
+		{"stdio", "every-stdio", matrixTarget{stdio: []string{bin}}},
+		{"http", "every-http", matrixTarget{url: "http://" + httpAddr + "/mcp"}},
+	}
+}
 
+// matrixRun is one endpoint of the proxy for one upstream, as a client
+// reaches it: its URL and how server-everything's tools are named there
+// (matrix.mjs's mode).
+type matrixRun struct {
+	endpoint, url, mode string
+}
+
+func matrixRuns(p *proxy, up matrixUpstream) []matrixRun {
+	return []matrixRun{
+		{"/mcp/server/{name}", p.Base + "/mcp/server/" + up.server, "direct"},
+		{"/mcp/all", p.Base + "/mcp/all", "all"},
+		{"/mcp", p.Base + "/mcp", "smart"},
+	}
+}
+
+// TestClientMatrix_TypeScript: the TypeScript SDK's client, with sampling,
+// elicitation and roots, on its own and through mcp-remote, against
+// server-everything over stdio and over streamable HTTP, directly and
+// through each of the proxy's endpoints. Each
+// check through the proxy must come out as it does directly, or as a
+// difference listed (and explained) in matrixExpected; a request answered
+// by another client than the caller fails everywhere.
+func TestClientMatrix_TypeScript(t *testing.T) {
+	p, ups := startMatrix(t)
 	remote, err := filepath.Abs(filepath.Join("..", "..", "test", "mcp-peers", "node_modules", ".bin", "mcp-remote"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	remoteEnv := "MCP_REMOTE_CONFIG_DIR=" + t.TempDir()
 
-	// A column is one client against one endpoint for one upstream. The
-	// TypeScript client talks to each endpoint itself; through mcp-remote
-	// (the stdio bridge Claude Desktop users run) it talks to mcp-remote
-	// over stdio, which talks to the endpoint over streamable HTTP.
-	type column struct{ client, upstream, endpoint string }
-	var cols []column
-	results := map[column]map[string]string{}
-	for _, up := range []struct{ label, server string }{{"stdio", "every-stdio"}, {"http", "every-http"}} {
-		directURL := ""
-		if up.label == "http" {
-			directURL = "http://" + httpAddr + "/mcp"
-		}
-		runs := []struct {
-			endpoint, url string
-			mode          []string
-		}{
-			{"direct", directURL, nil},
-			{"/mcp/server/{name}", p.Base + "/mcp/server/" + up.server, nil},
-			{"/mcp/all", p.Base + "/mcp/all", []string{"--mode", "all", "--server", up.server}},
-			{"/mcp", p.Base + "/mcp", []string{"--mode", "smart", "--server", up.server}},
-		}
+	// The TypeScript client talks to each endpoint itself; through
+	// mcp-remote (the stdio bridge Claude Desktop users run) it talks to
+	// mcp-remote over stdio, which talks to the endpoint over streamable
+	// HTTP.
+	var cols []matrixColumn
+	results := map[matrixColumn]map[string]string{}
+	for _, up := range ups {
+		runs := append([]matrixRun{{"direct", up.direct.url, "direct"}}, matrixRuns(p, up)...)
 		for _, client := range []string{"typescript", "mcp-remote"} {
 			for _, r := range runs {
+				mode := []string{"--mode", r.mode, "--server", up.server}
 				var args []string
 				switch {
 				case client == "mcp-remote" && (r.url == "" || r.endpoint == "/mcp/all"):
@@ -148,32 +176,84 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 					// adds nothing the TypeScript column does not show.
 					continue
 				case r.url == "":
-					args = []string{"--stdio", bin}
+					args = append([]string{"--stdio"}, up.direct.stdio...)
 				case client == "mcp-remote":
-					args = append(slices.Clone(r.mode), "--stdio", remote, r.url, "--transport", "http-only")
+					args = append(mode, "--stdio", remote, r.url, "--transport", "http-only")
 				default:
-					args = append([]string{"--url", r.url}, r.mode...)
+					args = append([]string{"--url", r.url}, mode...)
 				}
-				c := column{client, up.label, r.endpoint}
+				c := matrixColumn{client, up.label, r.endpoint}
 				cols = append(cols, c)
 				results[c] = runMatrix(t, []string{remoteEnv}, args...)
 			}
 		}
+		c := matrixColumn{"typescript", up.label, "/sse"}
+		cols = append(cols, c)
+		results[c] = runMatrix(t, nil, "--url", p.Base+"/sse", "--sse", "--mode", "smart", "--server", up.server)
 	}
+	// The baseline is the same client directly, or the TypeScript client
+	// where mcp-remote cannot reach the upstream (stdio).
+	checkMatrix(t, cols, results, func(c matrixColumn) map[string]string {
+		if direct, ok := results[matrixColumn{c.client, c.upstream, "direct"}]; ok {
+			return direct
+		}
+		return results[matrixColumn{"typescript", c.upstream, "direct"}]
+	})
+	table := renderMatrix(cols, results)
+	t.Logf("client matrix:\n%s", table)
+	if *matrixWrite != "" {
+		writeMatrix(t, *matrixWrite, "typescript", table)
+	}
+}
 
+// TestClientMatrix_Go: the go-sdk's client and mcp-go's (with its default
+// options), each declaring sampling, elicitation and roots, run the
+// matrix's checks (runGoMatrix) against server-everything over stdio and
+// over streamable HTTP, directly and through each of the proxy's
+// endpoints; each column is compared with the same client directly.
+func TestClientMatrix_Go(t *testing.T) {
+	p, ups := startMatrix(t)
+	clients := []struct {
+		name string
+		dial matrixDial
+	}{{"go-sdk", dialGoSDK}, {"mcp-go", dialMCPGo}}
+	var cols []matrixColumn
+	results := map[matrixColumn]map[string]string{}
+	for _, up := range ups {
+		for _, client := range clients {
+			c := matrixColumn{client.name, up.label, "direct"}
+			cols = append(cols, c)
+			results[c] = runGoMatrix(client.dial, up.direct, "direct", up.server)
+			for _, r := range matrixRuns(p, up) {
+				c := matrixColumn{client.name, up.label, r.endpoint}
+				cols = append(cols, c)
+				results[c] = runGoMatrix(client.dial, matrixTarget{url: r.url}, r.mode, up.server)
+			}
+			c = matrixColumn{client.name, up.label, "/sse"}
+			cols = append(cols, c)
+			results[c] = runGoMatrix(client.dial, matrixTarget{url: p.Base + "/sse", sse: true}, "smart", up.server)
+		}
+	}
+	checkMatrix(t, cols, results, func(c matrixColumn) map[string]string {
+		return results[matrixColumn{c.client, c.upstream, "direct"}]
+	})
+	table := renderMatrix(cols, results)
+	t.Logf("client matrix:\n%s", table)
+	if *matrixWrite != "" {
+		writeMatrix(t, *matrixWrite, "go", table)
+	}
+}
+
+// checkMatrix compares each column through the proxy with its baseline.
+func checkMatrix(t *testing.T, cols []matrixColumn, results map[matrixColumn]map[string]string, baseline func(matrixColumn) map[string]string) {
+	t.Helper()
 	for _, c := range cols {
 		if c.endpoint == "direct" {
 			continue
 		}
-		// The baseline is the same client directly, or the TypeScript
-		// client where mcp-remote cannot reach the upstream (stdio).
-		direct, ok := results[column{c.client, c.upstream, "direct"}]
-		if !ok {
-			direct = results[column{"typescript", c.upstream, "direct"}]
-		}
-		got := results[c]
+		direct, got := baseline(c), results[c]
 		for _, check := range matrixChecks {
-			if !matrixAllowed(c.upstream, c.endpoint, check, got[check], direct[check]) {
+			if !matrixAllowed(c.client, c.upstream, c.endpoint, check, got[check], direct[check]) {
 				t.Errorf("%s, %s upstream, %s: %s = %q; directly %q", c.client, c.upstream, c.endpoint, check, got[check], direct[check])
 			}
 		}
@@ -193,7 +273,10 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 			}
 		}
 	}
+}
 
+// renderMatrix is the Markdown table of the columns' outcomes.
+func renderMatrix(cols []matrixColumn, results map[matrixColumn]map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| client | upstream | endpoint | %s |\n|---|---|---|%s\n", strings.Join(matrixChecks, " | "), strings.Repeat("---|", len(matrixChecks)))
 	for _, c := range cols {
@@ -203,16 +286,13 @@ func TestClientMatrix_TypeScript(t *testing.T) {
 		}
 		b.WriteString("\n")
 	}
-	t.Logf("client matrix:\n%s", b.String())
-	if *matrixWrite != "" {
-		writeMatrix(t, *matrixWrite, b.String())
-	}
+	return b.String()
 }
 
-// writeMatrix replaces the table between the markers in path.
-func writeMatrix(tb testing.TB, path, table string) {
+// writeMatrix replaces the table between the markers named name in path.
+func writeMatrix(tb testing.TB, path, name, table string) {
 	tb.Helper()
-	const begin, end = "<!-- matrix:typescript:begin -->\n", "<!-- matrix:typescript:end -->"
+	begin, end := "<!-- matrix:"+name+":begin -->\n", "<!-- matrix:"+name+":end -->"
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)

@@ -7,17 +7,17 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// directCall routes a direct-mode call (server__tool) to its upstream.
-func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.CallToolResult {
+// directCall routes a direct-mode call (server__tool) to its upstream. An
+// error is for the JSON-RPC response (see callFailed).
+func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	if r.Params.Name == readCacheTool.Name && s.opts.Store != nil {
-		res, _ := s.readCache(ctx, r)
-		return res
+		return s.readCache(ctx, r)
 	}
 	rt, ok := s.cat.set.Load().routes[r.Params.Name]
 	if !ok {
 		server, tool, ok := splitID(r.Params.Name, directSep)
 		if !ok {
-			return errorResult("unknown tool %q: direct-mode tools are named server__tool; list them with tools/list", r.Params.Name)
+			return errorResult("unknown tool %q: direct-mode tools are named server__tool; list them with tools/list", r.Params.Name), nil
 		}
 		rt = route{server, tool}
 	}
@@ -27,7 +27,7 @@ func (s *Server) directCall(ctx context.Context, r *mcp.CallToolRequest) *mcp.Ca
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(args, &obj); err != nil {
-		return errorResult("arguments: want a JSON object matching the tool's input schema (%v)", err)
+		return errorResult("arguments: want a JSON object matching the tool's input schema (%v)", err), nil
 	}
 	return s.call(ctx, r, rt.server, rt.tool, args, directSep, nil)
 }
@@ -64,7 +64,7 @@ func (s *Server) directMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 			if !ok || r.Params == nil {
 				break
 			}
-			return s.directCall(ctx, r), nil
+			return s.directCall(ctx, r)
 		}
 		return next(ctx, method, req)
 	}

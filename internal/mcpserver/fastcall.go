@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -34,9 +36,13 @@ import (
 // the session's protocol version, no Last-Event-ID), holding
 // one tools/call request of a tool the path answers, with a name and
 // arguments and no _meta (so no progress token: its notifications need the
-// SDK's stream). The answer is the JSON-RPC response as application/json,
-// which the transport allows for any POST. A notifications/cancelled for a
-// call answered here cancels it; one for anything else goes to the SDK.
+// SDK's stream). The call goes through the endpoint's receiving
+// middlewares, the ones the SDK runs, so nothing the proxy checks or
+// records per request is skipped here. The answer is the JSON-RPC response
+// as application/json, which the transport allows for any POST; a call the
+// client cancelled gets none (as through the SDK: see holdBack). A
+// notifications/cancelled for a call answered here cancels it; one for
+// anything else goes to the SDK.
 //
 // The SDK closes a session after SessionTimeout without a POST it handled;
 // so a session is served here only within fastIdle of the last request the
@@ -44,9 +50,11 @@ import (
 // its clock).
 type fastPath struct {
 	next http.Handler // the SDK's handler
-	// call answers a tools/call, with a result or an error for the
-	// JSON-RPC response, or errToSDK when this path does not answer it.
-	call fastCall
+	// fits reports whether this path answers a tools/call of a session;
+	// handler is then what answers it: the endpoint's receiving
+	// middlewares, the same ones the SDK runs, around its tool.
+	fits    func(fs *fastSession, req *mcp.CallToolRequest) bool
+	handler func(fs *fastSession) mcp.MethodHandler
 
 	mu       sync.Mutex
 	sessions map[string]*fastSession // guarded by mu; by session id
@@ -54,12 +62,6 @@ type fastPath struct {
 	served atomic.Uint64 // calls answered here (tests)
 	off    atomic.Bool   // tests: hand everything to the SDK
 }
-
-// fastCall answers a tools/call of a session.
-type fastCall func(ctx context.Context, fs *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error)
-
-// errToSDK is what a fastCall returns to leave a call to the SDK.
-var errToSDK = errors.New("not answered in front of the SDK")
 
 type fastSession struct {
 	ss *mcp.ServerSession
@@ -84,8 +86,17 @@ const fastIdle = 5 * time.Minute
 // maxFastBody bounds a request answered here; a larger one goes to the SDK.
 const maxFastBody = 1 << 20
 
-func newFastPath(next http.Handler, call fastCall) *fastPath {
-	return &fastPath{next: next, call: call, sessions: map[string]*fastSession{}}
+func newFastPath(next http.Handler, fits func(*fastSession, *mcp.CallToolRequest) bool, handler func(*fastSession) mcp.MethodHandler) *fastPath {
+	return &fastPath{next: next, fits: fits, handler: handler, sessions: map[string]*fastSession{}}
+}
+
+// chain is the handler that middlewares, outermost first, make of h, as the
+// SDK's AddReceivingMiddleware makes them of a server's own.
+func chain(h mcp.MethodHandler, middlewares ...mcp.Middleware) mcp.MethodHandler {
+	for _, m := range slices.Backward(middlewares) {
+		h = m(h)
+	}
+	return h
 }
 
 // initialized registers a session once the SDK has initialized it, and
@@ -126,17 +137,14 @@ type fastMessage struct {
 }
 
 func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || f.off.Load() {
+	sid := r.Header.Get("Mcp-Session-Id")
+	if r.Method != http.MethodPost || sid == "" || f.off.Load() {
 		f.next.ServeHTTP(w, r)
 		return
 	}
 	f.mu.Lock()
-	fs := f.sessions[r.Header.Get("Mcp-Session-Id")]
+	fs := f.sessions[sid]
 	f.mu.Unlock()
-	if fs == nil || fs.identity != identityOf(r.Context()) || !fs.plainHeaders(r) {
-		f.toSDK(w, r, fs)
-		return
-	}
 	orig := r.Body
 	body, err := io.ReadAll(io.LimitReader(orig, maxFastBody+1))
 	if err != nil {
@@ -148,15 +156,20 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(body), orig), orig}
-	var m fastMessage
-	if trimmed := bytes.TrimSpace(body); len(body) > maxFastBody || len(trimmed) == 0 || trimmed[0] != '{' ||
-		json.Unmarshal(body, &m) != nil || m.JSONRPC != "2.0" {
-		f.toSDK(w, r, fs)
+	var m *fastMessage
+	if trimmed := bytes.TrimSpace(body); len(body) <= maxFastBody && len(trimmed) > 0 && trimmed[0] == '{' {
+		m = &fastMessage{}
+		if json.Unmarshal(body, m) != nil || m.JSONRPC != "2.0" {
+			m = nil
+		}
+	}
+	if m == nil || fs == nil || fs.identity != identityOf(r.Context()) || !fs.plainHeaders(r) {
+		f.toSDK(w, r, fs, m)
 		return
 	}
 	switch m.Method {
 	case "tools/call":
-		if f.serveCall(w, r, fs, &m) {
+		if f.serveCall(w, r, fs, m) {
 			return
 		}
 	case "notifications/cancelled":
@@ -165,16 +178,38 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f.toSDK(w, r, fs)
+	f.toSDK(w, r, fs, m)
 }
 
-// toSDK hands a request to the SDK's handler.
-func (f *fastPath) toSDK(w http.ResponseWriter, r *http.Request, fs *fastSession) {
+// toSDK hands a request to the SDK's handler; m is the message it holds,
+// if it is one this path could read.
+//
+// A client that goes away before its request is answered cancels it, as a
+// call answered here is, and as the protocol of 2026-07-28 says of every
+// request. The SDK cancels the handlers of older versions only on
+// notifications/cancelled, and a client such as mcp-go's sends none over
+// HTTP (it closes the request's stream): the call would run on upstream,
+// and on a stdio upstream keep the client's later calls from being told
+// apart from another's (see relay.Hub). So the SDK is sent one.
+func (f *fastPath) toSDK(w http.ResponseWriter, r *http.Request, fs *fastSession, m *fastMessage) {
 	f.next.ServeHTTP(w, r)
 	if fs != nil {
 		fs.lastSDK.Store(time.Now().UnixNano())
 	}
+	if m != nil && m.Method != "" && len(m.ID) > 0 && r.Context().Err() != nil {
+		cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + string(m.ID) + `,"reason":"the client went away"}}`
+		cr := r.Clone(context.WithoutCancel(r.Context()))
+		cr.Body, cr.ContentLength = io.NopCloser(strings.NewReader(cancel)), int64(len(cancel))
+		f.next.ServeHTTP(discardResponse{header: http.Header{}}, cr)
+	}
 }
+
+// discardResponse is a response nobody reads.
+type discardResponse struct{ header http.Header }
+
+func (d discardResponse) Header() http.Header       { return d.header }
+func (discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (discardResponse) WriteHeader(int)             {}
 
 // plainHeaders reports whether r's headers are ones the SDK would accept
 // for a message of the session and that need nothing of it.
@@ -231,6 +266,10 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 	if params.Name == "" {
 		return false
 	}
+	req := &mcp.CallToolRequest{Session: fs.ss, Params: params, Extra: &mcp.RequestExtra{Header: r.Header}}
+	if !f.fits(fs, req) {
+		return false
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	key := string(id)
@@ -238,13 +277,21 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 		return false // a duplicate id: the SDK answers it as it would
 	}
 	defer fs.end(key)
-	res, err := f.call(ctx, fs, &mcp.CallToolRequest{Session: fs.ss, Params: params})
-	if errors.Is(err, errToSDK) {
-		return false
+	out, err := f.handler(fs)(ctx, "tools/call", req)
+	res, _ := out.(*mcp.CallToolResult)
+	if err == nil && res == nil {
+		err = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tools/call answered with %T", out)}
 	}
 	f.served.Add(1)
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, no-transform")
+	if cancelledByClient(ctx) {
+		// As the SDK's handler does for a cancelled request (holdBack): a
+		// stream that ends without the response.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
 	writeCallResponse(w, wireID(id), res, err)
 	return true
 }

@@ -130,6 +130,8 @@ type proxyOptions struct {
 	Tokens bool
 	// TokenNow is the tokens' clock; default time.Now.
 	TokenNow func() time.Time
+	// Middleware is the server's Options.Middleware.
+	Middleware []mcp.Middleware
 }
 
 const testAPIKey = "test-api-key"
@@ -234,14 +236,15 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 		tb.Cleanup(func() { st.Close() })
 	}
 	srvOpts := Options{
-		Store:    st,
-		Backend:  p.sup,
-		Index:    p.idx,
-		Version:  "test",
-		Listen:   opts.Listen,
-		Logger:   log,
-		Progress: p.progress,
-		Hub:      p.hub,
+		Store:      st,
+		Backend:    p.sup,
+		Index:      p.idx,
+		Version:    "test",
+		Listen:     opts.Listen,
+		Logger:     log,
+		Progress:   p.progress,
+		Hub:        p.hub,
+		Middleware: opts.Middleware,
 	}
 	if p.pins != nil {
 		srvOpts.Pins = p.sup.ApprovedTool

@@ -171,7 +171,7 @@ func (s *Server) ownClient(p *passPeer) *mcp.Client {
 	// schemas itself and answer roots from a static list.
 	c.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			peer := sessionPeer{ss}
+			peer := sessionPeer{ss, s.closing}
 			switch method {
 			case "sampling/createMessage":
 				if params, ok := req.GetParams().(*mcp.CreateMessageWithToolsParams); ok {

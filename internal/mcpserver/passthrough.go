@@ -29,7 +29,8 @@ import (
 
 // passPeer is one downstream pass-through session, as the hub sees it.
 type passPeer struct {
-	server *mcp.Server
+	server  *mcp.Server
+	closing context.Context // the Server's: see sessionPeer
 
 	mu     sync.Mutex
 	ss     *mcp.ServerSession // guarded by mu; set at initialized
@@ -49,7 +50,7 @@ func (p *passPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageW
 	if ss == nil {
 		return nil, relay.ErrNoPeer
 	}
-	return sessionPeer{ss}.CreateMessage(ctx, params)
+	return sessionPeer{ss, p.closing}.CreateMessage(ctx, params)
 }
 
 func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.ElicitResult, error) {
@@ -57,7 +58,7 @@ func (p *passPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp.E
 	if ss == nil {
 		return nil, relay.ErrNoPeer
 	}
-	return sessionPeer{ss}.Elicit(ctx, params)
+	return sessionPeer{ss, p.closing}.Elicit(ctx, params)
 }
 
 func (p *passPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
@@ -65,7 +66,7 @@ func (p *passPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (
 	if ss == nil {
 		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
 	}
-	return sessionPeer{ss}.ListRoots(ctx, params)
+	return sessionPeer{ss, p.closing}.ListRoots(ctx, params)
 }
 
 // Placeholders registered with a per-session server when its upstream's
@@ -106,16 +107,19 @@ func (p *passPeer) Notify(ctx context.Context, method string, params mcp.Params)
 }
 
 // passRoute is the upstream of a pass-through session, for calls answered
-// in front of the SDK.
+// in front of the SDK: through the session's receiving middlewares, whose
+// forwarder answers them.
 type passRoute struct {
-	name string
-	peer *passPeer
+	name    string
+	handler mcp.MethodHandler
 }
 
 // passthroughHandler serves /mcp/server/{name}.
 func (s *Server) passthroughHandler() http.Handler {
 	h := mcp.NewStreamableHTTPHandler(s.passthroughServer, streamOpts)
-	s.fastPass = newFastPath(h, s.passFast)
+	s.fastPass = newFastPath(h, func(fs *fastSession, _ *mcp.CallToolRequest) bool {
+		return fs.pass != nil && s.fastFits(fs.pass.name)
+	}, func(fs *fastSession) mcp.MethodHandler { return fs.pass.handler })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		// Only a new session is refused here. Requests of an open session
@@ -184,7 +188,8 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			opts.Capabilities = &caps
 		}
 	}
-	peer := &passPeer{}
+	peer := &passPeer{closing: s.closing}
+	mw := s.middleware(s.forward(name, peer))
 	// An HTTP upstream gives each client a session of its own (see
 	// ownsession.go); the shared session's traffic is then not this
 	// client's.
@@ -198,7 +203,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			return
 		}
 		s.track(peer.server)
-		s.watchFast(s.fastPass, req.Session, identityOf(ctx), &passRoute{name: name, peer: peer})
+		s.watchFast(s.fastPass, req.Session, identityOf(ctx), &passRoute{name: name, handler: chain(notForwarded, mw...)})
 		detach := func() {}
 		if s.opts.Hub != nil && !own {
 			detach = s.opts.Hub.Attach(name, peer)
@@ -229,7 +234,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 	// client must see exactly the upstream's.
 	ps := mcp.NewServer(impl, opts)
 	peer.server = ps
-	ps.AddReceivingMiddleware(s.endOnClose, s.forward(name, peer))
+	ps.AddReceivingMiddleware(mw...)
 	return ps
 }
 
@@ -350,19 +355,6 @@ func usableList(srv *stateview.Server, res *mcp.ListToolsResult) *mcp.ListToolsR
 	return &out
 }
 
-// passFast answers a plain tools/call of a pass-through session in front
-// of the SDK, as forward does. Sessions of clients that can be asked
-// something during a call never come here (see fastPath.initialized).
-func (s *Server) passFast(ctx context.Context, fs *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if fs.pass == nil || !s.fastFits(fs.pass.name) {
-		return nil, errToSDK
-	}
-	ctx, done := s.untilClose(ctx)
-	defer done()
-	res, err := s.passToolCall(ctx, req, fs.pass.name, fs.pass.peer, req.Params)
-	return res, upstreamError(err)
-}
-
 // passToolCall forwards one pass-through tools/call to the upstream's
 // current session and records it. An error is for the JSON-RPC response.
 func (s *Server) passToolCall(ctx context.Context, req mcp.Request, name string, peer *passPeer, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
@@ -438,29 +430,22 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 	} else {
 		res, err = s.forwardCall(ctx, req, name, srv.Caller, p)
 	}
-	switch {
-	case err == nil:
-		rec.res, rec.status = res, activity.StatusOK
-		if res.IsError {
-			rec.status = activity.StatusToolError
-		}
-		var resKinds []secret.Kind
-		res, resKinds = guardResult(mode, res, name, ":", p.Name)
-		rec.res, rec.sensitive = res, sensitiveRecord(mode, argKinds, resKinds)
-		if len(resKinds) > 0 && mode == config.SensitiveBlock {
-			rec.status = activity.StatusBlocked
-		}
-	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		rec.status, rec.err = activity.StatusTimeout, err
-	case ctx.Err() != nil:
-		rec.status, rec.err = activity.StatusCancelled, err
-	default:
-		rec.status, rec.err = activity.StatusError, err
+	if err != nil {
+		rec.res, rec.status, rec.err = callFailed(ctx, err, name, ":", p.Name, s.callTimeout(name), true)
+		s.recordCall(rec)
+		return rec.res, rec.err
+	}
+	rec.res, rec.status = res, activity.StatusOK
+	if res.IsError {
+		rec.status = activity.StatusToolError
+	}
+	var resKinds []secret.Kind
+	res, resKinds = guardResult(mode, res, name, ":", p.Name)
+	rec.res, rec.sensitive = res, sensitiveRecord(mode, argKinds, resKinds)
+	if len(resKinds) > 0 && mode == config.SensitiveBlock {
+		rec.status = activity.StatusBlocked
 	}
 	s.recordCall(rec)
-	if err != nil {
-		return nil, err
-	}
 	return res, nil
 }
 

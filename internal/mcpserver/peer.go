@@ -15,7 +15,15 @@ import (
 // this session, and only for what its client declared at initialize: a
 // client that did not declare sampling or elicitation is never asked for
 // them.
-type sessionPeer struct{ ss *mcp.ServerSession }
+//
+// A question ends with EndCalls too (closing), whatever the upstream that
+// asked it does: an upstream may leave its question open when the call
+// that caused it is cancelled (server-everything does), and closing the
+// client's session at shutdown would wait for the answer.
+type sessionPeer struct {
+	ss      *mcp.ServerSession
+	closing context.Context
+}
 
 // clientCaps returns what the session's client declared, or nil.
 func clientCaps(ss *mcp.ServerSession) *mcp.ClientCapabilities {
@@ -38,6 +46,8 @@ func (p sessionPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessag
 	if c := clientCaps(p.ss); c == nil || c.Sampling == nil {
 		return nil, errClientCannot("sampling")
 	}
+	ctx, done := endWith(ctx, p.closing)
+	defer done()
 	return p.ss.CreateMessageWithTools(ctx, params)
 }
 
@@ -45,6 +55,8 @@ func (p sessionPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp
 	if c := clientCaps(p.ss); c == nil || c.Elicitation == nil {
 		return nil, errClientCannot("elicitation")
 	}
+	ctx, done := endWith(ctx, p.closing)
+	defer done()
 	return p.ss.Elicit(ctx, params)
 }
 
@@ -52,6 +64,8 @@ func (p sessionPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp
 // that declared "roots": {} from one that declared nothing, so the client
 // is asked either way, and one that does not answer the method has none.
 func (p sessionPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
+	ctx, done := endWith(ctx, p.closing)
+	defer done()
 	res, err := p.ss.ListRoots(ctx, params)
 	var werr *jsonrpc.Error
 	if errors.As(err, &werr) && werr.Code == jsonrpc.CodeMethodNotFound {
@@ -72,7 +86,7 @@ func (s *Server) asCaller(ctx context.Context, server string, sess mcp.Session) 
 	if ss == nil || s.opts.Hub == nil {
 		return ctx, func() {}
 	}
-	return s.callerFor(ctx, server, sessionPeer{ss})
+	return s.callerFor(ctx, server, sessionPeer{ss, s.closing})
 }
 
 func (s *Server) callerFor(ctx context.Context, server string, p relay.Peer) (context.Context, func()) {

@@ -221,3 +221,37 @@ func TestPassthrough_OwnSessionPerClient(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return sessions() == before-1 },
 		"the upstream session of a closed client to end")
 }
+
+// TestRelay_ShutdownEndsOpenQuestions: a question an upstream asked a
+// client during a call, and left open when the call was cancelled (as
+// server-everything does), does not hold the proxy's shutdown: EndCalls
+// ends it, and closing the client's session does not wait for its answer.
+func TestRelay_ShutdownEndsOpenQuestions(t *testing.T) {
+	for _, ep := range askEndpoints {
+		t.Run(ep.name, func(t *testing.T) {
+			p := askProxy(t)
+			asked := make(chan struct{}, 1)
+			release := make(chan struct{})
+			cs := samplingClient(t, p, ep.path("s"), "stubborn", func() {
+				asked <- struct{}{}
+				<-release // a client that does not answer until the end
+			})
+			t.Cleanup(func() { close(release) }) // before the client closes
+			go func() {
+				tool, args := ep.call("s", "ask_sampling_open", map[string]any{"question": "who are you?"})
+				cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
+			}()
+			select {
+			case <-asked:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the client was never asked")
+			}
+			start := time.Now()
+			p.srv.EndCalls()
+			p.srv.Close()
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("closing the endpoints took %v with a question left open", d)
+			}
+		})
+	}
+}

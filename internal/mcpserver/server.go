@@ -31,6 +31,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -73,6 +74,11 @@ type Options struct {
 	// Tokens verifies agent tokens (Authorization: Bearer mcpp_…); nil
 	// refuses every token.
 	Tokens TokenVerifier
+	// Middleware is installed on every MCP server of every endpoint as
+	// receiving middleware, outermost first, inside the one that ends
+	// requests at shutdown: it sees every request, also the tools/call
+	// requests answered in front of the SDK (fastcall.go).
+	Middleware []mcp.Middleware
 }
 
 // Metrics receives measurements; implementations must not block. The
@@ -149,7 +155,8 @@ func New(opts Options) *Server {
 	s.addCallVariants()
 	s.addDescribeTool()
 	s.addStoreTools()
-	s.smart.AddReceivingMiddleware(s.endOnClose, s.policyMiddleware)
+	smartMW := s.middleware(s.policyMiddleware)
+	s.smart.AddReceivingMiddleware(smartMW...)
 	s.direct = mcp.NewServer(impl, &mcp.ServerOptions{
 		SupportedProtocolVersions: protocolVersions,
 		Instructions:              "Every tool of every connected, approved upstream server, named server__tool.",
@@ -159,37 +166,37 @@ func New(opts Options) *Server {
 			s.watchFast(s.fastDirect, req.Session, identityOf(ctx), nil)
 		},
 	})
-	s.direct.AddReceivingMiddleware(s.endOnClose, s.directMiddleware)
+	directMW := s.middleware(s.directMiddleware)
+	s.direct.AddReceivingMiddleware(directMW...)
 	s.listed.Store(listPolicyOf(opts.Backend.Config()))
 	s.cat = startCatalog(opts.Backend.View(), opts.Index, s.direct, opts.Logger, opts.Metrics, s.notifyListPolicy)
 
 	smartHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.smart }, streamOpts)
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
-	s.fastSmart = newFastPath(smartHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		if !isCallTool(req.Params.Name) || !s.fastFits(callToolServer(req.Params.Arguments)) {
-			return nil, errToSDK
-		}
-		ctx, done := s.untilClose(ctx)
-		defer done()
-		variant := req.Params.Name
+	// The fast paths answer through the same middlewares as the SDK, around
+	// what the SDK would call: the handler of call_tool (or of the variant
+	// called) on /mcp; on /mcp/all the direct middleware answers tools/call
+	// itself.
+	smartCall := chain(func(ctx context.Context, _ string, req mcp.Request) (mcp.Result, error) {
+		r := req.(*mcp.CallToolRequest)
+		variant := r.Params.Name
 		if variant == "call_tool" {
 			variant = ""
 		}
-		return s.callToolAs(ctx, req, variant), nil
-	})
-	s.fastDirect = newFastPath(directHTTP, func(ctx context.Context, _ *fastSession, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return s.callToolAs(ctx, r, variant), nil
+	}, smartMW...)
+	s.fastSmart = newFastPath(smartHTTP, func(_ *fastSession, req *mcp.CallToolRequest) bool {
+		return isCallTool(req.Params.Name) && s.fastFits(callToolServer(req.Params.Arguments))
+	}, func(*fastSession) mcp.MethodHandler { return smartCall })
+	directCall := chain(notForwarded, directMW...)
+	s.fastDirect = newFastPath(directHTTP, func(_ *fastSession, req *mcp.CallToolRequest) bool {
 		server, _, _ := splitID(req.Params.Name, directSep)
 		if rt, ok := s.cat.set.Load().routes[req.Params.Name]; ok {
 			server = rt.server
 		}
-		if !s.fastFits(server) {
-			return nil, errToSDK
-		}
-		ctx, done := s.untilClose(ctx)
-		defer done()
-		return s.directCall(ctx, req), nil
-	})
+		return s.fastFits(server)
+	}, func(*fastSession) mcp.MethodHandler { return directCall })
 
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/mcp", s.auth(s.fastSmart))
@@ -292,21 +299,67 @@ func (s *Server) EndCalls() { s.endCalls(errShutdown) }
 // untilClose returns ctx, also ended by EndCalls, and the function that
 // releases it.
 func (s *Server) untilClose(ctx context.Context) (context.Context, func()) {
+	return endWith(ctx, s.closing)
+}
+
+// endWith returns ctx, also ended (with its cause) when end is, and the
+// function that releases it. A nil end ends nothing.
+func endWith(ctx, end context.Context) (context.Context, func()) {
+	if end == nil {
+		return ctx, func() {}
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(s.closing, func() { cancel(context.Cause(s.closing)) })
+	stop := context.AfterFunc(end, func() { cancel(context.Cause(end)) })
 	return ctx, func() {
 		stop()
 		cancel(nil)
 	}
 }
 
+// middleware is the receiving middleware of an MCP server whose own is
+// own: endOnClose, Options.Middleware, then own, outermost first.
+func (s *Server) middleware(own mcp.Middleware) []mcp.Middleware {
+	return slices.Concat([]mcp.Middleware{s.endOnClose}, s.opts.Middleware, []mcp.Middleware{own})
+}
+
+// notForwarded ends a chain whose own middleware answers tools/call itself;
+// only the fast path puts it under one, and only for tools/call.
+func notForwarded(_ context.Context, method string, _ mcp.Request) (mcp.Result, error) {
+	return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "mcpproxy: " + method + " was not answered"}
+}
+
 // endOnClose is the outermost middleware of every MCP server: the
-// request's context ends with EndCalls.
+// request's context ends with EndCalls, and a request its client cancelled
+// gets no response (see holdBack).
 func (s *Server) endOnClose(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		ctx, done := s.untilClose(ctx)
+		cctx, done := s.untilClose(ctx)
 		defer done()
-		return next(ctx, method, req)
+		res, err := next(cctx, method, req)
+		if cancelledByClient(ctx) {
+			holdBack(req)
+		}
+		return res, err
+	}
+}
+
+// cancelledByClient reports whether ctx ended because the client cancelled
+// its request (notifications/cancelled, or it went away), rather than by a
+// timeout or by EndCalls.
+func cancelledByClient(ctx context.Context) bool {
+	return ctx.Err() != nil && context.Cause(ctx) == context.Canceled
+}
+
+// holdBack ends the stream of a request its client cancelled without the
+// response, which the SDK then drops: the MCP specification says that the
+// receiver of notifications/cancelled should not answer the request, and
+// upstreams built on the TypeScript SDK (server-everything) do not. Only a
+// streamable HTTP request has a stream of its own; on the legacy SSE
+// transport every answer shares the session's stream, and the response is
+// sent.
+func holdBack(req mcp.Request) {
+	if extra := req.GetExtra(); extra != nil && extra.CloseSSEStream != nil {
+		extra.CloseSSEStream(mcp.CloseSSEStreamArgs{})
 	}
 }
 

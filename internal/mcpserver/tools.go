@@ -20,6 +20,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/token"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -250,32 +251,35 @@ func (s *Server) callToolAs(ctx context.Context, req *mcp.CallToolRequest, varia
 	if err := json.Unmarshal(args, &obj); err != nil {
 		return errorResult("argument args: want a JSON object with the tool's arguments (%v)", err)
 	}
-	return s.call(ctx, req, server, tool, args, ":", intent)
+	res, _ := s.call(ctx, req, server, tool, args, ":", intent)
+	return res
 }
 
 // call forwards one tool call to its upstream through the session the actor
-// published. It waits only on that upstream.
-// intent is what the agent declared (call variants), or nil.
-func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string, intent *callIntent) *mcp.CallToolResult {
+// published. It waits only on that upstream. The result, or on /mcp/all
+// (sep directSep) the error, is the answer to the client's request (see
+// callFailed). intent is what the agent declared (call variants), or nil.
+func (s *Server) call(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string, intent *callIntent) (*mcp.CallToolResult, error) {
 	start := time.Now()
 	mode := s.sensitiveMode()
 	argKinds := scanArgs(args)
-	res, status, resKinds := s.doCall(ctx, req, server, tool, args, sep, intent, mode, argKinds)
+	res, status, resKinds, err := s.doCall(ctx, req, server, tool, args, sep, intent, mode, argKinds)
 	var sess mcp.Session
 	if req != nil {
 		sess = req.Session
 	}
 	s.recordCall(callRecord{
 		endpoint: endpointFor(sep), client: clientOf(ctx, sess), server: server, tool: tool,
-		args: args, start: start, res: res, status: status, sensitive: sensitiveRecord(mode, argKinds, resKinds), intent: intent,
+		args: args, start: start, res: res, status: status, err: err, sensitive: sensitiveRecord(mode, argKinds, resKinds), intent: intent,
 	})
-	return res
+	return res, err
 }
 
-// doCall is call without the activity record; it returns the result, the
-// record's status and the kinds of sensitive data found in the result.
-// mode is the sensitive_data setting and argKinds what was found in args.
-func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string, intent *callIntent, mode string, argKinds []secret.Kind) (*mcp.CallToolResult, string, []secret.Kind) {
+// doCall is call without the activity record; it returns the result or
+// error, the record's status and the kinds of sensitive data found in the
+// result. mode is the sensitive_data setting and argKinds what was found in
+// args.
+func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, tool string, args json.RawMessage, sep string, intent *callIntent, mode string, argKinds []secret.Kind) (*mcp.CallToolResult, string, []secret.Kind, error) {
 	snap := s.b.View().Load()
 	tok := callerToken(ctx)
 	// A token's scope is checked first, so that a server it may not use
@@ -297,10 +301,10 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 		err = checkIntent(s.b.Config(), intent, sep == ":", srv, tool, sep)
 	}
 	if err != nil {
-		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err), nil
+		return errorResult("%s", mcpproxy.ErrorMessage(err)), refusalStatus(err), nil, nil
 	}
 	if len(argKinds) > 0 && mode == config.SensitiveBlock {
-		return refuseArgs(server, sep, tool, argKinds), activity.StatusBlocked, nil
+		return refuseArgs(server, sep, tool, argKinds), activity.StatusBlocked, nil, nil
 	}
 	timeout := s.callTimeout(server)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -332,13 +336,8 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 		s.opts.Store.RecordCall(server+":"+tool, time.Since(start), err != nil || res.IsError)
 	}
 	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return errorResult("call to %s%s%s cancelled by the client", server, sep, tool), activity.StatusCancelled, nil
-		case errors.Is(cctx.Err(), context.DeadlineExceeded):
-			return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout), activity.StatusTimeout, nil
-		}
-		return errorResult("upstream %q returned an error for %s: %v", server, tool, err), activity.StatusError, nil
+		res, status, err := callFailed(cctx, err, server, sep, tool, timeout, sep == directSep)
+		return res, status, nil, err
 	}
 	s.log.Debug("tool call", "server", server, "tool", tool, "duration", time.Since(start), "is_error", res.IsError)
 	status := activity.StatusOK
@@ -356,7 +355,42 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 		t := findTool(srv, tool)
 		structured = t != nil && len(outputSchema(t.OutputSchema)) > 0
 	}
-	return s.limitResult(server+":"+tool, res, structured), status, resKinds
+	return s.limitResult(server+":"+tool, res, structured), status, resKinds, nil
+}
+
+// callFailed is the answer to a tool call that brought back no result
+// (err), by why it failed, and the activity record's status. ctx is the
+// call's context, with its timeout.
+//
+// forward is true on the endpoints that forward tools/call as it is
+// (/mcp/all and the pass-through): an upstream's JSON-RPC error reaches the
+// client unchanged (code, message and data), as the error of its own
+// request, and any other failure is a JSON-RPC error too. On /mcp the call
+// is the proxy's own call_tool, and both are a tool error that says the
+// same. A call the client cancelled gets no response at all (holdBack; the
+// result here is for the record), and one past its timeout or ended by the
+// daemon's shutdown a tool error of the proxy's, on every endpoint.
+func callFailed(ctx context.Context, err error, server, sep, tool string, timeout time.Duration, forward bool) (*mcp.CallToolResult, string, error) {
+	switch {
+	case cancelledByClient(ctx):
+		return errorResult("call to %s%s%s cancelled by the client", server, sep, tool), activity.StatusCancelled, nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return errorResult("call to %s%s%s timed out after %s; the server may be hung — try again, or restart it with upstream_servers", server, sep, tool, timeout), activity.StatusTimeout, nil
+	case ctx.Err() != nil:
+		return errorResult("call to %s%s%s ended: %v", server, sep, tool, context.Cause(ctx)), activity.StatusCancelled, nil
+	}
+	var werr *jsonrpc.Error
+	if errors.As(err, &werr) {
+		if forward {
+			return nil, activity.StatusError, werr
+		}
+		return errorResult("upstream %q returned an error for %s: %s (JSON-RPC error %d)", server, tool, werr.Message, werr.Code), activity.StatusError, nil
+	}
+	msg := fmt.Sprintf("upstream %q returned an error for %s: %v", server, tool, err)
+	if forward {
+		return nil, activity.StatusError, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msg}
+	}
+	return errorResult("%s", msg), activity.StatusError, nil
 }
 
 // toolUsable says why a tool of a ready server cannot be called, or nil.

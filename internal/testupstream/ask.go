@@ -16,6 +16,9 @@ import (
 //	    sampling/createMessage answer to a message holding question
 //	ask_elicit   {"question": string} → the action of the client's
 //	    elicitation/create answer, then ":" and its "answer" field
+//	ask_sampling_open {"question": string} → as ask_sampling, but the
+//	    question stays open when the call is cancelled (as
+//	    server-everything's do), until the client answers or the session ends
 //	ask_roots    {} → the client's roots' URIs, comma-separated
 //	whoami       {} → "NAME sampling=B elicitation=B roots=B": the
 //	    calling session's client name and declared capabilities
@@ -25,6 +28,21 @@ func addAskTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_sampling", Description: "Asks the client's model the question and returns its answer."},
 		func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
 			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				MaxTokens: 50,
+				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
+			})
+			if err != nil {
+				return askError(err), nil, nil
+			}
+			text, _ := res.Content.(*mcp.TextContent)
+			if text == nil {
+				return askError(errString("the client's answer holds no text")), nil, nil
+			}
+			return textResult(text.Text), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "ask_sampling_open", Description: "Asks the client's model the question, and waits for the answer even when the call is cancelled."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(context.WithoutCancel(ctx), &mcp.CreateMessageParams{
 				MaxTokens: 50,
 				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
 			})

@@ -33,6 +33,7 @@ const (
 	// EnvStartDelay (a time.Duration string) makes mode ok read nothing
 	// for that long before it serves: a server that takes its time to start.
 	EnvStartDelay = "TESTUPSTREAM_START_DELAY"
+	EnvRPCError   = "TESTUPSTREAM_RPC_ERROR" // Options.RPCError when "1"
 	// EnvFloodInterval is the pause between stderr bursts in stderr-flood
 	// mode, default 1ms; 0 writes without pause.
 	EnvFloodInterval = "TESTUPSTREAM_FLOOD_INTERVAL"
@@ -162,6 +163,7 @@ func optionsFromEnv() (Options, error) {
 	opts.Hostile = os.Getenv(EnvHostile) == "1"
 	opts.AskClient = os.Getenv(EnvAskClient) == "1"
 	opts.Annotated = os.Getenv(EnvAnnotated) == "1"
+	opts.RPCError = os.Getenv(EnvRPCError) == "1"
 	if v := os.Getenv(EnvRugPull); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -40,7 +41,19 @@ type Options struct {
 	// BeforeCall, if set, runs before every tool call (in process only);
 	// an error fails the call. Tests use it as a barrier.
 	BeforeCall func(ctx context.Context) error
+	// QuietCancel makes a request the client cancelled get no response, as
+	// the MCP specification says and server-everything does, where the
+	// transport lets the server hold it back: over streamable HTTP the
+	// request's stream ends without it. (The SDK answers a cancelled request
+	// like any other; over stdio it still does.)
+	QuietCancel bool
+	// RPCError adds the tool rpc_error, which answers every call with the
+	// JSON-RPC error RPCError (code, message and data).
+	RPCError bool
 }
+
+// RPCError is the JSON-RPC error the rpc_error tool answers with.
+var RPCError = &jsonrpc.Error{Code: -32042, Message: "rpc_error: the upstream refuses this call", Data: json.RawMessage(`{"why":"scripted","n":1}`)}
 
 // Version is reported as the server implementation version.
 const Version = "0.0.0-test"
@@ -89,7 +102,10 @@ func newServer(opts Options, stop context.Context) *mcp.Server {
 		})
 	}
 	if stop != nil {
-		s.AddReceivingMiddleware(stopMiddleware(stop)) // outermost: also ends the latency wait
+		s.AddReceivingMiddleware(stopMiddleware(stop)) // also ends the latency wait
+	}
+	if opts.QuietCancel {
+		s.AddReceivingMiddleware(quietCancel) // outermost: sees every request end
 	}
 
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Returns the message unchanged."}, echo)
@@ -127,6 +143,10 @@ func newServer(opts Options, stop context.Context) *mcp.Server {
 	}
 	if opts.Annotated {
 		addAnnotatedTools(s)
+	}
+	if opts.RPCError {
+		s.AddTool(&mcp.Tool{Name: "rpc_error", Description: "Always answers with a JSON-RPC error.", InputSchema: json.RawMessage(`{"type":"object"}`)},
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return nil, RPCError })
 	}
 	if opts.RugPullAfter > 0 {
 		s.AddReceivingMiddleware(rugPull(s, opts.RugPullAfter))
@@ -207,6 +227,20 @@ func latencyMiddleware(d time.Duration) mcp.Middleware {
 			}
 			return next(ctx, method, req)
 		}
+	}
+}
+
+// quietCancel holds back the response to a request whose client cancelled
+// it, by ending the request's stream without it (streamable HTTP only).
+func quietCancel(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := next(ctx, method, req)
+		if ctx.Err() != nil {
+			if extra := req.GetExtra(); extra != nil && extra.CloseSSEStream != nil {
+				extra.CloseSSEStream(mcp.CloseSSEStreamArgs{})
+			}
+		}
+		return res, err
 	}
 }
 

@@ -276,7 +276,24 @@ func (o *opener) OpenSession(ctx context.Context, client *mcp.Client) (*mcp.Clie
 	if o.proto == mcpproxy.ProtocolSSE {
 		t = sseTransport(o.spec, hc)
 	}
-	return client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
+	// The SDK's SSE transport keeps its stream on the context given to
+	// Connect, so that context outlives ctx, which bounds the handshake
+	// only. The session ends when it is closed, or with the connection,
+	// whose lifetime ends the HTTP client's requests.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	cs, err := client.Connect(sctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocol})
+	if !stop() || err != nil {
+		cancel()
+		if cs != nil {
+			cs.Close()
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+	return cs, nil // sctx is not cancelled: nothing but the session holds it
 }
 
 // caller is what tool calls on the connection go through.

@@ -5,8 +5,10 @@
 // Outcomes are normalized so that the proxy's column can be compared with
 // the upstream's own: "ok …" with what was seen, "fail: …", or "n/a: …".
 //
-//   node matrix.mjs --url URL [--mode direct|all|smart] [--server NAME]
+//   node matrix.mjs --url URL [--sse] [--mode direct|all|smart] [--server NAME]
 //   node matrix.mjs --stdio COMMAND [ARG...]
+//
+// --sse speaks the legacy SSE transport to URL instead of streamable HTTP.
 //
 // mode says how a tool of server-everything is called: direct (by its name,
 // the upstream itself or the pass-through), all (NAME__tool on /mcp/all) or
@@ -14,6 +16,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import {
 	CreateMessageRequestSchema,
 	ElicitRequestSchema,
@@ -29,6 +32,7 @@ const url = opt("--url");
 const stdio = argv.indexOf("--stdio") >= 0 ? argv.slice(argv.indexOf("--stdio") + 1) : null;
 const mode = opt("--mode", "direct");
 const server = opt("--server", "everything");
+const sse = argv.includes("--sse");
 
 const ROOT = "file:///matrix-root";
 
@@ -50,7 +54,9 @@ async function connect(name, delay = 0) {
 	client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: ROOT, name: "matrix" }] }));
 	const transport = stdio
 		? new StdioClientTransport({ command: stdio[0], args: stdio.slice(1), stderr: "ignore" })
-		: new StreamableHTTPClientTransport(new URL(url));
+		: sse
+			? new SSEClientTransport(new URL(url))
+			: new StreamableHTTPClientTransport(new URL(url));
 	await client.connect(transport);
 	return { client, transport };
 }
