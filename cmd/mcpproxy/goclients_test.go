@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -39,6 +40,8 @@ type matrixClient interface {
 	// call calls a tool; onProgress, if not nil, asks for progress and is
 	// called for each notification.
 	call(ctx context.Context, tool string, args map[string]any, onProgress func()) (text string, isError bool, err error)
+	// structured calls a tool and returns its structuredContent as JSON.
+	structured(ctx context.Context, tool string, args map[string]any) (sc json.RawMessage, isError bool, err error)
 	// resources lists the resources and reads the first.
 	resources(ctx context.Context) (listed, read int, err error)
 	prompts(ctx context.Context) (int, error)
@@ -140,6 +143,15 @@ func (c *goSDKClient) call(ctx context.Context, tool string, args map[string]any
 		}
 	}
 	return b.String(), res.IsError, nil
+}
+
+func (c *goSDKClient) structured(ctx context.Context, tool string, args map[string]any) (json.RawMessage, bool, error) {
+	res, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := json.Marshal(res.StructuredContent)
+	return b, res.IsError, err
 }
 
 func (c *goSDKClient) resources(ctx context.Context) (int, int, error) {
@@ -274,6 +286,15 @@ func (c *mcpGoClient) call(ctx context.Context, tool string, args map[string]any
 	return b.String(), res.IsError, nil
 }
 
+func (c *mcpGoClient) structured(ctx context.Context, tool string, args map[string]any) (json.RawMessage, bool, error) {
+	res, err := c.c.CallTool(ctx, mcpgo.CallToolRequest{Params: mcpgo.CallToolParams{Name: tool, Arguments: args}})
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := json.Marshal(res.StructuredContent)
+	return b, res.IsError, err
+}
+
 func (c *mcpGoClient) resources(ctx context.Context) (int, int, error) {
 	list, err := c.c.ListResources(ctx, mcpgo.ListResourcesRequest{})
 	if err != nil {
@@ -389,6 +410,31 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 	out["call"] = outcome(func() string {
 		text, isErr, err := call(main, ctx, "echo", map[string]any{"message": "matrix"}, nil)
 		return result(text, isErr, err, func(s string) string { return "ok: " + s })
+	})
+	// structured: get-structured-content declares an output schema; its
+	// result must carry structuredContent, as matrix.mjs checks.
+	out["structured"] = outcome(func() string {
+		tool, args := "get-structured-content", map[string]any{"location": "Chicago"}
+		switch mode {
+		case "all":
+			tool = server + "__" + tool
+		case "smart":
+			tool, args = "call_tool", map[string]any{"name": server + ":" + tool, "args": args}
+		}
+		sc, isErr, err := main.structured(ctx, tool, args)
+		switch {
+		case err != nil:
+			return failed(err)
+		case isErr:
+			return "fail: an error result"
+		}
+		var v struct {
+			Temperature *float64 `json:"temperature"`
+		}
+		if json.Unmarshal(sc, &v) != nil || v.Temperature == nil {
+			return "fail: no structured content"
+		}
+		return "ok: structured content"
 	})
 	out["progress"] = outcome(func() string {
 		var n atomic.Int32
