@@ -40,7 +40,7 @@ func unknownHint(key string, known []string) string {
 		}
 		// At most 2 edits, and fewer than a third of the key: "enabeld" is
 		// enabled, "url" is not "env".
-		if d := editDistance(key, k); d < bestDist && d*3 <= len(k) {
+		if d := EditDistance(key, k); d < bestDist && d*3 <= len(k) {
 			best, bestDist = k, d
 		}
 	}
@@ -50,10 +50,11 @@ func unknownHint(key string, known []string) string {
 	return ""
 }
 
-// editDistance is the optimal-string-alignment distance between a and b:
+// EditDistance is the optimal-string-alignment distance between a and b:
 // insertions, deletions, substitutions and swaps of adjacent bytes each
-// count one.
-func editDistance(a, b string) int {
+// count one. It ranks "did you mean" suggestions, for config keys here and
+// for tool ids elsewhere.
+func EditDistance(a, b string) int {
 	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)

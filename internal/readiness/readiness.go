@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mcpproxy/mcpproxy/internal/apiv1"
+	"github.com/mcpproxy/mcpproxy/internal/config"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 )
@@ -132,7 +133,7 @@ func Closest(want string, candidates []string, n int) []string {
 	lw := strings.ToLower(want)
 	for _, c := range candidates {
 		lc := strings.ToLower(c)
-		d := levenshtein(lw, lc)
+		d := config.EditDistance(lw, lc)
 		if strings.Contains(lc, lw) || strings.Contains(lw, lc) {
 			d /= 2
 		}
@@ -146,25 +147,4 @@ func Closest(want string, candidates []string, n int) []string {
 		names = append(names, best[i].s)
 	}
 	return names
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
