@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -87,19 +86,8 @@ func anySecret(reqs []recorded) bool {
 // agentTool calls a built-in tool as an agent would and returns its text.
 func agentTool(tb testing.TB, cs *mcp.ClientSession, name string, args map[string]any) (string, bool) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
-	if err != nil {
-		tb.Fatalf("%s %v: %v", name, args, err)
-	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
-	return b.String(), res.IsError
+	res := callMCP(tb, cs, name, args)
+	return textOf(res), res.IsError
 }
 
 // serverReview is the review part of GET /api/v1/servers/{name}.
