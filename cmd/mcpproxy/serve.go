@@ -207,6 +207,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = st
+	// Large upstream messages are gathered here while they are read (see
+	// upstream.Options.SpoolDir). Its files are unlinked as they are made;
+	// where the system cannot (Windows), a crash may leave some, removed
+	// here, under the store's lock.
+	spoolDir := filepath.Join(dataDir, "cache", "spool")
+	os.RemoveAll(spoolDir)
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", eff.Listen)
 	if err != nil {
@@ -245,7 +254,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.oauth = auth
 	m.sup = supervisor.New(supervisor.Options{
 		Actor: upstream.Options{Progress: progress, Hub: hub, OnConnect: mets.OnConnect, Auth: auth,
-			Version: version, Spawner: m.spawner},
+			Version: version, Spawner: m.spawner, SpoolDir: spoolDir},
 		View:      view,
 		Initial:   eff,
 		Writer:    m.writer,

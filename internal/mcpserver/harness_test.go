@@ -223,6 +223,7 @@ func newProxy(tb testing.TB, opts proxyOptions) *proxy {
 			Progress:     p.progress,
 			Hub:          p.hub,
 			OnConnect:    onConnect,
+			SpoolDir:     tb.TempDir(), // as the daemon runs
 		},
 		Pins: p.pins,
 	})

@@ -1,7 +1,10 @@
 // Package sse reads the two framings MCP messages travel in: one message
 // per line (stdio), and server-sent events (HTTP). It reads a short line
 // in place, without copying it, and a long one into a slice of exactly its
-// size, so that a large message costs its size about once.
+// size, so that a large message costs its size about once. A very long
+// line may be gathered in a file while it is read (Reader.Spool), so that
+// the pieces it arrives in and the line they make are never in memory
+// together.
 //
 // Concurrency contract: a Reader is used by one goroutine at a time.
 package sse
@@ -12,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 )
 
@@ -21,7 +25,9 @@ var ErrTooLong = errors.New("too long")
 
 // Reader reads lines, or events made of lines, from a stream.
 type Reader struct {
-	br *bufio.Reader
+	br         *bufio.Reader
+	spool      string // see Spool
+	spoolAfter int64
 }
 
 // NewReader reads r through a buffer of size bytes: lines up to that size
@@ -29,6 +35,14 @@ type Reader struct {
 func NewReader(r io.Reader, size int) *Reader {
 	return &Reader{br: bufio.NewReaderSize(r, size)}
 }
+
+// Spool makes a line of more than after bytes gather in a file of its own
+// in dir while it is read, the file removed once the line is whole. In
+// memory, the pieces of a long line and the line they are joined into
+// are alive together, twice the line's size; spooled, the line costs its
+// size once (and the page cache the rest). A file that cannot be created
+// or written leaves the line in memory.
+func (r *Reader) Spool(dir string, after int64) { r.spool, r.spoolAfter = dir, after }
 
 // Line returns the next line without its end ("\n" or "\r\n"), and whether
 // it is the caller's: a line longer than the buffer is in a slice of its
@@ -39,6 +53,9 @@ func NewReader(r io.Reader, size int) *Reader {
 func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 	var pieces [][]byte
 	var n int64
+	var sp *spool
+	spooled := false // tried for this line
+	defer func() { sp.close() }()
 	for {
 		b, err := r.br.ReadSlice('\n')
 		n += int64(len(b))
@@ -46,6 +63,23 @@ func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 			return nil, false, fmt.Errorf("a line exceeds %d bytes: %w", limit, ErrTooLong)
 		}
 		if err == bufio.ErrBufferFull {
+			if !spooled && r.spool != "" && n > r.spoolAfter {
+				spooled, sp = true, newSpool(r.spool, pieces)
+				if sp != nil {
+					pieces = nil
+				}
+			}
+			if sp != nil {
+				if sp.write(b) {
+					continue
+				}
+				// The disk failed: on in memory.
+				line := sp.unspool(0)
+				if line == nil {
+					return nil, false, errors.New("a long line could not be read back from its spool file")
+				}
+				pieces, sp = [][]byte{line}, nil
+			}
 			// Gathered in blocks that grow to pieceMax, so that a long
 			// line costs few allocations whatever the buffer's size.
 			if k := len(pieces) - 1; k >= 0 && cap(pieces[k])-len(pieces[k]) >= len(b) {
@@ -61,6 +95,13 @@ func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 		}
 		if err == nil {
 			b, n = b[:len(b)-1], n-1 // the newline
+		}
+		if sp != nil {
+			line, rerr := sp.readBack(b)
+			if rerr != nil {
+				return nil, false, rerr
+			}
+			return trimCR(line), true, err
 		}
 		if pieces == nil {
 			return trimCR(b), false, err
@@ -80,6 +121,83 @@ func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 			runtime.GC()
 		}
 		return line, true, err
+	}
+}
+
+// createSpool creates a spool file; a variable for the tests.
+var createSpool = func(dir string) (*os.File, error) { return os.CreateTemp(dir, "line-*") }
+
+// spool is a long line being gathered in a file.
+type spool struct {
+	f      *os.File
+	buf    []byte // what is not in the file yet; cap pieceMax
+	inFile int64
+}
+
+// newSpool creates a spool file in dir holding pieces; nil if it cannot.
+func newSpool(dir string, pieces [][]byte) *spool {
+	f, err := createSpool(dir)
+	if err != nil {
+		return nil
+	}
+	// Unlinked at once where the system allows it (not on Windows), so
+	// that nothing is left behind if the process dies.
+	os.Remove(f.Name())
+	sp := &spool{f: f, buf: make([]byte, 0, pieceMax)}
+	for _, p := range pieces {
+		if !sp.write(p) {
+			sp.close()
+			return nil
+		}
+	}
+	return sp
+}
+
+// write adds b (at most pieceMax bytes) to the line; false if the file
+// could not take what came before it, b then not added.
+func (sp *spool) write(b []byte) bool {
+	if len(sp.buf)+len(b) > cap(sp.buf) && !sp.flush() {
+		return false
+	}
+	sp.buf = append(sp.buf, b...)
+	return true
+}
+
+// flush writes the buffer to the file. What a failed write left out
+// stays in the buffer.
+func (sp *spool) flush() bool {
+	k, err := sp.f.Write(sp.buf)
+	sp.inFile += int64(k)
+	sp.buf = sp.buf[:copy(sp.buf, sp.buf[k:])]
+	return err == nil
+}
+
+// readBack returns the line so far followed by last, in a slice of exactly
+// their size, and closes the file.
+func (sp *spool) readBack(last []byte) ([]byte, error) {
+	line := sp.unspool(len(last))
+	if line == nil {
+		return nil, errors.New("a long line could not be read back from its spool file")
+	}
+	return append(line, last...), nil
+}
+
+// unspool returns the line so far in memory, with room for extra more
+// bytes, or nil if the file cannot be read; and closes the file.
+func (sp *spool) unspool(extra int) []byte {
+	defer sp.close()
+	line := make([]byte, sp.inFile, sp.inFile+int64(len(sp.buf)+extra))
+	if _, err := sp.f.ReadAt(line, 0); err != nil {
+		return nil
+	}
+	return append(line, sp.buf...)
+}
+
+func (sp *spool) close() {
+	if sp != nil && sp.f != nil {
+		sp.f.Close()
+		os.Remove(sp.f.Name())
+		sp.f = nil
 	}
 }
 

@@ -2,7 +2,11 @@ package sse
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -101,4 +105,65 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A spooled line comes back whole, in a slice of its own, and costs about
+// its size in memory where gathering it in memory costs twice that.
+func TestReader_Spool(t *testing.T) {
+	const size = 8 << 20
+	var sb strings.Builder
+	for i := 0; sb.Len() < size; i++ {
+		fmt.Fprintf(&sb, "%08d,", i)
+	}
+	long := sb.String()
+	read := func(spool string) (line []byte, allocated uint64) {
+		r := NewReader(strings.NewReader("short\n"+long+"\nafter\n"), 4096)
+		if spool != "" {
+			r.Spool(spool, 1<<20)
+		}
+		if l, _, err := r.Line(1 << 30); string(l) != "short" || err != nil {
+			t.Fatalf("first line %q, %v", l, err)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.TotalAlloc
+		line, owned, err := r.Line(1 << 30)
+		runtime.ReadMemStats(&ms)
+		if err != nil || !owned || cap(line) != len(line) {
+			t.Fatalf("long line: owned %v, len %d cap %d, %v", owned, len(line), cap(line), err)
+		}
+		if string(line) != long {
+			t.Fatalf("long line differs: %d bytes, want %d", len(line), len(long))
+		}
+		if l, _, err := r.Line(1 << 30); string(l) != "after" || err != nil {
+			t.Fatalf("line after %q, %v", l, err)
+		}
+		return line, ms.TotalAlloc - before
+	}
+	dir := t.TempDir()
+	_, spooled := read(dir)
+	_, inMemory := read("")
+	t.Logf("a line of %d bytes: %d bytes allocated spooled, %d in memory", len(long), spooled, inMemory)
+	if spooled > uint64(len(long))*3/2 || inMemory < uint64(len(long))*19/10 {
+		t.Errorf("allocated %d bytes spooled and %d in memory for a line of %d", spooled, inMemory, len(long))
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("spool files left behind: %v", left)
+	}
+
+	// A spool directory that does not exist, and a file that takes no
+	// writes (the disk is full): the line is gathered in memory instead.
+	read(filepath.Join(dir, "missing"))
+	readOnly := filepath.Join(t.TempDir(), "ro")
+	if err := os.WriteFile(readOnly, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func(c func(string) (*os.File, error)) { createSpool = c }(createSpool)
+	opened := 0
+	createSpool = func(string) (*os.File, error) { opened++; return os.Open(readOnly) }
+	read(dir)
+	if opened != 1 {
+		t.Errorf("spool files opened: %d, want 1", opened)
+	}
 }

@@ -83,7 +83,16 @@ type Options struct {
 	// RefreshRetry is the wait before retrying an OAuth refresh that
 	// failed for a reason other than a refusal; default 10s.
 	RefreshRetry time.Duration
+	// SpoolDir is where a message of more than SpoolAfter bytes from an
+	// upstream (a large tool result) is gathered while it is read, in a
+	// file removed once it is whole, so that it costs its size in memory
+	// once rather than twice (see sse.Reader.Spool). Empty: in memory.
+	SpoolDir string
 }
+
+// SpoolAfter is the size of a message beyond which it goes through
+// Options.SpoolDir.
+const SpoolAfter = 4 << 20
 
 // ToolGate decides which of an upstream's tools are usable (see package
 // pinning). Prepare runs outside any lock; Stamp runs inside the state
@@ -648,6 +657,7 @@ func (a *Actor) dial(ctx context.Context) (*conn, []mcpproxy.Tool, error) {
 		hurry:     a.hurry,
 		spawn:     a.opts.Spawner,
 		grace:     a.opts.CloseGrace,
+		spool:     a.opts.SpoolDir,
 	})
 }
 
@@ -703,6 +713,7 @@ type dialer struct {
 	hurry     <-chan struct{} // stdio: closed when stopping the child must be quick
 	spawn     keeper.Spawner  // stdio: see Options.Spawner
 	grace     time.Duration   // see Options.CloseGrace
+	spool     string          // see Options.SpoolDir
 }
 
 // dialSpec connects to the server of spec (placeholders expanded), over
@@ -711,7 +722,7 @@ type dialer struct {
 func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, []mcpproxy.Tool, error) {
 	switch p := spec.Transport(); p {
 	case mcpproxy.ProtocolStdio:
-		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress, hurry: d.hurry, spawn: d.spawn}
+		t := &stdioTransport{spec: spec, logs: d.logs, progress: d.progress, hurry: d.hurry, spawn: d.spawn, spool: d.spool}
 		c, tools, err := d.handshake(ctx, t, p, func() *process { return t.proc })
 		if c != nil {
 			c.lean = t.conn
@@ -749,7 +760,7 @@ func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, 
 	c.gate = gate
 	c.open = &opener{life: ctx, spec: spec, gate: gate, proto: c.proto}
 	if c.proto == mcpproxy.ProtocolStreamableHTTP && d.traffic != nil {
-		c.lean = &leanHTTP{client: hc, url: spec.URL, session: c.session, traffic: d.traffic}
+		c.lean = &leanHTTP{client: hc, url: spec.URL, session: c.session, traffic: d.traffic, spool: d.spool}
 	}
 	return c, tools, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -22,8 +24,9 @@ import (
 )
 
 // pipeServer runs srv over a pair of pipes and returns a lineConn on the
-// client's ends, closed at cleanup.
-func pipeServer(tb testing.TB, srv *mcp.Server, maxMessage int64) *lineConn {
+// client's ends (spooling long messages in spool, if not empty), closed at
+// cleanup.
+func pipeServer(tb testing.TB, srv *mcp.Server, maxMessage int64, spool string) *lineConn {
 	tb.Helper()
 	toServer, fromClient := io.Pipe()
 	toClient, fromServer := io.Pipe()
@@ -32,7 +35,7 @@ func pipeServer(tb testing.TB, srv *mcp.Server, maxMessage int64) *lineConn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lc := newLineConn(toClient, fromClient, maxMessage)
+	lc := newLineConn(toClient, fromClient, maxMessage, spool)
 	tb.Cleanup(func() {
 		cancel()
 		lc.Close()
@@ -76,7 +79,7 @@ func resultText(tb testing.TB, res *mcp.CallToolResult) string {
 // mcpproxy's own calls and the SDK session's requests share the pipe, in
 // parallel, and each gets its own answers.
 func TestLineConn_CallsBesideTheSession(t *testing.T) {
-	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), MaxMessageBytes)
+	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), MaxMessageBytes, "")
 	cs := connectLine(t, lc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -121,6 +124,30 @@ func TestLineConn_CallsBesideTheSession(t *testing.T) {
 	}
 }
 
+// A result larger than SpoolAfter, gathered through a spool file, comes
+// back whole, and leaves no file behind.
+func TestLineConn_LargeResultSpooled(t *testing.T) {
+	dir := t.TempDir()
+	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), MaxMessageBytes, dir)
+	connectLine(t, lc)
+	var sb strings.Builder
+	for i := 0; sb.Len() < SpoolAfter+SpoolAfter/2; i++ {
+		fmt.Fprintf(&sb, "%d \"é\"\t€\n", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := lc.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": sb.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resultText(t, res); !strings.HasSuffix(got, sb.String()) {
+		t.Errorf("the result (%d bytes) does not end with the %d bytes sent", len(got), sb.Len())
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("spool files left behind: %v", left)
+	}
+}
+
 // A call given up is cancelled at the upstream, and its late answer does
 // not reach the SDK.
 func TestLineConn_Cancel(t *testing.T) {
@@ -136,7 +163,7 @@ func TestLineConn_Cancel(t *testing.T) {
 			return next(ctx, method, req)
 		}
 	})
-	lc := pipeServer(t, srv, MaxMessageBytes)
+	lc := pipeServer(t, srv, MaxMessageBytes, "")
 	cs := connectLine(t, lc)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -167,7 +194,7 @@ func TestLineConn_Cancel(t *testing.T) {
 // A message beyond the bound ends the connection with an error that says
 // so; calls waiting, and later ones, fail at once instead of hanging.
 func TestLineConn_MessageTooLarge(t *testing.T) {
-	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), 4096)
+	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), 4096, "")
 	cs := connectLine(t, lc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -184,7 +211,7 @@ func TestLineConn_MessageTooLarge(t *testing.T) {
 }
 
 func TestLineConn_CloseEndsWaitingCalls(t *testing.T) {
-	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), MaxMessageBytes)
+	lc := pipeServer(t, testupstream.NewServer(testupstream.Options{}), MaxMessageBytes, "")
 	connectLine(t, lc)
 	errc := make(chan error, 1)
 	go func() {
@@ -247,6 +274,60 @@ func TestDecodeCallResult_AgreesWithSDK(t *testing.T) {
 			t.Errorf("%q: no error", raw)
 		}
 	}
+}
+
+// A response whose texts are most of it has them decoded in place: the
+// result's texts share the message's memory and equal the SDK's decoding.
+// A result the SDK must decode (an image beside a large text) finds the
+// message unchanged.
+func TestCallResult_InPlace(t *testing.T) {
+	var sb strings.Builder
+	for i := 0; sb.Len() < 3*inPlaceMin; i++ {
+		fmt.Fprintf(&sb, "line %d: \"quoted\" \\ tab\t é \u20ac <&>\n", i)
+	}
+	text := sb.String()
+	plain := strings.Repeat("p", inPlaceMin)
+	for _, tc := range []struct {
+		name, result string
+		inPlace      bool
+	}{
+		{"Escaped", `{"content":[{"type":"text","text":` + quote(text) + `}]}`, true},
+		{"Plain", `{"content":[{"type":"text","text":"` + plain + `"},{"type":"text","text":"small"}],"isError":true}`, true},
+		{"StructuredMostly", `{"content":[{"type":"text","text":"` + plain[:100] + `"}],"structuredContent":{"s":"` + plain + `"}}`, false},
+		{"Small", `{"content":[{"type":"text","text":"a\nb"}]}`, false},
+		{"ImageBeside", `{"content":[{"type":"image","data":"aGk=","mimeType":"image/png"},{"type":"text","text":` + quote(text) + `}]}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := []byte(`{"jsonrpc":"2.0","id":"mcpproxy-1","result":` + tc.result + `}`)
+			var want struct{ Result mcp.CallToolResult }
+			if err := json.Unmarshal(msg, &want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := callResult(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, &want.Result) {
+				t.Fatalf("differs from the SDK's decoding")
+			}
+			shared := false
+			for _, c := range got.Content {
+				if tc, ok := c.(*mcp.TextContent); ok && len(tc.Text) > 0 {
+					p := uintptr(unsafe.Pointer(unsafe.StringData(tc.Text)))
+					start := uintptr(unsafe.Pointer(&msg[0]))
+					shared = shared || p >= start && p < start+uintptr(len(msg))
+				}
+			}
+			if shared != tc.inPlace {
+				t.Errorf("texts in the message's memory: %v, want %v", shared, tc.inPlace)
+			}
+		})
+	}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // askServer is a streamable-HTTP server with a tool that asks the client
@@ -451,7 +532,7 @@ func scriptedChild(tb testing.TB, reply func(n int, id string) string) *lineConn
 	tb.Helper()
 	toClient, fromServer := io.Pipe()
 	toServer, fromClient := io.Pipe()
-	lc := newLineConn(toClient, fromClient, MaxMessageBytes)
+	lc := newLineConn(toClient, fromClient, MaxMessageBytes, "")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

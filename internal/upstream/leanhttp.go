@@ -33,6 +33,7 @@ type leanHTTP struct {
 	url     string
 	session *mcp.ClientSession
 	traffic *traffic
+	spool   string // see Options.SpoolDir
 	next    atomic.Uint64
 }
 
@@ -169,6 +170,9 @@ func (l *leanHTTP) checkStatus(ctx context.Context, resp *http.Response) error {
 // response itself, answering the upstream's own requests on the way.
 func (l *leanHTTP) readStream(ctx context.Context, id string, body io.Reader) (*mcp.CallToolResult, error) {
 	events := sse.NewReader(body, 16<<10)
+	if l.spool != "" {
+		events.Spool(l.spool, SpoolAfter)
+	}
 	for {
 		data, err := events.Event(MaxMessageBytes)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -65,7 +66,7 @@ func decodeCallResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
 	}
 	var w leanResult
 	if err := json.Unmarshal(raw, &w); err == nil && w.simple() {
-		return w.callToolResult(), nil
+		return w.callToolResult(nil), nil
 	}
 	var res mcp.CallToolResult
 	if err := json.Unmarshal(raw, &res); err != nil {
@@ -74,16 +75,32 @@ func decodeCallResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
 	return &res, nil
 }
 
-// callToolResult converts a simple result.
-func (w *leanResult) callToolResult() *mcp.CallToolResult {
+// callToolResult converts a simple result. msg, if not nil, is the whole
+// message w was decoded from, the caller's to give: when its texts are
+// most of it they are decoded in place in msg, and the result's texts
+// share its memory instead of being copies of it.
+func (w *leanResult) callToolResult(msg []byte) *mcp.CallToolResult {
+	inPlace := false
+	if len(msg) >= inPlaceMin {
+		texts := 0
+		for i := range w.Content {
+			texts += len(w.Content[i].Text)
+		}
+		inPlace = 2*texts >= len(msg)
+	}
 	res := &mcp.CallToolResult{Meta: w.Meta, StructuredContent: w.StructuredContent, IsError: w.IsError,
 		Content: make([]mcp.Content, len(w.Content))}
 	for i := range w.Content {
 		c := &w.Content[i]
-		res.Content[i] = &mcp.TextContent{Text: string(c.Text), Meta: c.Meta, Annotations: c.Annotations}
+		res.Content[i] = &mcp.TextContent{Text: c.Text.decode(inPlace), Meta: c.Meta, Annotations: c.Annotations}
 	}
 	return res
 }
+
+// inPlaceMin is the least size of a message whose texts are decoded in
+// place: below it, a copy costs little, and a text does not keep a message
+// alive.
+const inPlaceMin = 64 << 10
 
 // simple reports whether w holds only what leanResult decodes completely.
 func (w *leanResult) simple() bool {
@@ -99,36 +116,74 @@ func (w *leanResult) simple() bool {
 	return true
 }
 
-// leanText is a JSON string decoded into a string of its exact size.
-// encoding/json decodes a string with escapes (a text of many lines has
-// one on each) into a buffer first and then copies that into the string:
-// twice the text's size for a text of many megabytes. Here the size is
-// counted first and the text written once. What this does not decode
-// itself (\u escapes of surrogates, bytes that are not UTF-8) it leaves to
-// encoding/json, so the outcome is the same.
-type leanText string
+// leanText is a JSON string as it stands in the message (quotes and
+// escapes), decoded by decode once the whole result is known to be simple:
+// until then the message is left as it was, so that the SDK can decode it
+// instead. It shares the message's memory, which must not change until
+// decode.
+type leanText []byte
 
 func (t *leanText) UnmarshalJSON(data []byte) error {
 	if string(data) == "null" {
 		return nil // as encoding/json leaves a string
 	}
-	n, ok := unquotedLen(data)
+	if data[0] != '"' {
+		var s string
+		return json.Unmarshal(data, &s) // the error encoding/json gives
+	}
+	*t = data
+	return nil
+}
+
+// decode returns the text. encoding/json decodes a string with escapes (a
+// text of many lines has one on each) into a buffer first and then copies
+// that into the string: twice the text's size for a text of many
+// megabytes. Here the size is counted first and the text written once:
+// into a string of its exact size or, inPlace, over t itself (a decoded
+// string is never longer than its JSON), the string then sharing t's
+// memory. What this does not decode itself (\u escapes of surrogates,
+// bytes that are not UTF-8) it leaves to encoding/json, so the outcome is
+// the same.
+func (t leanText) decode(inPlace bool) string {
+	if t == nil {
+		return ""
+	}
+	n, ok := unquotedLen(t)
 	if !ok {
 		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-		*t = leanText(s)
-		return nil
+		json.Unmarshal(t, &s) // valid JSON: the message was decoded
+		return s
 	}
-	var b strings.Builder
-	b.Grow(n)
-	q := data[1 : len(data)-1]
+	if n == 0 {
+		return ""
+	}
+	q := t[1 : len(t)-1]
+	if inPlace && n == len(q) { // nothing escaped
+		return unsafe.String(&q[0], n)
+	}
+	if !inPlace {
+		var b strings.Builder
+		b.Grow(n)
+		unescapeTo(&b, q)
+		return b.String()
+	}
+	w := inPlaceWriter{buf: t}
+	unescapeTo(&w, q)
+	return unsafe.String(&t[0], n)
+}
+
+// unescapeTo writes the JSON string q (without its quotes), valid as
+// unquotedLen checks, unescaped.
+func unescapeTo(b interface {
+	Write([]byte) (int, error)
+	WriteByte(byte) error
+	WriteRune(rune) (int, error)
+}, q []byte) {
 	for len(q) > 0 {
 		i := bytes.IndexByte(q, '\\')
 		if i < 0 {
 			b.Write(q)
-			break
+			return
 		}
 		b.Write(q[:i])
 		if q[i+1] == 'u' {
@@ -140,8 +195,31 @@ func (t *leanText) UnmarshalJSON(data []byte) error {
 		b.WriteByte(unescape[q[i+1]])
 		q = q[i+2:]
 	}
-	*t = leanText(b.String())
+}
+
+// inPlaceWriter writes over buf from its start. Unescaping a JSON string
+// over itself never writes past what it has read, so what is written has
+// always been read already.
+type inPlaceWriter struct {
+	buf []byte
+	n   int
+}
+
+func (w *inPlaceWriter) Write(p []byte) (int, error) {
+	w.n += copy(w.buf[w.n:], p)
+	return len(p), nil
+}
+
+func (w *inPlaceWriter) WriteByte(c byte) error {
+	w.buf[w.n] = c
+	w.n++
 	return nil
+}
+
+func (w *inPlaceWriter) WriteRune(r rune) (int, error) {
+	k := utf8.EncodeRune(w.buf[w.n:], r)
+	w.n += k
+	return k, nil
 }
 
 // unescape maps the letter of a one-letter escape to its byte.

@@ -66,8 +66,10 @@ type leanReply struct {
 	err error
 }
 
-// newLineConn reads messages from r until it ends or Close is called.
-func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
+// newLineConn reads messages from r until it ends or Close is called; a
+// message of more than SpoolAfter bytes through a file in spool, if not
+// empty.
+func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64, spool string) *lineConn {
 	c := &lineConn{
 		w:        w,
 		wturn:    make(chan struct{}, 1),
@@ -76,7 +78,7 @@ func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
 		readDone: make(chan struct{}),
 		waiting:  map[string]chan leanReply{},
 	}
-	go c.read(r, maxMessage)
+	go c.read(r, maxMessage, spool)
 	return c
 }
 
@@ -89,8 +91,11 @@ func newLineConn(r io.Reader, w io.WriteCloser, maxMessage int64) *lineConn {
 // costs its size once here (a growing buffer would cost twice that, and a
 // decoder kept for the connection would keep its buffer, grown to the
 // largest message, until the child reconnects).
-func (c *lineConn) read(r io.Reader, maxMessage int64) {
+func (c *lineConn) read(r io.Reader, maxMessage int64, spool string) {
 	lr := sse.NewReader(r, lineChunk)
+	if spool != "" {
+		lr.Spool(spool, SpoolAfter)
+	}
 	var pending []byte // the start of a value that goes on on the next line
 	var err error
 	for err == nil {
@@ -215,7 +220,8 @@ func (e *leanEnvelope) answers(id string) bool {
 
 // callResult returns the tools/call result the response msg carries, or
 // its error. Text content, the common case, is decoded straight from msg,
-// without first copying the result out of it.
+// without first copying the result out of it, and a large text in place
+// in msg: msg is the caller's to give, and must not change afterwards.
 func callResult(msg []byte) (*mcp.CallToolResult, error) {
 	var r struct {
 		Error  *jsonrpc.Error `json:"error"`
@@ -228,7 +234,7 @@ func callResult(msg []byte) (*mcp.CallToolResult, error) {
 		case r.Result == nil:
 			return nil, fmt.Errorf("tools/call: the upstream's response has no result")
 		case r.Result.simple():
-			return r.Result.callToolResult(), nil
+			return r.Result.callToolResult(msg), nil
 		}
 	}
 	var whole struct {

@@ -30,7 +30,7 @@ func newStuckConn(tb testing.TB) *lineConn {
 	tb.Helper()
 	_, stdinW := io.Pipe() // nobody reads
 	stdoutR, stdoutW := io.Pipe()
-	c := newLineConn(stdoutR, childPipes{stdin: stdinW, stdout: stdoutW}, MaxMessageBytes)
+	c := newLineConn(stdoutR, childPipes{stdin: stdinW, stdout: stdoutW}, MaxMessageBytes, "")
 	tb.Cleanup(func() { c.Close() })
 	return c
 }

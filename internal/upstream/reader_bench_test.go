@@ -51,7 +51,7 @@ func BenchmarkReadLines(b *testing.B) {
 	for _, s := range benchSizes {
 		b.Run(s.name, func(b *testing.B) {
 			msg := benchMessage(s.size) + "\n"
-			c := newLineConn(&repeatReader{text: []byte(msg), chunk: 64 << 10}, discardCloser{}, MaxMessageBytes)
+			c := newLineConn(&repeatReader{text: []byte(msg), chunk: 64 << 10}, discardCloser{}, MaxMessageBytes, "")
 			defer c.Close()
 			b.SetBytes(int64(len(msg)))
 			b.ReportAllocs()

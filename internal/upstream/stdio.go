@@ -310,6 +310,7 @@ type stdioTransport struct {
 	conn     *lineConn             // set by Connect
 	hurry    <-chan struct{}       // see process.hurry
 	spawn    keeper.Spawner        // see Options.Spawner
+	spool    string                // see Options.SpoolDir
 }
 
 func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
@@ -319,7 +320,7 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	}
 	p.hurry = t.hurry
 	t.proc = p
-	t.conn = newLineConn(tapProgress(ctx, p.stdout, t.progress, false), stdinCloser{p}, MaxMessageBytes)
+	t.conn = newLineConn(tapProgress(ctx, p.stdout, t.progress, false), stdinCloser{p}, MaxMessageBytes, t.spool)
 	return t.conn, nil
 }
 
