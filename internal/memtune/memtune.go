@@ -42,6 +42,9 @@ type Options struct {
 	// Unreleased. Tests set it: the runtime's own scavenger may return
 	// memory first, at its own pace.
 	reclaimable func() int64
+	// objects measures the heap's objects; nil means heapObjects. Tests
+	// set it.
+	objects func() int64
 }
 
 const (
@@ -74,6 +77,9 @@ func Start(opts Options, gogcFromEnv bool) *Tuner {
 	}
 	if opts.reclaimable == nil {
 		opts.reclaimable = Unreleased
+	}
+	if opts.objects == nil {
+		opts.objects = heapObjects
 	}
 	t := &Tuner{opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.Floor > 0 && !gogcFromEnv {
@@ -166,6 +172,7 @@ func (t *Tuner) release() {
 	last := t.opts.Changes()
 	lastChange := time.Now()
 	var lastFree time.Time
+	settled := t.opts.objects() // the heap after the last collection here
 	for {
 		select {
 		case <-t.stop:
@@ -175,14 +182,40 @@ func (t *Tuner) release() {
 				last, lastChange = v, now
 				continue
 			}
-			if now.Sub(lastChange) < t.opts.Quiet || now.Sub(lastFree) < minInterval || t.opts.reclaimable() < minRelease {
+			if now.Sub(lastChange) < t.opts.Quiet || now.Sub(lastFree) < minInterval {
 				continue
 			}
+			if t.opts.reclaimable() < minRelease {
+				// A collection that ran while a large object was in use
+				// (a tool result of many megabytes) counted it live, and
+				// it does not show as garbage once the call is done.
+				// When the heap has grown that much since the last
+				// collection here, collect to see.
+				if t.opts.objects() < settled+minRelease {
+					continue
+				}
+				runtime.GC()
+				lastFree, settled = now, t.opts.objects()
+				if t.opts.reclaimable() < minRelease {
+					continue
+				}
+			}
 			debug.FreeOSMemory()
-			lastFree = time.Now()
+			lastFree, settled = time.Now(), t.opts.objects()
 			t.freed.Add(1)
 		}
 	}
+}
+
+// heapObjects returns the bytes of the heap's objects: live ones, and
+// garbage not yet collected.
+func heapObjects() int64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(sample[0].Value.Uint64())
 }
 
 const (

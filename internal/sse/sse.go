@@ -97,6 +97,13 @@ func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
 			b, n = b[:len(b)-1], n-1 // the newline
 		}
 		if sp != nil {
+			if n >= collectAfter {
+				// Large messages read before this one are likely done
+				// with, and garbage the collector has not reached: with
+				// several at once, the line would take more memory
+				// instead of theirs.
+				runtime.GC()
+			}
 			line, rerr := sp.readBack(b)
 			if rerr != nil {
 				return nil, false, rerr
