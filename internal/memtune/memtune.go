@@ -171,8 +171,9 @@ func (t *Tuner) release() {
 	defer tick.Stop()
 	last := t.opts.Changes()
 	lastChange := time.Now()
-	var lastFree time.Time
-	settled := t.opts.objects() // the heap after the last collection here
+	var lastFree, lastLook time.Time
+	settled := t.opts.objects() // the heap after the last release
+	lookWait := t.opts.Quiet
 	for {
 		select {
 		case <-t.stop:
@@ -190,18 +191,20 @@ func (t *Tuner) release() {
 				// (a tool result of many megabytes) counted it live, and
 				// it does not show as garbage once the call is done.
 				// When the heap has grown that much since the last
-				// collection here, collect to see.
-				if t.opts.objects() < settled+minRelease {
+				// release, collect to see; if it is all in use (still,
+				// or for good), look again later, less and less often.
+				if t.opts.objects() < settled+minRelease || now.Sub(lastLook) < lookWait {
 					continue
 				}
 				runtime.GC()
-				lastFree, settled = now, t.opts.objects()
+				lastLook = now
 				if t.opts.reclaimable() < minRelease {
+					lookWait = min(2*lookWait, maxLookWait)
 					continue
 				}
 			}
 			debug.FreeOSMemory()
-			lastFree, settled = time.Now(), t.opts.objects()
+			lastFree, settled, lookWait = time.Now(), t.opts.objects(), t.opts.Quiet
 			t.freed.Add(1)
 		}
 	}
@@ -221,6 +224,7 @@ func heapObjects() int64 {
 const (
 	minRelease  = 4 << 20
 	minInterval = 30 * time.Second
+	maxLookWait = 10 * time.Minute
 )
 
 // Unreleased returns the bytes of heap the process holds beyond its live
