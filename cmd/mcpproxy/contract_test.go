@@ -46,15 +46,7 @@ func callMCP(tb testing.TB, cs *mcp.ClientSession, name string, args map[string]
 }
 
 // textOf joins a result's texts.
-func textOf(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
-	return b.String()
-}
+func textOf(res *mcp.CallToolResult) string { return testupstream.Text(res) }
 
 var contractKeyRE = regexp.MustCompile(`read_cache with key "([0-9a-f]+)"`)
 

@@ -468,15 +468,7 @@ func call(tb testing.TB, cs *mcp.ClientSession, name string, args any) *mcp.Call
 }
 
 // textOf joins the text contents of a tool result.
-func textOf(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
-	return b.String()
-}
+func textOf(res *mcp.CallToolResult) string { return testupstream.Text(res) }
 
 // wantOK fails unless res is a successful result with exactly text want.
 func wantOK(tb testing.TB, res *mcp.CallToolResult, want string) {

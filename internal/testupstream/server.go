@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -210,6 +212,37 @@ func addEchoArgsTool(s *mcp.Server, name, description string) {
 		}
 		return textResult(text), nil
 	})
+}
+
+// Text joins the text contents of a tool result, for tests and benchmarks
+// that check what a call answered.
+func Text(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
+}
+
+// CallText calls a tool through cs, within 10 s, and returns its text; a
+// tool error is returned as an error holding that text.
+func CallText(tb testing.TB, cs *mcp.ClientSession, tool string, args any) (string, error) {
+	tb.Helper()
+	if cs == nil {
+		tb.Fatal("no session published")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		return "", err
+	}
+	if res.IsError {
+		return Text(res), fmt.Errorf("tool error: %s", Text(res))
+	}
+	return Text(res), nil
 }
 
 func textResult(text string) *mcp.CallToolResult {
