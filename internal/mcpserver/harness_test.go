@@ -458,13 +458,7 @@ func (p *proxy) connect(tb testing.TB, path string, o clientOptions) *mcp.Client
 // result is returned, not failed on).
 func call(tb testing.TB, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
-	if err != nil {
-		tb.Fatalf("call %s %v: %v", name, args, err)
-	}
-	return res
+	return testupstream.Call(tb, cs, name, args)
 }
 
 // textOf joins the text contents of a tool result.

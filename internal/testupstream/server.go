@@ -226,6 +226,19 @@ func Text(res *mcp.CallToolResult) string {
 	return b.String()
 }
 
+// Call calls a tool through cs, within 20 s, and fails the test on a
+// protocol error; a tool error result is returned, not failed on.
+func Call(tb testing.TB, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		tb.Fatalf("call %s %v: %v", name, args, err)
+	}
+	return res
+}
+
 // CallText calls a tool through cs, within 10 s, and returns its text; a
 // tool error is returned as an error holding that text.
 func CallText(tb testing.TB, cs *mcp.ClientSession, tool string, args any) (string, error) {
