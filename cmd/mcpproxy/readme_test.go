@@ -1,10 +1,10 @@
 package main
 
 import (
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/mcpproxy/mcpproxy/internal/golden"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -13,15 +13,7 @@ import (
 // command has a row (serve its synopsis), and the row names each of the
 // command's own flags, by its long name or its shorthand.
 func TestREADME_CLITable(t *testing.T) {
-	doc, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(doc), "\n## CLI\n")
-	if !ok {
-		t.Fatal("README.md: no ## CLI section")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := golden.Section(t, "../../README.md", "## CLI")
 	var walk func(cmd *cobra.Command)
 	checked := 0
 	walk = func(cmd *cobra.Command) {

@@ -1,13 +1,13 @@
 package config
 
 import (
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mcpproxy/mcpproxy/internal/golden"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
 
@@ -15,15 +15,7 @@ import (
 // the types: the top-level table names exactly Config's keys, the per-server
 // table exactly ServerSpec's, and the oauth row each of OAuthSpec's keys.
 func TestREADME_ConfigReference(t *testing.T) {
-	doc, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(doc), "\n## Configuration\n")
-	if !ok {
-		t.Fatal("README.md: no ## Configuration section")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := golden.Section(t, "../../README.md", "## Configuration")
 	top, perServer, ok := strings.Cut(section, "Per server:")
 	if !ok {
 		t.Fatal("README.md ## Configuration: no \"Per server:\" table")

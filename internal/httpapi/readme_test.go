@@ -5,13 +5,14 @@ import (
 	"go/parser"
 	"go/token"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mcpproxy/mcpproxy/internal/golden"
 )
 
 // TestREADME_EndpointTable holds README.md's table of HTTP endpoints to the
@@ -55,15 +56,7 @@ func TestREADME_EndpointTable(t *testing.T) {
 		t.Fatalf("found no route GET /api/v1/status in %v: the scan is broken", files)
 	}
 
-	doc, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(doc), "\n## HTTP endpoints\n")
-	if !ok {
-		t.Fatal("README.md: no ## HTTP endpoints section")
-	}
-	section, _, _ = strings.Cut(section, "\n### ")
+	section := golden.Section(t, "../../README.md", "## HTTP endpoints")
 	code := regexp.MustCompile("`([^`]+)`")
 	documented := map[string]bool{}
 	for line := range strings.Lines(section) {
