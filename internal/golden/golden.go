@@ -4,8 +4,9 @@
 // files from what the code now produces.
 //
 // Values that differ from run to run (times, durations, pids, loopback
-// ports, activity ids) are normalized before comparing. Only tests import
-// it; it holds no state but the -update flag.
+// ports, activity ids) are normalized before comparing. Section reads a
+// part of a Markdown document, for the tests that hold README's tables to
+// the code. Only tests import it; it holds no state but the -update flag.
 package golden
 
 import (
