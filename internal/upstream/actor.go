@@ -126,7 +126,7 @@ func Start(opts Options) *Actor {
 		opts.StableAfter = 30 * time.Second
 	}
 	if opts.Backoff == (Backoff{}) {
-		opts.Backoff = DefaultBackoff
+		opts.Backoff = defaultBackoff
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
