@@ -156,7 +156,7 @@ func bigCall(ctx context.Context, cs *mcp.ClientSession, tool string, args map[s
 	if err != nil {
 		return fmt.Errorf("call %s: %w", tool, err)
 	}
-	text := resultText(res)
+	text := testupstream.Text(res)
 	if res.IsError {
 		return fmt.Errorf("call %s: tool error: %.300s", tool, text)
 	}

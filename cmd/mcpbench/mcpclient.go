@@ -148,7 +148,7 @@ func echoCall(ctx context.Context, cs *mcp.ClientSession, tool string, args map[
 	if err != nil {
 		return fmt.Errorf("call %s: %w", tool, err)
 	}
-	text := resultText(res)
+	text := testupstream.Text(res)
 	if res.IsError {
 		return fmt.Errorf("call %s: tool error: %s", tool, text)
 	}
@@ -156,14 +156,4 @@ func echoCall(ctx context.Context, cs *mcp.ClientSession, tool string, args map[
 		return fmt.Errorf("call %s: got %q, want %q", tool, text, want)
 	}
 	return nil
-}
-
-func resultText(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
-	return b.String()
 }

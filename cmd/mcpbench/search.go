@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -168,7 +169,7 @@ func retrieveTools(ctx context.Context, cs *mcp.ClientSession, query string) err
 	if err != nil {
 		return fmt.Errorf("retrieve_tools %q: %w", query, err)
 	}
-	text := resultText(res)
+	text := testupstream.Text(res)
 	if res.IsError {
 		return fmt.Errorf("retrieve_tools %q: tool error: %s", query, text)
 	}

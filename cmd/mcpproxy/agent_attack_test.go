@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -86,7 +87,7 @@ func anySecret(reqs []recorded) bool {
 // agentTool calls a built-in tool as an agent would and returns its text.
 func agentTool(tb testing.TB, cs *mcp.ClientSession, name string, args map[string]any) (string, bool) {
 	tb.Helper()
-	res := callMCP(tb, cs, name, args)
+	res := testupstream.Call(tb, cs, name, args)
 	return textOf(res), res.IsError
 }
 

@@ -222,16 +222,8 @@ with "serve", and the -c/--config and --data-dir given here.`,
 	install.Flags().BoolVar(&dryRun, "dry-run", false, "print the service file and commands; change nothing")
 	install.Flags().BoolVar(&noStart, "no-start", false, "write the service file only")
 
-	uninstall := &cobra.Command{
-		Use:   "uninstall",
-		Short: "Stop the user service and remove it",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, installed, err := installedService()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
+	uninstall := installedCommand("uninstall", "Stop the user service and remove it",
+		func(cmd *cobra.Command, out io.Writer, svc *userService, installed bool) error {
 			if !installed {
 				fmt.Fprintf(out, "not installed (no %s)\n", svc.path)
 				return nil
@@ -246,19 +238,10 @@ with "serve", and the -c/--config and --data-dir given here.`,
 			}
 			fmt.Fprintf(out, "removed %s\n", svc.path)
 			return nil
-		},
-	}
+		})
 
-	status := &cobra.Command{
-		Use:   "status",
-		Short: "Say whether the user service is installed and running",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, installed, err := installedService()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
+	status := installedCommand("status", "Say whether the user service is installed and running",
+		func(_ *cobra.Command, out io.Writer, svc *userService, installed bool) error {
 			if !installed {
 				return fmt.Errorf("the service is not installed (no %s): install it with `mcpproxy service install`", svc.path)
 			}
@@ -276,21 +259,28 @@ with "serve", and the -c/--config and --data-dir given here.`,
 			}
 			fmt.Fprintf(out, "%s: %s\n", svc.manager, state)
 			return nil
-		},
-	}
+		})
 	cmd.AddCommand(install, uninstall, status)
 	return cmd
 }
 
-// installedService is this platform's user service, and whether its file
-// is there.
-func installedService() (*userService, bool, error) {
-	svc, err := serviceFor(runtime.GOOS, userHome(), nil)
-	if err != nil {
-		return nil, false, err
+// installedCommand is a service subcommand that acts on the service
+// installed: run gets this platform's user service and whether its file is
+// there.
+func installedCommand(use, short string, run func(cmd *cobra.Command, out io.Writer, svc *userService, installed bool) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, err := serviceFor(runtime.GOOS, userHome(), nil)
+			if err != nil {
+				return err
+			}
+			_, err = os.Stat(svc.path)
+			return run(cmd, cmd.OutOrStdout(), svc, !errors.Is(err, os.ErrNotExist))
+		},
 	}
-	_, err = os.Stat(svc.path)
-	return svc, !errors.Is(err, os.ErrNotExist), nil
 }
 
 // runAll runs each command, printing it, and stops at the first failure.

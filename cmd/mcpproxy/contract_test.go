@@ -33,28 +33,8 @@ func (p *proxy) connectPath(tb testing.TB, path string) *mcp.ClientSession {
 	return cs
 }
 
-// callMCP calls a tool and returns its result.
-func callMCP(tb testing.TB, cs *mcp.ClientSession, name string, args map[string]any) *mcp.CallToolResult {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
-	if err != nil {
-		tb.Fatalf("%s %v: %v", name, args, err)
-	}
-	return res
-}
-
 // textOf joins a result's texts.
-func textOf(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
-	return b.String()
-}
+func textOf(res *mcp.CallToolResult) string { return testupstream.Text(res) }
 
 var contractKeyRE = regexp.MustCompile(`read_cache with key "([0-9a-f]+)"`)
 
@@ -72,7 +52,7 @@ func TestContract_AgentTools(t *testing.T) {
 	intent := map[string]any{"reason": "e2e contract test"}
 
 	// describe_tool: schemas, output schema, and the variant that fits.
-	res := callMCP(t, cs, "describe_tool", map[string]any{"ids": []string{"every:get-structured-content", "every:toggle-simulated-logging", "notes:notes_touch"}})
+	res := testupstream.Call(t, cs, "describe_tool", map[string]any{"ids": []string{"every:get-structured-content", "every:toggle-simulated-logging", "notes:notes_touch"}})
 	var described struct {
 		Tools []struct {
 			ID           string          `json:"id"`
@@ -92,33 +72,33 @@ func TestContract_AgentTools(t *testing.T) {
 	if d := described.Tools[0]; !strings.Contains(string(d.OutputSchema), "temperature") || !strings.Contains(string(d.InputSchema), "location") {
 		t.Errorf("get-structured-content: input %s, output %s", d.InputSchema, d.OutputSchema)
 	}
-	res = callMCP(t, cs, "describe_tool", map[string]any{"ids": []string{"every:get-summ"}})
+	res = testupstream.Call(t, cs, "describe_tool", map[string]any{"ids": []string{"every:get-summ"}})
 	if !res.IsError || !strings.Contains(textOf(res), `"every:get-sum"`) {
 		t.Errorf("describe_tool of a misspelt id: %s", textOf(res))
 	}
 
 	// Intent-declared calls against server-everything's annotations.
-	res = callMCP(t, cs, "call_tool_read", map[string]any{"name": "every:get-sum", "args": map[string]any{"a": 17, "b": 25}, "intent": intent})
+	res = testupstream.Call(t, cs, "call_tool_read", map[string]any{"name": "every:get-sum", "args": map[string]any{"a": 17, "b": 25}, "intent": intent})
 	if res.IsError || !strings.Contains(textOf(res), "42") {
 		t.Errorf("call_tool_read get-sum: %s", textOf(res))
 	}
-	res = callMCP(t, cs, "call_tool_read", map[string]any{"name": "every:toggle-simulated-logging", "intent": intent})
+	res = testupstream.Call(t, cs, "call_tool_read", map[string]any{"name": "every:toggle-simulated-logging", "intent": intent})
 	if txt := textOf(res); !res.IsError || !strings.Contains(txt, "use call_tool_write") || !strings.Contains(txt, `"destructiveHint":false`) {
 		t.Errorf("call_tool_read of a tool that writes: isError %v: %s", res.IsError, txt)
 	}
-	res = callMCP(t, cs, "call_tool_write", map[string]any{"name": "every:toggle-simulated-logging", "intent": intent})
+	res = testupstream.Call(t, cs, "call_tool_write", map[string]any{"name": "every:toggle-simulated-logging", "intent": intent})
 	if res.IsError {
 		t.Errorf("call_tool_write toggle-simulated-logging: %s", textOf(res))
 	}
 	// ... and against the test upstream's destructive and unannotated tools,
 	// which a refused call never reaches.
 	for _, tool := range []string{"notes_delete", "notes_touch"} {
-		res = callMCP(t, cs, "call_tool_write", map[string]any{"name": "notes:" + tool, "intent": intent})
+		res = testupstream.Call(t, cs, "call_tool_write", map[string]any{"name": "notes:" + tool, "intent": intent})
 		if !res.IsError || !strings.Contains(textOf(res), "use call_tool_destructive") {
 			t.Errorf("call_tool_write %s: %s", tool, textOf(res))
 		}
 	}
-	res = callMCP(t, cs, "call_tool_read", map[string]any{"name": "notes:notes_list", "intent": intent})
+	res = testupstream.Call(t, cs, "call_tool_read", map[string]any{"name": "notes:notes_list", "intent": intent})
 	if !strings.Contains(textOf(res), `"writes":0`) {
 		t.Errorf("refused calls reached the upstream: %s", textOf(res))
 	}
@@ -157,12 +137,12 @@ func TestContract_AgentTools(t *testing.T) {
 	if !schema || !readCache {
 		t.Errorf("/mcp/all: output schema of get-structured-content %v, read_cache listed %v", schema, readCache)
 	}
-	res = callMCP(t, all, "every__get-structured-content", map[string]any{"location": "Chicago"})
+	res = testupstream.Call(t, all, "every__get-structured-content", map[string]any{"location": "Chicago"})
 	m := contractKeyRE.FindStringSubmatch(textOf(res))
 	if !res.IsError || m == nil || res.StructuredContent != nil || !strings.Contains(textOf(res), "output schema") {
 		t.Fatalf("a truncated structured result on /mcp/all: isError %v: %s", res.IsError, textOf(res))
 	}
-	res = callMCP(t, all, "read_cache", map[string]any{"key": m[1], "limit": 1000})
+	res = testupstream.Call(t, all, "read_cache", map[string]any{"key": m[1], "limit": 1000})
 	if res.IsError || !strings.Contains(textOf(res), "temperature") || !strings.Contains(textOf(res), "humidity") {
 		t.Errorf("read_cache on /mcp/all: %s", textOf(res))
 	}

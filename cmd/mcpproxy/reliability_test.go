@@ -107,16 +107,10 @@ func callBuiltin(ctx context.Context, cs *mcp.ClientSession, name string, args m
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
 	if res.IsError {
-		return b.String(), fmt.Errorf("tool error: %s", b.String())
+		return textOf(res), fmt.Errorf("tool error: %s", textOf(res))
 	}
-	return b.String(), nil
+	return textOf(res), nil
 }
 
 func echoVia(ctx context.Context, cs *mcp.ClientSession, id, msg string) error {

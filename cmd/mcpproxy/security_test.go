@@ -100,13 +100,7 @@ func callTool(tb testing.TB, cs *mcp.ClientSession, id string, args map[string]a
 	if err != nil {
 		tb.Fatalf("call_tool %s: %v", id, err)
 	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
-	return b.String(), res.IsError
+	return textOf(res), res.IsError
 }
 
 func wantCall(tb testing.TB, cs *mcp.ClientSession, id string, args map[string]any, want string) {

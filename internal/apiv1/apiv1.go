@@ -189,7 +189,7 @@ type ActivityRecord struct {
 	Tool     string         `json:"tool,omitempty"`
 	// Action is the management action: "add", "remove", "update", "enable",
 	// "disable", "restart", "quarantine", "unquarantine", "approve_tools",
-	// "block_tools", "create_token", "revoke_token".
+	// "block_tools", "create_token", "revoke_token", "login", "logout".
 	Action string `json:"action,omitempty"`
 	// Arguments are stored redacted and truncated.
 	Arguments  json.RawMessage `json:"arguments,omitempty"`

@@ -355,28 +355,14 @@ func specFieldNode(s *mcpproxy.ServerSpec, field string) *node {
 	return nil
 }
 
+// sameField reports whether field means the same in a and b: whether it
+// would be written the same (absent when empty).
 func sameField(a, b *mcpproxy.ServerSpec, field string) bool {
-	switch field {
-	case "protocol":
-		return a.Protocol == b.Protocol
-	case "command":
-		return a.Command == b.Command
-	case "args":
-		return slices.Equal(a.Args, b.Args)
-	case "env":
-		return maps.Equal(a.Env, b.Env)
-	case "working_dir":
-		return a.WorkingDir == b.WorkingDir
-	case "url":
-		return a.URL == b.URL
-	case "headers":
-		return maps.Equal(a.Headers, b.Headers)
-	case "connect_timeout":
-		return a.ConnectTimeout == b.ConnectTimeout
-	case "call_timeout":
-		return a.CallTimeout == b.CallTimeout
+	na, nb := specFieldNode(a, field), specFieldNode(b, field)
+	if na == nil || nb == nil {
+		return na == nil && nb == nil
 	}
-	return false
+	return bytes.Equal(na.compact(), nb.compact())
 }
 
 // formatDuration writes "2m" rather than time.Duration's "2m0s", as a person

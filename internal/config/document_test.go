@@ -328,6 +328,19 @@ func TestDocument_UpdateServer(t *testing.T) {
 			t.Errorf("no-op update changed the document:\n%s", got)
 		}
 	})
+	t.Run("KeepsFieldsAsWritten", func(t *testing.T) {
+		// Fields whose meaning the update keeps stay as the person wrote
+		// them (a duration's spelling, an empty list, the order of keys);
+		// only the changed one is rewritten.
+		const file = `{"mcpServers": [{"name": "s", "command": "old", "args": [], "env": {"B": "2", "A": "1"}, "connect_timeout": "120s"}]}`
+		d := mustDoc(t, file)
+		must(t, d.UpdateServer(mcpproxy.ServerSpec{Name: "s", Command: "new",
+			Env: map[string]string{"A": "1", "B": "2"}, ConnectTimeout: mcpproxy.Duration(2 * time.Minute)}))
+		want := strings.Replace(file, `"old"`, `"new"`, 1)
+		if got := strings.Join(strings.Fields(string(d.Bytes())), ""); got != strings.Join(strings.Fields(want), "") {
+			t.Errorf("got\n%s\nwant\n%s", d.Bytes(), want)
+		}
+	})
 	t.Run("ReplacesType", func(t *testing.T) {
 		d := mustDoc(t, mapFile)
 		must(t, d.UpdateServer(mcpproxy.ServerSpec{Name: "github", URL: "https://api.example.com/mcp",

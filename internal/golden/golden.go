@@ -4,8 +4,9 @@
 // files from what the code now produces.
 //
 // Values that differ from run to run (times, durations, pids, loopback
-// ports, activity ids) are normalized before comparing. Only tests import
-// it; it holds no state but the -update flag.
+// ports, activity ids) are normalized before comparing. Section reads a
+// part of a Markdown document, for the tests that hold README's tables to
+// the code. Only tests import it; it holds no state but the -update flag.
 package golden
 
 import (
@@ -95,4 +96,22 @@ func Normalize(tb testing.TB, data []byte) []byte {
 	}
 	buf.WriteByte('\n')
 	return buf.Bytes()
+}
+
+// Section returns the text under heading (a whole line, such as
+// "## Configuration") in the Markdown file at path, up to the next
+// heading of any level, for tests that hold a document's table to the
+// code. A missing file or heading fails the test.
+func Section(tb testing.TB, path, heading string) string {
+	tb.Helper()
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n"+heading+"\n")
+	if !ok {
+		tb.Fatalf("%s: no heading %q", path, heading)
+	}
+	section, _, _ = strings.Cut(section, "\n#")
+	return section
 }

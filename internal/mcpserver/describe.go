@@ -30,17 +30,23 @@ func (s *Server) addDescribeTool() {
 	}, s.describeTool)
 }
 
-// DescribedTool is one tool of describe_tool's answer.
+// DescribedTool is one tool of describe_tool's answer: the tool's
+// definition, with its id, server and call variant. Its fingerprint,
+// approval and warnings are left empty (see describedTool), so that they
+// are not encoded.
 type DescribedTool struct {
-	ID           string          `json:"id"`
-	Server       string          `json:"server"`
-	Name         string          `json:"name"`
-	Title        string          `json:"title,omitempty"`
-	Description  string          `json:"description,omitempty"`
-	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
-	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
-	Annotations  json.RawMessage `json:"annotations,omitempty"`
-	CallWith     string          `json:"call_with"`
+	ID     string `json:"id"`
+	Server string `json:"server"`
+	mcpproxy.Tool
+	CallWith string `json:"call_with"`
+}
+
+// describedTool is describe_tool's answer for the tool t of id.
+func describedTool(id string, t *mcpproxy.Tool) DescribedTool {
+	server, _, _ := splitID(id, ":")
+	d := DescribedTool{ID: id, Server: server, Tool: *t, CallWith: effectOf(t.Annotations).callWith()}
+	d.Fingerprint, d.Approval, d.Warnings = "", "", nil
+	return d
 }
 
 func (s *Server) describeTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -81,12 +87,7 @@ func (s *Server) describeTool(ctx context.Context, req *mcp.CallToolRequest) (*m
 			problems = append(problems, fmt.Sprintf("ids[%d]: %s", i, mcpproxy.ErrorMessage(err)))
 			continue
 		}
-		server, _, _ := splitID(id, ":")
-		out = append(out, DescribedTool{
-			ID: id, Server: server, Name: t.Name, Title: t.Title, Description: t.Description,
-			InputSchema: t.InputSchema, OutputSchema: t.OutputSchema, Annotations: t.Annotations,
-			CallWith: effectOf(t.Annotations).callWith(),
-		})
+		out = append(out, describedTool(id, t))
 	}
 	if len(problems) > 0 {
 		return errorResult("%s", strings.Join(problems, "\n")), nil

@@ -26,9 +26,9 @@ import (
 //
 // Why: the SDK's server decodes each request four times, each time with a
 // fresh 32 KiB buffer, and passes it between three goroutines before a tool
-// handler runs; it then writes the answer as a server-sent event. On the
-// project's machine a call refused at once (the front door alone) cost the
-// daemon 370–450 µs of CPU through the SDK and costs 220–300 µs here.
+// handler runs; it then writes the answer as a server-sent event. What that
+// cost the daemon per call, and what this path saves, is measured in
+// docs/BENCHMARKS.md (the fastPath entry under the call benchmarks).
 //
 // What is plain: a POST on a session the SDK initialized for a client that
 // declared neither sampling nor elicitation, with the headers the SDK would

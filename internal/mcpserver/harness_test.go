@@ -459,25 +459,11 @@ func (p *proxy) connect(tb testing.TB, path string, o clientOptions) *mcp.Client
 // result is returned, not failed on).
 func call(tb testing.TB, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
-	if err != nil {
-		tb.Fatalf("call %s %v: %v", name, args, err)
-	}
-	return res
+	return testupstream.Call(tb, cs, name, args)
 }
 
 // textOf joins the text contents of a tool result.
-func textOf(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(t.Text)
-		}
-	}
-	return b.String()
-}
+func textOf(res *mcp.CallToolResult) string { return testupstream.Text(res) }
 
 // wantOK fails unless res is a successful result with exactly text want.
 func wantOK(tb testing.TB, res *mcp.CallToolResult, want string) {

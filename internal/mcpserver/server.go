@@ -1,6 +1,7 @@
 // Package mcpserver is the MCP front door: the smart endpoint (/mcp and the
-// legacy /sse) with mcpproxy's built-in tools, and the direct endpoint
-// (/mcp/all) that lists every approved upstream tool as server__tool.
+// legacy /sse) with mcpproxy's built-in tools, the direct endpoint
+// (/mcp/all) that lists every approved upstream tool as server__tool, and
+// the pass-through of one upstream (/mcp/server/{name}).
 //
 // Concurrency contract: handlers read the state view's current snapshot and
 // the tool index; a tool call waits only on the one upstream it names, with

@@ -48,7 +48,7 @@ const (
 
 // progressFlushTimeout bounds how long releasing a route waits for its
 // pending notifications to reach a slow downstream client.
-var progressFlushTimeout = 5 * time.Second
+const progressFlushTimeout = 5 * time.Second
 
 type progressRoute struct {
 	token any

@@ -309,7 +309,7 @@ func (v *View) Update(name string, gen uint64, mutate func(s *Server)) bool {
 		v.mu.Unlock()
 		return false
 	}
-	next := &Server{ServerStatus: cur.ServerStatus, Session: cur.Session, Caller: cur.Caller, Generation: cur.Generation}
+	next := &Server{ServerStatus: cur.ServerStatus, Session: cur.Session, Caller: cur.Caller, Opener: cur.Opener, Generation: cur.Generation}
 	mutate(next)
 	v.replaceLocked(name, next)
 	if next.State != cur.State || next.LastError != cur.LastError || next.RetryCount != cur.RetryCount ||

@@ -1,11 +1,14 @@
 package stateview
 
 import (
+	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func put(v *View, name string, gen uint64, st mcpproxy.ServerState) {
@@ -254,5 +257,41 @@ func TestView_ChunkedUpdates(t *testing.T) {
 	}
 	if i != n {
 		t.Fatalf("All yielded %d entries, want %d", i, n)
+	}
+}
+
+type opener struct{}
+
+func (opener) OpenSession(context.Context, *mcp.Client) (*mcp.ClientSession, error) {
+	return nil, nil
+}
+
+type caller struct{}
+
+func (caller) CallTool(context.Context, *mcp.CallToolParams) (*mcp.CallToolResult, error) {
+	return nil, nil
+}
+
+// An update that changes nothing of the live session (a tools change, a
+// re-stamp) keeps every field the actor published: the pass-through reads
+// Opener from the entry, and losing it would give every client of an HTTP
+// upstream the one shared session.
+func TestView_UpdateKeepsEveryField(t *testing.T) {
+	v := New()
+	v.Put(&Server{ServerStatus: mcpproxy.ServerStatus{Name: "a"}, Session: &mcp.ClientSession{}, Caller: caller{}, Opener: opener{}, Generation: 1})
+	before := v.Load().Get("a")
+	if !v.Update("a", 1, func(s *Server) { s.ToolCount = 1 }) {
+		t.Fatal("update rejected")
+	}
+	after := v.Load().Get("a")
+	bv, av := reflect.ValueOf(before).Elem(), reflect.ValueOf(after).Elem()
+	for i := range bv.NumField() {
+		f := bv.Type().Field(i)
+		if !f.IsExported() || f.Name == "ServerStatus" {
+			continue
+		}
+		if !reflect.DeepEqual(bv.Field(i).Interface(), av.Field(i).Interface()) {
+			t.Errorf("Update dropped %s: %v, was %v", f.Name, av.Field(i).Interface(), bv.Field(i).Interface())
+		}
 	}
 }

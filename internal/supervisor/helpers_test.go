@@ -1,11 +1,9 @@
 package supervisor_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/supervisor"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func TestMain(m *testing.M) {
@@ -140,30 +137,6 @@ func configOf(servers ...mcpproxy.ServerSpec) *config.Config {
 		panic(err)
 	}
 	return cfg
-}
-
-// callText calls a tool through a published session.
-func callText(tb testing.TB, cs *mcp.ClientSession, tool string, args any) (string, error) {
-	tb.Helper()
-	if cs == nil {
-		tb.Fatal("no session published")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	if res.IsError {
-		return b.String(), fmt.Errorf("tool error: %s", b.String())
-	}
-	return b.String(), nil
 }
 
 func record(tb testing.TB, v *stateview.View) *testupstream.Recorder {

@@ -78,7 +78,7 @@ func TestSupervisor_ApplyByDiff(t *testing.T) {
 	if n := len(h.rec.Statuses("a")); n != eventsBefore {
 		t.Errorf("a got %d state events from an Apply that did not change it", n-eventsBefore)
 	}
-	if got, err := callText(t, aNow.Session, "echo", map[string]any{"message": "untouched"}); err != nil || got != "untouched" {
+	if got, err := testupstream.CallText(t, aNow.Session, "echo", map[string]any{"message": "untouched"}); err != nil || got != "untouched" {
 		t.Errorf("a echo = %q, %v", got, err)
 	}
 	for _, name := range []string{"b", "c"} {
@@ -514,7 +514,7 @@ func TestSupervisor_StderrFlood(t *testing.T) {
 	}
 	calls := 0
 	waitFor(t, 30*time.Second, func() bool {
-		if got, err := callText(t, srv.Session, "echo", map[string]any{"message": "over the noise"}); err != nil || got != "over the noise" {
+		if got, err := testupstream.CallText(t, srv.Session, "echo", map[string]any{"message": "over the noise"}); err != nil || got != "over the noise" {
 			t.Fatalf("echo during the flood = %q, %v", got, err)
 		}
 		calls++

@@ -26,35 +26,9 @@ import (
 // A failed request fails the call with a tool error holding its message.
 func addAskTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_sampling", Description: "Asks the client's model the question and returns its answer."},
-		func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
-			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
-				MaxTokens: 50,
-				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
-			})
-			if err != nil {
-				return askError(err), nil, nil
-			}
-			text, _ := res.Content.(*mcp.TextContent)
-			if text == nil {
-				return askError(errString("the client's answer holds no text")), nil, nil
-			}
-			return textResult(text.Text), nil, nil
-		})
+		askSampling(false))
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_sampling_open", Description: "Asks the client's model the question, and waits for the answer even when the call is cancelled."},
-		func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
-			res, err := req.Session.CreateMessage(context.WithoutCancel(ctx), &mcp.CreateMessageParams{
-				MaxTokens: 50,
-				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
-			})
-			if err != nil {
-				return askError(err), nil, nil
-			}
-			text, _ := res.Content.(*mcp.TextContent)
-			if text == nil {
-				return askError(errString("the client's answer holds no text")), nil, nil
-			}
-			return textResult(text.Text), nil, nil
-		})
+		askSampling(true))
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_elicit", Description: "Asks the client's user the question and returns the action and answer."},
 		func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
 			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{
@@ -96,6 +70,28 @@ func addAskTools(s *mcp.Server) {
 			}
 			return textResult(strings.Join(uris, ",")), nil, nil
 		})
+}
+
+// askSampling is ask_sampling's handler, or with open ask_sampling_open's,
+// whose question outlives the call's cancellation.
+func askSampling(open bool) mcp.ToolHandlerFor[askInput, any] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
+		if open {
+			ctx = context.WithoutCancel(ctx)
+		}
+		res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+			MaxTokens: 50,
+			Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
+		})
+		if err != nil {
+			return askError(err), nil, nil
+		}
+		text, _ := res.Content.(*mcp.TextContent)
+		if text == nil {
+			return askError(errString("the client's answer holds no text")), nil, nil
+		}
+		return textResult(text.Text), nil, nil
+	}
 }
 
 type askInput struct {

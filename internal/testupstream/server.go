@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -210,6 +212,50 @@ func addEchoArgsTool(s *mcp.Server, name, description string) {
 		}
 		return textResult(text), nil
 	})
+}
+
+// Text joins the text contents of a tool result, for tests and benchmarks
+// that check what a call answered.
+func Text(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
+}
+
+// Call calls a tool through cs, within 20 s, and fails the test on a
+// protocol error; a tool error result is returned, not failed on.
+func Call(tb testing.TB, cs *mcp.ClientSession, name string, args any) *mcp.CallToolResult {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		tb.Fatalf("call %s %v: %v", name, args, err)
+	}
+	return res
+}
+
+// CallText calls a tool through cs, within 10 s, and returns its text; a
+// tool error is returned as an error holding that text.
+func CallText(tb testing.TB, cs *mcp.ClientSession, tool string, args any) (string, error) {
+	tb.Helper()
+	if cs == nil {
+		tb.Fatal("no session published")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		return "", err
+	}
+	if res.IsError {
+		return Text(res), fmt.Errorf("tool error: %s", Text(res))
+	}
+	return Text(res), nil
 }
 
 func textResult(text string) *mcp.CallToolResult {

@@ -42,7 +42,9 @@ type Options struct {
 	// StableAfter is how long a connection must stay up before the backoff
 	// resets; default 30s.
 	StableAfter time.Duration
-	Backoff     Backoff
+	// Backoff spaces connect attempts after failures; default 1 s
+	// doubling to 5 min, with ±20 % jitter.
+	Backoff Backoff
 	// Progress receives the upstream's progress notifications; nil drops them.
 	Progress *relay.ProgressRouter
 	// Hub passes the upstream's requests and notifications to downstream
@@ -135,7 +137,7 @@ func Start(opts Options) *Actor {
 		opts.StableAfter = 30 * time.Second
 	}
 	if opts.Backoff == (Backoff{}) {
-		opts.Backoff = DefaultBackoff
+		opts.Backoff = defaultBackoff
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

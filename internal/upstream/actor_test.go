@@ -48,10 +48,10 @@ func TestActor_StdioReady(t *testing.T) {
 	if srv.ProtocolVersion == "" || srv.ConnectedAt == nil || srv.Protocol != mcpproxy.ProtocolStdio {
 		t.Errorf("protocol_version %q, connected_at %v, protocol %q", srv.ProtocolVersion, srv.ConnectedAt, srv.Protocol)
 	}
-	if got, err := callText(t, srv.Session, "echo", map[string]any{"message": "through the actor"}); err != nil || got != "through the actor" {
+	if got, err := testupstream.CallText(t, srv.Session, "echo", map[string]any{"message": "through the actor"}); err != nil || got != "through the actor" {
 		t.Errorf("echo = %q, %v", got, err)
 	}
-	if got, err := callText(t, srv.Session, "add", map[string]any{"a": 2, "b": 40}); err != nil || got != "42" {
+	if got, err := testupstream.CallText(t, srv.Session, "add", map[string]any{"a": 2, "b": 40}); err != nil || got != "42" {
 		t.Errorf("add = %q, %v", got, err)
 	}
 
@@ -72,7 +72,7 @@ func TestActor_ToolListChanged(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { return h.rec.Count(mcpproxy.EventServerToolsChanged, serverName) == 1 }, "the first %s event", mcpproxy.EventServerToolsChanged)
 	changedBefore := 1
 
-	if _, err := callText(t, srv.Session, "add_tool", map[string]any{"name": "dyn"}); err != nil {
+	if _, err := testupstream.CallText(t, srv.Session, "add_tool", map[string]any{"name": "dyn"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() bool {
@@ -89,7 +89,7 @@ func TestActor_ToolListChanged(t *testing.T) {
 		return h.rec.Count(mcpproxy.EventServerToolsChanged, serverName) > changedBefore
 	}, "a %s event", mcpproxy.EventServerToolsChanged)
 
-	if _, err := callText(t, srv.Session, "remove_tool", map[string]any{"name": "dyn"}); err != nil {
+	if _, err := testupstream.CallText(t, srv.Session, "remove_tool", map[string]any{"name": "dyn"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() bool { return h.server().ToolCount == before }, "tool dyn removed")
@@ -212,7 +212,7 @@ func TestActor_HTTPDownThenUp(t *testing.T) {
 	if srv.ServerInfo == nil || srv.ServerInfo.Name != "late" || srv.Protocol != mcpproxy.ProtocolStreamableHTTP || srv.PID != 0 {
 		t.Errorf("server_info %+v, protocol %q, pid %d", srv.ServerInfo, srv.Protocol, srv.PID)
 	}
-	if got, err := callText(t, srv.Session, "echo", map[string]any{"message": "up"}); err != nil || got != "up" {
+	if got, err := testupstream.CallText(t, srv.Session, "echo", map[string]any{"message": "up"}); err != nil || got != "up" {
 		t.Errorf("echo = %q, %v", got, err)
 	}
 }
@@ -250,11 +250,11 @@ func TestActor_HTTPProtocols(t *testing.T) {
 			// Wait until the connect deadline has certainly passed, with
 			// pings going on meanwhile.
 			time.Sleep(1200 * time.Millisecond)
-			if got, err := callText(t, srv.Session, "echo", map[string]any{"message": "still here"}); err != nil || got != "still here" {
+			if got, err := testupstream.CallText(t, srv.Session, "echo", map[string]any{"message": "still here"}); err != nil || got != "still here" {
 				t.Errorf("echo after the connect deadline = %q, %v", got, err)
 			}
 			// A notification must still reach the actor over the stream.
-			if _, err := callText(t, srv.Session, "add_tool", map[string]any{"name": "dyn"}); err != nil {
+			if _, err := testupstream.CallText(t, srv.Session, "add_tool", map[string]any{"name": "dyn"}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 10*time.Second, func() bool { return h.server().ToolCount == 9 }, "list_changed to add a tool")
@@ -299,7 +299,7 @@ func TestActor_HTTPHeaders(t *testing.T) {
 		Headers:  map[string]string{"X-Test": "v", "Authorization": "Bearer t0ken"},
 	}, nil)
 	srv := h.waitState(t, 10*time.Second, mcpproxy.StateReady)
-	if _, err := callText(t, srv.Session, "echo", map[string]any{"message": "x"}); err != nil {
+	if _, err := testupstream.CallText(t, srv.Session, "echo", map[string]any{"message": "x"}); err != nil {
 		t.Fatal(err)
 	}
 	h.stop(t, 10*time.Second)

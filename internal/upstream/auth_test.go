@@ -11,6 +11,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/oauth"
 	"github.com/mcpproxy/mcpproxy/internal/oauth/oauthtest"
 	"github.com/mcpproxy/mcpproxy/internal/store"
+	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
 )
 
@@ -83,7 +84,7 @@ func TestActor_OAuth(t *testing.T) {
 
 	login(t, m, as.URL())
 	srv = h.waitState(t, 10*time.Second, mcpproxy.StateReady)
-	if got, err := callText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" {
+	if got, err := testupstream.CallText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" {
 		t.Fatalf("whoami = %q, %v", got, err)
 	}
 
@@ -95,7 +96,7 @@ func TestActor_OAuth(t *testing.T) {
 		if now.State != mcpproxy.StateReady || now.Session != srv.Session {
 			t.Fatalf("the connection changed: %s", lazyState{h})
 		}
-		if got, err := callText(t, now.Session, "whoami", nil); err != nil || got != "hello, authorized client" {
+		if got, err := testupstream.CallText(t, now.Session, "whoami", nil); err != nil || got != "hello, authorized client" {
 			t.Fatalf("whoami after refresh = %q, %v", got, err)
 		}
 		// Refreshed ahead of expiry, not after a refusal.
@@ -129,7 +130,7 @@ func TestActor_OAuthRefreshOn401(t *testing.T) {
 	login(t, m, as.URL())
 	srv := h.waitState(t, 10*time.Second, mcpproxy.StateReady)
 	as.ExpireAccessTokens()
-	if got, err := callText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" {
+	if got, err := testupstream.CallText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" {
 		t.Fatalf("whoami with an expired token = %q, %v", got, err)
 	}
 	if n, r := as.Refreshes(), as.Rejected(); n != 1 || r != 1 {
@@ -150,7 +151,7 @@ func TestActor_OAuthSSE(t *testing.T) {
 	}
 	loginAt(t, m, mcpproxy.ProtocolSSE, as.SSEURL())
 	srv = h.waitState(t, 10*time.Second, mcpproxy.StateReady)
-	if got, err := callText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" || srv.Protocol != mcpproxy.ProtocolSSE {
+	if got, err := testupstream.CallText(t, srv.Session, "whoami", nil); err != nil || got != "hello, authorized client" || srv.Protocol != mcpproxy.ProtocolSSE {
 		t.Fatalf("whoami over %s = %q, %v", srv.Protocol, got, err)
 	}
 	if got := as.Resources(); len(got) != 2 || got[0] != as.SSEURL() || got[1] != as.SSEURL() {

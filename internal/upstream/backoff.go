@@ -14,8 +14,8 @@ type Backoff struct {
 	Jitter float64
 }
 
-// DefaultBackoff is 1 s doubling to a 5 min cap with ±20 % jitter.
-var DefaultBackoff = Backoff{Base: time.Second, Max: 5 * time.Minute, Jitter: 0.2}
+// defaultBackoff is 1 s doubling to a 5 min cap with ±20 % jitter.
+var defaultBackoff = Backoff{Base: time.Second, Max: 5 * time.Minute, Jitter: 0.2}
 
 // Delay returns the wait before retry number attempt (1-based). r returns a
 // float in [0,1); nil uses math/rand.

@@ -19,7 +19,7 @@ func TestBackoff_Delay(t *testing.T) {
 }
 
 func TestBackoff_Jitter(t *testing.T) {
-	b := DefaultBackoff
+	b := defaultBackoff
 	for _, tc := range []struct {
 		r    float64
 		want time.Duration

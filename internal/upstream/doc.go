@@ -9,7 +9,5 @@
 // process and backoff. Other goroutines talk to it through Restart and Stop,
 // and read what it publishes in the state view (including the session, which
 // the SDK makes safe for concurrent calls). Every goroutine started here is
-// stopped and waited for by Actor.Stop / Conn.Close / LogBuffer.Close, except a
-// ProgressRouter's: each call's route delivers on its own goroutine while
-// it has notifications pending, and the call's release waits for it.
+// stopped and waited for by Actor.Stop / Conn.Close / LogBuffer.Close.
 package upstream

@@ -1,12 +1,10 @@
 package upstream_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/stateview"
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 	"github.com/mcpproxy/mcpproxy/internal/upstream"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func TestMain(m *testing.M) {
@@ -131,30 +128,6 @@ func stdioSpec(mode string, extraEnv map[string]string) mcpproxy.ServerSpec {
 	}
 	path, env := testupstream.Command(mode, extraEnv)
 	return mcpproxy.ServerSpec{Protocol: mcpproxy.ProtocolStdio, Command: path, Env: env}
-}
-
-// callText calls a tool through a published session and returns its text.
-func callText(tb testing.TB, cs *mcp.ClientSession, tool string, args any) (string, error) {
-	tb.Helper()
-	if cs == nil {
-		tb.Fatal("no session published")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	if res.IsError {
-		return b.String(), fmt.Errorf("tool error: %s", b.String())
-	}
-	return b.String(), nil
 }
 
 func toolNames(s *stateview.Server) []string {

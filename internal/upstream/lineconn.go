@@ -460,7 +460,7 @@ func (c *lineConn) forget(id string) {
 
 // cancelNoticeGrace bounds how long telling the child that a call was
 // cancelled may wait for the pipe, so that the call returns promptly.
-var cancelNoticeGrace = 250 * time.Millisecond
+const cancelNoticeGrace = 250 * time.Millisecond
 
 // cancelRequest sends notifications/cancelled for one of mcpproxy's own
 // requests, best effort: the child may be gone or not reading.

@@ -2,7 +2,6 @@ package upstream_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -58,13 +57,7 @@ func TestActor_UpstreamRequestsSameOnBothPaths(t *testing.T) {
 				if err != nil {
 					return "error: " + err.Error()
 				}
-				var b strings.Builder
-				for _, c := range res.Content {
-					if tc, ok := c.(*mcp.TextContent); ok {
-						b.WriteString(tc.Text)
-					}
-				}
-				return b.String()
+				return testupstream.Text(res)
 			}
 			for _, tool := range []string{"ask_sampling", "ask_elicit", "ask_roots"} {
 				beside, session := ask(srv.Caller, tool), ask(srv.Session, tool)

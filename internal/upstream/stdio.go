@@ -28,7 +28,7 @@ var inheritedEnv = []string{
 
 // Grace periods for stopping a child: after stdin is closed, then after
 // SIGTERM; and, once it is dead, for reading what it wrote to stderr.
-var (
+const (
 	stdinGrace  = 250 * time.Millisecond
 	termGrace   = 2 * time.Second
 	stderrGrace = 500 * time.Millisecond
