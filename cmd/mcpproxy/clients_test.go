@@ -50,12 +50,19 @@ var matrixExpected = map[string]string{
 	// proxy's own session of the upstream declares them for the clients
 	// that have them, and lists those tools to every client of /mcp/all
 	// and of a stdio upstream's pass-through (and call_tool reaches them);
-	// a call of one by this client is refused, not answered.
-	"inspector:stdio//mcp/server/{name}/sampling": "refused", "inspector:stdio//mcp/server/{name}/elicitation": "refused",
-	"inspector:*//mcp/all/sampling": "refused", "inspector:*//mcp/all/elicitation": "refused",
-	"inspector:*//mcp/sampling": "refused", "inspector:*//mcp/elicitation": "refused",
-	"inspector:*//sse/sampling": "refused", "inspector:*//sse/elicitation": "refused",
+	// a call of one by this client is refused, not answered: the upstream
+	// gets the go-sdk client's error for a request it has no handler for,
+	// with the same code from the SDK's path to a stdio upstream and the
+	// proxy's own to an HTTP one.
+	"inspector:stdio//mcp/server/{name}/sampling": matrixRefused, "inspector:stdio//mcp/server/{name}/elicitation": matrixRefused,
+	"inspector:*//mcp/all/sampling": matrixRefused, "inspector:*//mcp/all/elicitation": matrixRefused,
+	"inspector:*//mcp/sampling": matrixRefused, "inspector:*//mcp/elicitation": matrixRefused,
+	"inspector:*//sse/sampling": matrixRefused, "inspector:*//sse/elicitation": matrixRefused,
 }
+
+// matrixRefused is how server-everything reports the proxy's refusal to
+// ask a client what it did not declare.
+const matrixRefused = "refused: MCP error -31001: mcpproxy: the client that made this call does not support"
 
 // matrixAllowed reports whether got is an acceptable outcome for the check
 // through the proxy, given the upstream's own outcome direct.
