@@ -51,6 +51,20 @@ type matrixClient interface {
 	close()
 }
 
+// matrixLimited is a client that cannot do some of the matrix's checks
+// (the inspector's CLI: one request per run, no handlers of its own).
+type matrixLimited interface {
+	// cannot says why the client cannot do check at all, or "".
+	cannot(check string) string
+	// rootless reports whether the client declares roots but has none.
+	rootless() bool
+	// undeclared reports whether the client does not declare the
+	// capability a check asks of it ("sampling", "elicitation"): a tool
+	// that needs it must be hidden from the client or refused, never
+	// answered.
+	undeclared(check string) bool
+}
+
 // matrixDial opens a client named name whose model answers sampling with
 // "answer from NAME" after delay.
 type matrixDial func(ctx context.Context, t matrixTarget, name string, delay time.Duration) (matrixClient, error)
@@ -360,7 +374,15 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 		}
 		return c.call(ctx, tool, args, onProgress)
 	}
-	outcome := func(fn func() string) string {
+	// A client that cannot do a check at all (matrixLimited) gets it as
+	// n/a with its reason, on every column alike.
+	limits, _ := main.(matrixLimited)
+	outcome := func(check string, fn func() string) string {
+		if limits != nil {
+			if why := limits.cannot(check); why != "" {
+				return "n/a: " + why
+			}
+		}
 		o := fn()
 		if strings.HasPrefix(o, "fail: unknown tool") {
 			return "n/a: tool not listed"
@@ -370,7 +392,7 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 	failed := func(err error) string { return "fail: " + shortError(err) }
 
 	var tools []string
-	out["list"] = outcome(func() string {
+	out["list"] = outcome("list", func() string {
 		names, err := main.list(ctx)
 		if err != nil {
 			return failed(err)
@@ -407,13 +429,13 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 		return ok(text)
 	}
 
-	out["call"] = outcome(func() string {
+	out["call"] = outcome("call", func() string {
 		text, isErr, err := call(main, ctx, "echo", map[string]any{"message": "matrix"}, nil)
 		return result(text, isErr, err, func(s string) string { return "ok: " + s })
 	})
 	// structured: get-structured-content declares an output schema; its
 	// result must carry structuredContent, as matrix.mjs checks.
-	out["structured"] = outcome(func() string {
+	out["structured"] = outcome("structured", func() string {
 		tool, args := "get-structured-content", map[string]any{"location": "Chicago"}
 		switch mode {
 		case "all":
@@ -436,7 +458,7 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 		}
 		return "ok: structured content"
 	})
-	out["progress"] = outcome(func() string {
+	out["progress"] = outcome("progress", func() string {
 		var n atomic.Int32
 		text, isErr, err := call(main, ctx, "trigger-long-running-operation", map[string]any{"duration": 1, "steps": 3}, func() { n.Add(1) })
 		return result(text, isErr, err, func(string) string {
@@ -446,7 +468,7 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 			return "fail: no progress notification"
 		})
 	})
-	out["cancel"] = outcome(func() string {
+	out["cancel"] = outcome("cancel", func() string {
 		cctx, stop := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer stop()
 		start := time.Now()
@@ -459,7 +481,7 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 		}
 		return "ok: cancelled"
 	})
-	out["resources"] = outcome(func() string {
+	out["resources"] = outcome("resources", func() string {
 		if mode != "direct" {
 			return "n/a: built-in endpoint"
 		}
@@ -472,7 +494,7 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 		}
 		return fmt.Sprintf("ok: %d listed, read", listed)
 	})
-	out["prompts"] = outcome(func() string {
+	out["prompts"] = outcome("prompts", func() string {
 		if mode != "direct" {
 			return "n/a: built-in endpoint"
 		}
@@ -487,8 +509,12 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 		{"elicitation", "trigger-elicitation-request", "Name: matrix-a", "ok: accepted by its caller"},
 		{"roots", "get-roots-list", matrixRoot, "ok: the client's roots"},
 	}
+	if limits != nil && limits.rootless() {
+		// server-everything says so when the client's roots are none.
+		asks[2].want, asks[2].ok = "no roots are currently configured", "ok: the client's roots (none)"
+	}
 	for _, a := range asks {
-		out[a.check] = outcome(func() string {
+		out[a.check] = outcome(a.check, func() string {
 			if !listed(a.tool) {
 				return "n/a: tool not listed"
 			}
@@ -500,6 +526,15 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 				args["prompt"] = "hi"
 			}
 			text, isErr, err := call(main, ctx, a.tool, args, nil)
+			if limits != nil && limits.undeclared(a.check) {
+				switch {
+				case err != nil:
+					return "refused: " + shortError(err)
+				case isErr:
+					return "refused: " + shortError(errors.New(text))
+				}
+				return "fail: answered for a client without " + a.check + ": " + shortError(errors.New(text))
+			}
 			return result(text, isErr, err, func(s string) string {
 				if strings.Contains(s, a.want) {
 					return a.ok
@@ -508,7 +543,7 @@ func runGoMatrix(dial matrixDial, t matrixTarget, mode, server string) map[strin
 			})
 		})
 	}
-	out["concurrent"] = outcome(func() string {
+	out["concurrent"] = outcome("concurrent", func() string {
 		if !listed("trigger-sampling-request") {
 			return "n/a: tool not listed"
 		}

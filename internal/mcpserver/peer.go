@@ -37,10 +37,18 @@ func clientCaps(ss *mcp.ServerSession) *mcp.ClientCapabilities {
 }
 
 // errClientCannot is the error an upstream gets when the client whose call
-// caused its request did not declare the capability.
+// caused its request did not declare the capability. Its code is the one
+// the go-sdk's client answers with when it has no handler for the request
+// ("client does not support CreateMessage"), so that every path to the
+// upstream sends the same: a plain error would go out with code 0 from the
+// SDK's client session and -32603 from the lean HTTP path. (-32601, method
+// not found, would lose the message: the SDK's connection replaces it.)
 func errClientCannot(what string) error {
-	return fmt.Errorf("mcpproxy: the client that made this call does not support %s", what)
+	return &jsonrpc.Error{Code: codeClientCannot, Message: fmt.Sprintf("mcpproxy: the client that made this call does not support %s", what)}
 }
+
+// codeClientCannot is the go-sdk's codeUnsupportedMethod (unexported).
+const codeClientCannot = -31001
 
 func (p sessionPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
 	if c := clientCaps(p.ss); c == nil || c.Sampling == nil {

@@ -112,24 +112,33 @@ func bindIdentity(h http.Handler) http.Handler {
 // bindSSE does for legacy SSE sessions what the SDK's TokenInfo check does
 // for streamable ones, which the SDK's SSE handler lacks: it learns a
 // session's id from the endpoint event of the GET that opens it, and
-// refuses a POST to that session from another identity.
+// refuses a POST to that session from another identity. It also follows
+// the session's calls, so that the response to one its client cancelled
+// is left out of the stream (see sseSession).
 func (s *Server) bindSSE(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := identityOf(r.Context())
 		switch r.Method {
 		case http.MethodPost:
 			s.mu.Lock()
-			owner, known := s.sse[r.URL.Query().Get("sessionid")]
+			ss := s.sse[r.URL.Query().Get("sessionid")]
 			s.mu.Unlock()
-			if known && owner != id {
+			if ss != nil && ss.owner != id {
 				httpauth.WriteError(w, mcpproxy.Errorf(mcpproxy.EFORBIDDEN, "this MCP session was opened with another credential"))
 				return
 			}
+			if ss != nil {
+				if body := readPosted(r); body != nil {
+					ss.posted(body)
+				}
+			}
 		case http.MethodGet:
-			sw := &sseSniffer{ResponseWriter: w, bind: func(sid string) {
+			sw := &sseSniffer{ResponseWriter: w, bind: func(sid string) *sseSession {
+				ss := newSSESession(id)
 				s.mu.Lock()
-				s.sse[sid] = id
+				s.sse[sid] = ss
 				s.mu.Unlock()
+				return ss
 			}}
 			defer func() {
 				if sw.sid != "" {
@@ -146,12 +155,13 @@ func (s *Server) bindSSE(h http.Handler) http.Handler {
 
 // sseSniffer finds the session id in the first bytes of an SSE stream (the
 // endpoint event, "…?sessionid=ID") and binds it before the client can
-// read it.
+// read it; after that it leaves out the responses the session drops.
 type sseSniffer struct {
 	http.ResponseWriter
-	bind func(sid string)
+	bind func(sid string) *sseSession
 	head []byte // what was written before the id was found, at most 1 KiB
 	sid  string
+	ss   *sseSession // once bound
 	done bool
 }
 
@@ -164,12 +174,15 @@ func (w *sseSniffer) Write(p []byte) (int, error) {
 			})
 			if end > 0 {
 				w.sid, w.done, w.head = string(rest[:end]), true, nil
-				w.bind(w.sid)
+				w.ss = w.bind(w.sid)
 			}
 		}
 		if len(w.head) >= 1024 {
 			w.done, w.head = true, nil
 		}
+	}
+	if w.ss != nil && w.ss.drop(p) {
+		return len(p), nil
 	}
 	return w.ResponseWriter.Write(p)
 }

@@ -118,7 +118,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	servers map[*mcp.Server]struct{} // guarded by mu: per-session pass-through servers
-	sse     map[string]string        // guarded by mu: legacy SSE session id → identity that opened it
+	sse     map[string]*sseSession   // guarded by mu: legacy SSE session id → its session (see bindSSE)
 }
 
 // track remembers a per-session server so Close can end its sessions.
@@ -140,7 +140,7 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}, sse: map[string]string{}}
+	s := &Server{opts: opts, b: opts.Backend, log: opts.Logger, servers: map[*mcp.Server]struct{}{}, sse: map[string]*sseSession{}}
 	s.closing, s.endCalls = context.WithCancelCause(context.Background())
 	impl := &mcp.Implementation{Name: "mcpproxy", Version: opts.Version}
 	s.smart = mcp.NewServer(impl, &mcp.ServerOptions{
@@ -356,8 +356,8 @@ func cancelledByClient(ctx context.Context) bool {
 // receiver of notifications/cancelled should not answer the request, and
 // upstreams built on the TypeScript SDK (server-everything) do not. Only a
 // streamable HTTP request has a stream of its own; on the legacy SSE
-// transport every answer shares the session's stream, and the response is
-// sent.
+// transport every answer shares the session's stream, and bindSSE leaves
+// the response out of it (see sseSession).
 func holdBack(req mcp.Request) {
 	if extra := req.GetExtra(); extra != nil && extra.CloseSSEStream != nil {
 		extra.CloseSSEStream(mcp.CloseSSEStreamArgs{})

@@ -269,7 +269,9 @@ func TestWire_ErrorsAndCancellation(t *testing.T) {
 
 // TestWire_DisconnectCancels: a client that closes a call's stream before
 // the answer (mcp-go's client cancels so over HTTP) cancels the call on
-// the upstream, on every endpoint, in front of the SDK and through it.
+// the upstream, on every endpoint, in front of the SDK and through it; and
+// the stream cannot be resumed (Last-Event-ID is refused), so the answer
+// could never have been delivered.
 func TestWire_DisconnectCancels(t *testing.T) {
 	started, ended := make(chan struct{}, 1), make(chan struct{}, 1)
 	hang := mcp.NewServer(&mcp.Implementation{Name: "hang"}, nil)
@@ -307,6 +309,13 @@ func TestWire_DisconnectCancels(t *testing.T) {
 				case <-ended:
 				case <-time.After(10 * time.Second):
 					t.Fatal("the upstream's call went on after its client went away")
+				}
+				// Nor could the answer ever reach the client: the endpoints
+				// keep no event store, so a stream cannot be resumed.
+				r := &wireClient{url: c.url, hdr: c.hdr.Clone()}
+				r.hdr.Set("Last-Event-ID", "0_0")
+				if _, ans := r.do(t, context.Background(), http.MethodGet, ""); ans.Status != http.StatusBadRequest || !strings.Contains(ans.String(), "replay unsupported") {
+					t.Errorf("GET with Last-Event-ID: %v, want 400 stream replay unsupported", ans)
 				}
 			})
 		}
