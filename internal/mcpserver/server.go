@@ -175,18 +175,24 @@ func New(opts Options) *Server {
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
 	// The fast paths answer through the same middlewares as the SDK, around
-	// what the SDK would call: the handler of call_tool (or of the variant
-	// called) on /mcp; on /mcp/all the direct middleware answers tools/call
-	// itself.
+	// what the SDK would call: the handler of retrieve_tools, or of call_tool
+	// (or of the variant called) on /mcp; on /mcp/all the direct middleware
+	// answers tools/call itself.
 	smartCall := chain(func(ctx context.Context, _ string, req mcp.Request) (mcp.Result, error) {
 		r := req.(*mcp.CallToolRequest)
 		variant := r.Params.Name
-		if variant == "call_tool" {
+		switch variant {
+		case retrieveToolsTool.Name:
+			return s.retrieveTools(ctx, r)
+		case "call_tool":
 			variant = ""
 		}
 		return s.callToolAs(ctx, r, variant), nil
 	}, smartMW...)
 	s.fastSmart = newFastPath(smartHTTP, func(_ *fastSession, req *mcp.CallToolRequest) bool {
+		if req.Params.Name == retrieveToolsTool.Name {
+			return true // answered from the index: no upstream, no timeout
+		}
 		return isCallTool(req.Params.Name) && s.fastFits(callToolServer(req.Params.Arguments))
 	}, func(*fastSession) mcp.MethodHandler { return smartCall })
 	directCall := chain(notForwarded, directMW...)
