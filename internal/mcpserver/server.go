@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -449,11 +450,13 @@ func listPolicyOf(cfg *config.Config) *listPolicy {
 	}
 }
 
-// notifyListPolicy tells /mcp's sessions (and /mcp/all's) that their tool
-// list changed when a config reload changed what policyMiddleware (and
-// directMiddleware) make of it. It runs on the catalog's goroutine, after
-// each pass. (Pass-through sessions list their upstream's tools afresh on
-// each tools/list; their upstreams send list changes.)
+// notifyListPolicy tells /mcp's sessions (and those of /mcp/all and
+// /mcp/server/{name}) that their tool list changed when a config reload
+// changed what policyMiddleware (and directMiddleware, and the
+// pass-through's hideBlocked) make of it. It runs on the catalog's
+// goroutine, after each pass. (Pass-through sessions list their upstream's
+// tools afresh on each tools/list; their upstreams send their own list
+// changes.)
 func (s *Server) notifyListPolicy() {
 	now := listPolicyOf(s.b.Config())
 	old := s.listed.Swap(now)
@@ -463,8 +466,16 @@ func (s *Server) notifyListPolicy() {
 		s.smart.AddTool(retrieveToolsTool, s.retrieveTools)
 	}
 	if old.blockDestructive != now.blockDestructive {
-		// /mcp/all lists only what the policy lets through too.
+		// /mcp/all and the pass-through sessions list only what the
+		// policy lets through too. A pass-through session's list comes
+		// from its upstream; the placeholder never shows in it.
 		s.direct.AddTool(placeholderTool, placeholderHandler)
+		s.mu.Lock()
+		pass := slices.Collect(maps.Keys(s.servers))
+		s.mu.Unlock()
+		for _, ps := range pass {
+			ps.AddTool(placeholderTool, placeholderHandler)
+		}
 	}
 }
 
