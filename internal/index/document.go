@@ -18,7 +18,8 @@ import (
 const (
 	// fieldText is everything that says what a tool does: its server's
 	// name, its own name (twice, weighting it as BM25F would), title,
-	// description and parameter names. Which query terms it contains decides
+	// description (its first sentence twice: see leadSentence) and
+	// parameter names. Which query terms it contains decides
 	// how much of the query a tool covers.
 	fieldText = "text"
 	// fieldName is the tool name, raw and split into words.
@@ -55,7 +56,7 @@ func newDocument(server string, t *mcpproxy.Tool) *document {
 	name := identifierText(t.Name)
 	srv := identifierText(server)
 	paramNames, paramDescs := paramsText(t.InputSchema)
-	core := strings.Join([]string{srv, name, name, title, t.Description}, "\n")
+	core := strings.Join([]string{srv, name, name, title, leadSentence(t.Description), t.Description}, "\n")
 	return &document{
 		Text:       core + "\n" + paramNames,
 		Name:       name,
@@ -240,4 +241,21 @@ func toolsHash(tools []mcpproxy.Tool) [sha256.Size]byte {
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	return sum
+}
+
+// leadSentence returns the first sentence of a description (up to its
+// first line break). newDocument puts it in the text twice: a description
+// says what the tool does first, and what its arguments and results are
+// after, where a query's words match tools that merely mention them.
+func leadSentence(d string) string {
+	d = strings.TrimSpace(d)
+	if i := strings.IndexAny(d, "\r\n"); i >= 0 {
+		d = d[:i]
+	}
+	for i := 0; i < len(d); i++ {
+		if (d[i] == '.' || d[i] == '!' || d[i] == '?') && (i+1 == len(d) || d[i+1] == ' ') {
+			return d[:i+1]
+		}
+	}
+	return d
 }

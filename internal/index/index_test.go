@@ -803,3 +803,19 @@ func TestIndex_HitCompactJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestLeadSentence(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"Read a file. Then more.", "Read a file."},
+		{"  Read a file!  Then", "Read a file!"},
+		{"Is it? Yes", "Is it?"},
+		{"Version 1.2 of the file. Next", "Version 1.2 of the file."},
+		{"First line\nSecond line. More", "First line"},
+		{"No end", "No end"},
+	} {
+		if got := leadSentence(tc.in); got != tc.want {
+			t.Errorf("leadSentence(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
