@@ -27,7 +27,7 @@ import (
 // formatVersion names how documents are derived from tools (document.go)
 // and how records are kept. Change it when either changes: an index of
 // another version is rebuilt, as is one whose mapping differs.
-const formatVersion = 2
+const formatVersion = 1
 
 var versionKey = []byte("mcpproxy.version")
 
