@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -185,4 +187,85 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
 		}
 	})
+}
+
+// BenchmarkRetrieveAnswer encodes the text of retrieve_tools' answer for
+// 15 hits among the tools of the search evaluation's 39 real servers (their
+// schemas compacted, as the daemon holds them), the way it is written now
+// and the way it was (a map of FoundTool values through encoding/json). The
+// hits are every 15th of the 480 tools, in turns that start one further each
+// time, so that the sets cover every tool.
+func BenchmarkRetrieveAnswer(b *testing.B) {
+	files, err := filepath.Glob("../index/testdata/servers/*.json")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("tool lists: %v (%d files)", err, len(files))
+	}
+	var all []index.Hit
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sf struct {
+			Server string `json:"server"`
+			Tools  []struct {
+				Name        string          `json:"name"`
+				Description string          `json:"description"`
+				InputSchema json.RawMessage `json:"inputSchema"`
+				Annotations json.RawMessage `json:"annotations"`
+			} `json:"tools"`
+		}
+		if err := json.Unmarshal(data, &sf); err != nil {
+			b.Fatalf("%s: %v", f, err)
+		}
+		for i, t := range sf.Tools {
+			all = append(all, index.Hit{Server: sf.Server, Score: 1 / float64(i+1), CompactJSON: true, Tool: mcpproxy.Tool{
+				Name: t.Name, Description: t.Description,
+				InputSchema: compactRaw(b, t.InputSchema), Annotations: compactRaw(b, t.Annotations)}})
+		}
+	}
+	const per = 15
+	var sets [][]index.Hit
+	size := 0
+	for start := range len(all) / per {
+		var hits []index.Hit
+		for i := start; i < len(all); i += len(all) / per {
+			hits = append(hits, all[i])
+		}
+		hits = hits[:per]
+		sets = append(sets, hits)
+		text, err := retrieveAnswer(hits, false)
+		if err != nil || text != oldRetrieveAnswer(hits, false) {
+			b.Fatalf("set %d: the answer differs from the old encoding (%v)", start, err)
+		}
+		size += len(text)
+	}
+	b.Logf("%d tools; answers of %d bytes on average", len(all), size/len(sets))
+	for _, enc := range []struct {
+		name string
+		fn   func([]index.Hit) string
+	}{
+		{"now", func(h []index.Hit) string { s, _ := retrieveAnswer(h, false); return s }},
+		{"before", func(h []index.Hit) string { return oldRetrieveAnswer(h, false) }},
+	} {
+		b.Run(enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				enc.fn(sets[i%len(sets)])
+				i++
+			}
+		})
+	}
+}
+
+func compactRaw(tb testing.TB, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -219,7 +219,15 @@ func retrieveAnswer(hits []index.Hit, compact bool) (string, error) {
 	if len(hits) == 0 {
 		msg = "No tools matched. Try other words, or upstream_servers list to see which servers are connected."
 	}
-	if b, ok := appendAnswer(make([]byte, 0, 1024*len(hits)+256), hits, compact, msg); ok {
+	size := 256
+	for i := range hits {
+		t := &hits[i].Tool
+		size += 160 + 2*len(hits[i].Server) + 2*len(t.Name) + len(t.Description) + len(t.Annotations)
+		if !compact {
+			size += len(t.InputSchema)
+		}
+	}
+	if b, ok := appendAnswer(make([]byte, 0, size), hits, compact, msg); ok {
 		return string(b), nil
 	}
 	found := foundTools(hits)
