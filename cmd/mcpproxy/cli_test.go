@@ -346,7 +346,8 @@ func TestCLI_Commands(t *testing.T) {
 		var out string
 		eventually(t, 10*time.Second, func() error {
 			out = p.ok(t, "tools", "search", "returns", "the", "message")
-			if !hasRow(out, "TOOL", "SCORE", "DESCRIPTION") || !regexp.MustCompile(`(?m)^echo:echo +[0-9.]+ +Returns the message unchanged\.$`).MatchString(out) {
+			// echo has no annotations, so only call_tool_destructive reaches it.
+			if !hasRow(out, "TOOL", "SCORE", "CALL WITH", "DESCRIPTION") || !regexp.MustCompile(`(?m)^echo:echo +[0-9.]+ +call_tool_destructive +Returns the message unchanged\.$`).MatchString(out) {
 				return fmt.Errorf("tools search:\n%s", out)
 			}
 			return nil
@@ -356,7 +357,7 @@ func TestCLI_Commands(t *testing.T) {
 		}
 		var found []apiv1.FoundTool
 		p.okJSON(t, &found, "tools", "search", "message", "--limit", "1")
-		if len(found) != 1 || found[0].ID != "echo:echo" || found[0].Score <= 0 {
+		if len(found) != 1 || found[0].ID != "echo:echo" || found[0].Score <= 0 || found[0].CallWith != "call_tool_destructive" {
 			t.Errorf("tools search -o json: %+v", found)
 		}
 	})

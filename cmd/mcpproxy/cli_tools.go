@@ -51,9 +51,9 @@ with retrieve_tools. The words of QUERY may be given as separate arguments.`,
 				fmt.Fprintln(w, "No tools matched.")
 				return nil
 			}
-			t := newTable(w, "TOOL", "SCORE", "DESCRIPTION")
+			t := newTable(w, "TOOL", "SCORE", "CALL WITH", "DESCRIPTION")
 			for _, f := range found {
-				t.row(f.ID, strconv.FormatFloat(f.Score, 'f', 2, 64), truncate(f.Description, 80))
+				t.row(f.ID, strconv.FormatFloat(f.Score, 'f', 2, 64), f.CallWith, truncate(f.Description, 80))
 			}
 			return t.flush()
 		},

@@ -18,8 +18,9 @@ import (
 const (
 	// fieldText is everything that says what a tool does: its server's
 	// name, its own name (twice, weighting it as BM25F would), title,
-	// description and parameter names. Which query terms it contains decides
-	// how much of the query a tool covers.
+	// description and parameter names (the index's own scorer counts the
+	// description's first sentence twice: see leadSentence). Which query
+	// terms it contains decides how much of the query a tool covers.
 	fieldText = "text"
 	// fieldName is the tool name, raw and split into words.
 	fieldName = "name"
@@ -57,11 +58,12 @@ func newDocument(server string, t *mcpproxy.Tool) *document {
 	paramNames, paramDescs := paramsText(t.InputSchema)
 	core := strings.Join([]string{srv, name, name, title, t.Description}, "\n")
 	return &document{
+		// bleve's text, which the baseline ranking searches, is as it was.
 		Text:       core + "\n" + paramNames,
 		Name:       name,
 		Server:     srv,
 		Params:     paramDescs,
-		core:       core,
+		core:       core + "\n" + leadSentence(t.Description),
 		paramNames: paramNames,
 	}
 }
@@ -240,4 +242,23 @@ func toolsHash(tools []mcpproxy.Tool) [sha256.Size]byte {
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	return sum
+}
+
+// leadSentence returns the first sentence of a description (up to its
+// first line break). The index's own scorer has it twice in a tool's text
+// (document.core): a description says what the tool does first, and what
+// its arguments and results are after, where a query's words match tools
+// that merely mention them. bleve's documents, which the baseline ranking
+// searches, do not repeat it.
+func leadSentence(d string) string {
+	d = strings.TrimSpace(d)
+	if i := strings.IndexAny(d, "\r\n"); i >= 0 {
+		d = d[:i]
+	}
+	for i := 0; i < len(d); i++ {
+		if (d[i] == '.' || d[i] == '!' || d[i] == '?') && (i+1 == len(d) || d[i+1] == ' ') {
+			return d[:i+1]
+		}
+	}
+	return d
 }

@@ -36,9 +36,11 @@
 package index
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +70,12 @@ type Hit struct {
 	Server string // server name
 	Tool   mcpproxy.Tool
 	Score  float64
+	// CompactJSON reports that Tool.InputSchema and Tool.Annotations are
+	// each empty or valid JSON exactly as encoding/json writes a
+	// json.RawMessage (compacted, HTML characters as they are), so that an
+	// answer may copy them as they are. The index checks this once, when
+	// it takes the tool in.
+	CompactJSON bool
 	// Why is set by SearchExplained: what the score is made of.
 	Why *Explanation
 }
@@ -129,16 +137,36 @@ type snapshot struct {
 type serverTools struct {
 	server string
 	hash   [sha256.Size]byte
-	names  []string                 // sorted; the documents' tool names
-	lens   fieldLens                // analyzed tokens per field, summed over the tools
-	tools  map[string]mcpproxy.Tool // by name; nil for a dormant server loaded from disk
-	post   *postings                // nil for a dormant server loaded from disk
+	names  []string               // sorted; the documents' tool names
+	lens   fieldLens              // analyzed tokens per field, summed over the tools
+	tools  map[string]indexedTool // by name; nil for a dormant server loaded from disk
+	post   *postings              // nil for a dormant server loaded from disk
 	// slot numbers the server among the live ones, from the time a snapshot
 	// first holds it: a search keeps per-server state in a slice by slot.
 	slot int32
 }
 
-func (s *snapshot) lookup(id string) (server string, t mcpproxy.Tool, ok bool) {
+// indexedTool is a tool as the index keeps it.
+type indexedTool struct {
+	mcpproxy.Tool
+	compactJSON bool // see Hit.CompactJSON
+}
+
+func newIndexedTool(t mcpproxy.Tool) indexedTool {
+	return indexedTool{Tool: t, compactJSON: isCompactJSON(t.InputSchema) && isCompactJSON(t.Annotations)}
+}
+
+// isCompactJSON reports whether raw is empty, or valid JSON that
+// compacting leaves as it is.
+func isCompactJSON(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return true
+	}
+	var b bytes.Buffer
+	return json.Compact(&b, raw) == nil && bytes.Equal(b.Bytes(), raw)
+}
+
+func (s *snapshot) lookup(id string) (server string, t indexedTool, ok bool) {
 	server, name, _ := strings.Cut(id, ":")
 	if st := s.servers[server]; st != nil {
 		t, ok = st.tools[name]
@@ -284,11 +312,11 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 		return &prepared{server: server}, nil
 	}
 	p := &prepared{server: server, sorted: sorted, docs: make([]*document, len(sorted)),
-		st: &serverTools{server: server, hash: hash, names: make([]string, len(sorted)), tools: make(map[string]mcpproxy.Tool, len(sorted))}}
+		st: &serverTools{server: server, hash: hash, names: make([]string, len(sorted)), tools: make(map[string]indexedTool, len(sorted))}}
 	for i := range sorted {
 		p.docs[i] = newDocument(server, &sorted[i])
 		p.st.names[i] = sorted[i].Name
-		p.st.tools[sorted[i].Name] = sorted[i]
+		p.st.tools[sorted[i].Name] = newIndexedTool(sorted[i])
 	}
 	p.st.post, p.st.lens = newPostings(x.analyzer, p.docs)
 	return p, nil
@@ -624,8 +652,8 @@ func (x *Index) search(ctx context.Context, q string, limit int, keep func(serve
 				live = x.snap.Load()
 				server, t, ok = live.lookup(h.ID)
 			}
-			if ok && (keep == nil || keep(server, &t)) {
-				hit := Hit{Server: server, Tool: t, Score: h.Score}
+			if ok && (keep == nil || keep(server, &t.Tool)) {
+				hit := Hit{Server: server, Tool: t.Tool, Score: h.Score, CompactJSON: t.compactJSON}
 				if explain {
 					hit.Why = explanation(plan, h.Score, h.Expl)
 				}

@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -767,5 +768,54 @@ func TestIndex_SearchKeep(t *testing.T) {
 	}
 	if got := ids(hits); len(got) != 1 || got[0] != "quiet:summary" {
 		t.Errorf("kept = %v, want quiet:summary", got)
+	}
+}
+
+// A hit says whether its schema and annotations may be copied into an
+// answer as they are: only when compacting them changes nothing. Both
+// scorers say it.
+func TestIndex_HitCompactJSON(t *testing.T) {
+	tools := []mcpproxy.Tool{
+		{Name: "compact_tool", Description: "widget compact", InputSchema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string","description":"x <y> & \"z\""}}}`),
+			Annotations: json.RawMessage(`{"readOnlyHint":true}`)},
+		{Name: "pretty_tool", Description: "widget pretty", InputSchema: json.RawMessage("{\n  \"type\": \"object\"\n}")},
+		{Name: "pretty_annotations", Description: "widget annotated", InputSchema: json.RawMessage(`{"type":"object"}`), Annotations: json.RawMessage(`{ "readOnlyHint": true }`)},
+		{Name: "invalid_tool", Description: "widget invalid", InputSchema: json.RawMessage(`{"type":`)},
+		{Name: "bare_tool", Description: "widget bare"},
+	}
+	want := map[string]bool{"compact_tool": true, "pretty_tool": false, "pretty_annotations": false, "invalid_tool": false, "bare_tool": true}
+	for _, r := range []struct {
+		name string
+		rank ranking
+	}{{"Own", defaultRanking}, {"Bleve", baselineRanking}} {
+		t.Run(r.name, func(t *testing.T) {
+			x := newTestIndex(t, map[string][]mcpproxy.Tool{"s": tools})
+			x.rank = r.rank
+			hits, err := x.Search(context.Background(), "widget", 10)
+			if err != nil || len(hits) != len(tools) {
+				t.Fatalf("got %d hits, %v; want %d", len(hits), err, len(tools))
+			}
+			for _, h := range hits {
+				if h.CompactJSON != want[h.Tool.Name] {
+					t.Errorf("%s: CompactJSON %v, want %v", h.Tool.Name, h.CompactJSON, want[h.Tool.Name])
+				}
+			}
+		})
+	}
+}
+
+func TestLeadSentence(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"Read a file. Then more.", "Read a file."},
+		{"  Read a file!  Then", "Read a file!"},
+		{"Is it? Yes", "Is it?"},
+		{"Version 1.2 of the file. Next", "Version 1.2 of the file."},
+		{"First line\nSecond line. More", "First line"},
+		{"No end", "No end"},
+	} {
+		if got := leadSentence(tc.in); got != tc.want {
+			t.Errorf("leadSentence(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

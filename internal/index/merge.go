@@ -245,7 +245,7 @@ func addServer(b *bleve.Batch, server string, st *serverTools) error {
 	}
 	for _, name := range st.names {
 		t := st.tools[name]
-		if err := b.Index(docID(server, name), newDocument(server, &t)); err != nil {
+		if err := b.Index(docID(server, name), newDocument(server, &t.Tool)); err != nil {
 			return fmt.Errorf("index server %s: tool %s: %w", server, name, err)
 		}
 	}

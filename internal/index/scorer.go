@@ -585,7 +585,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			}
 			if keep != nil {
 				t := st.tools[st.names[d]]
-				if !keep(st.server, &t) {
+				if !keep(st.server, &t.Tool) {
 					continue
 				}
 			}
@@ -604,7 +604,8 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 	hits := make([]Hit, len(top))
 	for i := range top {
 		c := &top[i]
-		hits[i] = Hit{Server: c.st.server, Tool: c.st.tools[c.st.names[c.doc]], Score: c.score}
+		t := c.st.tools[c.st.names[c.doc]]
+		hits[i] = Hit{Server: c.st.server, Tool: t.Tool, Score: c.score, CompactJSON: t.compactJSON}
 		if explain {
 			hits[i].Why = explainCandidate(plan, &ws, &cov, c)
 		}

@@ -326,7 +326,8 @@ func TestIntent_PolicyReloadNotifies(t *testing.T) {
 		t.Errorf("tools/list after the reload = %v, want no call_tool", names)
 	}
 
-	// block_destructive_agent_calls changes /mcp/all's list too.
+	// block_destructive_agent_calls changes the lists of /mcp/all and of
+	// the pass-through sessions too.
 	directChanged := make(chan struct{}, 16)
 	direct := p.connect(t, "/mcp/all", clientOptions{mcp: &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { directChanged <- struct{}{} },
@@ -334,16 +335,35 @@ func TestIntent_PolicyReloadNotifies(t *testing.T) {
 	if names := toolNames(t, direct); !slices.Contains(names, "notes__notes_delete") {
 		t.Fatalf("/mcp/all tools/list = %v", names)
 	}
+	passChanged := make(chan struct{}, 16)
+	pass := p.connect(t, "/mcp/server/notes", clientOptions{mcp: &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { passChanged <- struct{}{} },
+	}})
+	if names := toolNames(t, pass); !slices.Contains(names, "notes_delete") {
+		t.Fatalf("/mcp/server/notes tools/list = %v", names)
+	}
+	// The pass-through server learns of its session just after the
+	// client's notifications/initialized, which the client does not wait for.
+	waitFor(t, 10*time.Second, func() bool {
+		p.srv.mu.Lock()
+		defer p.srv.mu.Unlock()
+		return len(p.srv.servers) == 1
+	}, "the pass-through session is not tracked")
 	m["block_destructive_agent_calls"] = true
 	data, _ = json.Marshal(m)
 	p.sup.ApplyFile(data, nil)
-	select {
-	case <-directChanged:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no tools/list_changed on /mcp/all after block_destructive_agent_calls was turned on")
+	for name, ch := range map[string]chan struct{}{"/mcp/all": directChanged, "/mcp/server/notes": passChanged} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no tools/list_changed on %s after block_destructive_agent_calls was turned on", name)
+		}
 	}
 	if names := toolNames(t, direct); slices.Contains(names, "notes__notes_delete") || !slices.Contains(names, "notes__notes_append") {
 		t.Errorf("/mcp/all tools/list after the reload = %v", names)
+	}
+	if names := toolNames(t, pass); slices.Contains(names, "notes_delete") || !slices.Contains(names, "notes_append") || slices.Contains(names, placeholderTool.Name) {
+		t.Errorf("/mcp/server/notes tools/list after the reload = %v", names)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -176,18 +177,24 @@ func New(opts Options) *Server {
 	smartSSE := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s.smart }, nil)
 	directHTTP := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.direct }, streamOpts)
 	// The fast paths answer through the same middlewares as the SDK, around
-	// what the SDK would call: the handler of call_tool (or of the variant
-	// called) on /mcp; on /mcp/all the direct middleware answers tools/call
-	// itself.
+	// what the SDK would call: the handler of retrieve_tools, or of call_tool
+	// (or of the variant called) on /mcp; on /mcp/all the direct middleware
+	// answers tools/call itself.
 	smartCall := chain(func(ctx context.Context, _ string, req mcp.Request) (mcp.Result, error) {
 		r := req.(*mcp.CallToolRequest)
 		variant := r.Params.Name
-		if variant == "call_tool" {
+		switch variant {
+		case retrieveToolsTool.Name:
+			return s.retrieveTools(ctx, r)
+		case "call_tool":
 			variant = ""
 		}
 		return s.callToolAs(ctx, r, variant), nil
 	}, smartMW...)
 	s.fastSmart = newFastPath(smartHTTP, func(_ *fastSession, req *mcp.CallToolRequest) bool {
+		if req.Params.Name == retrieveToolsTool.Name {
+			return true // answered from the index: no upstream, no timeout
+		}
 		return isCallTool(req.Params.Name) && s.fastFits(callToolServer(req.Params.Arguments))
 	}, func(*fastSession) mcp.MethodHandler { return smartCall })
 	directCall := chain(notForwarded, directMW...)
@@ -444,11 +451,13 @@ func listPolicyOf(cfg *config.Config) *listPolicy {
 	}
 }
 
-// notifyListPolicy tells /mcp's sessions (and /mcp/all's) that their tool
-// list changed when a config reload changed what policyMiddleware (and
-// directMiddleware) make of it. It runs on the catalog's goroutine, after
-// each pass. (Pass-through sessions list their upstream's tools afresh on
-// each tools/list; their upstreams send list changes.)
+// notifyListPolicy tells /mcp's sessions (and those of /mcp/all and
+// /mcp/server/{name}) that their tool list changed when a config reload
+// changed what policyMiddleware (and directMiddleware, and the
+// pass-through's hideBlocked) make of it. It runs on the catalog's
+// goroutine, after each pass. (Pass-through sessions list their upstream's
+// tools afresh on each tools/list; their upstreams send their own list
+// changes.)
 func (s *Server) notifyListPolicy() {
 	now := listPolicyOf(s.b.Config())
 	old := s.listed.Swap(now)
@@ -458,8 +467,16 @@ func (s *Server) notifyListPolicy() {
 		s.smart.AddTool(retrieveToolsTool, s.retrieveTools)
 	}
 	if old.blockDestructive != now.blockDestructive {
-		// /mcp/all lists only what the policy lets through too.
+		// /mcp/all and the pass-through sessions list only what the
+		// policy lets through too. A pass-through session's list comes
+		// from its upstream; the placeholder never shows in it.
 		s.direct.AddTool(placeholderTool, placeholderHandler)
+		s.mu.Lock()
+		pass := slices.Collect(maps.Keys(s.servers))
+		s.mu.Unlock()
+		for _, ps := range pass {
+			ps.AddTool(placeholderTool, placeholderHandler)
+		}
 	}
 }
 

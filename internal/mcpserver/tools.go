@@ -14,6 +14,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/apiv1"
 	"github.com/mcpproxy/mcpproxy/internal/config"
+	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/pinning"
 	"github.com/mcpproxy/mcpproxy/internal/readiness"
@@ -153,6 +154,15 @@ func (s *Server) Search(ctx context.Context, query string, limit int) ([]FoundTo
 
 // search is Search over the tools tok allows (all when tok is nil).
 func (s *Server) search(ctx context.Context, query string, limit int, tok *token.Token) ([]FoundTool, error) {
+	hits, err := s.searchHits(ctx, query, limit, tok)
+	if err != nil {
+		return nil, err
+	}
+	return foundTools(hits), nil
+}
+
+// searchHits is search's hits as the index returns them.
+func (s *Server) searchHits(ctx context.Context, query string, limit int, tok *token.Token) ([]index.Hit, error) {
 	if limit <= 0 {
 		limit = s.b.Config().ToolsLimit
 	}
@@ -163,10 +173,10 @@ func (s *Server) search(ctx context.Context, query string, limit int, tok *token
 	if tok != nil {
 		keep = func(server string, t *mcpproxy.Tool) bool { return tok.AllowsTool(server, t.Annotations) }
 	}
-	hits, err := s.opts.Index.SearchKeep(ctx, query, limit, keep)
-	if err != nil {
-		return nil, err
-	}
+	return s.opts.Index.SearchKeep(ctx, query, limit, keep)
+}
+
+func foundTools(hits []index.Hit) []FoundTool {
 	out := make([]FoundTool, 0, len(hits))
 	for _, h := range hits {
 		out = append(out, FoundTool{
@@ -175,7 +185,7 @@ func (s *Server) search(ctx context.Context, query string, limit int, tok *token
 			Annotations: h.Tool.Annotations, Score: h.Score, CallWith: effectOf(h.Tool.Annotations).callWith(),
 		})
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) retrieveTools(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -189,26 +199,48 @@ func (s *Server) retrieveTools(ctx context.Context, req *mcp.CallToolRequest) (*
 	if in.Limit < 0 {
 		return errorResult("argument limit: must be between 1 and %d, got %d", maxSearchLimit, in.Limit), nil
 	}
-	found, err := s.search(ctx, in.Query, in.Limit, callerToken(ctx))
+	hits, err := s.searchHits(ctx, in.Query, in.Limit, callerToken(ctx))
 	if err != nil {
 		return errorResult("%s", mcpproxy.ErrorMessage(err)), nil
 	}
-	res := map[string]any{"tools": found, "total": len(found)}
+	text, err := retrieveAnswer(hits, s.b.Config().ToolResponseMode == config.ResponseCompact)
+	if err != nil {
+		return errorResult("encoding result: %v", err), nil
+	}
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil
+}
+
+// retrieveAnswer is the text of retrieve_tools' answer for hits.
+func retrieveAnswer(hits []index.Hit, compact bool) (string, error) {
 	msg := `Call one with its call_with variant: {"name": "<id>", "args": {...}, "intent": {"reason": "..."}}`
-	if s.b.Config().ToolResponseMode == config.ResponseCompact {
-		compact := make([]CompactTool, len(found))
-		for i, f := range found {
-			compact[i] = CompactTool{ID: f.ID, Description: firstSentence(f.Description), Score: f.Score, Annotations: f.Annotations, CallWith: f.CallWith}
-		}
-		res["tools"] = compact
+	if compact {
 		msg = `Call describe_tool with the ids you mean to use (up to 5) for their input schemas, then call each with its call_with variant: {"name": "<id>", "args": {...}, "intent": {"reason": "..."}}`
 	}
-	if len(found) == 0 {
-		res["message"] = "No tools matched. Try other words, or upstream_servers list to see which servers are connected."
-	} else {
-		res["message"] = msg
+	if len(hits) == 0 {
+		msg = "No tools matched. Try other words, or upstream_servers list to see which servers are connected."
 	}
-	return jsonResult(res), nil
+	size := 256
+	for i := range hits {
+		t := &hits[i].Tool
+		size += 160 + 2*len(hits[i].Server) + 2*len(t.Name) + len(t.Description) + len(t.Annotations)
+		if !compact {
+			size += len(t.InputSchema)
+		}
+	}
+	if b, ok := appendAnswer(make([]byte, 0, size), hits, compact, msg); ok {
+		return string(b), nil
+	}
+	found := foundTools(hits)
+	var tools any = found
+	if compact {
+		c := make([]CompactTool, len(found))
+		for i, f := range found {
+			c[i] = CompactTool{ID: f.ID, Description: firstSentence(f.Description), Score: f.Score, Annotations: f.Annotations, CallWith: f.CallWith}
+		}
+		tools = c
+	}
+	b, err := answerJSON(tools, len(found), msg)
+	return string(b), err
 }
 
 func (s *Server) callToolBuiltin(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {

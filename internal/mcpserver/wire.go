@@ -18,13 +18,16 @@ import (
 // json.Marshal of a result builds its whole encoding in a buffer grown by
 // doubling and then copies it out, and the SDK encodes a result three times
 // over (the result, the JSON-RPC message, the event); for a text of many
-// megabytes each of those is a copy of it. Here a large text is escaped
-// piece by piece into the writer instead, and the rest of the result, small,
-// is encoded by json.Marshal as before, so the bytes are the same.
+// megabytes each of those is a copy of it. json.Marshal also scans the
+// whole escaped text once more, byte by byte, to compact what the result's
+// MarshalJSON returned. Here a text of a few kilobytes or more (a
+// retrieve_tools answer is tens) is escaped piece by piece into the writer
+// instead, and the rest of the result, small, is encoded by json.Marshal as
+// before, so the bytes are the same.
 
 // bigText is the length from which a text is streamed rather than encoded
 // with the rest of its result.
-const bigText = 64 << 10
+const bigText = 4 << 10
 
 // writeCallResponse writes the JSON-RPC response of a tools/call with the
 // given id (JSON): res, or err as the SDK encodes a handler's error.
