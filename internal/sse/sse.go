@@ -51,85 +51,135 @@ func (r *Reader) Spool(dir string, after int64) { r.spool, r.spoolAfter = dir, a
 // returned with io.EOF. A line of more than limit bytes is an error that
 // wraps ErrTooLong.
 func (r *Reader) Line(limit int64) (line []byte, owned bool, err error) {
-	var pieces [][]byte
-	var n int64
-	var sp *spool
-	spooled := false // tried for this line
-	defer func() { sp.close() }()
+	g := gather{dir: r.spool, after: r.spoolAfter}
+	defer g.close()
 	for {
 		b, err := r.br.ReadSlice('\n')
-		n += int64(len(b))
-		if n > limit+1 { // +1: the newline
+		if g.n+int64(len(b)) > limit+1 { // +1: the newline
 			return nil, false, fmt.Errorf("a line exceeds %d bytes: %w", limit, ErrTooLong)
 		}
 		if err == bufio.ErrBufferFull {
-			if !spooled && r.spool != "" && n > r.spoolAfter {
-				spooled, sp = true, newSpool(r.spool, pieces)
-				if sp != nil {
-					pieces = nil
-				}
-			}
-			if sp != nil {
-				if sp.write(b) {
-					continue
-				}
-				// The disk failed: on in memory.
-				line := sp.unspool(0)
-				if line == nil {
-					return nil, false, errors.New("a long line could not be read back from its spool file")
-				}
-				pieces, sp = [][]byte{line}, nil
-			}
-			// Gathered in blocks that grow to pieceMax, so that a long
-			// line costs few allocations whatever the buffer's size.
-			if k := len(pieces) - 1; k >= 0 && cap(pieces[k])-len(pieces[k]) >= len(b) {
-				pieces[k] = append(pieces[k], b...)
-			} else {
-				size := pieceMin
-				if k >= 0 {
-					size = min(2*cap(pieces[k]), pieceMax)
-				}
-				pieces = append(pieces, append(make([]byte, 0, max(size, len(b))), b...))
-			}
+			g.add(b)
 			continue
 		}
 		if err == nil {
-			b, n = b[:len(b)-1], n-1 // the newline
+			b = b[:len(b)-1] // the newline
 		}
-		if sp != nil {
-			if n >= collectAfter {
-				// Large messages read before this one are likely done
-				// with, and garbage the collector has not reached: with
-				// several at once, the line would take more memory
-				// instead of theirs.
-				runtime.GC()
-			}
-			line, rerr := sp.readBack(b)
-			if rerr != nil {
-				return nil, false, rerr
-			}
-			return trimCR(line), true, err
-		}
-		if pieces == nil {
+		if g.n == 0 {
 			return trimCR(b), false, err
 		}
-		line := make([]byte, 0, n)
-		for _, p := range pieces {
-			line = append(line, p...)
+		line, gerr := g.whole(b)
+		if gerr != nil {
+			return nil, false, gerr
 		}
-		line = trimCR(append(line, b...))
-		if n >= collectAfter {
-			// The pieces are as large as the line and garbage now. The
-			// collector would not run before the caller decodes the
-			// line (the heap has not reached its goal yet), so that
-			// decoding would take a third line's worth of memory
-			// instead of reusing theirs.
-			pieces = nil
-			runtime.GC()
-		}
-		return line, true, err
+		return trimCR(line), true, err
 	}
 }
+
+// ReadAll reads r to its end into a slice of exactly its size, through a
+// spool file in dir once it is longer than after bytes (see Spool); dir ""
+// keeps it in memory.
+func ReadAll(r io.Reader, dir string, after int64) ([]byte, error) {
+	g := gather{dir: dir, after: after}
+	defer g.close()
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := r.Read(buf)
+		g.add(buf[:k])
+		switch {
+		case err == io.EOF:
+			return g.whole(nil)
+		case err != nil:
+			return nil, err
+		}
+	}
+}
+
+// gather collects a long line or a body: in blocks of memory, or in a
+// spool file once it is longer than after bytes and dir is not empty.
+type gather struct {
+	dir    string
+	after  int64
+	n      int64 // bytes added
+	pieces [][]byte
+	sp     *spool
+	tried  bool  // a spool file was tried
+	err    error // the spool file could not be read back
+}
+
+// add copies b.
+func (g *gather) add(b []byte) {
+	if len(b) == 0 || g.err != nil {
+		return
+	}
+	g.n += int64(len(b))
+	if !g.tried && g.dir != "" && g.n > g.after {
+		g.tried = true
+		if g.sp = newSpool(g.dir, g.pieces); g.sp != nil {
+			g.pieces = nil
+		}
+	}
+	if g.sp != nil {
+		if g.sp.write(b) {
+			return
+		}
+		// The disk failed: on in memory.
+		line := g.sp.unspool(0)
+		g.sp = nil
+		if line == nil {
+			g.err = errors.New("a long message could not be read back from its spool file")
+			return
+		}
+		g.pieces = [][]byte{line}
+	}
+	// Gathered in blocks that grow to pieceMax, so that a long line costs
+	// few allocations whatever the reader's buffer.
+	if k := len(g.pieces) - 1; k >= 0 && cap(g.pieces[k])-len(g.pieces[k]) >= len(b) {
+		g.pieces[k] = append(g.pieces[k], b...)
+		return
+	}
+	size := pieceMin
+	if k := len(g.pieces) - 1; k >= 0 {
+		size = min(2*cap(g.pieces[k]), pieceMax)
+	}
+	g.pieces = append(g.pieces, append(make([]byte, 0, max(size, len(b))), b...))
+}
+
+// whole returns what was added followed by last, in a slice of exactly
+// their size.
+func (g *gather) whole(last []byte) ([]byte, error) {
+	if g.err != nil {
+		return nil, g.err
+	}
+	n := g.n + int64(len(last))
+	if g.sp != nil {
+		if n >= collectAfter {
+			// Large messages read before this one are likely done
+			// with, and garbage the collector has not reached: with
+			// several at once, this one would take more memory
+			// instead of theirs.
+			runtime.GC()
+		}
+		return g.sp.readBack(last)
+	}
+	line := make([]byte, 0, n)
+	for _, p := range g.pieces {
+		line = append(line, p...)
+	}
+	line = append(line, last...)
+	if n >= collectAfter {
+		// The pieces are as large as the line and garbage now. The
+		// collector would not run before the caller decodes the line
+		// (the heap has not reached its goal yet), so that decoding
+		// would take a third line's worth of memory instead of reusing
+		// theirs.
+		g.pieces = nil
+		runtime.GC()
+	}
+	return line, nil
+}
+
+func (g *gather) close() { g.sp.close() }
 
 // createSpool creates a spool file; a variable for the tests.
 var createSpool = func(dir string) (*os.File, error) { return os.CreateTemp(dir, "line-*") }

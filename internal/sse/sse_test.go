@@ -167,3 +167,23 @@ func TestReader_Spool(t *testing.T) {
 		t.Errorf("spool files opened: %d, want 1", opened)
 	}
 }
+
+// ReadAll returns the whole stream in a slice of its size, spooled or not.
+func TestReadAll(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{0, 10, 40 << 10, 3 << 20} {
+		in := strings.Repeat("0123456789abcdef", size/16)
+		for _, spool := range []string{"", dir} {
+			got, err := ReadAll(iotest.HalfReader(strings.NewReader(in)), spool, 1<<20)
+			if err != nil || string(got) != in || cap(got) != len(got) {
+				t.Errorf("%d bytes, spool %q: %d bytes (cap %d), equal %v, %v", len(in), spool, len(got), cap(got), string(got) == in, err)
+			}
+		}
+	}
+	if _, err := ReadAll(iotest.ErrReader(errors.New("boom")), dir, 1<<20); err == nil || err.Error() != "boom" {
+		t.Errorf("a failing reader: %v", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("spool files left behind: %v", left)
+	}
+}

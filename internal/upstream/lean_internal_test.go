@@ -357,6 +357,12 @@ func askServerConns(tb testing.TB, jsonResponse bool) (string, *atomic.Int64) {
 	}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Message}}}, nil, nil
 	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "repeat"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+		Text  string `json:"text"`
+		Times int    `json:"times"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat(in.Text, in.Times)}}}, nil, nil
+	})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: jsonResponse})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -437,6 +443,34 @@ func TestLeanHTTP_CallWithServerRequests(t *testing.T) {
 			}
 			if p, ok := seen.Load("notifications/message"); !ok || !strings.Contains(p.(string), "asking") {
 				t.Errorf("the log message did not reach traffic: %v", p)
+			}
+		})
+	}
+}
+
+// A result larger than SpoolAfter comes back whole through a spool file,
+// over an event stream and over a JSON response alike, and leaves no file
+// behind.
+func TestLeanHTTP_LargeResultSpooled(t *testing.T) {
+	const unit = "line \"é\"\t€\n"
+	times := (SpoolAfter + SpoolAfter/2) / len(unit)
+	want := strings.Repeat(unit, times)
+	for _, jsonResponse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", jsonResponse), func(t *testing.T) {
+			var seen sync.Map
+			l := leanSession(t, askServer(t, jsonResponse), &seen)
+			l.spool = t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := l.CallTool(ctx, &mcp.CallToolParams{Name: "repeat", Arguments: map[string]any{"text": unit, "times": times}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resultText(t, res); got != want {
+				t.Errorf("the result (%d bytes) differs from the %d bytes expected", len(got), len(want))
+			}
+			if left, _ := os.ReadDir(l.spool); len(left) > 0 {
+				t.Errorf("spool files left behind: %v", left)
 			}
 		})
 	}

@@ -74,7 +74,7 @@ func (l *leanHTTP) call(ctx context.Context, id string, body []byte) (*mcp.CallT
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch mt {
 	case "application/json":
-		data, err := readBody(resp, MaxMessageBytes)
+		data, err := readBody(resp, MaxMessageBytes, l.spool)
 		if err != nil {
 			return nil, fmt.Errorf("tools/call: read the upstream's response: %w", err)
 		}
@@ -97,12 +97,14 @@ func (l *leanHTTP) call(ctx context.Context, id string, body []byte) (*mcp.CallT
 
 // readBody reads a response body of at most limit bytes (and one more, to
 // tell that it is longer), into a buffer of its announced length when it
-// has one, so that a large body is not copied over and over as it grows.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
+// has one, so that a large body is not copied over and over as it grows;
+// without one, in pieces, through a file in spool once it is large (see
+// Options.SpoolDir).
+func readBody(resp *http.Response, limit int64, spool string) ([]byte, error) {
 	r := io.LimitReader(resp.Body, limit+1)
 	n := resp.ContentLength
 	if n <= 0 || n > limit {
-		return io.ReadAll(r)
+		return sse.ReadAll(r, spool, SpoolAfter)
 	}
 	buf := make([]byte, n+1) // one more: a body longer than announced shows
 	k, err := io.ReadFull(r, buf)
