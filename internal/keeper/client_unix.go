@@ -99,12 +99,8 @@ func (k *Keeper) link() (*link, error) {
 	if k.closed {
 		return nil, errors.New("keeper: closed")
 	}
-	if k.cur != nil {
-		select {
-		case <-k.cur.done:
-		default:
-			return k.cur, nil
-		}
+	if k.cur != nil && !k.cur.gone() {
+		return k.cur, nil
 	}
 	l, err := startLink(k.argv)
 	if err != nil {
@@ -226,6 +222,14 @@ func (l *link) read() {
 		}
 	}
 	l.cmd.Wait()
+}
+
+// gone reports whether the keeper of l has died: its reader has seen the
+// end of the socket (before the keeper is reaped and done is closed).
+func (l *link) gone() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dead
 }
 
 func (l *link) forget(id uint64) {
