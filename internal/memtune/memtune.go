@@ -45,6 +45,9 @@ type Options struct {
 	// objects measures the heap's objects; nil means heapObjects. Tests
 	// set it.
 	objects func() int64
+	// minInterval is the least time between two releases; 0 means
+	// minInterval. Tests set it.
+	minInterval time.Duration
 }
 
 const (
@@ -80,6 +83,9 @@ func Start(opts Options, gogcFromEnv bool) *Tuner {
 	}
 	if opts.objects == nil {
 		opts.objects = heapObjects
+	}
+	if opts.minInterval == 0 {
+		opts.minInterval = minInterval
 	}
 	t := &Tuner{opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.Floor > 0 && !gogcFromEnv {
@@ -172,7 +178,11 @@ func (t *Tuner) release() {
 	last := t.opts.Changes()
 	lastChange := time.Now()
 	var lastFree, lastLook time.Time
-	settled := t.opts.objects() // the heap after the last release
+	// base is the heap the daemon settles at: the least seen after a
+	// release. A release that ran while a large result was in use counted
+	// it live; taking that heap as the base would leave the result held
+	// once it is garbage.
+	base := t.opts.objects()
 	lookWait := t.opts.Quiet
 	for {
 		select {
@@ -183,28 +193,33 @@ func (t *Tuner) release() {
 				last, lastChange = v, now
 				continue
 			}
-			if now.Sub(lastChange) < t.opts.Quiet || now.Sub(lastFree) < minInterval {
+			if now.Sub(lastChange) < t.opts.Quiet || now.Sub(lastFree) < t.opts.minInterval {
 				continue
 			}
 			if t.opts.reclaimable() < minRelease {
 				// A collection that ran while a large object was in use
 				// (a tool result of many megabytes) counted it live, and
 				// it does not show as garbage once the call is done.
-				// When the heap has grown that much since the last
-				// release, collect to see; if it is all in use (still,
-				// or for good), look again later, less and less often.
-				if t.opts.objects() < settled+minRelease || now.Sub(lastLook) < lookWait {
+				// When the heap is that much above its base, collect to
+				// see; if it is all in use, look again later, less and
+				// less often, and after the longest wait take it as the
+				// new base (the daemon has grown for good).
+				if t.opts.objects() < base+minRelease || now.Sub(lastLook) < lookWait {
 					continue
 				}
 				runtime.GC()
 				lastLook = now
 				if t.opts.reclaimable() < minRelease {
+					if lookWait == maxLookWait {
+						base = t.opts.objects()
+					}
 					lookWait = min(2*lookWait, maxLookWait)
 					continue
 				}
 			}
 			debug.FreeOSMemory()
-			lastFree, settled, lookWait = time.Now(), t.opts.objects(), t.opts.Quiet
+			lastFree, lookWait = time.Now(), t.opts.Quiet
+			base = min(base, t.opts.objects())
 			t.freed.Add(1)
 		}
 	}

@@ -133,6 +133,39 @@ func TestTuner_ReleasesGarbageCountedLive(t *testing.T) {
 	}
 }
 
+// A release that runs while a large result is in use (other garbage made
+// it worth one) counts the result live; once the result is garbage it is
+// given back too, not taken as what the daemon settles at.
+func TestTuner_ReleasesWhatAReleaseSawInUse(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	var version atomic.Uint64
+	tu := Start(Options{Floor: -1, Changes: version.Load, Quiet: 300 * time.Millisecond,
+		minInterval: 500 * time.Millisecond}, false)
+	defer tu.Stop()
+	time.Sleep(100 * time.Millisecond) // the tuner has measured the heap
+	version.Add(1)
+	big := make([]byte, 64<<20)
+	for range 16 {
+		_ = make([]byte, 1<<20) // garbage enough for a release
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tu.Freed() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if tu.Freed() != 1 {
+		t.Fatalf("freed %d times while the result was in use, want once", tu.Freed())
+	}
+	runtime.KeepAlive(big)
+	big = nil
+	for tu.Freed() == 1 && time.Now().Before(deadline.Add(10*time.Second)) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h := heapObjects(); tu.Freed() != 2 || h >= 32<<20 {
+		t.Errorf("freed %d times, heap objects %d bytes once the result is garbage", tu.Freed(), h)
+	}
+}
+
 // TestUnreleased: garbage not yet collected counts as reclaimable, and a
 // collection followed by a release gives it back.
 func TestUnreleased(t *testing.T) {

@@ -315,7 +315,11 @@ func TestCallResult_InPlace(t *testing.T) {
 				if tc, ok := c.(*mcp.TextContent); ok && len(tc.Text) > 0 {
 					p := uintptr(unsafe.Pointer(unsafe.StringData(tc.Text)))
 					start := uintptr(unsafe.Pointer(&msg[0]))
-					shared = shared || p >= start && p < start+uintptr(len(msg))
+					in := p >= start && p < start+uintptr(len(msg))
+					if in && len(tc.Text) < inPlaceMin {
+						t.Errorf("a text of %d bytes shares the message's memory", len(tc.Text))
+					}
+					shared = shared || in
 				}
 			}
 			if shared != tc.inPlace {

@@ -77,8 +77,8 @@ func decodeCallResult(raw json.RawMessage) (*mcp.CallToolResult, error) {
 
 // callToolResult converts a simple result. msg, if not nil, is the whole
 // message w was decoded from, the caller's to give: when its texts are
-// most of it they are decoded in place in msg, and the result's texts
-// share its memory instead of being copies of it.
+// most of it its large texts are decoded in place in msg, and share its
+// memory instead of being copies of it.
 func (w *leanResult) callToolResult(msg []byte) *mcp.CallToolResult {
 	inPlace := false
 	if len(msg) >= inPlaceMin {
@@ -92,7 +92,9 @@ func (w *leanResult) callToolResult(msg []byte) *mcp.CallToolResult {
 		Content: make([]mcp.Content, len(w.Content))}
 	for i := range w.Content {
 		c := &w.Content[i]
-		res.Content[i] = &mcp.TextContent{Text: c.Text.decode(inPlace), Meta: c.Meta, Annotations: c.Annotations}
+		// A small text is copied even so: sharing, it would keep the
+		// whole message alive for as long as anything holds it.
+		res.Content[i] = &mcp.TextContent{Text: c.Text.decode(inPlace && len(c.Text) >= inPlaceMin), Meta: c.Meta, Annotations: c.Annotations}
 	}
 	return res
 }
@@ -120,7 +122,10 @@ func (w *leanResult) simple() bool {
 // escapes), decoded by decode once the whole result is known to be simple:
 // until then the message is left as it was, so that the SDK can decode it
 // instead. It shares the message's memory, which must not change until
-// decode.
+// decode. (UnmarshalJSON keeps the slice it is given, which encoding/json
+// documents as not allowed: json.Unmarshal of a []byte gives slices of
+// its input, which is what this relies on; it must not be used with a
+// json.Decoder, whose buffer is reused.)
 type leanText []byte
 
 func (t *leanText) UnmarshalJSON(data []byte) error {
