@@ -163,7 +163,7 @@ func (a *API) auth(h handlerFunc) http.Handler {
 			return
 		}
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &httpauth.StatusWriter{ResponseWriter: w}
 		// Keep (up to 64 KiB of) the body for the record: it holds the
 		// server entry of an add or update.
 		body := &limitedBuffer{max: 64 << 10}
@@ -177,7 +177,11 @@ func (a *API) auth(h handlerFunc) http.Handler {
 		if err != nil {
 			httpauth.WriteError(sw, err)
 		}
-		a.recordAction(r, body.Bytes(), start, sw.status, err)
+		status := sw.Status()
+		if status == 0 {
+			status = http.StatusOK
+		}
+		a.recordAction(r, body.Bytes(), start, status, err)
 	})
 }
 
@@ -192,17 +196,6 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		b.Buffer.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
-}
-
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
 }
 
 // recordAction puts a person's change made over REST (so also from the CLI

@@ -2,8 +2,10 @@
 // API, the MCP endpoints, /metrics) checks before it serves a request —
 // the Origin and Host a browser sends, the API key, whether the listen
 // address is loopback — and the JSON error envelope in which they refuse,
-// so that each surface refuses the same things in the same words. It has
-// no state; everything here is safe for concurrent use.
+// so that each surface refuses the same things in the same words; and a
+// response writer that remembers the status a handler answered with. It
+// has no state; everything here is safe for concurrent use, except a
+// StatusWriter, which is one handler's.
 package httpauth
 
 import (
@@ -224,3 +226,40 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(b)
 	w.Write([]byte{'\n'})
 }
+
+// StatusWriter remembers the status a handler answered with. It keeps
+// http.Flusher and Unwrap, so streams flush through it as before.
+type StatusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// Status is the status answered: the first one written, 200 if the
+// handler wrote a body or flushed without one, 0 if it wrote nothing.
+func (w *StatusWriter) Status() int { return w.status }
+
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush flushes the underlying writer if it can; http.ResponseController
+// finds it through Unwrap as well.
+func (w *StatusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -129,7 +129,14 @@ func (s *Server) bindSSE(h http.Handler) http.Handler {
 			}
 			if ss != nil {
 				if body := readPosted(r); body != nil {
-					ss.posted(body)
+					if key := ss.posted(body); key != "" {
+						sw := &httpauth.StatusWriter{ResponseWriter: w}
+						h.ServeHTTP(sw, r)
+						if sw.Status() != http.StatusAccepted {
+							ss.forget(key) // refused: no response will come
+						}
+						return
+					}
 				}
 			}
 		case http.MethodGet:

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -40,8 +42,8 @@ func newSSESession(owner string) *sseSession {
 	return &sseSession{owner: owner, calls: map[string]bool{}}
 }
 
-// sseMessage is what the proxy reads of a JSON-RPC message on an SSE
-// session.
+// sseMessage is what the proxy reads of a message a client posts to an
+// SSE session.
 type sseMessage struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
@@ -50,27 +52,58 @@ type sseMessage struct {
 	} `json:"params"`
 }
 
-// rawID is a JSON-RPC id as the key of calls.
-func rawID(id json.RawMessage) string { return string(bytes.TrimSpace(id)) }
+// callKey is a JSON-RPC id as the key of calls: the id as the SDK reads
+// it, so that a request's id and its response's match however the client
+// wrote it (5.0 is answered as 5, "\u0061" as "a"). False for an id that
+// is neither a string nor a number.
+func callKey(id json.RawMessage) (string, bool) {
+	var v any
+	if json.Unmarshal(id, &v) != nil {
+		return "", false
+	}
+	switch v := v.(type) {
+	case string:
+		return "s" + v, true
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<63 {
+			return "n" + strconv.FormatInt(int64(v), 10), true
+		}
+		return "n" + strconv.FormatFloat(v, 'g', -1, 64), true
+	}
+	return "", false
+}
 
 // posted notes a message the client posted: a request starts a call, a
-// notifications/cancelled marks the call it names, if in flight. A body
-// that is not one JSON-RPC message is the SDK's to refuse.
-func (ss *sseSession) posted(body []byte) {
+// notifications/cancelled marks the call it names, if in flight. It
+// returns the key of the call a request starts, to be forgotten if the
+// SDK refuses the request (then no response ever comes). A body that is
+// not one JSON-RPC message is the SDK's to refuse.
+func (ss *sseSession) posted(body []byte) (started string) {
 	var m sseMessage
 	if json.Unmarshal(body, &m) != nil || m.Method == "" {
-		return
+		return ""
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	switch {
-	case len(m.ID) > 0 && rawID(m.ID) != "null":
-		ss.calls[rawID(m.ID)] = false
-	case m.Method == "notifications/cancelled" && len(m.Params.RequestID) > 0:
-		if _, ok := ss.calls[rawID(m.Params.RequestID)]; ok {
-			ss.calls[rawID(m.Params.RequestID)] = true
+	if key, ok := callKey(m.ID); ok {
+		ss.calls[key] = false
+		return key
+	}
+	if m.Method == "notifications/cancelled" {
+		if key, ok := callKey(m.Params.RequestID); ok {
+			if _, inFlight := ss.calls[key]; inFlight {
+				ss.calls[key] = true
+			}
 		}
 	}
+	return ""
+}
+
+// forget ends a call whose request the SDK refused.
+func (ss *sseSession) forget(key string) {
+	ss.mu.Lock()
+	delete(ss.calls, key)
+	ss.mu.Unlock()
 }
 
 // drop reports whether event, as the SDK writes it to the session's stream
@@ -82,19 +115,54 @@ func (ss *sseSession) drop(event []byte) bool {
 		return false
 	}
 	ss.mu.Lock()
+	idle := len(ss.calls) == 0
+	ss.mu.Unlock()
+	if idle {
+		return false
+	}
+	key, ok := responseKey(data)
+	if !ok {
+		return false
+	}
+	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if len(ss.calls) == 0 {
-		return false
-	}
-	var m sseMessage
-	if json.Unmarshal(data, &m) != nil || m.Method != "" || len(m.ID) == 0 {
-		return false
-	}
-	cancelled, ok := ss.calls[rawID(m.ID)]
+	cancelled, ok := ss.calls[key]
 	if ok {
-		delete(ss.calls, rawID(m.ID))
+		delete(ss.calls, key)
 	}
 	return cancelled
+}
+
+// responseKey returns the call key of the response data, read from the
+// head of the message only: the SDK writes "jsonrpc" and "id" before the
+// result, which may be many megabytes. False for a request or a
+// notification, or a message whose id does not come before its result.
+func responseKey(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	for range 3 {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch t {
+		case "id":
+			var id json.RawMessage
+			if dec.Decode(&id) != nil {
+				return "", false
+			}
+			return callKey(id)
+		case "jsonrpc":
+			if _, err := dec.Token(); err != nil {
+				return "", false
+			}
+		default: // method (not a response), result or error before the id
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // readPosted returns the body of a client's POST to an SSE session, and

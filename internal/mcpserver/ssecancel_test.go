@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -197,7 +198,7 @@ func TestWire_SSECancelSendsNothing(t *testing.T) {
 			waitFor(t, 15*time.Second, func() bool {
 				ss.mu.Lock()
 				defer ss.mu.Unlock()
-				_, inFlight := ss.calls["8"]
+				_, inFlight := ss.calls["n8"]
 				return !inFlight
 			}, "the cancelled call did not end")
 			c.post(t, `{"jsonrpc":"2.0","id":9,"method":"ping"}`)
@@ -207,5 +208,65 @@ func TestWire_SSECancelSendsNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The calls an SSE session follows end with their responses, whatever the
+// client's ids look like, and with the SDK's refusal of a request that
+// gets no response; none stays behind.
+func TestSSE_CallsEnd(t *testing.T) {
+	p := newProxy(t, proxyOptions{})
+	c := openSSEWire(t, p.URL, `{}`)
+	p.srv.mu.Lock()
+	ss := p.srv.sse[c.sid]
+	p.srv.mu.Unlock()
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":100,"method":"no/such/method","params":{}}`,
+		`{"jsonrpc":"2.0","id":101,"method":"tools/call"}`,
+	} {
+		resp, err := http.Post(c.endpoint, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusAccepted {
+			t.Fatalf("POST %s: accepted; the test wants a request the SDK refuses", body)
+		}
+	}
+	c.post(t, `{"jsonrpc":"2.0","id":5.0,"method":"ping"}`)
+	c.post(t, `{"jsonrpc":"2.0","id":"\u0061b","method":"ping"}`)
+	c.post(t, `{"jsonrpc":"2.0","id":6,"method":"ping"}`)
+	c.until(t, 6)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.calls) != 0 {
+		t.Errorf("calls left in the session: %v", ss.calls)
+	}
+}
+
+// responseKey reads the head of a response only: a result of many
+// megabytes costs next to nothing.
+func TestResponseKey(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"jsonrpc":"2.0","id":5,"result":{}}`:       "n5",
+		`{"jsonrpc":"2.0","id":5.0,"result":{}}`:     "n5",
+		`{"id":"a","jsonrpc":"2.0","error":{}}`:      "sa",
+		`{"jsonrpc":"2.0","id":"\u0061","result":1}`: "sa",
+		`{"jsonrpc":"2.0","method":"ping","id":1}`:   "",
+		`{"result":{},"jsonrpc":"2.0","id":1}`:       "",
+		`{"jsonrpc":"2.0","id":null,"error":{}}`:     "",
+		`not json`:                                   "",
+	} {
+		if got, _ := responseKey([]byte(raw)); got != want {
+			t.Errorf("%s: key %q, want %q", raw, got, want)
+		}
+	}
+	big := []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", 8<<20) + `"}]}}`)
+	var ms1, ms2 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	key, _ := responseKey(big)
+	runtime.ReadMemStats(&ms2)
+	if key != "n7" || ms2.TotalAlloc-ms1.TotalAlloc > 64<<10 {
+		t.Errorf("an 8 MiB response: key %q, %d bytes allocated", key, ms2.TotalAlloc-ms1.TotalAlloc)
 	}
 }

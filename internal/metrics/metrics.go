@@ -253,9 +253,9 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		route := Route(r.URL.Path)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpauth.StatusWriter{ResponseWriter: w}
 		defer func() {
-			code := sw.status
+			code := sw.Status()
 			if code == 0 {
 				code = http.StatusOK
 			}
@@ -289,35 +289,3 @@ func Route(path string) string {
 	}
 	return "other"
 }
-
-// statusWriter remembers the status code written through it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush flushes the underlying writer if it can; http.ResponseController
-// finds it through Unwrap as well.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
