@@ -110,14 +110,14 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 	return dst
 }
 
-// plainEscape is how a json.Encoder without HTML escapes writes each ASCII
-// byte in a string: nil when as itself. It is taken from the encoder, so
-// the two agree.
-var plainEscape = func() (t [utf8.RuneSelf][]byte) {
+// jsonEscapes is how an encoding/json encoder writes each ASCII byte in a
+// string, with or without its HTML escapes: nil when as itself. It is
+// taken from the encoder, so the two agree.
+func jsonEscapes(escapeHTML bool) (t [utf8.RuneSelf][]byte) {
 	for b := range utf8.RuneSelf {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
+		enc.SetEscapeHTML(escapeHTML)
 		enc.Encode(string(rune(b)))
 		enc2 := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 		if inner := enc2[1 : len(enc2)-1]; len(inner) != 1 || inner[0] != byte(b) {
@@ -125,28 +125,37 @@ var plainEscape = func() (t [utf8.RuneSelf][]byte) {
 		}
 	}
 	return t
-}()
+}
+
+var (
+	htmlEscape  = jsonEscapes(true)  // as json.Marshal writes strings
+	plainEscape = jsonEscapes(false) // as a json.Encoder with SetEscapeHTML(false)
+)
 
 // appendJSONString appends s as a JSON string, as a json.Encoder without
 // HTML escapes writes it: U+2028 and U+2029 escaped, a byte that is not
 // UTF-8 written as \ufffd.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	dst = appendJSONStringBody(dst, s)
+	dst = appendJSONStringBody(dst, s, &plainEscape)
 	return append(dst, '"')
 }
 
-func appendJSONStringBody(dst []byte, s string) []byte {
+// appendJSONStringBody appends the characters of s as encoding/json writes
+// them inside a string: each ASCII byte as escapes says, U+2028 and U+2029
+// escaped, a byte that is not UTF-8 as \ufffd. It is the one JSON string
+// escaper of the package.
+func appendJSONStringBody(dst []byte, s string, escapes *[utf8.RuneSelf][]byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if plainEscape[b] == nil {
+			if escapes[b] == nil {
 				i++
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, plainEscape[b]...)
+			dst = append(dst, escapes[b]...)
 			i++
 			start = i
 			continue

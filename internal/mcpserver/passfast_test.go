@@ -183,6 +183,25 @@ func FuzzWriteJSONString(f *testing.F) {
 	})
 }
 
+// A text longer than a piece escapes as json.Marshal escapes it whole,
+// whatever character or stray byte the cut between pieces falls in.
+func TestWriteJSONString_Pieces(t *testing.T) {
+	for _, filler := range []string{"𝄞", "é", "€", "<&>", "\u2028", "\xf0\x9f", "\xff\xfe", "\x80\x80\x80\x80\x80", "\xf0\x9f\x98\x80\x80"} {
+		for k := range 8 {
+			s := strings.Repeat("a", escapePiece-k) + strings.Repeat(filler, 3) + strings.Repeat("b", escapePiece) + filler
+			want, _ := json.Marshal(s)
+			var got strings.Builder
+			enc := &encodedResult{skeleton: []byte(`["x"]`), texts: []string{s}, at: []int{1}, cut: []int{3}}
+			if err := writeEncoded(&got, enc); err != nil {
+				t.Fatal(err)
+			}
+			if w := "[" + string(want) + "]"; got.String() != w {
+				t.Errorf("filler %q, cut %d before it: the encodings differ", filler, k)
+			}
+		}
+	}
+}
+
 func writeEncoded(w io.Writer, e *encodedResult) error {
 	bw := bufio.NewWriter(w)
 	e.writeTo(bw)

@@ -123,55 +123,31 @@ func (e *encodedResult) writeTo(w *bufio.Writer) {
 	w.Write(e.skeleton[from:])
 }
 
-// asciiEscape is how json.Marshal writes each ASCII byte in a string: nil
-// when as itself. It is taken from json.Marshal, so the two agree.
-var asciiEscape = func() (t [utf8.RuneSelf][]byte) {
-	for b := range utf8.RuneSelf {
-		enc, _ := json.Marshal(string(rune(b)))
-		if inner := enc[1 : len(enc)-1]; len(inner) != 1 || inner[0] != byte(b) {
-			t[b] = inner
-		}
-	}
-	return t
-}()
-
 // writeJSONString writes s as a JSON string, exactly as json.Marshal
 // encodes it: HTML characters and U+2028, U+2029 escaped, a byte that is
-// not UTF-8 written as \ufffd.
+// not UTF-8 written as \ufffd. A text of many megabytes is escaped piece
+// by piece, never whole in memory twice.
 func writeJSONString(w *bufio.Writer, s string) {
 	w.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if asciiEscape[b] == nil {
-				i++
-				continue
+	buf := make([]byte, 0, 2*escapePiece)
+	for len(s) > 0 {
+		end := min(len(s), escapePiece)
+		// Cut before the start of a character, so that the pieces escape
+		// as the whole would. If none of the last bytes starts one, no
+		// character spans the cut (a byte that is not UTF-8 stands alone
+		// either way).
+		for c := end; c < len(s) && c > end-utf8.UTFMax; c-- {
+			if utf8.RuneStart(s[c]) {
+				end = c
+				break
 			}
-			w.WriteString(s[start:i])
-			w.Write(asciiEscape[b])
-			i++
-			start = i
-			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		var esc string
-		switch {
-		case r == utf8.RuneError && size == 1:
-			esc = `\ufffd`
-		case r == '\u2028':
-			esc = `\u2028`
-		case r == '\u2029':
-			esc = `\u2029`
-		default:
-			i += size
-			continue
-		}
-		w.WriteString(s[start:i])
-		w.WriteString(esc)
-		i += size
-		start = i
+		buf = appendJSONStringBody(buf[:0], s[:end], &htmlEscape)
+		w.Write(buf)
+		s = s[end:]
 	}
-	w.WriteString(s[start:])
 	w.WriteByte('"')
 }
+
+// escapePiece is the size of the pieces writeJSONString escapes a text in.
+const escapePiece = 32 << 10
