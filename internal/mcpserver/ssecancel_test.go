@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,23 +132,7 @@ func (c *sseWire) until(tb testing.TB, id int) []string {
 // transport; the session goes on, and an erroring call is answered as on
 // /mcp. For streamable-HTTP, SSE and stdio upstreams.
 func TestWire_SSECancelSendsNothing(t *testing.T) {
-	var waiting atomic.Int32
-	started := make(chan struct{}, 16)
-	opts := testupstream.Options{RPCError: true, QuietCancel: true, BeforeCall: func(ctx context.Context) error {
-		if waiting.Load() > 0 {
-			started <- struct{}{}
-		}
-		return nil
-	}}
-	up := testupstream.StartStreamable(t, opts)
-	sse := testupstream.StartSSE(t, opts)
-	stdioPath, stdioEnv := testupstream.Command(testupstream.ModeOK, map[string]string{testupstream.EnvRPCError: "1"})
-	p := newProxy(t, proxyOptions{Servers: []map[string]any{
-		{"name": "up", "url": up.URL, "protocol": "streamable-http"},
-		{"name": "sse", "url": sse.URL, "protocol": "sse"},
-		{"name": "io", "command": stdioPath, "env": stdioEnv},
-	}})
-	p.waitCatalog(t, "up", "sse", "io")
+	p, _, waiting, started := wireProxy(t)
 
 	for _, server := range []string{"up", "sse", "io"} {
 		t.Run(server, func(t *testing.T) {

@@ -131,6 +131,32 @@ func (c *wireClient) cancelled(tb testing.TB, id int, tool, args string, started
 	}
 }
 
+// wireProxy is a proxy in front of three upstreams that answer rpc_error
+// with a JSON-RPC error and send nothing for a cancelled call: "up"
+// (streamable HTTP, at upURL), "sse" and "io" (stdio). While waiting is
+// above zero, each call that reaches an in-process upstream is reported on
+// started.
+func wireProxy(t *testing.T) (p *proxy, upURL string, waiting *atomic.Int32, started chan struct{}) {
+	t.Helper()
+	waiting, started = new(atomic.Int32), make(chan struct{}, 16)
+	opts := testupstream.Options{RPCError: true, QuietCancel: true, BeforeCall: func(ctx context.Context) error {
+		if waiting.Load() > 0 {
+			started <- struct{}{}
+		}
+		return nil
+	}}
+	up := testupstream.StartStreamable(t, opts)
+	sse := testupstream.StartSSE(t, opts)
+	stdioPath, stdioEnv := testupstream.Command(testupstream.ModeOK, map[string]string{testupstream.EnvRPCError: "1"})
+	p = newProxy(t, proxyOptions{Servers: []map[string]any{
+		{"name": "up", "url": up.URL, "protocol": "streamable-http"},
+		{"name": "sse", "url": sse.URL, "protocol": "sse"},
+		{"name": "io", "command": stdioPath, "env": stdioEnv},
+	}})
+	p.waitCatalog(t, "up", "sse", "io")
+	return p, up.URL, waiting, started
+}
+
 // TestWire_ErrorsAndCancellation: the same raw client makes the same
 // erroring call and the same cancelled call directly on an upstream and
 // through each endpoint, answered in front of the SDK (a client without
@@ -142,23 +168,7 @@ func (c *wireClient) cancelled(tb testing.TB, id int, tool, args string, started
 // an upstream that follows the specification (server-everything does; the
 // test upstream does with QuietCancel).
 func TestWire_ErrorsAndCancellation(t *testing.T) {
-	var waiting atomic.Int32
-	started := make(chan struct{}, 16)
-	opts := testupstream.Options{RPCError: true, QuietCancel: true, BeforeCall: func(ctx context.Context) error {
-		if waiting.Load() > 0 {
-			started <- struct{}{}
-		}
-		return nil
-	}}
-	up := testupstream.StartStreamable(t, opts)
-	sse := testupstream.StartSSE(t, opts)
-	stdioPath, stdioEnv := testupstream.Command(testupstream.ModeOK, map[string]string{testupstream.EnvRPCError: "1"})
-	p := newProxy(t, proxyOptions{Servers: []map[string]any{
-		{"name": "up", "url": up.URL, "protocol": "streamable-http"},
-		{"name": "sse", "url": sse.URL, "protocol": "sse"},
-		{"name": "io", "command": stdioPath, "env": stdioEnv},
-	}})
-	p.waitCatalog(t, "up", "sse", "io")
+	p, upURL, waiting, started := wireProxy(t)
 
 	// started waits until the upstream has the call: the in-process ones
 	// say so, the stdio child is given time.
@@ -178,7 +188,7 @@ func TestWire_ErrorsAndCancellation(t *testing.T) {
 	const sleepArgs = `{"ms":30000}`
 
 	// The upstream's own answers, to the same client.
-	direct := openWire(t, up.URL, `{}`)
+	direct := openWire(t, upURL, `{}`)
 	wantErr := direct.call(t, 7, "rpc_error", `{}`)
 	if len(wantErr.Messages) != 1 || !strings.Contains(wantErr.Messages[0], `"code":-32042`) {
 		t.Fatalf("the upstream's own error: %v", wantErr)
