@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mcpproxy/mcpproxy/internal/testupstream"
 )
 
 // sseWire speaks MCP over the legacy SSE transport in raw requests: one
@@ -143,17 +141,8 @@ func TestWire_SSECancelSendsNothing(t *testing.T) {
 
 			callTool(7, "rpc_error", `{}`)
 			msgs := c.until(t, 7)
-			want := `upstream "` + server + `" returned an error for rpc_error: ` + testupstream.RPCError.Message + ` (JSON-RPC error -32042)`
-			var res struct {
-				Result struct {
-					IsError bool `json:"isError"`
-					Content []struct {
-						Text string `json:"text"`
-					} `json:"content"`
-				} `json:"result"`
-			}
-			if last := msgs[len(msgs)-1]; json.Unmarshal([]byte(last), &res) != nil || !res.Result.IsError ||
-				len(res.Result.Content) != 1 || res.Result.Content[0].Text != want {
+			last := msgs[len(msgs)-1]
+			if want, ok := isRPCToolError([]string{last}, server); !ok {
 				t.Errorf("error call: %s\nwant a tool error %q", last, want)
 			}
 

@@ -131,6 +131,23 @@ func (c *wireClient) cancelled(tb testing.TB, id int, tool, args string, started
 	}
 }
 
+// isRPCToolError reports whether msgs is one message, call_tool's tool
+// error for server's rpc_error (the upstream's JSON-RPC error in words),
+// and returns the text it should have.
+func isRPCToolError(msgs []string, server string) (want string, ok bool) {
+	want = `upstream "` + server + `" returned an error for rpc_error: ` + testupstream.RPCError.Message + ` (JSON-RPC error -32042)`
+	var res struct {
+		Result struct {
+			IsError bool `json:"isError"`
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"result"`
+	}
+	return want, len(msgs) == 1 && json.Unmarshal([]byte(msgs[0]), &res) == nil &&
+		res.Result.IsError && len(res.Result.Content) == 1 && res.Result.Content[0].Text == want
+}
+
 // wireProxy is a proxy in front of three upstreams that answer rpc_error
 // with a JSON-RPC error and send nothing for a cancelled call: "up"
 // (streamable HTTP, at upURL), "sse" and "io" (stdio). While waiting is
@@ -236,17 +253,7 @@ func TestWire_ErrorsAndCancellation(t *testing.T) {
 					if ep == "smart" {
 						// call_tool is the proxy's own tool: a tool error
 						// with the upstream's message and code.
-						var res struct {
-							Result struct {
-								IsError bool `json:"isError"`
-								Content []struct {
-									Text string `json:"text"`
-								} `json:"content"`
-							} `json:"result"`
-						}
-						want := `upstream "` + server + `" returned an error for rpc_error: ` + testupstream.RPCError.Message + ` (JSON-RPC error -32042)`
-						if len(gotErr.Messages) != 1 || json.Unmarshal([]byte(gotErr.Messages[0]), &res) != nil ||
-							!res.Result.IsError || len(res.Result.Content) != 1 || res.Result.Content[0].Text != want {
+						if want, ok := isRPCToolError(gotErr.Messages, server); !ok {
 							t.Errorf("error call: %v\nwant a tool error %q", gotErr, want)
 						}
 					} else if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
