@@ -30,17 +30,18 @@ import (
 // cost the daemon per call, and what this path saves, is measured in
 // docs/BENCHMARKS.md (the fastPath entry under the call benchmarks).
 //
-// What is plain: a POST on a session the SDK initialized for a client that
-// declared neither sampling nor elicitation, with the headers the SDK would
-// accept (loopback Host, JSON body, Accept of both JSON and event streams,
-// the session's protocol version, no Last-Event-ID), holding
-// one tools/call request of a tool the path answers, with a name and
-// arguments and no _meta (so no progress token: its notifications need the
-// SDK's stream). The call goes through the endpoint's receiving
-// middlewares, the ones the SDK runs, so nothing the proxy checks or
-// records per request is skipped here. The answer is the JSON-RPC response
-// as application/json, which the transport allows for any POST; a call the
-// client cancelled gets none (as through the SDK: see holdBack). A
+// What is plain: a POST on a session the SDK initialized (for a client that
+// declared sampling or elicitation, at version 2025-06-18 or later), with
+// the headers the SDK would accept (loopback Host, JSON body, Accept of
+// both JSON and event streams, the session's protocol version, no
+// Last-Event-ID), holding one tools/call request of a tool the path
+// answers, with a name, arguments and at most _meta. The call goes through
+// the endpoint's receiving middlewares, the ones the SDK runs, so nothing
+// the proxy checks or records per request is skipped here. The answer is
+// the JSON-RPC response as application/json, which the transport allows
+// for any POST, or an event stream when the upstream sends the client
+// progress or requests during the call (see callStream); a call the client
+// cancelled gets none (as through the SDK: see holdBack). A
 // notifications/cancelled for a call answered here cancels it; one for
 // anything else goes to the SDK.
 //
@@ -76,6 +77,8 @@ type fastSession struct {
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // guarded by mu; by raw request id
+	asked    map[string]chan fastReply     // guarded by mu; requests sent on calls' streams, by id
+	asks     atomic.Uint64                 // the last such request's number
 }
 
 // fastIdle bounds how long a session may go on here without a request the
@@ -111,11 +114,15 @@ func (f *fastPath) initialized(ss *mcp.ServerSession, identity string, pass *pas
 		return nil
 	}
 	// An upstream may ask a client that can sample or elicit for that
-	// during a call, which needs the call's event stream: the SDK's.
-	if c := p.Capabilities; c != nil && (c.Sampling != nil || c.Elicitation != nil) {
+	// during a call; the client answers such a request in a POST of its
+	// own, which this path must read (see fastSession.reply). Versions
+	// before 2025-06-18 let the client batch it with other messages, which
+	// this path leaves to the SDK.
+	if c := p.Capabilities; c != nil && (c.Sampling != nil || c.Elicitation != nil) && p.ProtocolVersion < "2025-06-18" {
 		return nil
 	}
-	fs := &fastSession{ss: ss, pass: pass, version: p.ProtocolVersion, identity: identity, inflight: map[string]context.CancelFunc{}}
+	fs := &fastSession{ss: ss, pass: pass, version: p.ProtocolVersion, identity: identity,
+		inflight: map[string]context.CancelFunc{}, asked: map[string]chan fastReply{}}
 	fs.lastSDK.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	f.sessions[ss.ID()] = fs
@@ -134,11 +141,13 @@ type fastMessage struct {
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
 	Params  json.RawMessage `json:"params"`
+	Result  json.RawMessage `json:"result"` // of a response
+	Error   json.RawMessage `json:"error"`  // of a response
 }
 
 func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get("Mcp-Session-Id")
-	if r.Method != http.MethodPost || sid == "" || f.off.Load() {
+	if r.Method != http.MethodPost || sid == "" {
 		f.next.ServeHTTP(w, r)
 		return
 	}
@@ -163,7 +172,17 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			m = nil
 		}
 	}
-	if m == nil || fs == nil || fs.identity != identityOf(r.Context()) || !fs.plainHeaders(r) {
+	if m == nil || fs == nil || fs.identity != identityOf(r.Context()) || f.off.Load() {
+		f.toSDK(w, r, fs, m)
+		return
+	}
+	// A client's answer to a request sent on the stream of a call answered
+	// here, whatever its headers: the SDK knows nothing of that request.
+	if m.Method == "" && len(m.ID) > 0 && fs.reply(m) {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if !fs.plainHeaders(r) {
 		f.toSDK(w, r, fs, m)
 		return
 	}
@@ -259,7 +278,13 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 			}
 		case "arguments":
 			params.Arguments = v
-		default: // _meta (a progress token, a newer protocol's fields) and anything else
+		case "_meta":
+			// A progress token, mostly: what the upstream reports goes out
+			// on the call's stream (see callStream).
+			if json.Unmarshal(v, &params.Meta) != nil || params.Meta == nil {
+				return false
+			}
+		default: // a newer protocol's fields, and anything else
 			return false
 		}
 	}
@@ -277,22 +302,33 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 		return false // a duplicate id: the SDK answers it as it would
 	}
 	defer fs.end(key)
-	out, err := f.handler(fs)(ctx, "tools/call", req)
+	w.Header().Set("Cache-Control", "no-cache, no-transform")
+	cs := &callStream{w: w, fs: fs}
+	out, err := f.handler(fs)(withCallStream(ctx, cs), "tools/call", req)
 	res, _ := out.(*mcp.CallToolResult)
 	if err == nil && res == nil {
 		err = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tools/call answered with %T", out)}
 	}
 	f.served.Add(1)
-	w.Header().Set("Cache-Control", "no-cache, no-transform")
-	if cancelledByClient(ctx) {
+	events := cs.finish()
+	switch {
+	case cancelledByClient(ctx):
 		// As the SDK's handler does for a cancelled request (holdBack): a
 		// stream that ends without the response.
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		return true
+		if !events {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+		}
+	case events:
+		// The last event of the stream; the JSON of a response holds no
+		// line break, so it is one data line.
+		io.WriteString(w, "event: message\ndata: ")
+		writeCallResponse(w, wireID(id), res, err)
+		io.WriteString(w, "\n\n")
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		writeCallResponse(w, wireID(id), res, err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	writeCallResponse(w, wireID(id), res, err)
 	return true
 }
 

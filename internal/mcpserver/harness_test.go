@@ -412,6 +412,7 @@ type clientOptions struct {
 	// protocol is the MCP version the client asks for; default the SDK's
 	// latest.
 	protocol string
+	roots    []*mcp.Root // the client's roots
 }
 
 // testProtocol is the MCP version test clients ask for unless they say
@@ -430,6 +431,7 @@ func (p *proxy) dial(ctx context.Context, path string, o clientOptions) (*mcp.Cl
 		impl = &mcp.Implementation{Name: "test-client", Version: "1"}
 	}
 	c := mcp.NewClient(impl, o.mcp)
+	c.AddRoots(o.roots...)
 	return c.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: cmp.Or(o.protocol, testProtocol)})
 }
 

@@ -38,8 +38,8 @@ func (s *seenCalls) of(session string) []string {
 }
 
 // TestMiddleware_SeesEveryCall: every tools/call, on every endpoint,
-// answered in front of the SDK (a client without sampling) or by it (a
-// client with it), passes through a receiving middleware installed with
+// answered in front of the SDK (for a client with sampling or without) or
+// by it, passes through a receiving middleware installed with
 // Options.Middleware, leaves an activity record, is counted by the metrics,
 // and is refused by an agent token's scope.
 func TestMiddleware_SeesEveryCall(t *testing.T) {
@@ -53,7 +53,7 @@ func TestMiddleware_SeesEveryCall(t *testing.T) {
 		return max(p.metricValue(t, "mcpproxy_tool_calls_total", "server=up", "tool=echo", "outcome="+outcome), 0)
 	}
 
-	for _, caps := range []struct{ name, json string }{{"FastPath", `{}`}, {"SDK", `{"sampling":{}}`}} {
+	for _, caps := range callPaths {
 		for _, ep := range []struct {
 			name, path, endpoint string
 			fast                 *fastPath
@@ -74,13 +74,15 @@ func TestMiddleware_SeesEveryCall(t *testing.T) {
 					var c *wireClient
 					wantStatus, wantOutcome := activity.StatusOK, "ok"
 					if who == "reader" {
-						c = openWireWith(t, p.URL+ep.path, caps.json, bearer(reader))
+						c = openWireWith(t, p.URL+ep.path, caps.caps, bearer(reader))
 						wantStatus, wantOutcome = activity.StatusBlocked, "blocked"
 					} else {
-						c = openWire(t, p.URL+ep.path, caps.json)
+						c = openWire(t, p.URL+ep.path, caps.caps)
 					}
 					sid := c.hdr.Get("Mcp-Session-Id")
-					if caps.name == "FastPath" {
+					if caps.sdk {
+						ep.fast.viaSDK(t)
+					} else {
 						waitFor(t, 5e9, func() bool {
 							ep.fast.mu.Lock()
 							defer ep.fast.mu.Unlock()
@@ -106,7 +108,7 @@ func TestMiddleware_SeesEveryCall(t *testing.T) {
 						t.Errorf("result: isError %v, %q", res.Result.IsError, got)
 					}
 
-					if got := ep.fast.served.Load() - served; got != map[string]uint64{"FastPath": 1, "SDK": 0}[caps.name] {
+					if got := ep.fast.served.Load() - served; got != map[bool]uint64{false: 1, true: 0}[caps.sdk] {
 						t.Errorf("%d calls answered in front of the SDK", got)
 					}
 					if got := seen.of(sid); len(got) != 1 || !strings.Contains(got[0], marker) {

@@ -87,7 +87,7 @@ func (s *Server) ownSession(ctx context.Context, srv *stateview.Server, p *passP
 func (s *Server) openOwn(op stateview.SessionOpener, p *passPeer, o *ownUpstream) {
 	ctx, cancel := context.WithTimeout(s.closing, ownOpenTimeout)
 	defer cancel()
-	cs, err := op.OpenSession(ctx, s.ownClient(p))
+	cs, err := op.OpenSession(ctx, s.ownClient(p), p.progress)
 	p.mu.Lock()
 	if p.own != o || p.closed {
 		// Replaced or ended meanwhile: nobody will use it.
@@ -153,10 +153,9 @@ func (s *Server) ownClient(p *passPeer) *mcp.Client {
 	updated, logged := notify("notifications/resources/updated"), notify("notifications/message")
 	c := mcp.NewClient(impl, &mcp.ClientOptions{
 		Capabilities: caps,
+		// Mostly delivered already, as the transport read it.
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
-			if cctx, ok := p.progressCall(req.Params.ProgressToken); ok {
-				ss.NotifyProgress(cctx, req.Params)
-			}
+			p.progress.Deliver(ctx, req.Params)
 		},
 		ToolListChangedHandler:     func(ctx context.Context, req *mcp.ToolListChangedRequest) { tools(ctx, req.Params) },
 		PromptListChangedHandler:   func(ctx context.Context, req *mcp.PromptListChangedRequest) { prompts(ctx, req.Params) },
@@ -192,11 +191,10 @@ func (s *Server) ownClient(p *passPeer) *mcp.Client {
 }
 
 // beginOwnCall records a call of the peer's client in flight on its own
-// session: requests the upstream sends meanwhile are answered within ctx,
-// and progress for token (if not nil) goes back on it. Call end when the
-// call has returned.
-func (p *passPeer) beginOwnCall(ctx context.Context, token any) (end func()) {
-	c := &ownCall{ctx: ctx, token: token}
+// session: requests the upstream sends meanwhile are answered within ctx.
+// Call end when the call has returned.
+func (p *passPeer) beginOwnCall(ctx context.Context) (end func()) {
+	c := &ownCall{ctx: ctx}
 	p.mu.Lock()
 	p.calls = append(p.calls, c)
 	p.mu.Unlock()
@@ -207,10 +205,7 @@ func (p *passPeer) beginOwnCall(ctx context.Context, token any) (end func()) {
 	}
 }
 
-type ownCall struct {
-	ctx   context.Context
-	token any
-}
+type ownCall struct{ ctx context.Context }
 
 // callContext is ctx within the client's most recent call in flight (see
 // relay.InCall), or ctx when none is.
@@ -221,44 +216,4 @@ func (p *passPeer) callContext(ctx context.Context) context.Context {
 		return relay.InCall(ctx, p.calls[n-1].ctx)
 	}
 	return ctx
-}
-
-// progressCall finds the call in flight whose progress token is token.
-func (p *passPeer) progressCall(token any) (context.Context, bool) {
-	if token == nil {
-		return nil, false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.calls {
-		if c.token != nil && sameToken(c.token, token) {
-			return c.ctx, true
-		}
-	}
-	return nil, false
-}
-
-// sameToken compares progress tokens as JSON would: a number the client
-// sent may come back from the upstream as another numeric type.
-func sameToken(a, b any) bool {
-	if a == b {
-		return true
-	}
-	fa, aok := toFloat(a)
-	fb, bok := toFloat(b)
-	return aok && bok && fa == fb
-}
-
-func toFloat(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	}
-	return 0, false
 }

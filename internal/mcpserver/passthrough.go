@@ -32,6 +32,10 @@ type passPeer struct {
 	server  *mcp.Server
 	closing context.Context // the Server's: see sessionPeer
 
+	// progress routes the progress of the client's calls on its own
+	// session of an HTTP upstream back to them.
+	progress *relay.ProgressRouter
+
 	mu     sync.Mutex
 	ss     *mcp.ServerSession // guarded by mu; set at initialized
 	own    *ownUpstream       // guarded by mu; the client's own session of an HTTP upstream
@@ -188,7 +192,7 @@ func (s *Server) passthroughServer(r *http.Request) *mcp.Server {
 			opts.Capabilities = &caps
 		}
 	}
-	peer := &passPeer{closing: s.closing}
+	peer := &passPeer{closing: s.closing, progress: relay.NewProgressRouter()}
 	mw := s.middleware(s.forward(name, peer))
 	// An HTTP upstream gives each client a session of its own (see
 	// ownsession.go); the shared session's traffic is then not this
@@ -371,7 +375,7 @@ func (s *Server) passToolCall(ctx context.Context, req mcp.Request, name string,
 	defer cancel()
 	switch {
 	case own != nil:
-		end := peer.beginOwnCall(ctx, p.GetProgressToken())
+		end := peer.beginOwnCall(ctx)
 		defer end()
 	case s.opts.Hub != nil:
 		// Requests the upstream sends back go to the client whose tool
@@ -380,7 +384,10 @@ func (s *Server) passToolCall(ctx context.Context, req mcp.Request, name string,
 		ctx, end = s.callerFor(ctx, name, peer)
 		defer end()
 	}
-	return s.passCall(ctx, req, name, srv, own, p)
+	if own != nil {
+		return s.passCall(ctx, req, name, srv, own, peer.progress, p)
+	}
+	return s.passCall(ctx, req, name, srv, srv.Caller, s.opts.Progress, p)
 }
 
 // upstreamOf returns the ready upstream name and, for an HTTP upstream, the
@@ -399,10 +406,10 @@ func (s *Server) upstreamOf(ctx context.Context, name string, peer *passPeer) (*
 	return srv, own, nil
 }
 
-// passCall forwards one pass-through tools/call and records it.
-// own, if not nil, is the client's own session of the upstream, which
-// carries the call with the client's own progress token.
-func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, own *mcp.ClientSession, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
+// passCall forwards one pass-through tools/call to up (the upstream's
+// session, or the client's own session of it) and records it; progress
+// routes the call's progress back.
+func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv *stateview.Server, up stateview.ToolCaller, progress *relay.ProgressRouter, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
 	rec := callRecord{endpoint: "/mcp/server/" + name, client: clientOf(ctx, req.GetSession()), server: name, tool: p.Name, args: p.Arguments, start: time.Now()}
 	mode := s.sensitiveMode()
 	argKinds := scanArgs(p.Arguments)
@@ -424,12 +431,7 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 		s.recordCall(rec)
 		return rec.res, nil
 	}
-	var res *mcp.CallToolResult
-	if own != nil {
-		res, err = own.CallTool(ctx, &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments})
-	} else {
-		res, err = s.forwardCall(ctx, req, name, srv.Caller, p)
-	}
+	res, err := forwardCall(ctx, req, up, progress, p)
 	if err != nil {
 		rec.res, rec.status, rec.err = callFailed(ctx, err, name, ":", p.Name, s.callTimeout(name), true)
 		s.recordCall(rec)
@@ -449,13 +451,16 @@ func (s *Server) passCall(ctx context.Context, req mcp.Request, name string, srv
 	return res, nil
 }
 
-func (s *Server) forwardCall(ctx context.Context, req mcp.Request, name string, up stateview.ToolCaller, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
+// forwardCall calls a tool of up for a client's call; the upstream gets a
+// progress token of progress's, and what it reports for it goes back to the
+// client under the client's own token.
+func forwardCall(ctx context.Context, req mcp.Request, up stateview.ToolCaller, progress *relay.ProgressRouter, p *mcp.CallToolParamsRaw) (*mcp.CallToolResult, error) {
 	params := &mcp.CallToolParams{Meta: p.Meta, Name: p.Name, Arguments: p.Arguments}
-	if tok := p.GetProgressToken(); tok != nil && s.opts.Progress != nil {
+	if tok := p.GetProgressToken(); tok != nil && progress != nil {
 		ss, _ := req.GetSession().(*mcp.ServerSession)
 		if ss != nil {
-			upTok, release := s.opts.Progress.Register(tok, func(_ context.Context, pp *mcp.ProgressNotificationParams) {
-				ss.NotifyProgress(ctx, pp)
+			upTok, release := progress.Register(tok, func(_ context.Context, pp *mcp.ProgressNotificationParams) {
+				notifyProgress(ctx, ss, pp)
 			})
 			defer release()
 			params.Meta = mcp.Meta{}

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,21 @@ func (p sessionPeer) CreateMessage(ctx context.Context, params *mcp.CreateMessag
 	}
 	ctx, done := endWith(ctx, p.closing)
 	defer done()
+	if cs := callStreamOf(ctx); cs != nil {
+		if params == nil || params.Messages == nil { // as the SDK sends it: never "messages": null
+			cp := mcp.CreateMessageWithToolsParams{}
+			if params != nil {
+				cp = *params
+			}
+			cp.Messages = []*mcp.SamplingMessageV2{}
+			params = &cp
+		}
+		res := &mcp.CreateMessageWithToolsResult{}
+		if err := cs.ask(ctx, "sampling/createMessage", params, res); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	return p.ss.CreateMessageWithTools(ctx, params)
 }
 
@@ -65,6 +81,26 @@ func (p sessionPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp
 	}
 	ctx, done := endWith(ctx, p.closing)
 	defer done()
+	if cs := callStreamOf(ctx); cs != nil {
+		// Passed on as the upstream sent it; the upstream checks the
+		// answer against its own schema, as it would without the proxy.
+		// What the client can do is checked as the SDK checks it.
+		if params == nil {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "mcpproxy: elicitation without params"}
+		}
+		mode := params.Mode
+		if mode == "" && (params.URL != "" || params.ElicitationID != "") {
+			mode = "url"
+		}
+		if ec := clientCaps(p.ss).Elicitation; mode == "url" && ec.URL == nil || mode != "url" && ec.Form == nil && ec.URL != nil {
+			return nil, errClientCannot(cmp.Or(mode, "form") + " elicitation")
+		}
+		res := &mcp.ElicitResult{}
+		if err := cs.ask(ctx, "elicitation/create", params, res); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	return p.ss.Elicit(ctx, params)
 }
 
@@ -74,7 +110,19 @@ func (p sessionPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp
 func (p sessionPeer) ListRoots(ctx context.Context, params *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
 	ctx, done := endWith(ctx, p.closing)
 	defer done()
-	res, err := p.ss.ListRoots(ctx, params)
+	var res *mcp.ListRootsResult
+	var err error
+	if cs := callStreamOf(ctx); cs != nil {
+		if params == nil {
+			params = &mcp.ListRootsParams{}
+		}
+		res = &mcp.ListRootsResult{}
+		if err = cs.ask(ctx, "roots/list", params, res); err != nil {
+			res = nil
+		}
+	} else {
+		res, err = p.ss.ListRoots(ctx, params)
+	}
 	var werr *jsonrpc.Error
 	if errors.As(err, &werr) && werr.Code == jsonrpc.CodeMethodNotFound {
 		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil

@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -39,17 +41,48 @@ type askEndpoint struct {
 	path func(server string) string
 	// call turns (server, tool, args) into the proxy's tool and arguments.
 	call func(server, tool string, args map[string]any) (string, any)
+	// sdk: the calls go through the SDK (the fast path is off), not in
+	// front of it.
+	sdk bool
 }
 
-var askEndpoints = []askEndpoint{
-	{"pass-through", func(server string) string { return "/mcp/server/" + server },
-		func(_, tool string, args map[string]any) (string, any) { return tool, args }},
-	{"/mcp", func(string) string { return "/mcp" },
-		func(server, tool string, args map[string]any) (string, any) {
-			return "call_tool", map[string]any{"name": server + ":" + tool, "args": args}
-		}},
-	{"/mcp/all", func(string) string { return "/mcp/all" },
-		func(server, tool string, args map[string]any) (string, any) { return server + "__" + tool, args }},
+// askEndpoints are the endpoints, each with its calls answered in front of
+// the SDK and by it.
+var askEndpoints = func() []askEndpoint {
+	eps := []askEndpoint{
+		{name: "pass-through", path: func(server string) string { return "/mcp/server/" + server },
+			call: func(_, tool string, args map[string]any) (string, any) { return tool, args }},
+		{name: "/mcp", path: func(string) string { return "/mcp" },
+			call: func(server, tool string, args map[string]any) (string, any) {
+				return "call_tool", map[string]any{"name": server + ":" + tool, "args": args}
+			}},
+		{name: "/mcp/all", path: func(string) string { return "/mcp/all" },
+			call: func(server, tool string, args map[string]any) (string, any) { return server + "__" + tool, args }},
+	}
+	for _, ep := range eps[:3] {
+		ep.name, ep.sdk = ep.name+"/sdk", true
+		eps = append(eps, ep)
+	}
+	return eps
+}()
+
+// start begins a test of the endpoint: with the fast path off for an SDK
+// variant.
+func (ep askEndpoint) start(t *testing.T, p *proxy) {
+	if ep.sdk {
+		ep.fast(p).viaSDK(t)
+	}
+}
+
+// fast is the fast path of the endpoint.
+func (ep askEndpoint) fast(p *proxy) *fastPath {
+	switch ep.path("x") {
+	case "/mcp":
+		return p.srv.fastSmart
+	case "/mcp/all":
+		return p.srv.fastDirect
+	}
+	return p.srv.fastPass
 }
 
 // samplingClient connects a client to path whose model answers every
@@ -75,17 +108,28 @@ func TestRelay_SamplingGoesToItsCaller(t *testing.T) {
 	for _, ep := range askEndpoints {
 		for _, server := range []string{"h", "s"} {
 			t.Run(ep.name+"/"+server, func(t *testing.T) {
+				ep.start(t, p)
 				var clients []*mcp.ClientSession
 				for i := range 3 {
 					clients = append(clients, samplingClient(t, p, ep.path(server), fmt.Sprintf("client-%d", i), nil))
+					if !ep.sdk {
+						waitFast(t, ep.fast(p), clients[i])
+					}
 				}
+				served := ep.fast(p).served.Load()
 				for i, cs := range clients {
 					tool, args := ep.call(server, "ask_sampling", map[string]any{"question": "who are you?"})
 					wantOK(t, call(t, cs, tool, args), fmt.Sprintf("client-%d", i))
 				}
 				mute := p.connect(t, ep.path(server), clientOptions{})
+				if !ep.sdk {
+					waitFast(t, ep.fast(p), mute)
+				}
 				tool, args := ep.call(server, "ask_sampling", map[string]any{"question": "who are you?"})
 				wantError(t, call(t, mute, tool, args), "does not support sampling")
+				if f, want := ep.fast(p), map[bool]uint64{false: 4, true: 0}[ep.sdk]; f.served.Load()-served != want {
+					t.Errorf("%d calls answered in front of the SDK, want %d", f.served.Load()-served, want)
+				}
 			})
 		}
 	}
@@ -100,6 +144,7 @@ func TestRelay_ConcurrentSamplingOverHTTP(t *testing.T) {
 	p := askProxy(t)
 	for _, ep := range askEndpoints {
 		t.Run(ep.name, func(t *testing.T) {
+			ep.start(t, p)
 			const clients, calls = 3, 3
 			var arrived sync.WaitGroup
 			arrived.Add(clients * calls)
@@ -230,6 +275,7 @@ func TestRelay_ShutdownEndsOpenQuestions(t *testing.T) {
 	for _, ep := range askEndpoints {
 		t.Run(ep.name, func(t *testing.T) {
 			p := askProxy(t)
+			ep.start(t, p)
 			asked := make(chan struct{}, 1)
 			release := make(chan struct{})
 			cs := samplingClient(t, p, ep.path("s"), "stubborn", func() {
@@ -254,4 +300,140 @@ func TestRelay_ShutdownEndsOpenQuestions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRelay_AsksOnTheCallsStream: what an upstream asks a client during a
+// call answered in front of the SDK (sampling, elicitation, roots) goes to
+// that client on the call's own stream, and its answers, errors included,
+// reach the upstream as they do when the client is connected to it
+// directly. (Through the SDK, the upstream gets a client's error wrapped
+// once more: "calling …: calling …: the user declined".) When the client cancels
+// its call, the call ends at once, and the client's late answer still ends
+// the proxy's wait for it. (The client's own handler is not told: the
+// go-sdk client stops reading the call's stream when it cancels, so it is
+// not told either when connected to the upstream directly.)
+func TestRelay_AsksOnTheCallsStream(t *testing.T) {
+	p, up := askProxyHTTP(t)
+	asked := make(chan struct{}, 1)
+	opts := func(name string, release chan struct{}) clientOptions {
+		return clientOptions{impl: &mcp.Implementation{Name: name, Version: "1"},
+			roots: []*mcp.Root{{URI: "file:///work/" + name}},
+			mcp: &mcp.ClientOptions{
+				CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					q := req.Params.Messages[0].Content.(*mcp.TextContent).Text
+					switch q {
+					case "refuse":
+						return nil, &jsonrpc.Error{Code: -1, Message: "the user declined"}
+					case "hold":
+						asked <- struct{}{}
+						select {
+						case <-ctx.Done():
+						case <-release:
+						}
+						return nil, &jsonrpc.Error{Code: -1, Message: "too late"}
+					}
+					return &mcp.CreateMessageResult{Model: name, Role: "assistant", Content: &mcp.TextContent{Text: name + " heard " + q}}, nil
+				},
+				ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"answer": name + " says " + req.Params.Message}}, nil
+				},
+			}}
+	}
+	for _, ep := range askEndpoints {
+		if ep.sdk {
+			continue
+		}
+		for _, server := range []string{"h", "s"} {
+			t.Run(ep.name+"/"+server, func(t *testing.T) {
+				f := ep.fast(p)
+				release := make(chan struct{})
+				cs := p.connect(t, ep.path(server), opts("ann", release))
+				waitFast(t, f, cs)
+				// The same client connected to the upstream itself (the
+				// stdio one runs the same tools).
+				direct := connectDirect(t, up.URL, opts("ann", release))
+				t.Cleanup(func() {
+					select {
+					case <-release:
+					default:
+						close(release) // before the clients close
+					}
+				})
+				served := f.served.Load()
+				for _, tc := range []struct{ tool, question, want string }{
+					{"ask_sampling", "hello", "ann heard hello"},
+					{"ask_elicit", "name?", "accept:ann says name?"},
+					{"ask_roots", "", "file:///work/ann"},
+					{"ask_sampling", "refuse", "the user declined"},
+				} {
+					in := map[string]any{"question": tc.question}
+					if tc.question == "" {
+						in = map[string]any{}
+					}
+					tool, args := ep.call(server, tc.tool, in)
+					got, want := call(t, cs, tool, args), call(t, direct, tc.tool, in)
+					if !strings.Contains(textOf(got), tc.want) || textOf(got) != textOf(want) || got.IsError != want.IsError {
+						t.Errorf("%s %q: through the proxy %q (isError %v), directly %q (isError %v); want %q",
+							tc.tool, tc.question, textOf(got), got.IsError, textOf(want), want.IsError, tc.want)
+					}
+				}
+				if n := f.served.Load() - served; n != 4 {
+					t.Errorf("%d of 4 calls answered in front of the SDK", n)
+				}
+
+				// The client cancels its call while its answer is awaited.
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() {
+					tool, args := ep.call(server, "ask_sampling", map[string]any{"question": "hold"})
+					_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+					done <- err
+				}()
+				select {
+				case <-asked:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the client was never asked")
+				}
+				fs := f.sessions[cs.ID()]
+				fs.mu.Lock()
+				waiting := len(fs.asked)
+				fs.mu.Unlock()
+				if waiting != 1 {
+					t.Errorf("%d questions awaited on the session, want 1", waiting)
+				}
+				cancel()
+				select {
+				case err := <-done:
+					if !errors.Is(err, context.Canceled) {
+						t.Errorf("the cancelled call returned %v", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("the cancelled call did not return")
+				}
+				close(release)
+				waitFor(t, 10*time.Second, func() bool {
+					fs.mu.Lock()
+					defer fs.mu.Unlock()
+					return len(fs.asked) == 0
+				}, "the client's late answer did not end the proxy's wait for it")
+			})
+		}
+	}
+}
+
+// connectDirect connects a go-sdk client with o's identity, options and
+// roots to the streamable HTTP server at url itself, and closes it at
+// cleanup.
+func connectDirect(t *testing.T, url string, o clientOptions) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(o.impl, o.mcp)
+	c.AddRoots(o.roots...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
 }

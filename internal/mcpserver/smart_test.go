@@ -429,9 +429,11 @@ func TestCallTool_Cancel(t *testing.T) {
 
 // TestCallTool_Progress: an upstream's progress notifications reach the
 // client that made the call, with the client's own token, over every
-// upstream transport and every endpoint; also when the upstream sends them
-// immediately before its result ("BeforeResult"), where the SDK client
-// returns the result before it has handled the notifications.
+// upstream transport and every endpoint, through the SDK and in front of
+// it ("Fast": a protocol version the fast path serves); also when the
+// upstream sends them immediately before its result ("BeforeResult"),
+// where the SDK client returns the result before it has handled the
+// notifications.
 func TestCallTool_Progress(t *testing.T) {
 	var got atomic.Pointer[collector[*mcp.ProgressNotificationParams]]
 	// Work that takes a while between steps: the step is at the client
@@ -454,10 +456,17 @@ func TestCallTool_Progress(t *testing.T) {
 		{"UpstreamSSE", "customsse"},
 		{"Stdio", "customstdio"},
 	} {
-		for _, tc := range []struct{ name, path string }{
-			{"Smart", "/mcp"},
-			{"SSE", "/sse"},
-			{"Direct", "/mcp/all"},
+		for _, tc := range []struct {
+			name, path, protocol string
+			fast                 *fastPath
+		}{
+			{"Smart", "/mcp", "", nil},
+			{"SSE", "/sse", "", nil},
+			{"Direct", "/mcp/all", "", nil},
+			{"Pass", "/mcp/server/" + upstream.server, "", nil},
+			{"SmartFast", "/mcp", fastProtocol, p.srv.fastSmart},
+			{"DirectFast", "/mcp/all", fastProtocol, p.srv.fastDirect},
+			{"PassFast", "/mcp/server/" + upstream.server, fastProtocol, p.srv.fastPass},
 		} {
 			for _, paced := range []bool{true, false} {
 				name := upstream.name + "/" + tc.name
@@ -467,14 +476,26 @@ func TestCallTool_Progress(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					c := &collector[*mcp.ProgressNotificationParams]{}
 					got.Store(c)
-					cs := p.connect(t, tc.path, clientOptions{sse: tc.path == "/sse", mcp: &mcp.ClientOptions{
+					cs := p.connect(t, tc.path, clientOptions{sse: tc.path == "/sse", protocol: tc.protocol, mcp: &mcp.ClientOptions{
 						ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
 							c.add(req.Params)
 						},
 					}})
+					if tc.fast != nil {
+						waitFast(t, tc.fast, cs)
+						served := tc.fast.served.Load()
+						defer func() {
+							if n := tc.fast.served.Load() - served; n != 2 {
+								t.Errorf("%d calls answered in front of the SDK, want both", n)
+							}
+						}()
+					}
 					tool := upstream.server + "__work"
 					var args any = map[string]any{"paced": paced}
-					if tc.path != "/mcp/all" {
+					switch {
+					case strings.HasPrefix(tc.path, "/mcp/server/"):
+						tool = "work"
+					case tc.path != "/mcp/all":
 						tool = "call_tool"
 						args = map[string]any{"name": upstream.server + ":work", "args": args}
 					}

@@ -347,7 +347,7 @@ func (s *Server) doCall(ctx context.Context, req *mcp.CallToolRequest, server, t
 			// Progress flows back on the caller's own request context; a
 			// background context would find the stream already closed.
 			upTok, release := s.opts.Progress.Register(tok, func(_ context.Context, p *mcp.ProgressNotificationParams) {
-				req.Session.NotifyProgress(ctx, p)
+				notifyProgress(ctx, req.Session, p)
 			})
 			defer release()
 			params.Meta = mcp.Meta{}

@@ -35,6 +35,21 @@ func (a wireAnswer) String() string {
 	return fmt.Sprintf("%d %s", a.Status, strings.Join(a.Messages, " | "))
 }
 
+// callPaths are the ways a session's calls are answered, for the tests
+// that try each: in front of the SDK, for a client that declared sampling
+// or not, and by the SDK (the fast path switched off; see
+// fastPath.viaSDK).
+var callPaths = []struct {
+	name, caps string
+	sdk        bool
+}{{"FastPath", `{}`, false}, {"Sampling", `{"sampling":{}}`, false}, {"SDK", `{}`, true}}
+
+// viaSDK hands every request of f to the SDK until the test ends.
+func (f *fastPath) viaSDK(t *testing.T) {
+	f.off.Store(true)
+	t.Cleanup(func() { f.off.Store(false) })
+}
+
 // openWire initializes a session of url for a client that declares caps
 // (JSON), and deletes it at cleanup.
 func openWire(tb testing.TB, url, caps string) *wireClient {
@@ -220,7 +235,7 @@ func TestWire_ErrorsAndCancellation(t *testing.T) {
 		t.Fatalf("the upstream answered a cancelled call: %v", wantCancel)
 	}
 
-	for _, caps := range []struct{ name, json string }{{"FastPath", `{}`}, {"SDK", `{"sampling":{}}`}} {
+	for _, caps := range callPaths {
 		for _, server := range []string{"up", "sse", "io"} {
 			for _, ep := range []string{"pass", "all", "smart"} {
 				t.Run(caps.name+"/"+server+"/"+ep, func(t *testing.T) {
@@ -229,17 +244,19 @@ func TestWire_ErrorsAndCancellation(t *testing.T) {
 					tool := func(name, args string) (string, string) { return name, args }
 					switch ep {
 					case "pass":
-						c, fast = openWire(t, p.URL+"/mcp/server/"+server, caps.json), p.srv.fastPass
+						c, fast = openWire(t, p.URL+"/mcp/server/"+server, caps.caps), p.srv.fastPass
 					case "all":
-						c, fast = openWire(t, p.URL+"/mcp/all", caps.json), p.srv.fastDirect
+						c, fast = openWire(t, p.URL+"/mcp/all", caps.caps), p.srv.fastDirect
 						tool = func(name, args string) (string, string) { return server + "__" + name, args }
 					case "smart":
-						c, fast = openWire(t, p.URL+"/mcp", caps.json), p.srv.fastSmart
+						c, fast = openWire(t, p.URL+"/mcp", caps.caps), p.srv.fastSmart
 						tool = func(name, args string) (string, string) {
 							return "call_tool", `{"name":"` + server + `:` + name + `","args":` + args + `}`
 						}
 					}
-					if caps.name == "FastPath" {
+					if caps.sdk {
+						fast.viaSDK(t)
+					} else {
 						waitFor(t, 5*time.Second, func() bool {
 							fast.mu.Lock()
 							defer fast.mu.Unlock()
@@ -275,7 +292,7 @@ func TestWire_ErrorsAndCancellation(t *testing.T) {
 					}
 
 					served := fast.served.Load() - before
-					if want := map[string]uint64{"FastPath": 2, "SDK": 0}[caps.name]; served != want {
+					if want := map[bool]uint64{false: 2, true: 0}[caps.sdk]; served != want {
 						t.Errorf("%d calls answered in front of the SDK, want %d", served, want)
 					}
 				})
@@ -301,14 +318,20 @@ func TestWire_DisconnectCancels(t *testing.T) {
 		})
 	p := newProxy(t, proxyOptions{Servers: []map[string]any{{"name": "hung", "url": customUpstream(t, hang), "protocol": "streamable-http"}}})
 	p.waitCatalog(t, "hung")
-	for _, caps := range []struct{ name, json string }{{"FastPath", `{}`}, {"SDK", `{"sampling":{}}`}} {
-		for _, ep := range []struct{ name, path, tool, args string }{
-			{"pass", "/mcp/server/hung", "hang", `{}`},
-			{"all", "/mcp/all", "hung__hang", `{}`},
-			{"smart", "/mcp", "call_tool", `{"name":"hung:hang","args":{}}`},
+	for _, caps := range callPaths {
+		for _, ep := range []struct {
+			name, path, tool, args string
+			fast                   *fastPath
+		}{
+			{"pass", "/mcp/server/hung", "hang", `{}`, p.srv.fastPass},
+			{"all", "/mcp/all", "hung__hang", `{}`, p.srv.fastDirect},
+			{"smart", "/mcp", "call_tool", `{"name":"hung:hang","args":{}}`, p.srv.fastSmart},
 		} {
 			t.Run(caps.name+"/"+ep.name, func(t *testing.T) {
-				c := openWire(t, p.URL+ep.path, caps.json)
+				if caps.sdk {
+					ep.fast.viaSDK(t)
+				}
+				c := openWire(t, p.URL+ep.path, caps.caps)
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
 				go func() {

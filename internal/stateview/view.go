@@ -22,15 +22,18 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
+	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // SessionOpener opens a session of an HTTP upstream for one downstream
 // client, through client (its capabilities and handlers), over the same
 // transport, headers and credentials as the upstream's own session. The
-// session ends when closed or when that connection ends.
+// session ends when closed or when that connection ends. progress, if not
+// nil, gets the session's progress notifications as they are read (see
+// relay.ProgressRouter).
 type SessionOpener interface {
-	OpenSession(ctx context.Context, client *mcp.Client) (*mcp.ClientSession, error)
+	OpenSession(ctx context.Context, client *mcp.Client, progress *relay.ProgressRouter) (*mcp.ClientSession, error)
 }
 
 // ToolCaller calls tools on an upstream. *mcp.ClientSession is one.

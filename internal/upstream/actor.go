@@ -276,13 +276,11 @@ type opener struct {
 	proto mcpproxy.Protocol
 }
 
-func (o *opener) OpenSession(ctx context.Context, client *mcp.Client) (*mcp.ClientSession, error) {
+func (o *opener) OpenSession(ctx context.Context, client *mcp.Client, progress *relay.ProgressRouter) (*mcp.ClientSession, error) {
 	if o.life.Err() != nil {
 		return nil, errors.New("the upstream's connection has ended")
 	}
-	// No progress router: these sessions carry their client's own
-	// progress tokens, which only that client's handler reads.
-	hc := httpClient(o.life, o.spec, nil, o.gate)
+	hc := httpClient(o.life, o.spec, progress, o.gate)
 	t := streamableTransport(o.spec, hc)
 	if o.proto == mcpproxy.ProtocolSSE {
 		t = sseTransport(o.spec, hc)
