@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"unsafe"
@@ -32,40 +33,59 @@ var embedded []byte
 // magic opens the table's format; its last byte is the format's version.
 const magic = "MCPWVEC1"
 
-// Table maps terms to quantized unit vectors. The zero value is an empty
-// table.
+// Table maps terms to quantized unit vectors. It refers to the bytes it
+// was parsed from and allocates nothing of its own. The zero value is an
+// empty table.
 type Table struct {
-	dim   int
-	terms []string  // sorted
-	ranks []uint32  // per term: the frequency rank of its most frequent word, from 1
-	scale []float32 // per term
-	vecs  []int8    // len(terms) × dim
+	n, dim int
+	offs   []byte // n+1 little-endian uint32: the end of each term in blob
+	blob   []byte // the terms, sorted, one after the other
+	ranks  []byte // n uint32: the frequency rank of each term's most frequent word, from 1
+	scales []byte // n float32: the scale of each term's vector
+	vecs   []int8 // n × dim
 }
 
 // Dim returns the number of dimensions of the table's vectors.
 func (t *Table) Dim() int { return t.dim }
 
 // Len returns the number of terms in the table.
-func (t *Table) Len() int { return len(t.terms) }
+func (t *Table) Len() int { return t.n }
 
 // Lookup returns the index of a term in the table, and false if it has none.
 func (t *Table) Lookup(term string) (int, bool) {
-	return slices.BinarySearch(t.terms, term)
+	i := sort.Search(t.n, func(i int) bool { return t.Term(i) >= term })
+	return i, i < t.n && t.Term(i) == term
 }
 
 // Term returns the term at index i.
-func (t *Table) Term(i int) string { return t.terms[i] }
+func (t *Table) Term(i int) string {
+	start := 0
+	if i > 0 {
+		start = int(binary.LittleEndian.Uint32(t.offs[4*i:]))
+	}
+	end := int(binary.LittleEndian.Uint32(t.offs[4*(i+1):]))
+	// The table's bytes are never written.
+	return unsafe.String(unsafe.SliceData(t.blob[start:end]), end-start)
+}
 
 // Rank returns the frequency rank (1 for the most frequent) of the most
 // frequent word that gave the term at index i.
-func (t *Table) Rank(i int) int { return int(t.ranks[i]) }
+func (t *Table) Rank(i int) int { return int(binary.LittleEndian.Uint32(t.ranks[4*i:])) }
 
-// Vector writes the vector of the term at index i into dst (of length Dim)
-// scaled by w, added to what dst holds: Vector(i, 1, v) into a zeroed v
-// gives the term's vector.
+// Scale returns the scale of the term's quantized vector: component j of
+// its vector is Quantized(i)[j] times Scale(i).
+func (t *Table) Scale(i int) float32 {
+	return math.Float32frombits(binary.LittleEndian.Uint32(t.scales[4*i:]))
+}
+
+// Quantized returns the quantized vector of the term at index i.
+func (t *Table) Quantized(i int) []int8 { return t.vecs[i*t.dim : (i+1)*t.dim : (i+1)*t.dim] }
+
+// Vector adds the vector of the term at index i, times w, to dst (of
+// length Dim): Vector(i, 1, v) into a zeroed v gives the term's vector.
 func (t *Table) Vector(i int, w float32, dst []float32) {
-	q := t.vecs[i*t.dim : (i+1)*t.dim]
-	s := t.scale[i] * w
+	q := t.Quantized(i)
+	s := t.Scale(i) * w
 	dst = dst[:len(q)]
 	for j, v := range q {
 		dst[j] += float32(v) * s
@@ -77,7 +97,7 @@ func (t *Table) Vector(i int, w float32, dst []float32) {
 func (t *Table) Frequency(i int) float64 {
 	// Zipf: p(r) = 1 / (r * H), H the harmonic number of the vocabulary
 	// the ranks are counted in (about 400,000 words: ln + γ ≈ 13.5).
-	return 1 / (float64(t.ranks[i]) * 13.5)
+	return 1 / (float64(t.Rank(i)) * 13.5)
 }
 
 var (
@@ -115,34 +135,25 @@ func Parse(b []byte) (*Table, error) {
 	if len(p) != blobLen+4*n+4*n+n*dim {
 		return nil, fmt.Errorf("word vectors: %d bytes after the offsets, want %d", len(p), blobLen+8*n+n*dim)
 	}
-	blob := p[:blobLen]
+	t := &Table{n: n, dim: dim, offs: offs, blob: p[:blobLen]}
 	p = p[blobLen:]
-	t := &Table{dim: dim, terms: make([]string, n), ranks: make([]uint32, n), scale: make([]float32, n)}
+	t.ranks, p = p[:4*n], p[4*n:]
+	t.scales, p = p[:4*n], p[4*n:]
+	t.vecs = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(p))), len(p))
 	prev := 0
 	for i := range n {
 		end := int(binary.LittleEndian.Uint32(offs[4*(i+1):]))
 		if end < prev || end > blobLen {
 			return nil, fmt.Errorf("word vectors: term %d: bad offset %d", i, end)
 		}
-		// The terms share the table's bytes, which are never written.
-		t.terms[i] = unsafe.String(unsafe.SliceData(blob[prev:end]), end-prev)
-		if i > 0 && t.terms[i-1] >= t.terms[i] {
-			return nil, fmt.Errorf("word vectors: term %d (%q) out of order", i, t.terms[i])
-		}
 		prev = end
-	}
-	for i := range n {
-		t.ranks[i] = binary.LittleEndian.Uint32(p[4*i:])
-		if t.ranks[i] == 0 {
-			return nil, fmt.Errorf("word vectors: term %q: rank 0", t.terms[i])
+		if i > 0 && t.Term(i-1) >= t.Term(i) {
+			return nil, fmt.Errorf("word vectors: term %d (%q) out of order", i, t.Term(i))
+		}
+		if t.Rank(i) == 0 {
+			return nil, fmt.Errorf("word vectors: term %q: rank 0", t.Term(i))
 		}
 	}
-	p = p[4*n:]
-	for i := range n {
-		t.scale[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
-	}
-	p = p[4*n:]
-	t.vecs = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(p))), len(p))
 	return t, nil
 }
 
