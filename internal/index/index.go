@@ -125,7 +125,6 @@ type Index struct {
 // pointers and replaces only the changed server's entry.
 type snapshot struct {
 	servers map[string]*serverTools // live servers only
-	live    []*serverTools          // the values of servers
 	n       int                     // number of tools across servers
 	lens    fieldLens               // analyzed tokens per field across servers
 	hidden  int                     // documents of dormant servers, which searches skip
@@ -142,7 +141,6 @@ type serverTools struct {
 	lens   fieldLens              // analyzed tokens per field, summed over the tools
 	tools  map[string]indexedTool // by name; nil for a dormant server loaded from disk
 	post   *postings              // nil for a dormant server loaded from disk
-	vecs   *toolVecs              // nil for a dormant server, or without word vectors
 	// slot numbers the server among the live ones, from the time a snapshot
 	// first holds it: a search keeps per-server state in a slice by slot.
 	slot int32
@@ -321,7 +319,6 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 		p.st.tools[sorted[i].Name] = newIndexedTool(sorted[i])
 	}
 	p.st.post, p.st.lens = newPostings(x.analyzer, p.docs)
-	p.st.vecs = newToolVecs(wordVectors(), p.st.post, len(sorted))
 	return p, nil
 }
 
@@ -553,7 +550,6 @@ func (x *Index) publishLocked(cur *snapshot, changes map[string]*serverTools, hi
 		}
 	}
 	next.slots = int(x.nextSlot)
-	next.live = slices.Collect(maps.Values(next.servers))
 	next.terms = updateTerms(cur.terms, left, entered)
 	x.snap.Store(next)
 }
@@ -719,7 +715,6 @@ type clause struct {
 	term  string  // analyzed
 	of    string  // the query term it is a synonym of; "" for a query term
 	boost float64 // 1 for a query term
-	near  bool    // a neighbour of the query term of by word vectors, not a synonym
 }
 
 // plan returns the clauses of the query for q: its distinct analyzed terms,

@@ -23,19 +23,6 @@ type ranking struct {
 	// or a synonym only in its parameter names or only in their
 	// descriptions. A term in its text covers it fully.
 	synonymCover, paramNamesCover, paramsCover float64
-	// dense adds to a tool's score its closeness in meaning to the query
-	// (dense.go): denseWeight times how far the cosine similarity of their
-	// vectors is above denseFloor, as a share of the way to 1. The lexical
-	// score it adds to is divided by the best lexical score of the query,
-	// so that the two are on one scale.
-	dense                   bool
-	denseWeight, denseFloor float64
-	// expand adds to a query's terms their nearest neighbours among the
-	// live tools' terms by word vectors (expandPlan).
-	expand                 bool
-	expandMin, expandBoost float64
-	expandCover            float64 // how much of its query term a neighbour covers
-	expandPerTerm          int
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool
@@ -45,6 +32,5 @@ var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, bleve: true}
 	defaultRanking  = ranking{nameBoost: 2, serverBoost: 0.5, paramsBoost: 0.25, paramNamesBoost: 0.1,
 		synonyms: true, synonymBoost: 0.5, synonymsPerTerm: 4,
-		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3,
-		dense: false, denseWeight: 0.3, denseFloor: 0.3}
+		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3}
 )

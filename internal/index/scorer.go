@@ -1,7 +1,6 @@
 package index
 
 import (
-	"cmp"
 	"hash/maphash"
 	"maps"
 	"math"
@@ -272,28 +271,22 @@ func matchKind(td *termDoc) (int, bool) {
 // descriptions.
 type coverage struct {
 	syn, paramNames, params float64
-	near                    float64
 	terms                   []uint64 // per query term: its own clause's bit
 	synonyms                []uint64 // per query term: its synonyms' bits
-	nears                   []uint64 // per query term: its neighbours' bits
 }
 
 func (x *Index) coverageOf(plan []clause) coverage {
-	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover, near: x.rank.expandCover}
+	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover}
 	index := map[string]int{}
 	for i, cl := range plan {
 		if cl.of == "" {
 			index[cl.term] = len(c.terms)
 			c.terms = append(c.terms, 1<<i)
 			c.synonyms = append(c.synonyms, 0)
-			c.nears = append(c.nears, 0)
 		}
 	}
 	for i, cl := range plan {
-		switch {
-		case cl.near:
-			c.nears[index[cl.of]] |= 1 << i
-		case cl.of != "":
+		if cl.of != "" {
 			c.synonyms[index[cl.of]] |= 1 << i
 		}
 	}
@@ -315,8 +308,6 @@ func (c *coverage) of(m *[numMatchKinds]uint64) float64 {
 			sum += c.paramNames
 		case m[inParams]&either != 0:
 			sum += c.params
-		case m[inText]&c.nears[q] != 0:
-			sum += c.near
 		}
 	}
 	return sum / float64(len(c.terms))
@@ -465,8 +456,6 @@ func updateTerms(cur *termDict, leave, enter []*serverTools) *termDict {
 	return next
 }
 
-var rrfK, rrfDepth, adaptive float64
-
 // scratch is what one search reuses from the last: the servers with a tool
 // that matched, and for each of their tools its running score and the
 // clauses it matched, by kind of match.
@@ -483,11 +472,8 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // candidate is a tool that scored, before it is resolved to a Hit.
 type candidate struct {
 	score float64
-	// With the dense signal: the lexical score, as a share of the query's
-	// best, and the cosine similarity of the tool's and query's vectors.
-	lexical, cosine float64
-	st              *serverTools
-	doc             int32
+	st    *serverTools
+	doc   int32
 }
 
 // before orders candidates best first: by score, then by id.
@@ -507,13 +493,6 @@ func (c *candidate) before(o *candidate) bool {
 // synonyms in its text or parameter names (parameter descriptions only add
 // to the score of a tool that matches).
 func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(server string, t *mcpproxy.Tool) bool, explain bool) []Hit {
-	if x.rank.expand {
-		plan = x.expandPlan(snap, plan)
-	}
-	if synCtxB != 0 {
-		plan = slices.Clone(plan)
-		x.weighSynonyms(plan)
-	}
 	entries := make([]*termEntry, len(plan))
 	df := make([][numScoreFields]int32, len(plan))
 	found := false
@@ -523,11 +502,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			found = found || e.df[sfText] > 0 || e.df[sfParamNames] > 0
 		}
 	}
-	var qv []float32
-	if x.rank.dense {
-		qv = x.queryVec(plan)
-	}
-	if !found && qv == nil {
+	if !found {
 		return []Hit{}
 	}
 	ws := x.weightsOf(plan, df, snap.n, snap.lens)
@@ -596,113 +571,34 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 		}
 	}
 	top := make([]candidate, 0, limit+1)
-	insert := func(c candidate) {
-		if len(top) == limit && !c.before(&top[limit-1]) {
-			return
-		}
-		if keep != nil {
-			t := c.st.tools[c.st.names[c.doc]]
-			if !keep(c.st.server, &t.Tool) {
-				return
-			}
-		}
-		// Insert in order: limit is small.
-		j := len(top)
-		top = append(top, c)
-		for ; j > 0 && c.before(&top[j-1]); j-- {
-			top[j] = top[j-1]
-		}
-		top[j] = c
-		if len(top) > limit {
-			top = top[:limit]
-		}
-	}
-	var best, bestCov float64 // the best lexical score and its coverage, with dense
 	for _, st := range sc.touched {
 		off := sc.offset[st.slot]
-		if qv == nil {
-			sc.offset[st.slot], sc.lens[st.slot] = -1, nil
-		}
+		sc.offset[st.slot], sc.lens[st.slot] = -1, nil
 		for d := range int32(len(st.names)) {
 			m := &sc.matched[off+d]
 			if m[inText]|m[inParamNames] == 0 {
-				sc.sum[off+d] = 0
 				continue // parameter descriptions alone do not make a match
 			}
 			c := candidate{score: sc.sum[off+d] * cov.of(m), st: st, doc: d}
-			if qv != nil {
-				sc.sum[off+d] = c.score
-				if c.score > best {
-					best, bestCov = c.score, cov.of(m)
-				}
+			if len(top) == limit && !c.before(&top[limit-1]) {
 				continue
 			}
-			insert(c)
-		}
-	}
-	if qv != nil {
-		// Every live tool, lexical and dense together.
-		w, floor := x.rank.denseWeight, x.rank.denseFloor
-		if adaptive > 0 {
-			w *= math.Pow(1-bestCov, adaptive)
-		}
-		for _, st := range snap.live {
-			off := sc.offset[st.slot]
-			for d := range int32(len(st.names)) {
-				c := candidate{st: st, doc: d}
-				if off >= 0 && best > 0 {
-					c.lexical = sc.sum[off+d] / best
-				}
-				if st.vecs != nil {
-					c.cosine = float64(st.vecs.cosine(qv, d))
-				}
-				c.score = c.lexical + w*max(0, c.cosine-floor)/(1-floor)
-				if c.score > 0 {
-					insert(c)
+			if keep != nil {
+				t := st.tools[st.names[d]]
+				if !keep(st.server, &t.Tool) {
+					continue
 				}
 			}
-		}
-		if rrfK > 0 {
-			var all []candidate
-			for _, st := range snap.live {
-				off := sc.offset[st.slot]
-				for d := range int32(len(st.names)) {
-					c := candidate{st: st, doc: d}
-					if off >= 0 && best > 0 {
-						c.lexical = sc.sum[off+d] / best
-					}
-					if st.vecs != nil {
-						c.cosine = float64(st.vecs.cosine(qv, d))
-					}
-					all = append(all, c)
-				}
+			// Insert in order: limit is small.
+			j := len(top)
+			top = append(top, c)
+			for ; j > 0 && c.before(&top[j-1]); j-- {
+				top[j] = top[j-1]
 			}
-			lr := make([]float64, len(all))
-			idx := make([]int, len(all))
-			for i := range idx {
-				idx[i] = i
+			top[j] = c
+			if len(top) > limit {
+				top = top[:limit]
 			}
-			slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(all[b].lexical, all[a].lexical) })
-			for r, i := range idx {
-				if all[i].lexical > 0 {
-					lr[i] = 1 / (rrfK + float64(r+1))
-				}
-			}
-			slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(all[b].cosine, all[a].cosine) })
-			top = top[:0]
-			for r, i := range idx {
-				c := all[i]
-				c.score = lr[i]
-				if float64(r) < rrfDepth {
-					c.score += w / (rrfK + float64(r+1))
-				}
-				if c.score > 0 {
-					insert(c)
-				}
-			}
-		}
-		for _, st := range sc.touched {
-			sc.offset[st.slot], sc.lens[st.slot] = -1, nil
 		}
 	}
 	hits := make([]Hit, len(top))
