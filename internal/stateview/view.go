@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -30,10 +29,10 @@ import (
 // client, through client (its capabilities and handlers), over the same
 // transport, headers and credentials as the upstream's own session. The
 // session ends when closed or when that connection ends. progress, if not
-// nil, gets the session's progress notifications as they are read (see
-// relay.ProgressRouter).
+// nil, gets the session's progress notifications as they are read, before
+// the client's handler does (see relay.ProgressRouter.DeliverRead).
 type SessionOpener interface {
-	OpenSession(ctx context.Context, client *mcp.Client, progress *relay.ProgressRouter) (*mcp.ClientSession, error)
+	OpenSession(ctx context.Context, client *mcp.Client, progress func(context.Context, *mcp.ProgressNotificationParams)) (*mcp.ClientSession, error)
 }
 
 // ToolCaller calls tools on an upstream. *mcp.ClientSession is one.

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -263,7 +262,7 @@ func TestView_ChunkedUpdates(t *testing.T) {
 
 type opener struct{}
 
-func (opener) OpenSession(context.Context, *mcp.Client, *relay.ProgressRouter) (*mcp.ClientSession, error) {
+func (opener) OpenSession(context.Context, *mcp.Client, func(context.Context, *mcp.ProgressNotificationParams)) (*mcp.ClientSession, error) {
 	return nil, nil
 }
 

@@ -276,7 +276,7 @@ type opener struct {
 	proto mcpproxy.Protocol
 }
 
-func (o *opener) OpenSession(ctx context.Context, client *mcp.Client, progress *relay.ProgressRouter) (*mcp.ClientSession, error) {
+func (o *opener) OpenSession(ctx context.Context, client *mcp.Client, progress func(context.Context, *mcp.ProgressNotificationParams)) (*mcp.ClientSession, error) {
 	if o.life.Err() != nil {
 		return nil, errors.New("the upstream's connection has ended")
 	}
@@ -730,7 +730,7 @@ func dialSpec(ctx context.Context, spec *mcpproxy.ServerSpec, d dialer) (*conn, 
 		return c, tools, err
 	}
 	gate := newAuthGate(d.auth, spec)
-	hc := httpClient(ctx, spec, d.progress, gate)
+	hc := httpClient(ctx, spec, deliverRead(d.progress), gate)
 	var c *conn
 	var tools []mcpproxy.Tool
 	var err error

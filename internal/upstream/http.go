@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
-	"github.com/mcpproxy/mcpproxy/internal/relay"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -23,8 +22,8 @@ type connTransport struct {
 	base     http.RoundTripper
 	headers  map[string]string
 	life     context.Context
-	progress *relay.ProgressRouter // may be nil
-	auth     *authGate             // may be nil
+	progress func(context.Context, *mcp.ProgressNotificationParams) // may be nil
+	auth     *authGate                                              // may be nil
 }
 
 func (t *connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -74,17 +73,17 @@ func (b *cancelBody) Close() error {
 }
 
 // httpClient returns a client for one server, whose event streams deliver
-// progress to router (which may be nil) and whose requests carry the
-// gate's OAuth token (gate may be nil). It has no overall timeout because
-// SSE streams live as long as the session; requests are bounded by their
-// contexts instead.
-func httpClient(life context.Context, spec *mcpproxy.ServerSpec, router *relay.ProgressRouter, gate *authGate) *http.Client {
+// progress to deliver as it is read (deliver may be nil) and whose requests
+// carry the gate's OAuth token (gate may be nil). It has no overall timeout
+// because SSE streams live as long as the session; requests are bounded by
+// their contexts instead.
+func httpClient(life context.Context, spec *mcpproxy.ServerSpec, deliver func(context.Context, *mcp.ProgressNotificationParams), gate *authGate) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.ResponseHeaderTimeout = 0
 	base.IdleConnTimeout = 90 * time.Second
 	base.MaxIdleConnsPerHost = 16
 	context.AfterFunc(life, base.CloseIdleConnections)
-	return &http.Client{Transport: &connTransport{base: base, headers: spec.Headers, life: life, progress: router, auth: gate}}
+	return &http.Client{Transport: &connTransport{base: base, headers: spec.Headers, life: life, progress: deliver, auth: gate}}
 }
 
 func streamableTransport(spec *mcpproxy.ServerSpec, c *http.Client) mcp.Transport {

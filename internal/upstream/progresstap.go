@@ -159,11 +159,20 @@ type tappedBody struct {
 	io.Closer
 }
 
-// tapProgress returns rc with a progress tap for router, or rc itself if
-// router is nil.
-func tapProgress(ctx context.Context, rc io.ReadCloser, router *relay.ProgressRouter, sse bool) io.ReadCloser {
-	if router == nil {
+// tapProgress returns rc with a progress tap for deliver, or rc itself if
+// deliver is nil.
+func tapProgress(ctx context.Context, rc io.ReadCloser, deliver func(context.Context, *mcp.ProgressNotificationParams), sse bool) io.ReadCloser {
+	if deliver == nil {
 		return rc
 	}
-	return tappedBody{newProgressTap(ctx, rc, router.DeliverRead, sse), rc}
+	return tappedBody{newProgressTap(ctx, rc, deliver, sse), rc}
+}
+
+// deliverRead is what router is handed progress as it is read through, or
+// nil for a nil router.
+func deliverRead(router *relay.ProgressRouter) func(context.Context, *mcp.ProgressNotificationParams) {
+	if router == nil {
+		return nil
+	}
+	return router.DeliverRead
 }

@@ -199,7 +199,7 @@ func TestTapProgress(t *testing.T) {
 	if up != tapToken {
 		t.Fatalf("first upstream token = %q, want %q", up, tapToken)
 	}
-	got := tapProgress(context.Background(), rc, r, false)
+	got := tapProgress(context.Background(), rc, r.DeliverRead, false)
 	if b, _ := io.ReadAll(got); string(b) != in {
 		t.Errorf("read %q through the tap, want %q", b, in)
 	}

@@ -320,7 +320,7 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	}
 	p.hurry = t.hurry
 	t.proc = p
-	t.conn = newLineConn(tapProgress(ctx, p.stdout, t.progress, false), stdinCloser{p}, MaxMessageBytes, t.spool)
+	t.conn = newLineConn(tapProgress(ctx, p.stdout, deliverRead(t.progress), false), stdinCloser{p}, MaxMessageBytes, t.spool)
 	return t.conn, nil
 }
 
