@@ -20,7 +20,8 @@ import (
 // "big" returns one text of -big-bytes bytes (testupstream big-result), and
 // calls it through /mcp (call_tool, truncated and cached for read_cache),
 // /mcp/all (big__big, likewise) and /mcp/server/big (the whole result
-// passed through), 1 and then bigConcurrent at once. For each phase it
+// passed through; also with a progress token from a client that declared
+// sampling, as many clients do), 1 and then bigConcurrent at once. For each phase it
 // reports the daemon's peak RSS (VmHWM, reset before the phase through
 // /proc/PID/clear_refs, and VmRSS sampled every bigSample, whichever is
 // higher) and its RSS once the daemon has settled after the phase, against
@@ -75,8 +76,8 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	}
 	var sessions []*mcp.ClientSession
 	defer func() { closeAll(sessions) }()
-	open := func(path string) (*mcp.ClientSession, error) {
-		cs, err := connectHTTP(ctx, d.Base+path)
+	open := func(path string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+		cs, err := connectHTTPWith(ctx, d.Base+path, opts)
 		if err == nil {
 			sessions = append(sessions, cs)
 		}
@@ -86,18 +87,24 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 		name, endpoint, tool string
 		args                 map[string]any
 		whole                bool // the client gets the whole result
+		asking               bool // with a progress token, from a client that declared sampling
 	}
 	paths := []bigPath{
-		{"`/mcp` `call_tool` big:big", "/mcp", "call_tool", map[string]any{"name": "big:big"}, false},
-		{"`/mcp/all` big__big", "/mcp/all", "big__big", map[string]any{}, false},
-		{"`/mcp/server/big` big", "/mcp/server/big", "big", map[string]any{}, true},
+		{"`/mcp` `call_tool` big:big", "/mcp", "call_tool", map[string]any{"name": "big:big"}, false, false},
+		{"`/mcp/all` big__big", "/mcp/all", "big__big", map[string]any{}, false, false},
+		{"`/mcp/server/big` big", "/mcp/server/big", "big", map[string]any{}, true, false},
+		{"`/mcp/server/big` big, progress token, sampling client", "/mcp/server/big", "big", map[string]any{}, true, true},
 	}
 	// One session per concurrent client and path, all opened before the
 	// idle measurement.
 	clients := map[string][]*mcp.ClientSession{}
 	for _, p := range paths {
+		var opts *mcp.ClientOptions
+		if p.asking {
+			opts = samplingOptions
+		}
 		for range bigConcurrent {
-			cs, err := open(p.endpoint)
+			cs, err := open(p.endpoint, opts)
 			if err != nil {
 				return "", err
 			}
@@ -119,7 +126,7 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 			errs := make([]error, n)
 			for i := range n {
 				cs := clients[p.name][i]
-				wg.Go(func() { errs[i] = bigCall(ctx, cs, p.tool, p.args, o.bigBytes, p.whole) })
+				wg.Go(func() { errs[i] = bigCall(ctx, cs, p.tool, p.args, o.bigBytes, p.whole, p.asking) })
 			}
 			wg.Wait()
 			ph.elapsed = time.Since(t)
@@ -138,7 +145,7 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	logf("bigresult: %d results through /mcp into the result cache…", bigCacheResults)
 	cs := clients[paths[0].name][0]
 	for range bigCacheResults {
-		if err := bigCall(ctx, cs, "call_tool", map[string]any{"name": "big:big"}, o.bigBytes, false); err != nil {
+		if err := bigCall(ctx, cs, "call_tool", map[string]any{"name": "big:big"}, o.bigBytes, false, false); err != nil {
 			return "", fmt.Errorf("cache: %w", err)
 		}
 	}
@@ -147,12 +154,17 @@ func runBigResult(ctx context.Context, o options) (_ string, err error) {
 	return rep.render(), nil
 }
 
-// bigCall makes one call and checks its result: the whole text of size
-// bytes, or (truncated) a prefix of it with a read_cache key.
-func bigCall(ctx context.Context, cs *mcp.ClientSession, tool string, args map[string]any, size int, whole bool) error {
+// bigCall makes one call, with a progress token if progress, and checks
+// its result: the whole text of size bytes, or (truncated) a prefix of it
+// with a read_cache key.
+func bigCall(ctx context.Context, cs *mcp.ClientSession, tool string, args map[string]any, size int, whole, progress bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	params := &mcp.CallToolParams{Name: tool, Arguments: args}
+	if progress {
+		params.Meta = mcp.Meta{"progressToken": "mcpbench"}
+	}
+	res, err := cs.CallTool(ctx, params)
 	if err != nil {
 		return fmt.Errorf("call %s: %w", tool, err)
 	}

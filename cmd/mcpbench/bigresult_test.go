@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/internal/testupstream"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func TestMain(m *testing.M) {
@@ -73,7 +74,7 @@ func TestBigResult_Bounded(t *testing.T) {
 	idle := d.settledRSS(ctx, 0, 10*time.Second)
 
 	stop := d.samplePeak()
-	err = bigCall(ctx, cs, "call_tool", args, size, false)
+	err = bigCall(ctx, cs, "call_tool", args, size, false, false)
 	peak := stop()
 	if err != nil {
 		t.Fatal(err)
@@ -96,26 +97,39 @@ func TestBigResult_Bounded(t *testing.T) {
 	}
 
 	// The pass-through sends the whole result on: it is read, decoded and
-	// written once each, never encoded into a copy.
-	stop = d.samplePeak()
-	err = bigCall(ctx, pass, "big", map[string]any{}, size, true)
-	peak = stop()
+	// written once each, never encoded into a copy; also for a call with a
+	// progress token from a client that declared sampling (answered as an
+	// event stream).
+	asking, err := connectHTTPWith(ctx, d.Base+"/mcp/server/big", samplingOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	grown = (peak - settled) << 10
-	t.Logf("pass-through: from %s, peak %s: grew by %.2f× the %d MiB result", mib(settled), mib(peak), float64(grown)/size, size>>20)
-	if grown > passBound*size {
-		t.Errorf("one %d MiB result through /mcp/server/big grew the daemon's peak RSS by %s (%.1f×), want under %d×", size>>20, mib(grown>>10), float64(grown)/size, passBound)
-	}
-	settled = d.settledRSS(ctx, idle, bigSettle)
-	t.Logf("settled at %s", mib(settled))
-	if held := (settled - idle) << 10; held >= size {
-		t.Errorf("after the pass-through call the daemon still holds %s more than idle (%s), want less than the result", mib(held>>10), mib(idle))
+	defer asking.Close()
+	for _, c := range []struct {
+		name     string
+		cs       *mcp.ClientSession
+		progress bool
+	}{{"pass-through", pass, false}, {"pass-through with a progress token, sampling client", asking, true}} {
+		stop = d.samplePeak()
+		err = bigCall(ctx, c.cs, "big", map[string]any{}, size, true, c.progress)
+		peak = stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		grown = (peak - settled) << 10
+		t.Logf("%s: from %s, peak %s: grew by %.2f× the %d MiB result", c.name, mib(settled), mib(peak), float64(grown)/size, size>>20)
+		if grown > passBound*size {
+			t.Errorf("%s: one %d MiB result through /mcp/server/big grew the daemon's peak RSS by %s (%.1f×), want under %d×", c.name, size>>20, mib(grown>>10), float64(grown)/size, passBound)
+		}
+		settled = d.settledRSS(ctx, idle, bigSettle)
+		t.Logf("settled at %s", mib(settled))
+		if held := (settled - idle) << 10; held >= size {
+			t.Errorf("%s: after the call the daemon still holds %s more than idle (%s), want less than the result", c.name, mib(held>>10), mib(idle))
+		}
 	}
 
 	for range 16 {
-		if err := bigCall(ctx, cs, "call_tool", args, size, false); err != nil {
+		if err := bigCall(ctx, cs, "call_tool", args, size, false, false); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,9 +25,23 @@ func newClient() *mcp.Client {
 	return mcp.NewClient(&mcp.Implementation{Name: "mcpbench", Version: "0.0.0"}, nil)
 }
 
+// samplingOptions make a client that declares sampling (and answers with
+// an error, should it be asked).
+var samplingOptions = &mcp.ClientOptions{
+	CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		return nil, errors.New("mcpbench has no model")
+	},
+}
+
 // connectHTTP opens an MCP session over streamable HTTP.
 func connectHTTP(ctx context.Context, url string) (*mcp.ClientSession, error) {
-	cs, err := newClient().Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: mcpHTTP, MaxRetries: -1}, nil)
+	return connectHTTPWith(ctx, url, nil)
+}
+
+// connectHTTPWith is connectHTTP for a client with opts.
+func connectHTTPWith(ctx context.Context, url string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "mcpbench", Version: "0.0.0"}, opts)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: mcpHTTP, MaxRetries: -1}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
