@@ -82,9 +82,10 @@ func (p sessionPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp
 	ctx, done := endWith(ctx, p.closing)
 	defer done()
 	if cs := callStreamOf(ctx); cs != nil {
-		// Passed on as the upstream sent it; the upstream checks the
-		// answer against its own schema, as it would without the proxy.
-		// What the client can do is checked as the SDK checks it.
+		// Passed on as the upstream sent it, with its mode filled in;
+		// the upstream checks the answer against its own schema, as it
+		// would without the proxy. What the client can do is checked as
+		// the SDK checks it.
 		if params == nil {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "mcpproxy: elicitation without params"}
 		}
@@ -94,6 +95,13 @@ func (p sessionPeer) Elicit(ctx context.Context, params *mcp.ElicitParams) (*mcp
 		}
 		if ec := clientCaps(p.ss).Elicitation; mode == "url" && ec.URL == nil || mode != "url" && ec.Form == nil && ec.URL != nil {
 			return nil, errClientCannot(cmp.Or(mode, "form") + " elicitation")
+		}
+		if params.Mode == "" {
+			// As the SDK sends it: clients of 2025-11-25 and later
+			// (the TypeScript SDK's) refuse a request without a mode.
+			cp := *params
+			cp.Mode = cmp.Or(mode, "form")
+			params = &cp
 		}
 		res := &mcp.ElicitResult{}
 		if err := cs.ask(ctx, "elicitation/create", params, res); err != nil {
