@@ -23,6 +23,12 @@ type ranking struct {
 	// or a synonym only in its parameter names or only in their
 	// descriptions. A term in its text covers it fully.
 	synonymCover, paramNamesCover, paramsCover float64
+	// Pseudo-relevance feedback (feedback.go): the feedbackTerms words of
+	// the first feedbackDocs hits' text with the highest weight are added
+	// to the query at up to feedbackBoost of a query term, and the tools
+	// that matched are scored again. feedbackDocs 0 turns it off.
+	feedbackDocs, feedbackTerms int
+	feedbackBoost               float64
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool
