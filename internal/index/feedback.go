@@ -36,6 +36,7 @@ func (x *Index) feedbackClauses(snap *snapshot, plan []clause, top []candidate) 
 		return nil, nil
 	}
 	weights := map[string]float64{}
+	docsOf := map[string]int{}
 	for i := range top {
 		c := &top[i]
 		p := c.st.post
@@ -44,8 +45,21 @@ func (x *Index) feedbackClauses(snap *snapshot, plan []clause, top []candidate) 
 			continue
 		}
 		share := c.score / total
+		if x.rank.feedbackRank {
+			share = 1 / float64(i+1)
+		}
 		for j := p.fwdStart[c.doc]; j < p.fwdStart[c.doc+1]; j++ {
-			weights[p.terms[p.fwdTerm[j]].term] += share * float64(p.fwdTF[j]) / length
+			tp := &p.terms[p.fwdTerm[j]]
+			if x.rank.feedbackNoServer && tp.df[sfServer] > 0 {
+				continue
+			}
+			weights[tp.term] += share * float64(p.fwdTF[j]) / length
+			docsOf[tp.term]++
+		}
+	}
+	for t, n := range docsOf {
+		if n < x.rank.feedbackShared {
+			delete(weights, t)
 		}
 	}
 	for _, c := range plan {

@@ -30,12 +30,19 @@ func TestEval_FeedbackSweep(t *testing.T) {
 		fmt.Printf("%-28s r@1 %.3f r@5 %.3f mrr %.3f\n", name, s.recall1(), s.recall5(), s.mrr())
 	}
 	run("off", defaultRanking)
-	for _, k := range []int{3, 5, 10} {
+	for _, k := range []int{3, 5} {
 		for _, m := range []int{5, 10, 20} {
-			for _, b := range []float64{0.1, 0.2, 0.3, 0.5} {
-				r := defaultRanking
-				r.feedbackDocs, r.feedbackTerms, r.feedbackBoost = k, m, b
-				run(fmt.Sprintf("k=%d m=%d b=%.1f", k, m, b), r)
+			for _, b := range []float64{0.05, 0.1, 0.2} {
+				for _, v := range []struct {
+					shared        int
+					noSrv, byRank bool
+					after         bool
+				}{{1, false, false, false}, {1, false, false, true}, {1, true, false, true}, {2, true, false, true}} {
+					r := defaultRanking
+					r.feedbackDocs, r.feedbackTerms, r.feedbackBoost = k, m, b
+					r.feedbackShared, r.feedbackNoServer, r.feedbackRank, r.feedbackAfterCov = v.shared, v.noSrv, v.byRank, v.after
+					run(fmt.Sprintf("k=%d m=%d b=%.2f s=%d ns=%v rk=%v ac=%v", k, m, b, v.shared, v.noSrv, v.byRank, v.after), r)
+				}
 			}
 		}
 	}

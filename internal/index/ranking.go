@@ -29,6 +29,10 @@ type ranking struct {
 	// that matched are scored again. feedbackDocs 0 turns it off.
 	feedbackDocs, feedbackTerms int
 	feedbackBoost               float64
+	feedbackShared              int
+	feedbackNoServer            bool
+	feedbackRank                bool
+	feedbackAfterCov            bool
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool
@@ -38,5 +42,6 @@ var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, bleve: true}
 	defaultRanking  = ranking{nameBoost: 2, serverBoost: 0.5, paramsBoost: 0.25, paramNamesBoost: 0.1,
 		synonyms: true, synonymBoost: 0.5, synonymsPerTerm: 4,
-		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3}
+		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3,
+		feedbackDocs: 3, feedbackTerms: 5, feedbackBoost: 0.05, feedbackShared: 1}
 )

@@ -496,6 +496,7 @@ type scratch struct {
 	lens    [][][numScoreFields]int32 // by slot: the server's field lengths
 	touched []*serverTools
 	sum     []float64
+	extra   []float64 // feedback scores added after coverage (rank.feedbackAfterCov)
 	matched [][numMatchKinds]uint64
 }
 
@@ -549,7 +550,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			sc.offset[i] = -1
 		}
 	}
-	sc.sum, sc.matched, sc.touched = sc.sum[:0], sc.matched[:0], sc.touched[:0]
+	sc.sum, sc.extra, sc.matched, sc.touched = sc.sum[:0], sc.extra[:0], sc.matched[:0], sc.touched[:0]
 	// First the tools each clause makes match, then, of those, the ones
 	// that have a clause's term only in their parameter descriptions.
 	for i, e := range entries {
@@ -564,6 +565,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 				sc.offset[s.slot] = off
 				sc.lens[s.slot] = s.st.post.lens
 				sc.sum = append(sc.sum, make([]float64, s.n)...)
+				sc.extra = append(sc.extra, make([]float64, s.n)...)
 				sc.matched = append(sc.matched, make([][numMatchKinds]uint64, s.n)...)
 				sc.touched = append(sc.touched, s.st)
 			}
@@ -615,7 +617,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			}
 			ws = x.weightsOf(plan, df, snap.n, snap.lens)
 			for i, e := range moreEntries {
-				sc.addFeedback(&ws, n+i, e)
+				sc.addFeedback(&ws, n+i, e, x.rank.feedbackAfterCov)
 			}
 			top = sc.best(&cov, limit, keep)
 		}
@@ -647,7 +649,7 @@ func (sc *scratch) best(cov *coverage, limit int, keep func(server string, t *mc
 			if m[inText]|m[inParamNames] == 0 {
 				continue // parameter descriptions alone do not make a match
 			}
-			c := candidate{score: sc.sum[off+d] * cov.of(m), st: st, doc: d}
+			c := candidate{score: sc.sum[off+d]*cov.of(m) + sc.extra[off+d], st: st, doc: d}
 			if len(top) == limit && !c.before(&top[limit-1]) {
 				continue
 			}
@@ -674,7 +676,7 @@ func (sc *scratch) best(cov *coverage, limit int, keep func(server string, t *mc
 
 // addFeedback adds the score of feedback clause ci, whose term's entry is
 // e, to the tools that matched the query.
-func (sc *scratch) addFeedback(ws *weights, ci int, e *termEntry) {
+func (sc *scratch) addFeedback(ws *weights, ci int, e *termEntry, afterCov bool) {
 	for _, list := range [...][]serverTerm{e.servers, e.params} {
 		for _, s := range list {
 			off := sc.offset[s.slot]
@@ -688,7 +690,11 @@ func (sc *scratch) addFeedback(ws *weights, ci int, e *termEntry) {
 				if sc.matched[d][inText]|sc.matched[d][inParamNames] == 0 {
 					continue
 				}
-				sc.sum[d] += ws.scoreTerm(ci, td, &lens[td.doc], nil)
+				if afterCov {
+					sc.extra[d] += ws.scoreTerm(ci, td, &lens[td.doc], nil)
+				} else {
+					sc.sum[d] += ws.scoreTerm(ci, td, &lens[td.doc], nil)
+				}
 			}
 		}
 	}
