@@ -521,20 +521,11 @@ func BenchmarkSearch_Eval(b *testing.B) {
 	}
 	settle(b, x)
 	ctx := context.Background()
-	off := defaultRanking
-	off.feedbackDocs = 0
-	for _, rk := range []struct {
-		name string
-		r    ranking
-	}{{"feedback=off", off}, {"feedback=on", defaultRanking}, {"feedback=off#2", off}, {"feedback=on#2", defaultRanking}} {
-		b.Run(rk.name, func(b *testing.B) {
-			x.rank = rk.r
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				if _, err := x.Search(ctx, queries[i%len(queries)].text, DefaultLimit); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := x.Search(ctx, queries[i%len(queries)].text, DefaultLimit); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

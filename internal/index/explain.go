@@ -31,13 +31,8 @@ type TermContribution struct {
 	Term string `json:"term"` // analyzed (stemmed) form
 	// SynonymOf is the query term this one stands for; empty for a term of
 	// the query itself.
-	SynonymOf string `json:"synonym_of,omitempty"`
-	// Feedback marks a term that is not the query's: it was taken from the
-	// text of the search's first hits (pseudo-relevance feedback) and adds
-	// to the score of tools that matched the query, without counting
-	// toward coverage.
-	Feedback bool    `json:"feedback,omitempty"`
-	Boost    float64 `json:"boost"`
+	SynonymOf string  `json:"synonym_of,omitempty"`
+	Boost     float64 `json:"boost"`
 	// Fields maps a field (text, name, server, params) to the BM25 score
 	// of the term in it, boosts and bleve's query normalization included.
 	Fields map[string]float64 `json:"fields"`
@@ -52,9 +47,6 @@ func (e *Explanation) String() string {
 		fmt.Fprintf(&b, " %s", t.Term)
 		if t.SynonymOf != "" {
 			fmt.Fprintf(&b, "(~%s)", t.SynonymOf)
-		}
-		if t.Feedback {
-			b.WriteString("(+)")
 		}
 		b.WriteString("[")
 		sep := ""

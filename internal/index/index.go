@@ -715,9 +715,6 @@ type clause struct {
 	term  string  // analyzed
 	of    string  // the query term it is a synonym of; "" for a query term
 	boost float64 // 1 for a query term
-	// feedback marks a term taken from the first hits' text (feedback.go),
-	// which neither makes a tool match nor counts toward coverage.
-	feedback bool
 }
 
 // plan returns the clauses of the query for q: its distinct analyzed terms,

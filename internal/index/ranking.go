@@ -23,16 +23,6 @@ type ranking struct {
 	// or a synonym only in its parameter names or only in their
 	// descriptions. A term in its text covers it fully.
 	synonymCover, paramNamesCover, paramsCover float64
-	// Pseudo-relevance feedback (feedback.go): the feedbackTerms words of
-	// the first feedbackDocs hits' text with the highest weight are added
-	// to the query at up to feedbackBoost of a query term, and the tools
-	// that matched are scored again. feedbackDocs 0 turns it off.
-	feedbackDocs, feedbackTerms int
-	feedbackBoost               float64
-	feedbackShared              int
-	feedbackNoServer            bool
-	feedbackRank                bool
-	feedbackAfterCov            bool
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool
@@ -42,6 +32,5 @@ var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, bleve: true}
 	defaultRanking  = ranking{nameBoost: 2, serverBoost: 0.5, paramsBoost: 0.25, paramNamesBoost: 0.1,
 		synonyms: true, synonymBoost: 0.5, synonymsPerTerm: 4,
-		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3,
-		feedbackDocs: 3, feedbackTerms: 5, feedbackBoost: 0.05, feedbackShared: 1}
+		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3}
 )

@@ -55,12 +55,6 @@ type postings struct {
 	// terms is sorted by term; their postings are runs of docs.
 	terms []termPostings
 	docs  []termDoc
-	// The forward index, for pseudo-relevance feedback (feedback.go): tool
-	// i's terms that it has in its text are fwdTerm[fwdStart[i]:fwdStart[i+1]]
-	// (positions in terms), with their frequencies there in fwdTF.
-	fwdStart []int32
-	fwdTerm  []int32
-	fwdTF    []uint8
 }
 
 // termPostings lists the tools of one server that have a term in any field:
@@ -145,28 +139,6 @@ func newPostings(a analysis.Analyzer, docs []*document) (*postings, fieldLens) {
 		p.terms = append(p.terms, termPostings{term: t, df: b.df, start: int32(start), mid: int32(mid), end: int32(len(all))})
 	}
 	p.docs = all
-	p.fwdStart = make([]int32, len(docs)+1)
-	for i := range p.terms {
-		for _, td := range p.matchDocs(&p.terms[i]) {
-			if td.tf[sfText] > 0 {
-				p.fwdStart[td.doc+1]++
-			}
-		}
-	}
-	for i := range docs {
-		p.fwdStart[i+1] += p.fwdStart[i]
-	}
-	p.fwdTerm = make([]int32, p.fwdStart[len(docs)])
-	p.fwdTF = make([]uint8, len(p.fwdTerm))
-	next := slices.Clone(p.fwdStart[:len(docs)])
-	for i := range p.terms {
-		for _, td := range p.matchDocs(&p.terms[i]) {
-			if td.tf[sfText] > 0 {
-				p.fwdTerm[next[td.doc]], p.fwdTF[next[td.doc]] = int32(i), td.tf[sfText]
-				next[td.doc]++
-			}
-		}
-	}
 	return p, total
 }
 
@@ -215,11 +187,7 @@ func (x *Index) weightsOf(plan []clause, df [][numScoreFields]int32, n int, lens
 			}
 			idf := math.Log(1 + (float64(n)-float64(df[i][f])+0.5)/(float64(df[i][f])+0.5))
 			qw := c.boost * boosts[f] * idf
-			if !c.feedback {
-				// Feedback clauses leave the scores of the query's own
-				// clauses as they were without them.
-				sumSq += qw * qw
-			}
+			sumSq += qw * qw
 			ws.w[i][f] = qw
 		}
 	}
@@ -311,7 +279,7 @@ func (x *Index) coverageOf(plan []clause) coverage {
 	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover}
 	index := map[string]int{}
 	for i, cl := range plan {
-		if cl.of == "" && !cl.feedback {
+		if cl.of == "" {
 			index[cl.term] = len(c.terms)
 			c.terms = append(c.terms, 1<<i)
 			c.synonyms = append(c.synonyms, 0)
@@ -496,7 +464,6 @@ type scratch struct {
 	lens    [][][numScoreFields]int32 // by slot: the server's field lengths
 	touched []*serverTools
 	sum     []float64
-	extra   []float64 // feedback scores added after coverage (rank.feedbackAfterCov)
 	matched [][numMatchKinds]uint64
 }
 
@@ -550,7 +517,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			sc.offset[i] = -1
 		}
 	}
-	sc.sum, sc.extra, sc.matched, sc.touched = sc.sum[:0], sc.extra[:0], sc.matched[:0], sc.touched[:0]
+	sc.sum, sc.matched, sc.touched = sc.sum[:0], sc.matched[:0], sc.touched[:0]
 	// First the tools each clause makes match, then, of those, the ones
 	// that have a clause's term only in their parameter descriptions.
 	for i, e := range entries {
@@ -565,7 +532,6 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 				sc.offset[s.slot] = off
 				sc.lens[s.slot] = s.st.post.lens
 				sc.sum = append(sc.sum, make([]float64, s.n)...)
-				sc.extra = append(sc.extra, make([]float64, s.n)...)
 				sc.matched = append(sc.matched, make([][numMatchKinds]uint64, s.n)...)
 				sc.touched = append(sc.touched, s.st)
 			}
@@ -604,52 +570,16 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			}
 		}
 	}
-	k := x.rank.feedbackDocs
-	top := sc.best(&cov, max(limit, k), keep)
-	if k > 0 && len(top) > 0 {
-		more, moreEntries := x.feedbackClauses(snap, plan, top[:min(k, len(top))])
-		if len(more) > 0 {
-			n := len(plan)
-			plan = append(plan[:n:n], more...)
-			df = append(df, make([][numScoreFields]int32, len(more))...)
-			for i, e := range moreEntries {
-				df[n+i] = e.df
-			}
-			ws = x.weightsOf(plan, df, snap.n, snap.lens)
-			for i, e := range moreEntries {
-				sc.addFeedback(&ws, n+i, e, x.rank.feedbackAfterCov)
-			}
-			top = sc.best(&cov, limit, keep)
-		}
-	}
-	top = top[:min(limit, len(top))]
-	for _, st := range sc.touched {
-		sc.offset[st.slot], sc.lens[st.slot] = -1, nil
-	}
-	hits := make([]Hit, len(top))
-	for i := range top {
-		c := &top[i]
-		t := c.st.tools[c.st.names[c.doc]]
-		hits[i] = Hit{Server: c.st.server, Tool: t.Tool, Score: c.score, CompactJSON: t.compactJSON}
-		if explain {
-			hits[i].Why = explainCandidate(plan, &ws, &cov, c)
-		}
-	}
-	return hits
-}
-
-// best returns the limit best candidates of a search's scratch that keep
-// accepts (all if keep is nil), best first.
-func (sc *scratch) best(cov *coverage, limit int, keep func(server string, t *mcpproxy.Tool) bool) []candidate {
 	top := make([]candidate, 0, limit+1)
 	for _, st := range sc.touched {
 		off := sc.offset[st.slot]
+		sc.offset[st.slot], sc.lens[st.slot] = -1, nil
 		for d := range int32(len(st.names)) {
 			m := &sc.matched[off+d]
 			if m[inText]|m[inParamNames] == 0 {
 				continue // parameter descriptions alone do not make a match
 			}
-			c := candidate{score: sc.sum[off+d]*cov.of(m) + sc.extra[off+d], st: st, doc: d}
+			c := candidate{score: sc.sum[off+d] * cov.of(m), st: st, doc: d}
 			if len(top) == limit && !c.before(&top[limit-1]) {
 				continue
 			}
@@ -671,33 +601,16 @@ func (sc *scratch) best(cov *coverage, limit int, keep func(server string, t *mc
 			}
 		}
 	}
-	return top
-}
-
-// addFeedback adds the score of feedback clause ci, whose term's entry is
-// e, to the tools that matched the query.
-func (sc *scratch) addFeedback(ws *weights, ci int, e *termEntry, afterCov bool) {
-	for _, list := range [...][]serverTerm{e.servers, e.params} {
-		for _, s := range list {
-			off := sc.offset[s.slot]
-			if off < 0 {
-				continue // none of its tools matched
-			}
-			lens := sc.lens[s.slot]
-			for j := range s.docs {
-				td := &s.docs[j]
-				d := off + td.doc
-				if sc.matched[d][inText]|sc.matched[d][inParamNames] == 0 {
-					continue
-				}
-				if afterCov {
-					sc.extra[d] += ws.scoreTerm(ci, td, &lens[td.doc], nil)
-				} else {
-					sc.sum[d] += ws.scoreTerm(ci, td, &lens[td.doc], nil)
-				}
-			}
+	hits := make([]Hit, len(top))
+	for i := range top {
+		c := &top[i]
+		t := c.st.tools[c.st.names[c.doc]]
+		hits[i] = Hit{Server: c.st.server, Tool: t.Tool, Score: c.score, CompactJSON: t.compactJSON}
+		if explain {
+			hits[i].Why = explainCandidate(plan, &ws, &cov, c)
 		}
 	}
+	return hits
 }
 
 // explainCandidate says what a candidate's score is made of.
@@ -721,7 +634,7 @@ func explainCandidate(plan []clause, ws *weights, cov *coverage, c *candidate) *
 		m[k] |= 1 << i
 		var parts [numScoreFields]float64
 		total := ws.scoreTerm(i, &td, lens, &parts)
-		tc := TermContribution{Term: cl.term, SynonymOf: cl.of, Feedback: cl.feedback, Boost: cl.boost, Fields: map[string]float64{}, Total: total}
+		tc := TermContribution{Term: cl.term, SynonymOf: cl.of, Boost: cl.boost, Fields: map[string]float64{}, Total: total}
 		for f, v := range parts {
 			if v != 0 {
 				tc.Fields[scoreFields[f]] = v
