@@ -45,6 +45,8 @@ type document struct {
 	// The index's own scorer keeps the parameter names apart from the rest
 	// of the text (see scoreFields); bleve does not see these.
 	core, paramNames string
+	// instructions are the server's (see Index.instructions).
+	instructions string
 }
 
 // newDocument derives the searchable text of one tool.
@@ -70,7 +72,7 @@ func newDocument(server string, t *mcpproxy.Tool) *document {
 
 // scoreFields returns the document's text in the order of scoreFields.
 func (d *document) scoreFields() [numScoreFields]string {
-	return [...]string{d.core, d.Name, d.Server, d.Params, d.paramNames}
+	return [...]string{d.core, d.Name, d.Server, d.Params, d.paramNames, d.instructions}
 }
 
 // identifierText returns an identifier followed by the words of its compound

@@ -52,7 +52,9 @@ type serverFile struct {
 	Server  string `json:"server"`
 	Package string `json:"package"`
 	Version string `json:"version"`
-	Tools   []struct {
+	// Instructions are the server's, from its initialize result.
+	Instructions string `json:"instructions"`
+	Tools        []struct {
 		Name         string          `json:"name"`
 		Title        string          `json:"title"`
 		Description  string          `json:"description"`

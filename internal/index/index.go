@@ -86,14 +86,17 @@ func (h *Hit) ID() string { return docID(h.Server, h.Tool.Name) }
 // Index is a BM25 index over the tools of many servers. The zero value is not
 // usable; call New.
 type Index struct {
-	bleve     bleve.Index
-	dir       string // "" in memory
-	version   []byte // on disk: the format version recorded
-	log       *slog.Logger
-	analyzer  analysis.Analyzer // the query analyzer; the same for every field
-	policy    mergePolicy
-	rank      ranking
-	selfMerge bool // false where bleve merges segments itself (on disk)
+	bleve    bleve.Index
+	dir      string // "" in memory
+	version  []byte // on disk: the format version recorded
+	log      *slog.Logger
+	analyzer analysis.Analyzer // the query analyzer; the same for every field
+	policy   mergePolicy
+	rank     ranking
+	// instructions returns a server's instructions, indexed with its
+	// tools; nil for none.
+	instructions func(server string) string
+	selfMerge    bool // false where bleve merges segments itself (on disk)
 	// indexed counts the documents writers have given bleve (merges
 	// excluded): tests tell re-indexing from reviving with it.
 	indexed atomic.Uint64
@@ -315,6 +318,9 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 		st: &serverTools{server: server, hash: hash, names: make([]string, len(sorted)), tools: make(map[string]indexedTool, len(sorted))}}
 	for i := range sorted {
 		p.docs[i] = newDocument(server, &sorted[i])
+		if x.instructions != nil {
+			p.docs[i].instructions = x.instructions(server)
+		}
 		p.st.names[i] = sorted[i].Name
 		p.st.tools[sorted[i].Name] = newIndexedTool(sorted[i])
 	}

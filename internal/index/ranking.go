@@ -23,6 +23,10 @@ type ranking struct {
 	// or a synonym only in its parameter names or only in their
 	// descriptions. A term in its text covers it fully.
 	synonymCover, paramNamesCover, paramsCover float64
+	// instrBoost is the boost of the server's instructions, a field that
+	// adds to the score of tools that match; a query term found only there
+	// covers instrCover of it.
+	instrBoost, instrCover float64
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool

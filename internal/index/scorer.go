@@ -38,6 +38,7 @@ const (
 	sfServer            // fieldServer
 	sfParams            // fieldParams: parameter descriptions
 	sfParamNames        // the parameter names, split into words
+	sfInstr             // the server's instructions
 	numScoreFields
 )
 
@@ -45,7 +46,10 @@ const (
 const fieldParamNames = "param_names"
 
 // scoreFields names the scorer's fields, in order.
-var scoreFields = [numScoreFields]string{fieldText, fieldName, fieldServer, fieldParams, fieldParamNames}
+var scoreFields = [numScoreFields]string{fieldText, fieldName, fieldServer, fieldParams, fieldParamNames, fieldInstructions}
+
+// fieldInstructions names sfInstr in explanations.
+const fieldInstructions = "instructions"
 
 // postings is one server's inverted index. It is immutable once built.
 type postings struct {
@@ -171,7 +175,7 @@ type weights struct {
 
 // fieldBoosts returns the boost of each field in the order of scoreFields.
 func (r *ranking) fieldBoosts() [numScoreFields]float64 {
-	return [...]float64{1, r.nameBoost, r.serverBoost, r.paramsBoost, r.paramNamesBoost}
+	return [...]float64{1, r.nameBoost, r.serverBoost, r.paramsBoost, r.paramNamesBoost, r.instrBoost}
 }
 
 // weightsOf computes the weights of plan's clauses from their document
@@ -246,6 +250,7 @@ const (
 	inText       = iota // in its text (name, title, description)
 	inParamNames        // not there, but in its parameter names
 	inParams            // only in its parameter descriptions
+	inInstr             // only in its server's instructions
 	numMatchKinds
 )
 
@@ -259,6 +264,8 @@ func matchKind(td *termDoc) (int, bool) {
 		return inParamNames, true
 	case td.tf[sfParams] > 0:
 		return inParams, true
+	case td.tf[sfInstr] > 0:
+		return inInstr, true
 	}
 	return 0, false
 }
@@ -270,13 +277,13 @@ func matchKind(td *termDoc) (int, bool) {
 // synonym only in its parameter names or only in its parameter
 // descriptions.
 type coverage struct {
-	syn, paramNames, params float64
-	terms                   []uint64 // per query term: its own clause's bit
-	synonyms                []uint64 // per query term: its synonyms' bits
+	syn, paramNames, params, instr float64
+	terms                          []uint64 // per query term: its own clause's bit
+	synonyms                       []uint64 // per query term: its synonyms' bits
 }
 
 func (x *Index) coverageOf(plan []clause) coverage {
-	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover}
+	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover, instr: x.rank.instrCover}
 	index := map[string]int{}
 	for i, cl := range plan {
 		if cl.of == "" {
@@ -308,6 +315,8 @@ func (c *coverage) of(m *[numMatchKinds]uint64) float64 {
 			sum += c.paramNames
 		case m[inParams]&either != 0:
 			sum += c.params
+		case m[inInstr]&either != 0:
+			sum += c.instr
 		}
 	}
 	return sum / float64(len(c.terms))
@@ -566,7 +575,11 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 					continue
 				}
 				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
-				sc.matched[d][inParams] |= bit
+				if td.tf[sfParams] > 0 {
+					sc.matched[d][inParams] |= bit
+				} else {
+					sc.matched[d][inInstr] |= bit
+				}
 			}
 		}
 	}
