@@ -45,7 +45,7 @@ type document struct {
 	// The index's own scorer keeps the parameter names apart from the rest
 	// of the text (see scoreFields); bleve does not see these.
 	core, paramNames string
-	// instructions are the server's (see Index.instructions).
+	// instructions are the server's (Server.Instructions), in sfInstr.
 	instructions string
 }
 
@@ -223,8 +223,9 @@ func annotationTitle(ann json.RawMessage) string {
 
 // toolsHash fingerprints a server's tools, sorted by name, including the
 // fields that are not searched (output schema, annotations): a change to any
-// of them must replace the Tool values that hits return.
-func toolsHash(tools []mcpproxy.Tool) [sha256.Size]byte {
+// of them must replace the Tool values that hits return. The server's
+// instructions are part of it too.
+func toolsHash(tools []mcpproxy.Tool, instructions string) [sha256.Size]byte {
 	h := sha256.New()
 	var buf []byte
 	put := func(s []byte) {
@@ -240,6 +241,12 @@ func toolsHash(tools []mcpproxy.Tool) [sha256.Size]byte {
 		put(t.InputSchema)
 		put(t.OutputSchema)
 		put(t.Annotations)
+	}
+	if instructions != "" {
+		// Only here, so that a server without instructions keeps the hash
+		// an index on disk recorded before they were indexed.
+		put(nil)
+		put([]byte(instructions))
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
@@ -263,4 +270,15 @@ func leadSentence(d string) string {
 		}
 	}
 	return d
+}
+
+// truncateUTF8 returns s cut to at most n bytes, at a rune boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

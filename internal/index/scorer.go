@@ -26,7 +26,8 @@ import (
 // it has, of BM25 per field (tf as the square root of the frequency, as
 // bleve has it; each field with its boost, a synonym at a fraction of a
 // term's weight), times the share of the query's terms it covers (see
-// coverage). The evaluation's baseline still queries bleve itself
+// coverage). The server's instructions (Server.Instructions) are a field of
+// each of its tools that only adds. The evaluation's baseline still queries bleve itself
 // (queryOf).
 
 // The fields the scorer keeps: bleve's, but with the parameter names out of
@@ -64,7 +65,8 @@ type postings struct {
 // termPostings lists the tools of one server that have a term in any field:
 // in docs those that have it in their text or parameter names, which it
 // makes match, and in paramDocs those that have it only in their parameter
-// descriptions, which it adds to only if something else made them match.
+// descriptions or their server's instructions, which it adds to only if
+// something else made them match.
 // They are postings.docs[start:mid] and [mid:end], by tool position.
 type termPostings struct {
 	term            string
@@ -250,7 +252,7 @@ const (
 	inText       = iota // in its text (name, title, description)
 	inParamNames        // not there, but in its parameter names
 	inParams            // only in its parameter descriptions
-	inInstr             // only in its server's instructions
+	inInstr             // only in its server's instructions, which cover nothing
 	numMatchKinds
 )
 
@@ -275,15 +277,15 @@ func matchKind(td *termDoc) (int, bool) {
 // has the term in its text, to the degree syn if it has only a synonym of it
 // there; and to the degrees paramNames and params if it has the term or a
 // synonym only in its parameter names or only in its parameter
-// descriptions.
+// descriptions. A term only in the server's instructions covers nothing.
 type coverage struct {
-	syn, paramNames, params, instr float64
-	terms                          []uint64 // per query term: its own clause's bit
-	synonyms                       []uint64 // per query term: its synonyms' bits
+	syn, paramNames, params float64
+	terms                   []uint64 // per query term: its own clause's bit
+	synonyms                []uint64 // per query term: its synonyms' bits
 }
 
 func (x *Index) coverageOf(plan []clause) coverage {
-	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover, instr: x.rank.instrCover}
+	c := coverage{syn: x.rank.synonymCover, paramNames: x.rank.paramNamesCover, params: x.rank.paramsCover}
 	index := map[string]int{}
 	for i, cl := range plan {
 		if cl.of == "" {
@@ -315,8 +317,6 @@ func (c *coverage) of(m *[numMatchKinds]uint64) float64 {
 			sum += c.paramNames
 		case m[inParams]&either != 0:
 			sum += c.params
-		case m[inInstr]&either != 0:
-			sum += c.instr
 		}
 	}
 	return sum / float64(len(c.terms))
