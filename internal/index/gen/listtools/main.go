@@ -1,6 +1,6 @@
 // Command listtools starts one MCP server over stdio, lists its tools and
-// writes them, with the server's instructions, as JSON test data for the index's evaluation
-// (internal/index/testdata/servers/NAME.json):
+// writes them, with the instructions of its initialize result, as JSON test
+// data for the index's evaluation (internal/index/testdata/servers/NAME.json):
 //
 //	go run ./internal/index/gen/listtools -name github -package @modelcontextprotocol/server-github \
 //	    -version 2025.4.8 -o internal/index/testdata/servers/github.json -- node path/to/dist/index.js
