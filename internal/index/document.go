@@ -45,6 +45,8 @@ type document struct {
 	// The index's own scorer keeps the parameter names apart from the rest
 	// of the text (see scoreFields); bleve does not see these.
 	core, paramNames string
+	// instructions are the server's (Server.Instructions), in sfInstr.
+	instructions string
 }
 
 // newDocument derives the searchable text of one tool.
@@ -70,7 +72,7 @@ func newDocument(server string, t *mcpproxy.Tool) *document {
 
 // scoreFields returns the document's text in the order of scoreFields.
 func (d *document) scoreFields() [numScoreFields]string {
-	return [...]string{d.core, d.Name, d.Server, d.Params, d.paramNames}
+	return [...]string{d.core, d.Name, d.Server, d.Params, d.paramNames, d.instructions}
 }
 
 // identifierText returns an identifier followed by the words of its compound
@@ -221,8 +223,9 @@ func annotationTitle(ann json.RawMessage) string {
 
 // toolsHash fingerprints a server's tools, sorted by name, including the
 // fields that are not searched (output schema, annotations): a change to any
-// of them must replace the Tool values that hits return.
-func toolsHash(tools []mcpproxy.Tool) [sha256.Size]byte {
+// of them must replace the Tool values that hits return. The server's
+// instructions are part of it too.
+func toolsHash(tools []mcpproxy.Tool, instructions string) [sha256.Size]byte {
 	h := sha256.New()
 	var buf []byte
 	put := func(s []byte) {
@@ -238,6 +241,12 @@ func toolsHash(tools []mcpproxy.Tool) [sha256.Size]byte {
 		put(t.InputSchema)
 		put(t.OutputSchema)
 		put(t.Annotations)
+	}
+	if instructions != "" {
+		// Only here, so that a server without instructions keeps the hash
+		// an index on disk recorded before they were indexed.
+		put(nil)
+		put([]byte(instructions))
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
@@ -261,4 +270,15 @@ func leadSentence(d string) string {
 		}
 	}
 	return d
+}
+
+// truncateUTF8 returns s cut to at most n bytes, at a rune boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -52,7 +52,9 @@ type serverFile struct {
 	Server  string `json:"server"`
 	Package string `json:"package"`
 	Version string `json:"version"`
-	Tools   []struct {
+	// Instructions are the server's, from its initialize result.
+	Instructions string `json:"instructions"`
+	Tools        []struct {
 		Name         string          `json:"name"`
 		Title        string          `json:"title"`
 		Description  string          `json:"description"`
@@ -321,6 +323,7 @@ func evalServerKnown(tb testing.TB, x *Index, queries []evalQuery) []evalScores 
 // (TestRelevance_Corpus keeps the regression floors).
 func TestEval(t *testing.T) {
 	servers, files := loadEvalServers(t)
+	instr := evalInstructions(files)
 	n := 0
 	for _, ts := range servers {
 		n += len(ts)
@@ -334,7 +337,7 @@ func TestEval(t *testing.T) {
 	var unlabelled int
 	var bound []evalScores
 	for i, rk := range rankings {
-		x := newRankedIndex(t, rk.r, servers)
+		x := newRankedIndex(t, rk.r, servers, instr)
 		settle(t, x)
 		if i == 0 {
 			queries, unlabelled = loadEvalQueries(t, x, servers)
@@ -373,7 +376,7 @@ func TestEval(t *testing.T) {
 			rs[i] = rankings[i].r
 		}
 		const rounds = 5
-		p50, p99, tools := evalLatencyAt(t, rs, servers, queries, 10000, rounds)
+		p50, p99, tools := evalLatencyAt(t, rs, servers, instr, queries, 10000, rounds)
 		for i, rk := range rankings {
 			fmt.Fprintf(&md, "- %s: search p50 %s, p99 %s over %d tools (the evaluation's servers replicated under other names), %d queries × %d rounds\n",
 				rk.name, fmtDur(p50[i]), fmtDur(p99[i]), tools, len(queries), rounds)
@@ -418,17 +421,14 @@ func TestEval(t *testing.T) {
 // size tools, settles the index, and times every query under each ranking
 // (the rankings search the same index: they differ in queries only), in
 // rounds that alternate the rankings so that they share the machine's load.
-func evalLatencyAt(tb testing.TB, rankings []ranking, servers map[string][]mcpproxy.Tool, queries []evalQuery, size, rounds int) (p50, p99 []time.Duration, tools int) {
+func evalLatencyAt(tb testing.TB, rankings []ranking, servers map[string][]mcpproxy.Tool, instr map[string]string, queries []evalQuery, size, rounds int) (p50, p99 []time.Duration, tools int) {
 	tb.Helper()
-	all := map[string][]mcpproxy.Tool{}
-	for copyN := 0; tools < size; copyN++ {
-		for _, name := range sortedKeys(servers) {
-			all[fmt.Sprintf("%s-%d", name, copyN)] = servers[name]
-			tools += len(servers[name])
-		}
+	all := replicate(servers, instr, size)
+	for _, s := range all {
+		tools += len(s.Tools)
 	}
-	x := newRankedIndex(tb, rankings[0], nil)
-	if err := x.SetServers(all); err != nil {
+	x := newRankedIndex(tb, rankings[0], nil, nil)
+	if err := x.Update(all); err != nil {
 		tb.Fatal(err)
 	}
 	settle(tb, x)
@@ -460,8 +460,33 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
 }
 
-// newRankedIndex is newTestIndex with a ranking.
-func newRankedIndex(tb testing.TB, r ranking, servers map[string][]mcpproxy.Tool) *Index {
+// replicate copies servers, with their instructions, under other names
+// (NAME-0, NAME-1…) until they hold at least size tools.
+func replicate(servers map[string][]mcpproxy.Tool, instr map[string]string, size int) map[string]Server {
+	all := map[string]Server{}
+	for n, copyN := 0, 0; n < size; copyN++ {
+		for _, name := range sortedKeys(servers) {
+			all[fmt.Sprintf("%s-%d", name, copyN)] = Server{Tools: servers[name], Instructions: instr[name]}
+			n += len(servers[name])
+		}
+	}
+	return all
+}
+
+// evalInstructions returns the stored servers' instructions by server.
+func evalInstructions(files []serverFile) map[string]string {
+	instr := map[string]string{}
+	for _, f := range files {
+		if f.Instructions != "" {
+			instr[f.Server] = f.Instructions
+		}
+	}
+	return instr
+}
+
+// newRankedIndex is newTestIndex with a ranking, and the servers'
+// instructions from instr.
+func newRankedIndex(tb testing.TB, r ranking, servers map[string][]mcpproxy.Tool, instr map[string]string) *Index {
 	tb.Helper()
 	x, err := newIndexRanked(defaultMergePolicy, nil, r)
 	if err != nil {
@@ -473,7 +498,7 @@ func newRankedIndex(tb testing.TB, r ranking, servers map[string][]mcpproxy.Tool
 		}
 	})
 	for _, name := range sortedKeys(servers) {
-		if err := x.SetServer(name, servers[name]); err != nil {
+		if err := x.Update(map[string]Server{name: {Tools: servers[name], Instructions: instr[name]}}); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -504,28 +529,37 @@ func writeSection(path, heading, body string) error {
 
 // BenchmarkSearch_Eval searches the evaluation's queries over its servers
 // replicated to 10,000 tools, with the default ranking: the workload of
-// TestEval's latency part, for profiling (-cpuprofile).
+// TestEval's latency part, for profiling (-cpuprofile). The servers'
+// instructions are indexed or not (instructions=on, off: two indexes),
+// each measured twice, in turn.
 func BenchmarkSearch_Eval(b *testing.B) {
-	servers, _ := loadEvalServers(b)
-	x := newRankedIndex(b, defaultRanking, nil)
+	servers, files := loadEvalServers(b)
+	instr := evalInstructions(files)
+	x := newRankedIndex(b, defaultRanking, nil, nil)
 	queries, _ := loadEvalQueries(b, x, servers)
-	all := map[string][]mcpproxy.Tool{}
-	for n, copyN := 0, 0; n < 10000; copyN++ {
-		for _, name := range sortedKeys(servers) {
-			all[fmt.Sprintf("%s-%d", name, copyN)] = servers[name]
-			n += len(servers[name])
-		}
+	without := newRankedIndex(b, defaultRanking, nil, nil)
+	if err := x.Update(replicate(servers, instr, 10000)); err != nil {
+		b.Fatal(err)
 	}
-	if err := x.SetServers(all); err != nil {
+	if err := without.Update(replicate(servers, nil, 10000)); err != nil {
 		b.Fatal(err)
 	}
 	settle(b, x)
+	settle(b, without)
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		if _, err := x.Search(ctx, queries[i%len(queries)].text, DefaultLimit); err != nil {
-			b.Fatal(err)
+	for _, run := range []string{"1", "2"} {
+		for _, v := range []struct {
+			name string
+			x    *Index
+		}{{"off", without}, {"on", x}} {
+			b.Run("instructions="+v.name+"/run="+run, func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					if _, err := v.x.Search(ctx, queries[i%len(queries)].text, DefaultLimit); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

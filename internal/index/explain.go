@@ -14,10 +14,11 @@ import (
 type Explanation struct {
 	Score float64 `json:"score"`
 	// Matched of Clauses query terms and synonyms are in the tool (in its
-	// text, or only in its parameter descriptions). Coverage is the factor
-	// applied to the sum: the share of the query's terms the tool covers,
-	// itself or by a synonym (a term only in parameter descriptions counts
-	// partly).
+	// text, or only in its parameter descriptions or its server's
+	// instructions). Coverage is the factor applied to the sum: the share
+	// of the query's terms the tool covers, itself or by a synonym (a term
+	// only in parameter descriptions counts partly, one only in the
+	// instructions not at all).
 	Matched  int     `json:"matched"`
 	Clauses  int     `json:"clauses"`
 	Coverage float64 `json:"coverage"`
@@ -33,8 +34,9 @@ type TermContribution struct {
 	// the query itself.
 	SynonymOf string  `json:"synonym_of,omitempty"`
 	Boost     float64 `json:"boost"`
-	// Fields maps a field (text, name, server, params) to the BM25 score
-	// of the term in it, boosts and bleve's query normalization included.
+	// Fields maps a field (text, name, server, params, param_names,
+	// instructions: the server's) to the BM25 score of the term in it,
+	// boosts and the query normalization included.
 	Fields map[string]float64 `json:"fields"`
 	Total  float64            `json:"total"`
 }

@@ -34,7 +34,7 @@ func TestIndex_SearchExplained(t *testing.T) {
 				var sum float64
 				for _, tc := range e.Terms {
 					sum += tc.Total
-					if tc.Fields[fieldText] <= 0 && tc.Fields[fieldParamNames] <= 0 && tc.Fields[fieldParams] <= 0 {
+					if tc.Fields[fieldText] <= 0 && tc.Fields[fieldParamNames] <= 0 && tc.Fields[fieldParams] <= 0 && tc.Fields[fieldInstructions] <= 0 {
 						t.Errorf("%q, %s: term %s matched without a score in its text or parameters: %s", q, h.ID(), tc.Term, e)
 					}
 				}

@@ -269,9 +269,45 @@ func docID(server, tool string) string { return server + ":" + tool }
 
 // SetServer replaces all tools of one server in a single batch, so a search
 // sees either the old tools or the new ones. It does nothing when the tools
-// are identical to those indexed. An empty list removes the server.
+// are identical to those indexed. An empty list removes the server. The
+// server's instructions, if Update gave it some, are dropped.
 func (x *Index) SetServer(server string, tools []mcpproxy.Tool) error {
 	return x.SetServers(map[string][]mcpproxy.Tool{server: tools})
+}
+
+// Server is what the index takes of one server.
+type Server struct {
+	Tools []mcpproxy.Tool
+	// Instructions are the instructions the server gave in its initialize
+	// result. They are a weak field of each of its tools: a query word
+	// found there adds a little to the score of a tool the query matches
+	// otherwise (at instrBoost), never makes one match and does not count
+	// toward coverage. Only the first MaxInstructions bytes are indexed.
+	Instructions string
+}
+
+// MaxInstructions bounds the bytes of a server's instructions the index
+// reads: each of the server's tools holds their terms.
+const MaxInstructions = 4096
+
+// Update is SetServers with each server's instructions.
+func (x *Index) Update(sets map[string]Server) error {
+	// Deriving the documents is pure work: do it before taking the lock.
+	var preps []*prepared
+	var removes []string
+	for _, server := range slices.Sorted(maps.Keys(sets)) {
+		p, err := x.prepare(server, sets[server].Tools, sets[server].Instructions)
+		if err != nil {
+			return err
+		}
+		switch {
+		case p == nil:
+			removes = append(removes, server)
+		case p.st != nil:
+			preps = append(preps, p)
+		}
+	}
+	return x.apply(preps, removes)
 }
 
 // prepared is one server's tools made ready for indexing.
@@ -284,7 +320,7 @@ type prepared struct {
 
 // prepare checks, sorts and de-duplicates a server's tools and derives their
 // documents. It returns nil when the server has no tools.
-func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error) {
+func (x *Index) prepare(server string, tools []mcpproxy.Tool, instructions string) (*prepared, error) {
 	if err := checkServer(server); err != nil {
 		return nil, err
 	}
@@ -307,7 +343,8 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 	if len(sorted) == 0 {
 		return nil, nil
 	}
-	hash := toolsHash(sorted)
+	instructions = truncateUTF8(instructions, MaxInstructions)
+	hash := toolsHash(sorted, instructions)
 	if x.unchanged(server, hash) {
 		return &prepared{server: server}, nil
 	}
@@ -315,6 +352,7 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 		st: &serverTools{server: server, hash: hash, names: make([]string, len(sorted)), tools: make(map[string]indexedTool, len(sorted))}}
 	for i := range sorted {
 		p.docs[i] = newDocument(server, &sorted[i])
+		p.docs[i].instructions = instructions
 		p.st.names[i] = sorted[i].Name
 		p.st.tools[sorted[i].Name] = newIndexedTool(sorted[i])
 	}
@@ -331,21 +369,16 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool) (*prepared, error)
 // A dormant server (see Hide and Open) set with the tools it has indexed
 // becomes live again without being re-indexed.
 func (x *Index) SetServers(sets map[string][]mcpproxy.Tool) error {
-	// Deriving the documents is pure work: do it before taking the lock.
-	var preps []*prepared
-	var removes []string
-	for _, server := range slices.Sorted(maps.Keys(sets)) {
-		p, err := x.prepare(server, sets[server])
-		if err != nil {
-			return err
-		}
-		switch {
-		case p == nil:
-			removes = append(removes, server)
-		case p.st != nil:
-			preps = append(preps, p)
-		}
+	servers := make(map[string]Server, len(sets))
+	for name, tools := range sets {
+		servers[name] = Server{Tools: tools}
 	}
+	return x.Update(servers)
+}
+
+// apply indexes the prepared servers and removes those of removes, in one
+// batch.
+func (x *Index) apply(preps []*prepared, removes []string) error {
 	if len(preps) == 0 && len(removes) == 0 {
 		return nil
 	}

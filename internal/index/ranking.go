@@ -23,6 +23,9 @@ type ranking struct {
 	// or a synonym only in its parameter names or only in their
 	// descriptions. A term in its text covers it fully.
 	synonymCover, paramNamesCover, paramsCover float64
+	// instrBoost is the boost of the server's instructions (Server), a
+	// field that only adds to the score of tools that match otherwise.
+	instrBoost float64
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool
@@ -32,5 +35,5 @@ var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, bleve: true}
 	defaultRanking  = ranking{nameBoost: 2, serverBoost: 0.5, paramsBoost: 0.25, paramNamesBoost: 0.1,
 		synonyms: true, synonymBoost: 0.5, synonymsPerTerm: 4,
-		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3}
+		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3, instrBoost: 0.2}
 )

@@ -26,7 +26,8 @@ import (
 // it has, of BM25 per field (tf as the square root of the frequency, as
 // bleve has it; each field with its boost, a synonym at a fraction of a
 // term's weight), times the share of the query's terms it covers (see
-// coverage). The evaluation's baseline still queries bleve itself
+// coverage). The server's instructions (Server.Instructions) are a field of
+// each of its tools that only adds. The evaluation's baseline still queries bleve itself
 // (queryOf).
 
 // The fields the scorer keeps: bleve's, but with the parameter names out of
@@ -38,6 +39,7 @@ const (
 	sfServer            // fieldServer
 	sfParams            // fieldParams: parameter descriptions
 	sfParamNames        // the parameter names, split into words
+	sfInstr             // the server's instructions
 	numScoreFields
 )
 
@@ -45,7 +47,10 @@ const (
 const fieldParamNames = "param_names"
 
 // scoreFields names the scorer's fields, in order.
-var scoreFields = [numScoreFields]string{fieldText, fieldName, fieldServer, fieldParams, fieldParamNames}
+var scoreFields = [numScoreFields]string{fieldText, fieldName, fieldServer, fieldParams, fieldParamNames, fieldInstructions}
+
+// fieldInstructions names sfInstr in explanations.
+const fieldInstructions = "instructions"
 
 // postings is one server's inverted index. It is immutable once built.
 type postings struct {
@@ -60,7 +65,8 @@ type postings struct {
 // termPostings lists the tools of one server that have a term in any field:
 // in docs those that have it in their text or parameter names, which it
 // makes match, and in paramDocs those that have it only in their parameter
-// descriptions, which it adds to only if something else made them match.
+// descriptions or their server's instructions, which it adds to only if
+// something else made them match.
 // They are postings.docs[start:mid] and [mid:end], by tool position.
 type termPostings struct {
 	term            string
@@ -171,7 +177,7 @@ type weights struct {
 
 // fieldBoosts returns the boost of each field in the order of scoreFields.
 func (r *ranking) fieldBoosts() [numScoreFields]float64 {
-	return [...]float64{1, r.nameBoost, r.serverBoost, r.paramsBoost, r.paramNamesBoost}
+	return [...]float64{1, r.nameBoost, r.serverBoost, r.paramsBoost, r.paramNamesBoost, r.instrBoost}
 }
 
 // weightsOf computes the weights of plan's clauses from their document
@@ -246,6 +252,7 @@ const (
 	inText       = iota // in its text (name, title, description)
 	inParamNames        // not there, but in its parameter names
 	inParams            // only in its parameter descriptions
+	inInstr             // only in its server's instructions, which cover nothing
 	numMatchKinds
 )
 
@@ -259,6 +266,8 @@ func matchKind(td *termDoc) (int, bool) {
 		return inParamNames, true
 	case td.tf[sfParams] > 0:
 		return inParams, true
+	case td.tf[sfInstr] > 0:
+		return inInstr, true
 	}
 	return 0, false
 }
@@ -268,7 +277,7 @@ func matchKind(td *termDoc) (int, bool) {
 // has the term in its text, to the degree syn if it has only a synonym of it
 // there; and to the degrees paramNames and params if it has the term or a
 // synonym only in its parameter names or only in its parameter
-// descriptions.
+// descriptions. A term only in the server's instructions covers nothing.
 type coverage struct {
 	syn, paramNames, params float64
 	terms                   []uint64 // per query term: its own clause's bit
@@ -566,7 +575,11 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 					continue
 				}
 				sc.sum[d] += ws.scoreTerm(i, td, &lens[td.doc], nil)
-				sc.matched[d][inParams] |= bit
+				if td.tf[sfParams] > 0 {
+					sc.matched[d][inParams] |= bit
+				} else {
+					sc.matched[d][inInstr] |= bit
+				}
 			}
 		}
 	}

@@ -1,6 +1,6 @@
 // Command listtools starts one MCP server over stdio, lists its tools and
-// writes them as JSON test data for the index's evaluation
-// (internal/index/testdata/servers/NAME.json):
+// writes them, with the instructions of its initialize result, as JSON test
+// data for the index's evaluation (internal/index/testdata/servers/NAME.json):
 //
 //	go run ./internal/index/gen/listtools -name github -package @modelcontextprotocol/server-github \
 //	    -version 2025.4.8 -o internal/index/testdata/servers/github.json -- node path/to/dist/index.js
@@ -24,10 +24,13 @@ import (
 
 // serverFile is the shape of a stored tool list.
 type serverFile struct {
-	Server  string      `json:"server"`
-	Package string      `json:"package"`
-	Version string      `json:"version"`
-	Tools   []*mcp.Tool `json:"tools"`
+	Server  string `json:"server"`
+	Package string `json:"package"`
+	Version string `json:"version"`
+	// Instructions are the server's instructions from its initialize
+	// result, if it gave any.
+	Instructions string      `json:"instructions,omitempty"`
+	Tools        []*mcp.Tool `json:"tools"`
 }
 
 type envFlags []string
@@ -76,7 +79,7 @@ func run(name, pkg, version, out string, timeout time.Duration, env []string, ar
 	if len(tools) == 0 {
 		return fmt.Errorf("no tools listed")
 	}
-	b, err := json.MarshalIndent(serverFile{Server: name, Package: pkg, Version: version, Tools: tools}, "", "  ")
+	b, err := json.MarshalIndent(serverFile{Server: name, Package: pkg, Version: version, Instructions: cs.InitializeResult().Instructions, Tools: tools}, "", "  ")
 	if err != nil {
 		return err
 	}
