@@ -195,8 +195,13 @@ func (c *catalog) index(sets map[string][]mcpproxy.Tool, hide []string) {
 	if len(sets) == 0 {
 		return
 	}
+	snap := c.view.Load()
+	servers := make(map[string]index.Server, len(sets))
+	for name, tools := range sets {
+		servers[name] = index.Server{Tools: tools, Instructions: instructionsOf(snap.Get(name))}
+	}
 	start := time.Now()
-	err := c.idx.SetServers(sets)
+	err := c.idx.Update(servers)
 	if c.metrics != nil {
 		op := "remove" // only removals
 		for _, tools := range sets {
@@ -210,11 +215,23 @@ func (c *catalog) index(sets map[string][]mcpproxy.Tool, hide []string) {
 	if err == nil {
 		return
 	}
-	for name, tools := range sets {
-		if err := c.idx.SetServer(name, tools); err != nil {
+	for name, srv := range servers {
+		if err := c.idx.Update(map[string]index.Server{name: srv}); err != nil {
 			c.log.Error("index: set server", "server", name, "error", err)
 		}
 	}
+}
+
+// instructionsOf returns the instructions a server gave in its initialize
+// result, which the index takes as a weak field of its tools.
+func instructionsOf(srv *stateview.Server) string {
+	if srv == nil || srv.Session == nil {
+		return ""
+	}
+	if init := srv.Session.InitializeResult(); init != nil {
+		return init.Instructions
+	}
+	return ""
 }
 
 var placeholderTool = &mcp.Tool{Name: "mcpproxy_placeholder", InputSchema: json.RawMessage(`{"type":"object"}`)}

@@ -667,3 +667,29 @@ func TestAuth(t *testing.T) {
 		}
 	})
 }
+
+// TestRetrieveTools_ServerInstructions: what a server says of itself in
+// its initialize result reaches the search as a weak field of its tools: of
+// two servers with the same tool, the one whose instructions name the
+// query's topic ranks first; a word found only there matches nothing.
+func TestRetrieveTools_ServerInstructions(t *testing.T) {
+	twin := func(instructions string) *mcp.Server {
+		s := mcp.NewServer(&mcp.Implementation{Name: "twin", Version: "1"}, &mcp.ServerOptions{Instructions: instructions})
+		s.AddTool(&mcp.Tool{Name: "lookup", Description: "Looks up a record by its key.", InputSchema: json.RawMessage(`{"type":"object"}`)},
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+		return s
+	}
+	p := newProxy(t, proxyOptions{Servers: []map[string]any{
+		{"name": "aaa", "url": customUpstream(t, twin(""))},
+		{"name": "zzz", "url": customUpstream(t, twin("Weather service: forecasts and climate records."))},
+	}})
+	p.waitCatalog(t, "aaa", "zzz")
+	cs := p.connect(t, "/mcp", clientOptions{})
+	got := retrieve(t, cs, "look up a weather record", 2)
+	if len(got.Tools) != 2 || got.Tools[0].ID != "zzz:lookup" {
+		t.Errorf("hits %+v, want zzz:lookup (whose server's instructions speak of weather) first", got.Tools)
+	}
+	if got := retrieve(t, cs, "climate", 2); len(got.Tools) != 0 {
+		t.Errorf("a word found only in instructions matched %+v", got.Tools)
+	}
+}
