@@ -676,7 +676,9 @@ func TestRetrieveTools_ServerInstructions(t *testing.T) {
 	twin := func(instructions string) *mcp.Server {
 		s := mcp.NewServer(&mcp.Implementation{Name: "twin", Version: "1"}, &mcp.ServerOptions{Instructions: instructions})
 		s.AddTool(&mcp.Tool{Name: "lookup", Description: "Looks up a record by its key.", InputSchema: json.RawMessage(`{"type":"object"}`)},
-			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return &mcp.CallToolResult{}, nil
+			})
 		return s
 	}
 	p := newProxy(t, proxyOptions{Servers: []map[string]any{
