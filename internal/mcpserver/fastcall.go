@@ -46,9 +46,9 @@ import (
 // anything else goes to the SDK.
 //
 // The SDK closes a session after SessionTimeout without a POST it handled;
-// so a session is served here only within fastIdle of the last request the
-// SDK handled for it, and otherwise the SDK gets the request (and restarts
-// its clock).
+// so when fastIdle has passed since the last request the SDK handled for a
+// session, a call answered here first has the SDK answer a ping of the
+// session (keepAlive), which restarts its clock.
 type fastPath struct {
 	next http.Handler // the SDK's handler
 	// fits reports whether this path answers a tools/call of a session;
@@ -62,6 +62,8 @@ type fastPath struct {
 
 	served atomic.Uint64 // calls answered here (tests)
 	off    atomic.Bool   // tests: hand everything to the SDK
+	idle   atomic.Int64  // nanoseconds: fastIdle; tests shorten it
+	pings  atomic.Uint64 // keepAlive pings the SDK answered (tests)
 }
 
 type fastSession struct {
@@ -90,7 +92,9 @@ const fastIdle = 5 * time.Minute
 const maxFastBody = 1 << 20
 
 func newFastPath(next http.Handler, fits func(*fastSession, *mcp.CallToolRequest) bool, handler func(*fastSession) mcp.MethodHandler) *fastPath {
-	return &fastPath{next: next, fits: fits, handler: handler, sessions: map[string]*fastSession{}}
+	f := &fastPath{next: next, fits: fits, handler: handler, sessions: map[string]*fastSession{}}
+	f.idle.Store(int64(fastIdle))
+	return f
 }
 
 // chain is the handler that middlewares, outermost first, make of h, as the
@@ -233,7 +237,7 @@ func (discardResponse) WriteHeader(int)             {}
 // plainHeaders reports whether r's headers are ones the SDK would accept
 // for a message of the session and that need nothing of it.
 func (fs *fastSession) plainHeaders(r *http.Request) bool {
-	if time.Since(time.Unix(0, fs.lastSDK.Load())) > fastIdle || r.Header.Get("Last-Event-ID") != "" ||
+	if r.Header.Get("Last-Event-ID") != "" ||
 		r.Header.Get("Mcp-Protocol-Version") != fs.version || !loopbackHost(r.Host) {
 		return false
 	}
@@ -295,6 +299,9 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 	if !f.fits(fs, req) {
 		return false
 	}
+	if time.Since(time.Unix(0, fs.lastSDK.Load())) > time.Duration(f.idle.Load()) {
+		f.keepAlive(r, fs)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	key := string(id)
@@ -330,6 +337,19 @@ func (f *fastPath) serveCall(w http.ResponseWriter, r *http.Request, fs *fastSes
 		writeCallResponse(w, wireID(id), res, err)
 	}
 	return true
+}
+
+// keepAlive has the SDK answer a ping of the session r belongs to, with
+// r's headers, so that the SDK's idle clock for the session starts again
+// while its calls are answered here. (Handing it the call instead would
+// have it encode the whole result, at several times its size.)
+func (f *fastPath) keepAlive(r *http.Request, fs *fastSession) {
+	ping := `{"jsonrpc":"2.0","id":"` + askPrefix + `keepalive-` + strconv.FormatUint(fs.asks.Add(1), 10) + `","method":"ping"}`
+	pr := r.Clone(r.Context())
+	pr.Body, pr.ContentLength = io.NopCloser(strings.NewReader(ping)), int64(len(ping))
+	f.next.ServeHTTP(discardResponse{header: http.Header{}}, pr)
+	fs.lastSDK.Store(time.Now().UnixNano())
+	f.pings.Add(1)
 }
 
 // wireID is a request id as the SDK writes it in its response: it reads a

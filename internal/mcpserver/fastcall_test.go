@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,4 +170,49 @@ func waitFast(tb testing.TB, f *fastPath, cs *mcp.ClientSession) {
 		defer f.mu.Unlock()
 		return f.sessions[cs.ID()] != nil
 	}, "session %s is not served in front of the SDK", cs.ID())
+}
+
+// TestFastPath_KeepsTheSDKSessionAlive: once fastIdle has passed without a
+// request the SDK handled, a call is still answered in front of the SDK,
+// and the SDK first answers a ping of the session, which restarts its idle
+// clock (rather than the call, whose result it would encode whole).
+func TestFastPath_KeepsTheSDKSessionAlive(t *testing.T) {
+	var pings atomic.Int64
+	countPings := func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "ping" {
+				pings.Add(1)
+			}
+			return next(ctx, method, req)
+		}
+	}
+	p := newProxy(t, proxyOptions{Middleware: []mcp.Middleware{countPings},
+		Servers: []map[string]any{stdio("alpha", testupstream.ModeOK)}})
+	p.waitCatalog(t, "alpha")
+	for _, ep := range []struct {
+		path, tool string
+		args       map[string]any
+		f          *fastPath
+	}{
+		{"/mcp", "call_tool", map[string]any{"name": "alpha:echo", "args": map[string]any{"message": "kept"}}, p.srv.fastSmart},
+		{"/mcp/all", "alpha__echo", map[string]any{"message": "kept"}, p.srv.fastDirect},
+		{"/mcp/server/alpha", "echo", map[string]any{"message": "kept"}, p.srv.fastPass},
+	} {
+		t.Run(ep.path, func(t *testing.T) {
+			cs := p.connect(t, ep.path, clientOptions{protocol: fastProtocol})
+			waitFast(t, ep.f, cs)
+			ep.f.idle.Store(0)
+			defer ep.f.idle.Store(int64(fastIdle))
+			served, sent, seen := ep.f.served.Load(), ep.f.pings.Load(), pings.Load()
+			for range 2 {
+				wantOK(t, call(t, cs, ep.tool, ep.args), "kept")
+			}
+			if n := ep.f.served.Load() - served; n != 2 {
+				t.Errorf("%d of 2 calls answered in front of the SDK", n)
+			}
+			if n, m := ep.f.pings.Load()-sent, pings.Load()-seen; n != 2 || m != 2 {
+				t.Errorf("%d keep-alive pings sent, %d seen by the SDK's server; want 2 and 2", n, m)
+			}
+		})
+	}
 }
