@@ -55,6 +55,10 @@ func callStreamOf(ctx context.Context) *callStream {
 // been answered.
 var errCallOver = errors.New("mcpproxy: the call this relates to is over")
 
+// errSessionGone is what a request sent on a call's stream gives when the
+// client's session ends before it answered.
+var errSessionGone = errors.New("mcpproxy: the client's session ended before it answered")
+
 // askPrefix begins the id of every request sent on a call's stream.
 const askPrefix = "mcpproxy-"
 
@@ -113,8 +117,8 @@ type fastReply struct {
 // *jsonrpc.Error it sent, so that the upstream gets the client's own code
 // and message.
 //
-// It waits for the answer until ctx (the upstream's request) ends, even
-// when the call is over first, as the SDK does: a client's own session of
+// It waits for the answer until ctx (the upstream's request) or the
+// client's session ends, even when the call is over first, as the SDK does: a client's own session of
 // an HTTP upstream sends a request on its client's latest call, which may
 // not be the one that caused it, and an upstream may keep a question open
 // after its call is cancelled. When ctx ends it tells the client that the
@@ -155,6 +159,8 @@ func (cs *callStream) ask(ctx context.Context, method string, params any, result
 	case <-ctx.Done():
 		cs.notify("notifications/cancelled", map[string]any{"requestId": id, "reason": context.Cause(ctx).Error()})
 		return ctx.Err()
+	case <-cs.fs.gone:
+		return errSessionGone
 	}
 }
 

@@ -75,7 +75,8 @@ type fastSession struct {
 	// identity is the caller that created the session (see identity in
 	// scope.go); a request from another goes to the SDK, which refuses it.
 	identity string
-	lastSDK  atomic.Int64 // unix nanoseconds: the end of the last POST the SDK handled
+	lastSDK  atomic.Int64  // unix nanoseconds: the end of the last POST the SDK handled
+	gone     chan struct{} // closed when the session has ended
 
 	mu       sync.Mutex
 	inflight map[string]context.CancelFunc // guarded by mu; by raw request id
@@ -126,13 +127,14 @@ func (f *fastPath) initialized(ss *mcp.ServerSession, identity string, pass *pas
 		return nil
 	}
 	fs := &fastSession{ss: ss, pass: pass, version: p.ProtocolVersion, identity: identity,
-		inflight: map[string]context.CancelFunc{}, asked: map[string]chan fastReply{}}
+		inflight: map[string]context.CancelFunc{}, asked: map[string]chan fastReply{}, gone: make(chan struct{})}
 	fs.lastSDK.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	f.sessions[ss.ID()] = fs
 	f.mu.Unlock()
 	return func() {
 		ss.Wait()
+		close(fs.gone)
 		f.mu.Lock()
 		delete(f.sessions, ss.ID())
 		f.mu.Unlock()

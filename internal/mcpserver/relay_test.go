@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -416,6 +417,36 @@ func TestRelay_AsksOnTheCallsStream(t *testing.T) {
 					defer fs.mu.Unlock()
 					return len(fs.asked) == 0
 				}, "the client's late answer did not end the proxy's wait for it")
+
+				// A session that ends with a question open ends the wait.
+				held := make(chan struct{})
+				t.Cleanup(func() { close(held) })
+				bob := p.connect(t, ep.path(server), opts("bob", held))
+				waitFast(t, f, bob)
+				go func() {
+					tool, args := ep.call(server, "ask_sampling", map[string]any{"question": "hold"})
+					bob.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
+				}()
+				select {
+				case <-asked:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the client was never asked")
+				}
+				f.mu.Lock()
+				bobs := f.sessions[bob.ID()]
+				f.mu.Unlock()
+				del, _ := http.NewRequest(http.MethodDelete, p.URL+ep.path(server), nil)
+				del.Header.Set("Mcp-Session-Id", bob.ID())
+				if resp, err := http.DefaultClient.Do(del); err != nil {
+					t.Fatal(err)
+				} else {
+					resp.Body.Close()
+				}
+				waitFor(t, 10*time.Second, func() bool {
+					bobs.mu.Lock()
+					defer bobs.mu.Unlock()
+					return len(bobs.asked) == 0
+				}, "the proxy still waits for the answer of a client whose session ended")
 			})
 		}
 	}
