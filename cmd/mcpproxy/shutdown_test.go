@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,8 +17,9 @@ import (
 )
 
 // TestServe_SIGTERMWithCallsInFlight: SIGTERM ends calls in flight on every
-// path (the fast path, the SDK's path taken by a call with a progressToken,
-// the direct endpoint and the pass-through endpoint) and exits well within
+// path (the fast path, with a progressToken or not; the SDK's path, taken
+// by a call of a sampling client at 2025-03-26 and by arguments over
+// 1 MiB; the direct endpoint and the pass-through endpoint) and exits well within
 // the call timeout, whatever the upstream does; a new serve on the same
 // data dir starts right after.
 func TestServe_SIGTERMWithCallsInFlight(t *testing.T) {
@@ -34,15 +36,21 @@ func TestServe_SIGTERMWithCallsInFlight(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	connect := func(path string) *mcp.ClientSession {
-		c := mcp.NewClient(&mcp.Implementation{Name: "e2e-shutdown", Version: "1"}, nil)
-		cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: p.Base + path, MaxRetries: -1}, nil)
+	connectAs := func(path string, opts *mcp.ClientOptions, protocol string) *mcp.ClientSession {
+		c := mcp.NewClient(&mcp.Implementation{Name: "e2e-shutdown", Version: "1"}, opts)
+		cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: p.Base + path, MaxRetries: -1}, &mcp.ClientSessionOptions{ProtocolVersion: protocol})
 		if err != nil {
 			t.Fatalf("connect %s: %v", path, err)
 		}
 		t.Cleanup(func() { cs.Close() })
 		return cs
 	}
+	connect := func(path string) *mcp.ClientSession { return connectAs(path, nil, "") }
+	// A client that declared sampling at a version that may batch its
+	// answers: its calls go through the SDK.
+	sampling := &mcp.ClientOptions{CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		return nil, errors.New("no model")
+	}}
 	// Far longer than any bound below: only shutdown can end these calls.
 	sleep := map[string]any{"ms": 10 * 60 * 1000}
 	calls := []struct {
@@ -56,6 +64,8 @@ func TestServe_SIGTERMWithCallsInFlight(t *testing.T) {
 			cp.SetProgressToken("shutdown-1")
 			return cp
 		}()},
+		{"smart-sdk", connectAs("/mcp", sampling, "2025-03-26"), &mcp.CallToolParams{Name: "call_tool", Arguments: map[string]any{"name": "slow:sleep", "args": sleep}}},
+		{"passthrough-sdk", connectAs("/mcp/server/slow", sampling, "2025-03-26"), &mcp.CallToolParams{Name: "sleep", Arguments: sleep}},
 		{"direct", connect("/mcp/all"), &mcp.CallToolParams{Name: "slow__sleep", Arguments: sleep}},
 		{"passthrough", connect("/mcp/server/slow"), &mcp.CallToolParams{Name: "sleep", Arguments: sleep}},
 		{"passthrough-stubborn", connect("/mcp/server/stubborn"), &mcp.CallToolParams{Name: "sleep", Arguments: sleep}},
