@@ -22,10 +22,6 @@ type Explanation struct {
 	Matched  int     `json:"matched"`
 	Clauses  int     `json:"clauses"`
 	Coverage float64 `json:"coverage"`
-	// ScoreRank is the hit's rank (1-based) by score alone, set when the
-	// server diversity of the first hits moved it: a tool of a server that
-	// already had hits above it gave its place to another server's.
-	ScoreRank int `json:"score_rank,omitempty"`
 	// Terms lists the matched terms, in the order of the query's clauses.
 	Terms []TermContribution `json:"terms"`
 }
@@ -48,9 +44,6 @@ type TermContribution struct {
 // String renders the explanation on one line, for logs and test failures.
 func (e *Explanation) String() string {
 	var b strings.Builder
-	if e.ScoreRank > 0 {
-		fmt.Fprintf(&b, "(#%d by score, moved by server diversity) ", e.ScoreRank)
-	}
 	fmt.Fprintf(&b, "%.4f = %.3f ×", e.Score, e.Coverage)
 	for _, t := range e.Terms {
 		fmt.Fprintf(&b, " %s", t.Term)

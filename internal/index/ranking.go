@@ -26,13 +26,6 @@ type ranking struct {
 	// instrBoost is the boost of the server's instructions (Server), a
 	// field that only adds to the score of tools that match otherwise.
 	instrBoost float64
-	// Server diversity of the first hits (diversify in scorer.go): of the
-	// first divTop hits, at most divCap are of one server while another
-	// server has a candidate among the divDepth best; a candidate's score
-	// is taken divDecay times for each hit of its server already placed
-	// when the next is picked. divTop 0 leaves the order by score.
-	divTop, divCap, divDepth int
-	divDecay                 float64
 	// bleve searches with a bleve query (queryOf) instead of the index's
 	// own scorer (scorer.go): the baseline, BM25 as it was.
 	bleve bool
@@ -42,6 +35,5 @@ var (
 	baselineRanking = ranking{nameBoost: 2, serverBoost: 1, paramsBoost: 0.5, bleve: true}
 	defaultRanking  = ranking{nameBoost: 2, serverBoost: 0.5, paramsBoost: 0.25, paramNamesBoost: 0.1,
 		synonyms: true, synonymBoost: 0.5, synonymsPerTerm: 4,
-		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3, instrBoost: 0.2,
-		divTop: 5, divCap: 2, divDepth: 15}
+		synonymCover: 1, paramNamesCover: 0.6, paramsCover: 0.3, instrBoost: 0.2}
 )

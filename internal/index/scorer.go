@@ -583,13 +583,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 			}
 		}
 	}
-	// Diversity reorders the best divDepth candidates: take as many, so
-	// that a hit's place does not depend on the limit asked for.
-	want := limit
-	if x.rank.divTop > 0 {
-		want = max(limit, x.rank.divDepth, x.rank.divTop)
-	}
-	top := make([]candidate, 0, want+1)
+	top := make([]candidate, 0, limit+1)
 	for _, st := range sc.touched {
 		off := sc.offset[st.slot]
 		sc.offset[st.slot], sc.lens[st.slot] = -1, nil
@@ -599,7 +593,7 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 				continue // parameter descriptions alone do not make a match
 			}
 			c := candidate{score: sc.sum[off+d] * cov.of(m), st: st, doc: d}
-			if len(top) == want && !c.before(&top[want-1]) {
+			if len(top) == limit && !c.before(&top[limit-1]) {
 				continue
 			}
 			if keep != nil {
@@ -615,13 +609,11 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 				top[j] = top[j-1]
 			}
 			top[j] = c
-			if len(top) > want {
-				top = top[:want]
+			if len(top) > limit {
+				top = top[:limit]
 			}
 		}
 	}
-	from := x.rank.diversify(top)
-	top = top[:min(limit, len(top))]
 	hits := make([]Hit, len(top))
 	for i := range top {
 		c := &top[i]
@@ -629,9 +621,6 @@ func (x *Index) scoreSearch(snap *snapshot, plan []clause, limit int, keep func(
 		hits[i] = Hit{Server: c.st.server, Tool: t.Tool, Score: c.score, CompactJSON: t.compactJSON}
 		if explain {
 			hits[i].Why = explainCandidate(plan, &ws, &cov, c)
-			if from != nil && from[i] != i {
-				hits[i].Why.ScoreRank = from[i] + 1
-			}
 		}
 	}
 	return hits
@@ -669,70 +658,4 @@ func explainCandidate(plan []clause, ws *weights, cov *coverage, c *candidate) *
 	e.Matched = len(e.Terms)
 	e.Coverage = cov.of(&m)
 	return e
-}
-
-// diversify reorders top, which is best first, so that one server's tools
-// do not fill the first hits when another server has a candidate close
-// behind: the first r.divTop places are picked greedily from the
-// r.divDepth best candidates, each time the one with the best score times
-// r.divDecay to the number of its server's hits already placed, skipping a
-// server with r.divCap placed while another can be picked. The candidates
-// not picked follow in their order. It returns each placed candidate's
-// rank by score alone (0-based), or nil if nothing moved.
-func (r *ranking) diversify(top []candidate) []int {
-	k := min(r.divTop, len(top))
-	if k < 2 {
-		return nil
-	}
-	depth := min(max(r.divDepth, k), len(top))
-	from := make([]int, len(top)) // the final order, as indexes into top
-	placed := make([]bool, depth)
-	var servers []*serverTools // of the placed hits, one entry per hit
-	count := func(st *serverTools) (n int) {
-		for _, s := range servers {
-			if s == st {
-				n++
-			}
-		}
-		return n
-	}
-	for i := range k {
-		best, bestScore, bestCapped := -1, 0.0, true
-		for j := range depth {
-			if placed[j] {
-				continue
-			}
-			n := count(top[j].st)
-			capped := r.divCap > 0 && n >= r.divCap
-			s := top[j].score
-			if r.divDecay > 0 {
-				s *= math.Pow(r.divDecay, float64(n))
-			}
-			if best < 0 || (bestCapped && !capped) || (capped == bestCapped && s > bestScore) {
-				best, bestScore, bestCapped = j, s, capped
-			}
-		}
-		from[i] = best
-		placed[best] = true
-		servers = append(servers, top[best].st)
-	}
-	i := k
-	for j := range top {
-		if j >= depth || !placed[j] {
-			from[i] = j
-			i++
-		}
-	}
-	moved := false
-	for i, j := range from {
-		moved = moved || i != j
-	}
-	if !moved {
-		return nil
-	}
-	old := slices.Clone(top)
-	for i, j := range from {
-		top[i] = old[j]
-	}
-	return from
 }
