@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
 	"github.com/mcpproxy/mcpproxy/internal/secret"
 )
 
@@ -47,7 +47,7 @@ func (rd redactor) args(raw json.RawMessage) json.RawMessage {
 	// text, so shrink until the encoded string fits.
 	s, total := buf.String(), buf.Len()
 	for n := maxArgsJSON; ; n = n * 3 / 4 {
-		out := marshalString(cut(s, n) + truncatedNote(total))
+		out := marshalString(mcpproxy.CutBytes(s, n) + truncatedNote(total))
 		if len(out) <= maxArgsJSON+64 || n < 64 {
 			return out
 		}
@@ -160,27 +160,16 @@ func (rd redactor) text(s string) string {
 		if len(s) <= rd.maxBytes {
 			return s
 		}
-		return cut(s, rd.maxBytes) + truncatedNote(len(s))
+		return mcpproxy.CutBytes(s, rd.maxBytes) + truncatedNote(len(s))
 	}
-	s = rd.scrub(cut(s, rd.maxBytes+scrubMargin))
+	s = rd.scrub(mcpproxy.CutBytes(s, rd.maxBytes+scrubMargin))
 	// The end of the scrubbed part may hold the start of a credential too
 	// short to be recognised; it is kept only if it falls past the cut.
 	keep := min(rd.maxBytes, len(s)-scrubMargin/2)
-	return cut(s, max(keep, 0)) + truncatedNote(total)
+	return mcpproxy.CutBytes(s, max(keep, 0)) + truncatedNote(total)
 }
 
 func truncatedNote(n int) string { return fmt.Sprintf("…(truncated, %d bytes)", n) }
-
-// cut returns at most n bytes of s without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 func marshalString(s string) []byte {
 	b, _ := json.Marshal(s) // a string always encodes

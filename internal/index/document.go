@@ -271,14 +271,3 @@ func leadSentence(d string) string {
 	}
 	return d
 }
-
-// truncateUTF8 returns s cut to at most n bytes, at a rune boundary.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}

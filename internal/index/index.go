@@ -343,7 +343,7 @@ func (x *Index) prepare(server string, tools []mcpproxy.Tool, instructions strin
 	if len(sorted) == 0 {
 		return nil, nil
 	}
-	instructions = truncateUTF8(instructions, MaxInstructions)
+	instructions = mcpproxy.CutBytes(instructions, MaxInstructions)
 	hash := toolsHash(sorted, instructions)
 	if x.unchanged(server, hash) {
 		return &prepared{server: server}, nil

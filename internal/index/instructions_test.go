@@ -134,22 +134,3 @@ func TestIndex_InstructionsReindex(t *testing.T) {
 		t.Errorf("hits = %v, want alpha:send_message first, above its twin", describe(hits))
 	}
 }
-
-func TestTruncateUTF8(t *testing.T) {
-	for _, c := range []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{"abc", 5, "abc"},
-		{"abc", 3, "abc"},
-		{"abc", 2, "ab"},
-		{"aé", 2, "a"}, // é is two bytes: not cut in half
-		{"aéb", 3, "aé"},
-		{"é", 1, ""},
-	} {
-		if got := truncateUTF8(c.s, c.n); got != c.want {
-			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
-		}
-	}
-}

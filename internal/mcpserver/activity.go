@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mcpproxy/mcpproxy/internal/activity"
 	"github.com/mcpproxy/mcpproxy/internal/mcpproxy"
@@ -163,11 +162,7 @@ func firstText(res *mcp.CallToolResult) string {
 			if len(t.Text) <= maxRecordedError {
 				return t.Text
 			}
-			cut := maxRecordedError
-			for cut > 0 && !utf8.RuneStart(t.Text[cut]) {
-				cut--
-			}
-			return t.Text[:cut] + "…"
+			return mcpproxy.CutBytes(t.Text, maxRecordedError) + "…"
 		}
 	}
 	return ""
