@@ -258,6 +258,15 @@ func writeTempFile(path string, data []byte, perm os.FileMode) (target, dir, tmp
 	return path, dir, tmp, nil
 }
 
+// inPlaceGrace is how long after replacing the file replaceIfUnchanged
+// looks again at the content it replaced, for a save written in place into
+// it (see there).
+const inPlaceGrace = 15 * time.Millisecond
+
+// afterSwap, if set (by tests), runs right after replaceIfUnchanged's
+// first look at what it replaced.
+var afterSwap func()
+
 // replaceIfUnchanged replaces path with data, atomically as
 // WriteFileAtomic does, if path still holds old. If it does not (someone
 // saved the file since old was read) it leaves the file as it is and
@@ -265,9 +274,11 @@ func writeTempFile(path string, data []byte, perm os.FileMode) (target, dir, tmp
 //
 // Where the system can exchange two names atomically (Linux), the check is
 // exact: the new file is swapped in and what it replaced is compared with
-// old; a save that came in between is swapped back in at once, so nothing
-// is lost. Elsewhere the content is compared right before the rename, which
-// leaves only the instant between the two open.
+// old, at once and again inPlaceGrace later; a save that came in between is
+// swapped back in, so nothing is lost (but a save written in place by a
+// program that opened the file before the swap and wrote more than
+// inPlaceGrace later). Elsewhere the content is compared right before the
+// rename, which leaves only the instant between the two open.
 func replaceIfUnchanged(path string, old, data []byte) (current []byte, err error) {
 	perm := fs.FileMode(0o600)
 	if fi, err := os.Stat(path); err == nil {
@@ -294,6 +305,16 @@ func replaceIfUnchanged(path string, old, data []byte) (current []byte, err erro
 		}
 		if !bytes.Equal(replaced, old) {
 			// A save landed between the check and the swap: put it back.
+			return restore(path, tmp, data)
+		}
+		// A save written in place (truncate, write) by a program that
+		// opened the file just before the swap lands in the file replaced,
+		// now at tmp, a moment later: look again once it has had the time.
+		if afterSwap != nil {
+			afterSwap()
+		}
+		time.Sleep(inPlaceGrace)
+		if again, err := os.ReadFile(tmp); err == nil && !bytes.Equal(again, old) {
 			return restore(path, tmp, data)
 		}
 	}

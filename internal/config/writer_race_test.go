@@ -180,3 +180,50 @@ func TestWriter_HandEditsDuringEdits(t *testing.T) {
 		})
 	}
 }
+
+// A save written in place by a program that opened the file just before an
+// edit swapped its own in, and wrote just after, lands in the file the edit
+// replaced: the edit sees it there and merges it instead of dropping it.
+func TestWriter_InPlaceSaveIntoTheReplacedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.json")
+	h := &handEditor{path: path, inPlace: true}
+	if err := os.WriteFile(path, h.content(t, 0), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	saved := h.content(t, 1) // the person's save, made from the file as it is
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600) // opened before the swap
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	once := false
+	afterSwap = func() {
+		if once {
+			return
+		}
+		once = true
+		// Written after the edit's first look at the file it replaced.
+		if err := f.Truncate(0); err != nil {
+			t.Error(err)
+		}
+		if _, err := f.WriteAt(saved, 0); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { afterSwap = nil })
+	w := newTestWriter(t, path)
+	cfg, err := w.Edit(context.Background(), func(d *Document) error { return d.SetTop("tools_limit", 9) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !once {
+		t.Fatal("the edit never swapped the file")
+	}
+	final := mustParse(t, string(readFile(t, path)))
+	if m := missingHandEdits(final, 1); len(m) > 0 || final.ToolsLimit != 9 {
+		t.Errorf("file: tools_limit %d, missing %v; want 9 and the save kept", final.ToolsLimit, m)
+	}
+	if m := missingHandEdits(cfg, 1); len(m) > 0 {
+		t.Errorf("the edit's config lacks the save: %v", m)
+	}
+}
