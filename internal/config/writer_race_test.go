@@ -190,7 +190,7 @@ func TestWriter_InPlaceSaveIntoTheReplacedFile(t *testing.T) {
 	if err := os.WriteFile(path, h.content(t, 0), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	saved := h.content(t, 1) // the person's save, made from the file as it is
+	saved := h.content(t, 1)                        // the person's save, made from the file as it is
 	f, err := os.OpenFile(path, os.O_WRONLY, 0o600) // opened before the swap
 	if err != nil {
 		t.Fatal(err)
